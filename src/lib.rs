@@ -1,0 +1,8 @@
+//! git-conflux: spec-driven changes implemented by AI coding agents in parallel worktrees.
+//!
+//! The binary (`src/main.rs`) is a thin shell over this library; the module map is in
+//! DESIGN.md.
+
+pub mod agent;
+pub mod change;
+pub mod git;
