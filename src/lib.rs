@@ -5,4 +5,11 @@
 
 pub mod agent;
 pub mod change;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod docs;
+pub mod error;
 pub mod git;
+pub mod run;
+pub mod ui;

@@ -1,1 +1,45 @@
-fn main() {}
+//! `git-conflux`: parse, set up logging, dispatch, and turn the result into an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use git_conflux::cli::Cli;
+use git_conflux::commands;
+use git_conflux::error::Exit;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { Exit::Usage.code() } else { Exit::Ok.code() });
+        }
+    };
+    init_tracing(cli.global.verbose, cli.global.quiet);
+    let exit = match std::panic::catch_unwind(|| commands::run(cli)) {
+        Ok(Ok(exit)) => exit,
+        Ok(Err(err)) => {
+            eprintln!("{} {err}", console::style("error:").red().bold());
+            err.exit
+        }
+        Err(_) => {
+            eprintln!("error: internal error (a bug in git-conflux); please report it with the message above");
+            Exit::Internal
+        }
+    };
+    ExitCode::from(exit.code())
+}
+
+/// `RUST_LOG` wins; otherwise -v shows info and -vv debug, on stderr.
+fn init_tracing(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("git_conflux={default}")));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}

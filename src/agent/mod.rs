@@ -1,1 +1,2 @@
 //! See DESIGN.md.
+pub mod presets;

@@ -1,0 +1,101 @@
+//! The prompt of one agent iteration, from a template with named placeholders.
+
+use crate::change::Change;
+
+/// The default template: the change's documents, its open tasks, the rules of the loop, and
+/// the last verify failure.
+pub const DEFAULT_TEMPLATE: &str = "\
+You are implementing the change `{change_id}` in this repository. Your working directory is \
+the change's own git worktree; edit files here only.
+
+Read the change first:
+{documents}
+Open tasks (from {tasks_file}):
+{open_tasks}
+
+Work through the open tasks in order. When a task is done, tick its checkbox in {tasks_file} \
+(`- [ ]` becomes `- [x]`); never tick a task you have not done. Do not commit: git-conflux \
+commits your work after this run. This is iteration {iteration}.
+{verify_failure}";
+
+/// What a prompt is made from.
+pub struct PromptInput<'a> {
+    pub change: &'a Change,
+    /// Tasks as they are in the worktree now.
+    pub tasks: &'a [crate::change::Task],
+    pub iteration: u32,
+    /// The verify command and the tail of its failed output, when the last verify failed.
+    pub verify_failure: Option<(&'a str, &'a str)>,
+    /// Paths of the change's documents that exist, relative to the worktree.
+    pub documents: &'a [String],
+}
+
+/// Renders `template` (or the default); unknown `{names}` are left as they are.
+pub fn render(template: Option<&str>, input: &PromptInput<'_>) -> String {
+    let template = template.unwrap_or(DEFAULT_TEMPLATE);
+    let open: String = input
+        .tasks
+        .iter()
+        .filter(|t| !t.done)
+        .map(|t| format!("- [ ] {} (line {})\n", t.text, t.line))
+        .collect();
+    let open = if open.is_empty() { "(none: every task is ticked)\n".to_owned() } else { open };
+    let documents: String = input.documents.iter().map(|d| format!("- {d}\n")).collect();
+    let verify = match input.verify_failure {
+        Some((command, tail)) => format!(
+            "\nThe verify command `{command}` failed after the last iteration. Fix the cause. The end of its output:\n```\n{}\n```\n",
+            tail.trim_end()
+        ),
+        None => String::new(),
+    };
+    let dir = input.change.dir.display().to_string();
+    let values: [(&str, String); 9] = [
+        ("change_id", input.change.id.clone()),
+        ("title", input.change.title.clone().unwrap_or_else(|| input.change.id.clone())),
+        ("documents", documents),
+        ("change_dir", dir.clone()),
+        ("proposal", format!("{dir}/proposal.md")),
+        ("tasks_file", input.change.tasks_file.display().to_string()),
+        ("open_tasks", open),
+        ("iteration", input.iteration.to_string()),
+        ("verify_failure", verify),
+    ];
+    substitute(template, &values)
+}
+
+/// One pass over the template, so substituted text is never substituted again.
+fn substitute(template: &str, values: &[(&str, String)]) -> String {
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let hit = after.find('}').and_then(|end| {
+            let name = &after[..end];
+            values.iter().find(|(n, _)| *n == name).map(|(_, v)| (v, end))
+        });
+        match hit {
+            Some((value, end)) => {
+                out.push_str(value);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitutes_once_and_keeps_unknown_braces() {
+        let out = substitute("{a} {b} {unknown} {", &[("a", "{b}".into()), ("b", "x".into())]);
+        assert_eq!(out, "{b} x {unknown} {");
+    }
+}

@@ -1,0 +1,240 @@
+//! The command line, defined once: the parser, `--help`, the man pages and the shell
+//! completions are all generated from these types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Run AI coding agents on many spec-driven changes at once, each in its own git worktree.
+///
+/// git-conflux reads the changes written in the repository (OpenSpec `openspec/changes/<id>/`,
+/// spec-kit `specs/NNN-name/`), creates one worktree and branch per change, runs your coding
+/// agent in each until every task in its tasks.md is ticked and the verify command passes,
+/// and merges the finished branches back.
+#[derive(Debug, Parser)]
+#[command(name = "git-conflux", bin_name = "git-conflux", version, propagate_version = true)]
+#[command(after_long_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const AFTER_HELP: &str = "\
+Run `git conflux init` once, commit .conflux.yaml, then `git conflux start`.
+Exit codes: 0 success; 1 some changes failed, stalled, were skipped or a merge was refused;
+2 usage, configuration or preflight error; 3 merge conflicts; 130 interrupted (run again to
+resume); 255 internal error.";
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Run as if started in <PATH> (like `git -C`).
+    #[arg(short = 'C', value_name = "PATH", global = true)]
+    pub directory: Option<PathBuf>,
+    /// When to use colours: auto (a terminal without NO_COLOR), always or never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+    /// More detail (tasks in `status`, debug logging with -vv).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors and the data asked for.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Init(InitArgs),
+    Status(StatusArgs),
+    Start(StartArgs),
+    Merge(MergeArgs),
+    Logs(LogsArgs),
+    Stop(StopArgs),
+    Clean(CleanArgs),
+    Completions(CompletionsArgs),
+}
+
+/// Write a commented .conflux.yaml that uses the first agent found on PATH.
+///
+/// Looks for claude, codex, gemini, opencode and aider, in that order. Refuses to overwrite an
+/// existing file unless --force is given.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Overwrite an existing .conflux.yaml.
+    #[arg(long)]
+    pub force: bool,
+    /// Use this agent preset instead of the first one found on PATH.
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+}
+
+/// Show every change: tasks done, state, dependencies, branch and worktree.
+///
+/// Changes are listed in dependency order. Works from any subdirectory and from inside a
+/// linked worktree, and never needs the run lock.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only these changes.
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Print a JSON array (schema in the man page) instead of a table.
+    #[arg(long, conflicts_with = "ids_only")]
+    pub json: bool,
+    /// Print only the change ids, one per line (for scripts and shell completion).
+    #[arg(long = "ids")]
+    pub ids_only: bool,
+}
+
+/// Create a worktree per change and run the agent in each until its tasks are done.
+///
+/// Without ids: every change whose tasks are not all done. Changes run in dependency order,
+/// at most --jobs at once; a dependent change starts from its dependencies' branches. Running
+/// it again after an interruption resumes: worktrees and branches are reused, committed work
+/// is kept, done changes are not re-run.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Only these changes (and nothing else: their dependencies must be done or selected).
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+    /// How many agents run at once [config: jobs, default 4].
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Agent preset (claude, codex, gemini, opencode, aider) [config: agent].
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+    /// Branch the changes start from and merge into [config: base, default: current branch].
+    #[arg(long, value_name = "BRANCH")]
+    pub base: Option<String>,
+    /// Give up on a change after N agent iterations [config: max_iterations].
+    #[arg(long, value_name = "N")]
+    pub max_iterations: Option<u32>,
+    /// Merge each change into the base as soon as it is done (same as `git conflux merge`).
+    #[arg(long)]
+    pub merge: bool,
+    /// Print the plan (waves, branches, worktrees, agent command) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Plain timestamped lines instead of progress bars, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// One JSON object per event on stdout, for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Merge done changes into the base branch, in dependency order.
+///
+/// Fast-forwards when possible. Your checkout changes only as `git merge` would change it:
+/// when local changes would be overwritten, nothing is changed. Conflicts are listed with
+/// their paths and exit with code 3, leaving everything as it was.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The changes to merge.
+    #[arg(value_name = "ID", required_unless_present = "all")]
+    pub ids: Vec<String>,
+    /// Merge every done change.
+    #[arg(long, conflicts_with = "ids")]
+    pub all: bool,
+    /// Always create a merge commit.
+    #[arg(long, conflicts_with = "squash")]
+    pub no_ff: bool,
+    /// Make one commit with the change's work, with only the base as parent.
+    #[arg(long)]
+    pub squash: bool,
+    /// Keep the worktree and branch after merging.
+    #[arg(long)]
+    pub keep: bool,
+    /// Also merge the changes' unmerged dependencies first.
+    #[arg(long)]
+    pub with_deps: bool,
+    /// Merge even when the change is not done (open tasks, failed verify).
+    #[arg(long)]
+    pub force: bool,
+    /// Say what would be merged and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Print one change's log (agent output and conflux's own events).
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The change.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Keep printing as the log grows, until the change finishes.
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+/// Stop a running `git conflux start` of this repository, from another terminal.
+///
+/// Like Ctrl-C: the agents get SIGTERM, then SIGKILL after the grace period; work in the
+/// worktrees is committed and the run can be resumed with `git conflux start`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Kill the agents at once, without the grace period.
+    #[arg(long)]
+    pub now: bool,
+}
+
+/// Remove the worktrees, branches, state and logs that git-conflux created.
+///
+/// Only what conflux's own state records is removed, never anything else. Refuses when a
+/// worktree holds uncommitted work or a branch is not merged, unless --force.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Only these changes.
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Only merged changes (the default when no ids are given).
+    #[arg(long, group = "which")]
+    pub merged: bool,
+    /// Only failed, stalled and skipped changes.
+    #[arg(long, group = "which")]
+    pub failed: bool,
+    /// Every change conflux knows about.
+    #[arg(long, group = "which")]
+    pub all: bool,
+    /// Remove even uncommitted work and unmerged branches.
+    #[arg(long)]
+    pub force: bool,
+    /// Say what would be removed and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Print a shell completion script (also shipped under completions/).
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,140 @@
+//! `git conflux status`: every change with its tasks, state, dependencies, branch and worktree.
+
+use serde::Serialize;
+
+use crate::change::Task;
+use crate::cli::StatusArgs;
+use crate::commands::{Context, display_path};
+use crate::error::{CommandError, Exit};
+use crate::run::overview::{ChangeView, overview};
+use crate::run::state::{Phase, pid_alive};
+use crate::ui::table;
+
+/// One element of `status --json`; the schema is documented in the man page and stable.
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    id: &'a str,
+    source: &'a str,
+    title: Option<&'a str>,
+    tasks_done: usize,
+    tasks_total: usize,
+    state: &'a str,
+    /// True while a live orchestrator drives the change.
+    running: bool,
+    reason: Option<&'a str>,
+    dependencies: &'a [String],
+    branch: Option<&'a str>,
+    worktree: Option<String>,
+    iteration: u32,
+    retries: u32,
+    cost_usd: Option<f64>,
+    /// The agent's pid while it runs, and whether that process is alive now.
+    pid: Option<u32>,
+    pid_alive: bool,
+    last_error: Option<&'a str>,
+    tasks: &'a [Task],
+}
+
+pub fn cmd_status(ctx: &Context, args: StatusArgs) -> Result<Exit, CommandError> {
+    let ws = ctx.workspace()?;
+    let view = overview(&ws)?;
+    view.check_ids(&args.ids)?;
+    let selected: Vec<&ChangeView> =
+        view.changes.iter().filter(|v| args.ids.is_empty() || args.ids.contains(&v.change.id)).collect();
+
+    if args.ids_only {
+        ctx.ui.out(&selected.iter().map(|v| format!("{}\n", v.change.id)).collect::<String>());
+        return Ok(Exit::Ok);
+    }
+    if args.json {
+        let rows: Vec<JsonRow> = selected.iter().map(|v| json_row(v, ctx.ui.verbose > 0)).collect();
+        ctx.ui.out(&(serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n"));
+    } else if selected.is_empty() {
+        ctx.ui.note("No changes found: write one under openspec/changes/<id>/ (proposal.md + tasks.md) or specs/NNN-name/tasks.md.");
+    } else {
+        ctx.ui.out(&render_table(ctx, &ws.root, &selected));
+    }
+    for problem in &view.problems {
+        ctx.ui.warn(&format!("{}: {}", problem.path.display(), problem.message));
+    }
+    for damaged in &view.damaged {
+        ctx.ui.warn(damaged);
+    }
+    Ok(if view.problems.is_empty() && view.damaged.is_empty() { Exit::Ok } else { Exit::Failed })
+}
+
+fn json_row<'a>(v: &'a ChangeView, with_tasks: bool) -> JsonRow<'a> {
+    let state = v.state.as_ref();
+    let pid = state.and_then(|s| s.pid);
+    JsonRow {
+        id: &v.change.id,
+        source: v.change.source.as_str(),
+        title: v.change.title.as_deref(),
+        tasks_done: v.tasks_done(),
+        tasks_total: v.tasks_total(),
+        state: v.phase().as_str(),
+        running: v.phase().is_active() && !v.interrupted,
+        reason: state.and_then(|s| s.reason.as_deref()),
+        dependencies: &v.change.dependencies,
+        branch: state.map(|s| s.branch.as_str()),
+        worktree: v.worktree.as_ref().map(|p| p.display().to_string()),
+        iteration: state.map_or(0, |s| s.iteration),
+        retries: state.map_or(0, |s| s.retries),
+        cost_usd: state.and_then(|s| s.cost_usd),
+        pid,
+        pid_alive: pid.is_some_and(pid_alive),
+        last_error: state.and_then(|s| s.last_error.as_deref()),
+        tasks: if with_tasks { &v.tasks } else { &[] },
+    }
+}
+
+fn render_table(ctx: &Context, root: &std::path::Path, views: &[&ChangeView]) -> String {
+    let st = ctx.ui.style();
+    let mut rows = Vec::new();
+    for v in views {
+        let state = v.state.as_ref();
+        let phase = v.phase();
+        let label = v.phase_label();
+        let label = match phase {
+            Phase::Done | Phase::Merged => st.green(&label),
+            _ if phase.is_failure() => st.red(&label),
+            _ if v.interrupted => st.yellow(&label),
+            _ if phase.is_active() => st.cyan(&label),
+            _ => label,
+        };
+        let deps = if v.change.dependencies.is_empty() { "-".to_owned() } else { v.change.dependencies.join(",") };
+        let cost = state.and_then(|s| s.cost_usd).map_or("-".to_owned(), |c| format!("${c:.2}"));
+        let worktree = v.worktree.as_ref().map_or("-".to_owned(), |p| display_path(p, root.parent().unwrap_or(root)));
+        rows.push(vec![
+            v.change.id.clone(),
+            v.change.source.as_str().to_owned(),
+            format!("{} {}/{}", table::bar(v.tasks_done(), v.tasks_total(), 8), v.tasks_done(), v.tasks_total()),
+            label,
+            deps,
+            cost,
+            state.map_or("-".to_owned(), |s| s.branch.clone()),
+            worktree,
+        ]);
+    }
+    let mut out = table::render(&["ID", "SOURCE", "TASKS", "STATE", "DEPENDS ON", "COST", "BRANCH", "WORKTREE"], &rows);
+    if ctx.ui.verbose > 0 {
+        for v in views {
+            out.push_str(&format!("\n{}", st.bold(&v.change.id)));
+            if let Some(title) = &v.change.title {
+                out.push_str(&format!(": {title}"));
+            }
+            out.push('\n');
+            if let Some(reason) = v.state.as_ref().and_then(|s| s.reason.as_deref().or(s.last_error.as_deref())) {
+                out.push_str(&format!("  {} {reason}\n", st.yellow("reason:")));
+            }
+            if let Some(problem) = &v.change.tasks_problem {
+                out.push_str(&format!("  {} {problem}\n", st.yellow("tasks:")));
+            }
+            for task in &v.tasks {
+                let mark = if task.done { st.green("[x]") } else { "[ ]".to_owned() };
+                out.push_str(&format!("  {mark} {} {}\n", st.dim(&format!("{:>4}", task.line)), task.text));
+            }
+        }
+    }
+    out
+}

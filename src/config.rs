@@ -1,0 +1,450 @@
+//! Layered configuration: built-in defaults < user file < repository `.conflux.yaml` <
+//! per-change front matter (`conflux:` in proposal.md) < command-line flags.
+//!
+//! Every layer is parsed into a [`Layer`] (all keys optional, unknown keys rejected) and laid
+//! over the one before, so each key is validated once and a bad value names its file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::agent::presets::AgentSpec;
+
+/// The repository's configuration file, at the top of the main worktree (committed).
+pub const REPO_FILE: &str = ".conflux.yaml";
+
+/// Hook names accepted under `hooks:`.
+pub const HOOK_NAMES: &[&str] = &[
+    "on_start",
+    "on_finish",
+    "on_change_start",
+    "pre_iteration",
+    "post_iteration",
+    "on_change_done",
+    "on_change_failed",
+    "on_review",
+    "on_merged",
+    "on_error",
+];
+
+/// Keys that apply to a whole run and so cannot be set per change.
+const RUN_WIDE_KEYS: &[&str] = &["jobs", "stagger", "base", "worktree_root", "branch_prefix"];
+
+/// The resolved configuration every part reads.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// None until configured (`git conflux init`, `.conflux.yaml`, or `--agent`).
+    pub agent: Option<AgentSpec>,
+    pub jobs: usize,
+    pub base: Option<String>,
+    pub worktree_root: Option<PathBuf>,
+    pub branch_prefix: String,
+    pub max_iterations: u32,
+    pub stall_iterations: u32,
+    pub verify: Option<String>,
+    pub setup: Option<String>,
+    pub copy: Vec<String>,
+    pub stagger: Duration,
+    pub retry: Retry,
+    pub inactivity_timeout: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub kill_grace: Duration,
+    pub hooks: BTreeMap<String, String>,
+    pub hooks_timeout: Duration,
+    pub prompt: Option<String>,
+    pub archive: Option<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Retry {
+    pub max: u32,
+    pub delay: Duration,
+    pub max_delay: Duration,
+    pub patterns: Vec<String>,
+    pub min_runtime: Duration,
+    pub timeout_retries: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            agent: None,
+            jobs: 4,
+            base: None,
+            worktree_root: None,
+            branch_prefix: "conflux/".into(),
+            max_iterations: 10,
+            stall_iterations: 3,
+            verify: None,
+            setup: None,
+            copy: Vec::new(),
+            stagger: Duration::from_secs(2),
+            retry: Retry::default(),
+            inactivity_timeout: Some(Duration::from_secs(15 * 60)),
+            timeout: None,
+            kill_grace: Duration::from_secs(10),
+            hooks: BTreeMap::new(),
+            hooks_timeout: Duration::from_secs(60),
+            prompt: None,
+            archive: None,
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            max: 3,
+            delay: Duration::from_secs(10),
+            max_delay: Duration::from_secs(5 * 60),
+            patterns: ["rate limit", "overloaded", "429", "529", "ECONNRESET"].map(String::from).to_vec(),
+            min_runtime: Duration::ZERO,
+            timeout_retries: 1,
+        }
+    }
+}
+
+/// One layer as written in a file: every key optional, unknown keys rejected.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub agent: Option<AgentSpec>,
+    pub jobs: Option<usize>,
+    pub base: Option<String>,
+    pub worktree_root: Option<PathBuf>,
+    pub branch_prefix: Option<String>,
+    pub max_iterations: Option<u32>,
+    pub stall_iterations: Option<u32>,
+    pub verify: Option<String>,
+    pub setup: Option<String>,
+    pub copy: Option<Vec<String>>,
+    pub stagger: Option<Dur>,
+    pub retry: Option<RetryLayer>,
+    pub inactivity_timeout: Option<OptDur>,
+    pub timeout: Option<OptDur>,
+    pub kill_grace: Option<Dur>,
+    pub hooks: Option<BTreeMap<String, String>>,
+    pub hooks_timeout: Option<Dur>,
+    pub prompt: Option<String>,
+    pub archive: Option<String>,
+    pub env: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryLayer {
+    pub max: Option<u32>,
+    pub delay: Option<Dur>,
+    pub max_delay: Option<Dur>,
+    pub patterns: Option<Vec<String>>,
+    pub min_runtime: Option<Dur>,
+    pub timeout_retries: Option<u32>,
+}
+
+/// A duration written like `90s`, `15m`, `1h 30m`, or a whole number of seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+/// A duration that may be switched off with `off`, `none` or `0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OptDur(pub Option<Duration>);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    /// YAML 1.1 reads `off`/`no` as false.
+    Off(bool),
+    Seconds(u64),
+    Text(String),
+}
+
+/// Parses `90s`, `15m`, `2h`, `1h 30m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write it like 90s, 15m or 1h 30m"))
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match RawDuration::deserialize(d)? {
+            RawDuration::Off(_) => Err(serde::de::Error::custom("expected a duration such as 90s or 15m")),
+            RawDuration::Seconds(s) => Ok(Dur(Duration::from_secs(s))),
+            RawDuration::Text(t) => parse_duration(&t).map(Dur).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OptDur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let d = match RawDuration::deserialize(d)? {
+            RawDuration::Off(false) => Duration::ZERO,
+            RawDuration::Off(true) => return Err(serde::de::Error::custom("expected a duration such as 15m, or `off`")),
+            RawDuration::Seconds(s) => Duration::from_secs(s),
+            RawDuration::Text(t) if matches!(t.trim(), "off" | "none" | "never") => Duration::ZERO,
+            RawDuration::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom)?,
+        };
+        Ok(OptDur((!d.is_zero()).then_some(d)))
+    }
+}
+
+/// Why a configuration could not be loaded; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: `{key}`: {message}")]
+    Invalid { path: PathBuf, key: String, message: String },
+}
+
+impl Layer {
+    /// Parses one YAML file's text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Layer, Error> {
+        if text.trim().is_empty() {
+            return Ok(Layer::default());
+        }
+        let layer: Option<Layer> = serde_saphyr::from_str(text)
+            .map_err(|e| Error::Parse { path: origin.to_owned(), message: yaml_message(&e) })?;
+        let layer = layer.unwrap_or_default();
+        layer.validate(origin)?;
+        Ok(layer)
+    }
+
+    /// Reads a layer from a file that may be absent.
+    pub fn load(path: &Path) -> Result<Option<Layer>, Error> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Layer::parse(&text, path).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Read { path: path.to_owned(), source }),
+        }
+    }
+
+    /// The `conflux:` key of a change's front matter; run-wide keys are refused there.
+    pub fn from_front_matter(value: &serde_json::Value, origin: &Path) -> Result<Layer, Error> {
+        if let Some(map) = value.as_object() {
+            if let Some(key) = map.keys().find(|k| RUN_WIDE_KEYS.contains(&k.as_str())) {
+                return Err(Error::Invalid {
+                    path: origin.to_owned(),
+                    key: format!("conflux.{key}"),
+                    message: "applies to a whole run and cannot be set per change; set it in .conflux.yaml or on the command line".into(),
+                });
+            }
+        }
+        let layer: Layer = serde_json::from_value(value.clone())
+            .map_err(|e| Error::Parse { path: origin.to_owned(), message: format!("in front matter `conflux:`: {e}") })?;
+        layer.validate(origin)?;
+        Ok(layer)
+    }
+
+    fn validate(&self, origin: &Path) -> Result<(), Error> {
+        let invalid = |key: &str, message: &str| Error::Invalid {
+            path: origin.to_owned(),
+            key: key.into(),
+            message: message.into(),
+        };
+        if self.jobs == Some(0) {
+            return Err(invalid("jobs", "must be at least 1"));
+        }
+        if self.max_iterations == Some(0) {
+            return Err(invalid("max_iterations", "must be at least 1"));
+        }
+        if self.stall_iterations == Some(0) {
+            return Err(invalid("stall_iterations", "must be at least 1"));
+        }
+        if let Some(prefix) = &self.branch_prefix {
+            if prefix.is_empty() || prefix.starts_with('/') || prefix.contains("..") || prefix.contains(char::is_whitespace) {
+                return Err(invalid("branch_prefix", "must be a non-empty ref prefix such as `conflux/`"));
+            }
+        }
+        if let Some(hooks) = &self.hooks {
+            if let Some(name) = hooks.keys().find(|k| !HOOK_NAMES.contains(&k.as_str())) {
+                return Err(invalid(&format!("hooks.{name}"), &format!("unknown hook; known hooks: {}", HOOK_NAMES.join(", "))));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The YAML error with its line and column, in the form `line L column C: message`.
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    let text = e.to_string();
+    match e.location() {
+        Some(loc) if !text.contains(&format!("line {}", loc.line())) => {
+            format!("line {} column {}: {}", loc.line(), loc.column(), text)
+        }
+        _ => text,
+    }
+}
+
+impl Config {
+    /// Lays `layer` over this configuration.
+    pub fn apply(&mut self, layer: Layer) {
+        fn set<T>(slot: &mut T, v: Option<T>) {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        }
+        if layer.agent.is_some() {
+            self.agent = layer.agent;
+        }
+        set(&mut self.jobs, layer.jobs);
+        if layer.base.is_some() {
+            self.base = layer.base;
+        }
+        if layer.worktree_root.is_some() {
+            self.worktree_root = layer.worktree_root;
+        }
+        set(&mut self.branch_prefix, layer.branch_prefix);
+        set(&mut self.max_iterations, layer.max_iterations);
+        set(&mut self.stall_iterations, layer.stall_iterations);
+        if layer.verify.is_some() {
+            self.verify = layer.verify.filter(|v| !v.trim().is_empty());
+        }
+        if layer.setup.is_some() {
+            self.setup = layer.setup.filter(|v| !v.trim().is_empty());
+        }
+        set(&mut self.copy, layer.copy);
+        set(&mut self.stagger, layer.stagger.map(|d| d.0));
+        if let Some(r) = layer.retry {
+            set(&mut self.retry.max, r.max);
+            set(&mut self.retry.delay, r.delay.map(|d| d.0));
+            set(&mut self.retry.max_delay, r.max_delay.map(|d| d.0));
+            set(&mut self.retry.patterns, r.patterns);
+            set(&mut self.retry.min_runtime, r.min_runtime.map(|d| d.0));
+            set(&mut self.retry.timeout_retries, r.timeout_retries);
+        }
+        set(&mut self.inactivity_timeout, layer.inactivity_timeout.map(|d| d.0));
+        set(&mut self.timeout, layer.timeout.map(|d| d.0));
+        set(&mut self.kill_grace, layer.kill_grace.map(|d| d.0));
+        if let Some(hooks) = layer.hooks {
+            self.hooks.extend(hooks);
+        }
+        set(&mut self.hooks_timeout, layer.hooks_timeout.map(|d| d.0));
+        if layer.prompt.is_some() {
+            self.prompt = layer.prompt;
+        }
+        if layer.archive.is_some() {
+            self.archive = layer.archive.filter(|v| !v.trim().is_empty());
+        }
+        if let Some(env) = layer.env {
+            self.env.extend(env);
+        }
+    }
+
+    /// Defaults < user file < the repository's `.conflux.yaml`.
+    pub fn load(repo_root: &Path) -> Result<Config, Error> {
+        let mut config = Config::default();
+        if let Some(path) = user_config_path() {
+            if let Some(layer) = Layer::load(&path)? {
+                config.apply(layer);
+            }
+        }
+        if let Some(layer) = Layer::load(&repo_root.join(REPO_FILE))? {
+            config.apply(layer);
+        }
+        Ok(config)
+    }
+
+    /// This configuration with a change's front matter laid over it.
+    pub fn for_change(&self, front_matter: Option<&serde_json::Value>, origin: &Path) -> Result<Config, Error> {
+        let mut config = self.clone();
+        if let Some(value) = front_matter {
+            config.apply(Layer::from_front_matter(value, origin)?);
+        }
+        Ok(config)
+    }
+}
+
+/// `$XDG_CONFIG_HOME/conflux/config.yaml`, else `~/.config/conflux/config.yaml`.
+pub fn user_config_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("conflux").join("config.yaml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Layer, Error> {
+        Layer::parse(text, Path::new(".conflux.yaml"))
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let mut c = Config::default();
+        c.apply(parse("jobs: 2\nstagger: 5s\nretry: {max: 1}\n").unwrap());
+        c.apply(parse("jobs: 6\ninactivity_timeout: off\n").unwrap());
+        assert_eq!(c.jobs, 6);
+        assert_eq!(c.stagger, Duration::from_secs(5));
+        assert_eq!(c.retry.max, 1);
+        assert_eq!(c.retry.delay, Retry::default().delay);
+        assert_eq!(c.inactivity_timeout, None);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_position() {
+        let err = parse("jobs: 2\nagnet: claude\n").unwrap_err().to_string();
+        assert!(err.contains(".conflux.yaml"), "{err}");
+        assert!(err.contains("agnet"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn malformed_yaml_names_line_and_column() {
+        let err = parse("jobs: [1, 2\nverify: x\n").unwrap_err().to_string();
+        assert!(err.contains(".conflux.yaml"), "{err}");
+        assert!(err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_is_explained() {
+        let err = parse("stagger: soon\n").unwrap_err().to_string();
+        assert!(err.contains("soon"), "{err}");
+        assert!(err.contains("15m"), "{err}");
+    }
+
+    #[test]
+    fn zero_jobs_rejected() {
+        let err = parse("jobs: 0\n").unwrap_err().to_string();
+        assert!(err.contains("`jobs`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_hook_rejected() {
+        let err = parse("hooks: {on_sart: echo}\n").unwrap_err().to_string();
+        assert!(err.contains("hooks.on_sart"), "{err}");
+    }
+
+    #[test]
+    fn front_matter_layer_rejects_run_wide_keys_and_unknown_keys() {
+        let origin = Path::new("openspec/changes/a/proposal.md");
+        let err = Layer::from_front_matter(&serde_json::json!({"jobs": 3}), origin).unwrap_err().to_string();
+        assert!(err.contains("conflux.jobs"), "{err}");
+        let err = Layer::from_front_matter(&serde_json::json!({"veriffy": "x"}), origin).unwrap_err().to_string();
+        assert!(err.contains("veriffy"), "{err}");
+        let layer = Layer::from_front_matter(&serde_json::json!({"max_iterations": 3, "kill_grace": "1s"}), origin).unwrap();
+        let c = Config::default().for_change(None, origin).unwrap();
+        assert_eq!(c.max_iterations, 10);
+        let mut c = Config::default();
+        c.apply(layer);
+        assert_eq!((c.max_iterations, c.kill_grace), (3, Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn empty_file_is_no_layer() {
+        assert!(parse("").unwrap().jobs.is_none());
+        assert!(parse("# only a comment\n").unwrap().jobs.is_none());
+    }
+}

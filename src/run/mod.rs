@@ -1,0 +1,10 @@
+//! The orchestrator: what to run (overview), when (scheduler), how (pipeline), the one event
+//! type everything reports through, and its persisting consumers (record, state).
+
+pub mod event;
+pub mod merge;
+pub mod overview;
+pub mod pipeline;
+pub mod record;
+pub mod scheduler;
+pub mod state;

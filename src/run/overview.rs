@@ -1,0 +1,106 @@
+//! One picture of every change: what the repository says (discovery), what runs recorded
+//! (state files) and what is on disk now (worktrees, live pids). `status`, `start`, `merge`
+//! and `clean` all read it from here.
+
+use std::path::PathBuf;
+
+use crate::change::{self, Change, Problem, Task};
+use crate::commands::Workspace;
+use crate::error::{CommandError, Exit};
+use crate::run::state::{ChangeState, Phase, pid_alive};
+
+/// A change as the repository, its last run and the disk show it now.
+#[derive(Debug)]
+pub struct ChangeView {
+    pub change: Change,
+    pub state: Option<ChangeState>,
+    /// Tasks as ticked in the change's worktree when it exists, else in the main worktree.
+    pub tasks: Vec<Task>,
+    /// The worktree, when it exists on disk.
+    pub worktree: Option<PathBuf>,
+    /// The recorded phase says running, but no orchestrator is alive to drive it.
+    pub interrupted: bool,
+}
+
+impl ChangeView {
+    pub fn phase(&self) -> Phase {
+        self.state.as_ref().map_or(Phase::Pending, |s| s.phase)
+    }
+
+    pub fn tasks_done(&self) -> usize {
+        self.tasks.iter().filter(|t| t.done).count()
+    }
+
+    pub fn tasks_total(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// The phase as shown to people: `applying (interrupted)` when nobody drives it.
+    pub fn phase_label(&self) -> String {
+        let phase = self.phase();
+        if self.interrupted { format!("{phase} (interrupted)") } else { phase.to_string() }
+    }
+}
+
+#[derive(Debug)]
+pub struct Overview {
+    /// In dependency order.
+    pub changes: Vec<ChangeView>,
+    /// Change folders that could not be read.
+    pub problems: Vec<Problem>,
+    /// Recorded runs whose change folder is gone (archived or deleted since).
+    pub orphans: Vec<ChangeState>,
+    /// State files that could not be read.
+    pub damaged: Vec<String>,
+}
+
+impl Overview {
+    pub fn find(&self, id: &str) -> Option<&ChangeView> {
+        self.changes.iter().find(|v| v.change.id == id)
+    }
+
+    /// Errors naming every id in `ids` that is not a change of this repository.
+    pub fn check_ids(&self, ids: &[String]) -> Result<(), CommandError> {
+        let unknown: Vec<&str> = ids.iter().filter(|id| self.find(id).is_none()).map(String::as_str).collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let known: Vec<&str> = self.changes.iter().map(|v| v.change.id.as_str()).collect();
+        let mut err = CommandError::usage(format!("no such change: {}", unknown.join(", ")));
+        err = if known.is_empty() {
+            err.hint("this repository has no changes under openspec/changes/ or specs/")
+        } else {
+            err.hint(format!("known changes: {}", known.join(", ")))
+        };
+        Err(err)
+    }
+}
+
+/// Reads the changes of the main worktree and joins them with their recorded runs.
+pub fn overview(ws: &Workspace) -> Result<Overview, CommandError> {
+    let discovery = change::discover(&ws.root).map_err(|e| {
+        CommandError::from_error(Exit::Usage, e).hint("fix the dependencies named above in the changes' proposal.md")
+    })?;
+    let mut states = Vec::new();
+    let mut damaged = Vec::new();
+    for loaded in ws.run_dir.load_all() {
+        match loaded {
+            Ok(state) => states.push(state),
+            Err(e) => damaged.push(e.to_string()),
+        }
+    }
+    let mut changes = Vec::new();
+    for change in discovery.changes {
+        let state = states.iter().position(|s| s.id == change.id).map(|i| states.swap_remove(i));
+        let worktree = state.as_ref().map(|s| s.worktree.clone()).filter(|p| p.is_dir());
+        let tasks = match &worktree {
+            Some(wt) => change::read_tasks(&wt.join(&change.tasks_file)).unwrap_or_else(|_| change.tasks.clone()),
+            None => change.tasks.clone(),
+        };
+        let interrupted = state.as_ref().is_some_and(|s| {
+            s.phase.is_active() && !s.orchestrator_pid.is_some_and(pid_alive)
+        });
+        changes.push(ChangeView { change, state, tasks, worktree, interrupted });
+    }
+    Ok(Overview { changes, problems: discovery.problems, orphans: states, damaged })
+}

@@ -1,0 +1,141 @@
+//! The persisting consumers of run events: the per-change state files and logs.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::time::Instant;
+
+use crate::run::event::{ChangeEvent, Event};
+use crate::run::state::{ChangeState, Phase, RunDir, now_secs};
+
+/// Keeps each change's [`ChangeState`] current and saved, and appends to its log.
+pub struct Recorder {
+    run_dir: RunDir,
+    states: HashMap<String, ChangeState>,
+    logs: HashMap<String, File>,
+    /// When each running change started in this session, for elapsed time.
+    since: HashMap<String, Instant>,
+    /// Failures to persist, reported once at the end rather than per event.
+    pub errors: Vec<String>,
+}
+
+impl Recorder {
+    pub fn new(run_dir: RunDir) -> Recorder {
+        Recorder { run_dir, states: HashMap::new(), logs: HashMap::new(), since: HashMap::new(), errors: Vec::new() }
+    }
+
+    /// Starts tracking a change with its state as planned (saved at once).
+    pub fn seed(&mut self, mut state: ChangeState) {
+        state.orchestrator_pid = Some(std::process::id());
+        state.updated_at = Some(now_secs());
+        self.save(&state);
+        self.states.insert(state.id.clone(), state);
+    }
+
+    pub fn state(&self, id: &str) -> Option<&ChangeState> {
+        self.states.get(id)
+    }
+
+    pub fn record(&mut self, event: &Event) {
+        let Event::Change { id, kind } = event else { return };
+        self.log(id, kind);
+        let Some(state) = self.states.get_mut(id) else { return };
+        let persist = match kind {
+            ChangeEvent::Phase { phase, reason } => {
+                state.phase = *phase;
+                state.reason = reason.clone();
+                if phase.is_failure() {
+                    state.last_error = reason.clone().or(state.last_error.take());
+                }
+                match phase {
+                    Phase::Preparing => {
+                        self.since.insert(id.clone(), Instant::now());
+                        state.started_at.get_or_insert(now_secs());
+                    }
+                    p if !p.is_active() => {
+                        state.pid = None;
+                        state.finished_at = Some(now_secs());
+                        if let Some(since) = self.since.remove(id) {
+                            state.elapsed_secs += since.elapsed().as_secs();
+                        }
+                    }
+                    _ => {}
+                }
+                true
+            }
+            ChangeEvent::WorktreeReady { path, branch, start_commit, .. } => {
+                state.worktree = path.clone();
+                state.branch = branch.clone();
+                state.start_commit.get_or_insert_with(|| start_commit.clone());
+                true
+            }
+            ChangeEvent::Tasks { done, total } => {
+                let changed = (state.tasks_done, state.tasks_total) != (*done, *total);
+                (state.tasks_done, state.tasks_total) = (*done, *total);
+                changed
+            }
+            ChangeEvent::IterationStarted { iteration, .. } => {
+                state.iteration = *iteration;
+                true
+            }
+            ChangeEvent::ProcessStarted { pid, .. } => {
+                state.pid = Some(*pid);
+                true
+            }
+            ChangeEvent::Retrying { .. } | ChangeEvent::InactivityTimeout { .. } => {
+                state.retries += matches!(kind, ChangeEvent::Retrying { .. }) as u32;
+                true
+            }
+            ChangeEvent::Cost { usd } => {
+                // Costs are per agent run; the state keeps the change's running total.
+                state.cost_usd = Some(state.cost_usd.unwrap_or(0.0) + usd);
+                true
+            }
+            ChangeEvent::VerifyFailed { output_tail } => {
+                state.last_verify_failure = Some(output_tail.clone());
+                true
+            }
+            ChangeEvent::Committed { .. } => {
+                state.last_verify_failure = state.last_verify_failure.take().filter(|_| state.phase == Phase::Verifying);
+                false
+            }
+            ChangeEvent::Output { .. } | ChangeEvent::Note { .. } | ChangeEvent::Merged { .. } => false,
+        };
+        if persist {
+            state.updated_at = Some(now_secs());
+            let snapshot = state.clone();
+            self.save(&snapshot);
+        }
+    }
+
+    fn save(&mut self, state: &ChangeState) {
+        if let Err(e) = self.run_dir.save(state) {
+            self.errors.push(e.to_string());
+        }
+    }
+
+    fn log(&mut self, id: &str, kind: &ChangeEvent) {
+        if !self.logs.contains_key(id) {
+            let path = self.run_dir.log_path(id);
+            let opened = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(&path));
+            match opened {
+                Ok(file) => {
+                    self.logs.insert(id.to_owned(), file);
+                }
+                Err(e) => {
+                    self.errors.push(format!("cannot write {}: {e}", path.display()));
+                    return;
+                }
+            }
+        }
+        if let Some(file) = self.logs.get_mut(id) {
+            let line = format!("{} {}\n", crate::ui::clock(now_secs()), crate::ui::describe(kind));
+            if let Err(e) = file.write_all(line.as_bytes()) {
+                self.errors.push(format!("cannot append to the log of {id}: {e}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The dispatcher of a run: owns which change runs when (the dependency DAG and N slots),
+//! the signals, and the one loop every pipeline event passes through on its way to the
+//! reporter.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinSet;
+
+use crate::git::MergedCommit;
+use crate::run::event::{ChangeEvent, Event};
+use crate::run::pipeline::{self, Outcome, Plan, Shared};
+use crate::run::state::Phase;
+
+/// A planned change and what it waits for.
+pub struct Job {
+    pub plan: Plan,
+    /// Selected changes that must be done first, with their branches.
+    pub waits_for: Vec<(String, String)>,
+    /// Branches (of done dependencies) the change builds on, besides the base.
+    pub builds_on: Vec<String>,
+}
+
+/// What a merge-as-you-go callback says about a done change.
+pub enum MergeVerdict {
+    Merged,
+    /// Not merged: the change ends in this phase with this reason.
+    Failed(Phase, String),
+}
+
+/// How the run ended, per change id.
+pub struct Summary {
+    pub outcomes: BTreeMap<String, Outcome>,
+    pub interrupted: bool,
+    pub elapsed: std::time::Duration,
+}
+
+enum Slot {
+    Waiting(Job),
+    Running,
+    Finished,
+}
+
+/// Runs every job, at most `jobs` at once, in dependency order; `report` sees every event.
+pub async fn run(
+    shared: Arc<Shared>,
+    jobs_in_order: Vec<Job>,
+    parallel: usize,
+    mut events: UnboundedReceiver<Event>,
+    report: &mut dyn FnMut(&Event),
+    mut merge: Option<&mut (dyn FnMut(&str) -> MergeVerdict + Send)>,
+) -> Summary {
+    let started = Instant::now();
+    let order: Vec<String> = jobs_in_order.iter().map(|j| j.plan.change.id.clone()).collect();
+    let mut slots: BTreeMap<String, Slot> =
+        jobs_in_order.into_iter().map(|j| (j.plan.change.id.clone(), Slot::Waiting(j))).collect();
+    let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
+    let mut running: JoinSet<(String, Outcome)> = JoinSet::new();
+    let mut interrupts = 0u32;
+    let (mut sigint, mut sigterm, mut sigquit) = match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::quit()),
+    ) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        _ => {
+            tracing::error!("cannot install signal handlers");
+            return Summary { outcomes, interrupted: true, elapsed: started.elapsed() };
+        }
+    };
+    for id in &order {
+        report(&Event::change(id, ChangeEvent::Phase { phase: Phase::Queued, reason: None }));
+    }
+
+    loop {
+        if interrupts == 0 {
+            launch_ready(&shared, &order, &mut slots, &mut outcomes, &mut running, parallel, report);
+        }
+        if running.is_empty() {
+            // Drain what the finished pipelines sent before saying the run is over.
+            while let Ok(event) = events.try_recv() {
+                report(&event);
+            }
+            break;
+        }
+        tokio::select! {
+            Some(event) = events.recv() => report(&event),
+            Some(joined) = running.join_next() => {
+                while let Ok(event) = events.try_recv() {
+                    report(&event);
+                }
+                let (id, mut outcome) = match joined {
+                    Ok(done) => done,
+                    Err(e) => {
+                        // A pipeline panicked: its runner's guard has already killed its agent.
+                        tracing::error!("a pipeline task failed: {e}");
+                        continue;
+                    }
+                };
+                if outcome.phase == Phase::Done && interrupts == 0 {
+                    if let Some(merge) = merge.as_deref_mut() {
+                        if let MergeVerdict::Failed(phase, reason) = merge(&id) {
+                            outcome = Outcome { phase, reason: Some(reason) };
+                            report(&Event::change(&id, ChangeEvent::Phase { phase, reason: outcome.reason.clone() }));
+                        }
+                    }
+                }
+                slots.insert(id.clone(), Slot::Finished);
+                outcomes.insert(id, outcome);
+            }
+            _ = sigint.recv() => interrupt(&shared, &mut interrupts, report),
+            _ = sigterm.recv() => interrupt(&shared, &mut interrupts, report),
+            _ = sigquit.recv() => {
+                interrupts = interrupts.max(1);
+                interrupt(&shared, &mut interrupts, report);
+            }
+        }
+    }
+    // Changes never started: skipped (a dependency failed) or left queued by an interrupt.
+    for id in &order {
+        if let Some(Slot::Waiting(job)) = slots.remove(id) {
+            let failed_dep = job.waits_for.iter().map(|(d, _)| d).find(|d| outcomes.get(*d).is_some_and(|o| !is_success(o.phase)));
+            let (phase, reason) = match failed_dep {
+                Some(dep) if interrupts == 0 || outcomes.get(dep).is_some_and(|o| o.phase != Phase::Cancelled) => {
+                    let dep_phase = outcomes.get(dep).map_or(Phase::Failed, |o| o.phase);
+                    (Phase::Skipped, format!("dependency {dep} {dep_phase}"))
+                }
+                _ => (Phase::Cancelled, "interrupted before it started; run `git conflux start` to resume".to_owned()),
+            };
+            report(&Event::change(id, ChangeEvent::Phase { phase, reason: Some(reason.clone()) }));
+            outcomes.insert(id.clone(), Outcome { phase, reason: Some(reason) });
+        }
+    }
+    let elapsed = started.elapsed();
+    report(&Event::RunFinished { elapsed });
+    Summary { outcomes, interrupted: interrupts > 0, elapsed }
+}
+
+fn is_success(phase: Phase) -> bool {
+    matches!(phase, Phase::Done | Phase::Merged)
+}
+
+/// Ctrl-C once: start nothing new and stop the agents gracefully; twice: kill them now.
+fn interrupt(shared: &Shared, count: &mut u32, report: &mut dyn FnMut(&Event)) {
+    *count += 1;
+    let now = *count > 1;
+    if now {
+        shared.cancel.kill_now();
+    } else {
+        shared.cancel.cancel();
+    }
+    report(&Event::Interrupted { now });
+}
+
+/// Starts every waiting job whose dependencies are done, while slots are free. A job that
+/// cannot start (its dependencies' branches conflict) is finished at once in `outcomes`.
+fn launch_ready(
+    shared: &Arc<Shared>,
+    order: &[String],
+    slots: &mut BTreeMap<String, Slot>,
+    outcomes: &mut BTreeMap<String, Outcome>,
+    running: &mut JoinSet<(String, Outcome)>,
+    parallel: usize,
+    report: &mut dyn FnMut(&Event),
+) {
+    for id in order {
+        if running.len() >= parallel {
+            return;
+        }
+        let ready = match slots.get(id) {
+            Some(Slot::Waiting(job)) => job.waits_for.iter().all(|(d, _)| outcomes.get(d).is_some_and(|o| is_success(o.phase))),
+            _ => false,
+        };
+        if !ready {
+            continue;
+        }
+        let Some(Slot::Waiting(job)) = slots.insert(id.clone(), Slot::Running) else { continue };
+        // Merged dependencies are in the base already; done ones are built on by branch.
+        let mut branches = job.builds_on.clone();
+        branches.extend(
+            job.waits_for.iter().filter(|(d, _)| outcomes.get(d).is_some_and(|o| o.phase == Phase::Done)).map(|(_, b)| b.clone()),
+        );
+        match start_point(shared, &branches, id) {
+            Ok(start) => {
+                let shared = Arc::clone(shared);
+                let id = id.clone();
+                running.spawn(async move {
+                    let outcome = pipeline::run(shared, job.plan, start).await;
+                    (id, outcome)
+                });
+            }
+            Err((phase, reason)) => {
+                report(&Event::change(id, ChangeEvent::Phase { phase, reason: Some(reason.clone()) }));
+                slots.insert(id.clone(), Slot::Finished);
+                outcomes.insert(id.clone(), Outcome { phase, reason: Some(reason) });
+            }
+        }
+    }
+}
+
+/// The commit a change starts from: the base tip, merged with its dependencies' branches.
+fn start_point(shared: &Shared, dependency_branches: &[String], id: &str) -> Result<gix::ObjectId, (Phase, String)> {
+    let failed = |reason: String| (Phase::Failed, reason);
+    let base_tip = shared
+        .repo
+        .branch_tip(&shared.base)
+        .map_err(|e| failed(e.to_string()))?
+        .ok_or_else(|| failed(format!("the base branch {} no longer exists", shared.base)))?;
+    let mut tips = vec![base_tip];
+    for branch in dependency_branches {
+        let tip = shared
+            .repo
+            .branch_tip(branch)
+            .map_err(|e| failed(e.to_string()))?
+            .ok_or_else(|| failed(format!("the dependency branch {branch} does not exist")))?;
+        tips.push(tip);
+    }
+    if tips.len() == 1 {
+        return Ok(base_tip);
+    }
+    let message = format!("conflux({id}): start from {}", dependency_branches.join(", "));
+    match shared.repo.merge_commits_to_commit(&tips, &message) {
+        Ok(MergedCommit::Commit(id)) => Ok(id),
+        Ok(MergedCommit::Conflicts(conflicts)) => Err((
+            Phase::Conflict,
+            format!(
+                "its dependencies' branches conflict in {}; merge them first (`git conflux merge`), then run start again",
+                conflicts.iter().map(|c| c.path.display().to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+        Err(e) => Err(failed(e.to_string())),
+    }
+}

@@ -1,0 +1,173 @@
+//! Live multi-progress on a terminal: a header, one line per active change, and a one-line
+//! result for each finished change.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::run::event::{ChangeEvent, Event, Role};
+use crate::run::state::Phase;
+use crate::ui::{Styles, describe, table, truncate_to_width};
+
+/// What one change's line shows.
+#[derive(Default)]
+struct Row {
+    phase: Option<Phase>,
+    done: usize,
+    total: usize,
+    iteration: u32,
+    max: u32,
+    /// A retry or timeout note, shown until the next output.
+    note: Option<String>,
+    last_line: String,
+    cost: f64,
+    bar: Option<ProgressBar>,
+}
+
+pub struct Progress {
+    multi: MultiProgress,
+    header: ProgressBar,
+    rows: HashMap<String, Row>,
+    order: Vec<String>,
+    started: Instant,
+    style: Styles,
+    id_width: usize,
+}
+
+impl Progress {
+    pub fn new(style: Styles) -> Progress {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+        let header = multi.add(ProgressBar::new_spinner());
+        header.set_style(ProgressStyle::with_template("{spinner:.cyan} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        header.enable_steady_tick(Duration::from_millis(120));
+        Progress { multi, header, rows: HashMap::new(), order: Vec::new(), started: Instant::now(), style, id_width: 8 }
+    }
+
+    pub fn show(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted { changes, .. } => {
+                self.id_width = changes.iter().map(|c| console::measure_text_width(c)).max().unwrap_or(8).min(32);
+                for id in changes {
+                    self.rows.entry(id.clone()).or_default();
+                    self.order.push(id.clone());
+                }
+            }
+            Event::Change { id, kind } => self.change(id, kind),
+            Event::Interrupted { now } => {
+                let text = if *now { "killing every agent now" } else { "stopping: agents get SIGTERM; Ctrl-C again kills them at once" };
+                let _ = self.multi.println(self.style.yellow(text));
+            }
+            Event::RunFinished { .. } => {}
+        }
+        self.refresh_header();
+    }
+
+    fn change(&mut self, id: &str, kind: &ChangeEvent) {
+        let width = console::Term::stderr().size().1 as usize;
+        let style = self.style;
+        let id_width = self.id_width;
+        let row = self.rows.entry(id.to_owned()).or_default();
+        match kind {
+            ChangeEvent::Phase { phase, reason } => {
+                row.phase = Some(*phase);
+                if phase.is_active() && *phase != Phase::Queued && *phase != Phase::Blocked && row.bar.is_none() {
+                    let bar = self.multi.add(ProgressBar::new_spinner());
+                    bar.set_style(ProgressStyle::with_template("{spinner:.green} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    row.bar = Some(bar);
+                }
+                if !phase.is_active() {
+                    if let Some(bar) = row.bar.take() {
+                        bar.finish_and_clear();
+                        self.multi.remove(&bar);
+                    }
+                    let mark = match phase {
+                        Phase::Done | Phase::Merged => style.green("✓"),
+                        Phase::Cancelled => style.yellow("■"),
+                        _ => style.red("✗"),
+                    };
+                    let mut line = format!(
+                        "{mark} {:<id_width$}  {:<9} {}/{} tasks, {} iteration(s)",
+                        id,
+                        phase.as_str(),
+                        row.done,
+                        row.total,
+                        row.iteration
+                    );
+                    if row.cost > 0.0 {
+                        line.push_str(&format!(", ${:.2}", row.cost));
+                    }
+                    if let Some(reason) = reason {
+                        line.push_str(&format!(": {reason}"));
+                    }
+                    let _ = self.multi.println(truncate_to_width(&line, width.max(20)));
+                }
+            }
+            ChangeEvent::Tasks { done, total } => (row.done, row.total) = (*done, *total),
+            ChangeEvent::IterationStarted { iteration, max } => (row.iteration, row.max) = (*iteration, *max),
+            ChangeEvent::Output { role, line } => {
+                row.note = None;
+                row.last_line = if *role == Role::Agent { line.clone() } else { format!("{}│ {line}", role.as_str()) };
+            }
+            ChangeEvent::Cost { usd } => row.cost += usd,
+            ChangeEvent::Retrying { .. } | ChangeEvent::InactivityTimeout { .. } | ChangeEvent::VerifyFailed { .. } => {
+                row.note = Some(describe(kind));
+            }
+            ChangeEvent::Merged { .. } | ChangeEvent::Committed { .. } | ChangeEvent::WorktreeReady { .. } | ChangeEvent::Note { .. } => {
+                row.last_line = describe(kind);
+            }
+            ChangeEvent::ProcessStarted { .. } => {}
+        }
+        if let Some(bar) = &row.bar {
+            let phase = row.phase.map_or("", |p| p.as_str());
+            let head = format!(
+                "{:<id_width$}  {:<9} {} {}/{}  it {}/{}  ",
+                truncate_to_width(id, id_width),
+                phase,
+                table::bar(row.done, row.total, 10),
+                row.done,
+                row.total,
+                row.iteration,
+                row.max
+            );
+            let tail = match &row.note {
+                Some(note) => style.yellow(note),
+                None => style.dim(&row.last_line.replace(['\r', '\t'], " ")),
+            };
+            let room = width.saturating_sub(console::measure_text_width(&head) + 3).max(10);
+            bar.set_message(format!("{head}{}", truncate_to_width(&tail, room)));
+        }
+    }
+
+    fn refresh_header(&mut self) {
+        let count = |f: &dyn Fn(Phase) -> bool| self.rows.values().filter(|r| r.phase.is_some_and(f)).count();
+        let running = count(&|p| p.is_active() && p != Phase::Queued && p != Phase::Blocked);
+        let queued = count(&|p| p == Phase::Queued || p == Phase::Blocked);
+        let done = count(&|p| matches!(p, Phase::Done | Phase::Merged));
+        let failed = count(&|p| p.is_failure());
+        let cost: f64 = self.rows.values().map(|r| r.cost).sum();
+        let elapsed = Duration::from_secs(self.started.elapsed().as_secs());
+        let mut text = format!(
+            "conflux  {} running · {queued} queued · {} done · {} failed  {}",
+            self.style.cyan(&running.to_string()),
+            self.style.green(&done.to_string()),
+            if failed > 0 { self.style.red(&failed.to_string()) } else { failed.to_string() },
+            humantime::format_duration(elapsed),
+        );
+        if cost > 0.0 {
+            text.push_str(&format!("  ${cost:.2}"));
+        }
+        self.header.set_message(text);
+    }
+
+    pub fn finish(&mut self) {
+        for row in self.rows.values_mut() {
+            if let Some(bar) = row.bar.take() {
+                bar.finish_and_clear();
+            }
+        }
+        self.header.finish_and_clear();
+        let _ = self.multi.clear();
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the `git-conflux` binary, linked into one test binary so the crate is
+//! linked once.
+
+mod support;
+
+mod test_docs;
+mod test_status;

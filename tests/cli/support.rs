@@ -1,0 +1,163 @@
+//! A hermetic environment for driving the real `git-conflux` binary against real git
+//! repositories (jj's TestEnvironment): a temp root, a fixed HOME and git config, and the
+//! bundled demo agent as the agent.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct TestEnv {
+    pub tmp: tempfile::TempDir,
+    pub root: PathBuf,
+    pub home: PathBuf,
+}
+
+/// What a command printed and how it exited, with temp paths replaced by `$TEST`.
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.stdout)?;
+        if !self.stderr.is_empty() {
+            write!(f, "------- stderr -------\n{}", self.stderr)?;
+        }
+        write!(f, "[exit status: {}]", self.code)
+    }
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+pub fn demo_agent() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo-agent.sh")
+}
+
+impl TestEnv {
+    /// A repository on branch `main` with one commit.
+    pub fn new() -> TestEnv {
+        let tmp = tempfile::Builder::new().prefix("conflux-test-").tempdir().expect("tempdir");
+        let root = tmp.path().join("repo");
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(home.join(".config")).unwrap();
+        std::fs::write(
+            home.join(".gitconfig"),
+            "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
+        )
+        .unwrap();
+        let env = TestEnv { tmp, root, home };
+        env.git(&["init", "-q", "-b", "main"]);
+        env.write("README.md", "# test repository\n");
+        env.commit_all("initial");
+        env
+    }
+
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn hermetic(&self, cmd: &mut Command) {
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("GIT_CONFIG_GLOBAL", self.home.join(".gitconfig"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+            .env("TMPDIR", self.tmp.path())
+            .env("LANG", "C.UTF-8")
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "120");
+    }
+
+    /// Runs the real git in `dir`; panics with its stderr when it fails.
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let mut cmd = Command::new("git");
+        self.hermetic(&mut cmd);
+        let out = cmd.current_dir(dir).args(args).output().expect("run git");
+        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        self.git_in(&self.root, args)
+    }
+
+    pub fn write(&self, rel: &str, content: &str) {
+        let path = self.root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.root.join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    pub fn commit_all(&self, message: &str) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+    }
+
+    /// An OpenSpec change with these tasks and dependencies (front matter), plus extra
+    /// front-matter lines such as `conflux: {env: {DEMO_TICK: all}}`.
+    pub fn add_change(&self, id: &str, tasks: &[&str], deps: &[&str], front_matter: &str) {
+        let mut proposal = String::new();
+        if !deps.is_empty() || !front_matter.is_empty() {
+            proposal.push_str("---\n");
+            if !deps.is_empty() {
+                proposal.push_str(&format!("dependencies: [{}]\n", deps.join(", ")));
+            }
+            proposal.push_str(front_matter);
+            if !front_matter.is_empty() && !front_matter.ends_with('\n') {
+                proposal.push('\n');
+            }
+            proposal.push_str("---\n");
+        }
+        proposal.push_str(&format!("# Change: {id}\n\n## Why\nBecause.\n"));
+        self.write(&format!("openspec/changes/{id}/proposal.md"), &proposal);
+        let tasks: String = tasks.iter().map(|t| format!("- [ ] {t}\n")).collect();
+        self.write(&format!("openspec/changes/{id}/tasks.md"), &format!("## 1. Work\n{tasks}"));
+    }
+
+    /// `.conflux.yaml` using the bundled demo agent, with extra YAML lines.
+    pub fn use_demo_agent(&self, extra: &str) {
+        let agent = demo_agent();
+        self.write(
+            ".conflux.yaml",
+            &format!(
+                "agent: {{command: \"sh {}\", prompt: stdin}}\nstagger: 0s\nkill_grace: 2s\nretry: {{delay: 0s}}\nenv: {{DEMO_STATE: \"{}\"}}\n{extra}",
+                agent.display(),
+                self.path().display()
+            ),
+        );
+    }
+
+    pub fn conflux_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-conflux"));
+        self.hermetic(&mut cmd);
+        cmd.current_dir(&self.root).args(args);
+        cmd
+    }
+
+    /// Runs `git-conflux` with `args` in the repository.
+    #[must_use]
+    pub fn conflux(&self, args: &[&str]) -> Output {
+        self.run(self.conflux_cmd(args))
+    }
+
+    pub fn run(&self, mut cmd: Command) -> Output {
+        let out = cmd.output().expect("run git-conflux");
+        let norm = |b: &[u8]| {
+            let text = String::from_utf8_lossy(b).into_owned();
+            text.replace(&self.path().display().to_string(), "$TEST")
+        };
+        Output { stdout: norm(&out.stdout), stderr: norm(&out.stderr), code: out.status.code().unwrap_or(-1) }
+    }
+}

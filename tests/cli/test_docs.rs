@@ -1,0 +1,52 @@
+//! The committed man pages and completion scripts match the clap definitions.
+//! `UPDATE_DOCS=1 cargo test --test cli docs` (scripts/gen-docs.sh) rewrites them.
+
+use std::path::Path;
+
+use git_conflux::cli::Shell;
+use git_conflux::docs;
+
+fn check(path: &Path, expected: &str, stale: &mut Vec<String>) {
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, expected).unwrap();
+        return;
+    }
+    if std::fs::read_to_string(path).ok().as_deref() != Some(expected) {
+        stale.push(path.display().to_string());
+    }
+}
+
+#[test]
+fn man_pages_and_completions_are_up_to_date() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut stale = Vec::new();
+    for (name, text) in docs::man_pages() {
+        check(&root.join("man").join(name), &text, &mut stale);
+    }
+    for (shell, file) in [(Shell::Bash, "git-conflux.bash"), (Shell::Zsh, "_git-conflux"), (Shell::Fish, "git-conflux.fish")] {
+        check(&root.join("completions").join(file), &docs::completion(shell), &mut stale);
+    }
+    assert!(stale.is_empty(), "out of date (run scripts/gen-docs.sh and commit): {stale:?}");
+}
+
+#[test]
+fn completions_subcommand_prints_the_shipped_script() {
+    let env = crate::support::TestEnv::new();
+    let out = env.conflux(&["completions", "fish"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stdout, docs::completion(Shell::Fish));
+    assert!(out.stdout.contains("status --ids"), "ids complete: {out}");
+}
+
+#[test]
+fn every_subcommand_has_a_man_page_that_man_can_render() {
+    let pages = docs::man_pages();
+    for sub in ["status", "start", "merge", "logs", "stop", "clean", "init", "completions"] {
+        assert!(pages.iter().any(|(n, _)| n == &format!("git-conflux-{sub}.1")), "no page for {sub}");
+    }
+    let main = &pages.iter().find(|(n, _)| n == "git-conflux.1").unwrap().1;
+    for needle in ["EXIT STATUS", "130", "TASK COUNTING", "CONFIGURATION", "status --json"] {
+        assert!(main.contains(needle), "git-conflux.1 lacks {needle}");
+    }
+}
