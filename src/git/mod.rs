@@ -1,1 +1,21 @@
-//! See DESIGN.md.
+//! Everything git, through gix: worktrees, branches, status, commits and merges.
+//!
+//! No `git` subprocess runs here. Everything written (refs, reflogs, indexes, worktree
+//! registrations, commits) is what the git CLI writes itself, so `git worktree list`,
+//! `git status`, `git fsck` and `git worktree remove` accept it. gix stays behind this
+//! module so that its API churn stays here too.
+
+pub mod branch;
+
+pub mod commit;
+pub mod merge;
+pub mod open;
+mod repo;
+pub mod status;
+pub mod worktree;
+
+pub use gix::ObjectId;
+
+pub use repo::Repo;
+pub use status::is_dirty;
+pub use worktree::{Prepared, WorktreeInfo, WorktreeSpec};

@@ -1,0 +1,110 @@
+//! The repository handle and the small queries on it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gix::ObjectId;
+
+use super::{branch, open};
+
+/// A git repository, cheap to clone and to share between threads.
+///
+/// Each method opens a thread-local view (`gix::Repository`) for its own work, so a `Repo`
+/// can be handed to every pipeline task of a run.
+#[derive(Clone)]
+pub struct Repo {
+    shared: Arc<gix::ThreadSafeRepository>,
+}
+
+impl std::fmt::Debug for Repo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repo")
+            .field("git_dir", &self.shared.git_dir())
+            .finish()
+    }
+}
+
+impl Repo {
+    /// Find the repository containing `start` (any subdirectory, or inside a linked worktree).
+    pub fn discover(start: &Path) -> Result<Repo, open::Error> {
+        let start = std::path::absolute(start).unwrap_or_else(|_| start.to_owned());
+        match gix::ThreadSafeRepository::discover(&start) {
+            Ok(shared) => Ok(Repo {
+                shared: Arc::new(shared),
+            }),
+            Err(err)
+                if err
+                    .downcast_any_ref::<gix::discover::upwards::Error>()
+                    .is_some() =>
+            {
+                Err(open::Error::NotARepository { path: start })
+            }
+            Err(source) => Err(open::Error::Open {
+                path: start,
+                source,
+            }),
+        }
+    }
+
+    /// Open the repository whose (main or linked) worktree or git dir is exactly `path`.
+    pub(crate) fn open_at(path: &Path) -> Result<gix::Repository, open::Error> {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        gix::open(&path).map_err(|source| {
+            if source.dominant_class() == Some(gix::error::Class::NotFound) {
+                open::Error::NotARepository { path }
+            } else {
+                open::Error::Open { path, source }
+            }
+        })
+    }
+
+    /// A thread-local view of the repository.
+    pub(crate) fn local(&self) -> gix::Repository {
+        self.shared.to_thread_local()
+    }
+
+    /// The top level of the main worktree, even when discovered from a linked worktree;
+    /// `None` for a bare repository.
+    pub fn main_worktree_root(&self) -> Option<PathBuf> {
+        let main = self.local().main_repo().ok()?;
+        main.workdir().map(absolute)
+    }
+
+    /// The top level of the worktree we were discovered in; `None` for a bare repository.
+    pub fn worktree_root(&self) -> Option<PathBuf> {
+        self.local().workdir().map(absolute)
+    }
+
+    /// The directory shared by all worktrees (`git rev-parse --git-common-dir`), absolute.
+    pub fn common_dir(&self) -> PathBuf {
+        absolute(self.local().common_dir())
+    }
+
+    /// The short name of the branch checked out where we were discovered; `None` when detached.
+    pub fn current_branch(&self) -> Result<Option<String>, branch::Error> {
+        let repo = self.local();
+        let head = repo.head_name().map_err(|source| branch::Error::ReadHead {
+            worktree: self.worktree_root().unwrap_or_else(|| self.common_dir()),
+            source,
+        })?;
+        Ok(head.and_then(|name| branch::short_local_name(&name)))
+    }
+
+    /// The commit the local branch `branch` points to, or `None` when there is no such branch.
+    pub fn branch_tip(&self, branch: &str) -> Result<Option<ObjectId>, branch::Error> {
+        branch::tip(&self.local(), &branch::full_name(branch)?)
+    }
+
+    /// Whether `ancestor` is reachable from `of` (a commit is its own ancestor).
+    pub fn is_ancestor(&self, ancestor: ObjectId, of: ObjectId) -> Result<bool, branch::Error> {
+        branch::is_ancestor(&self.local(), ancestor, of)
+    }
+}
+
+/// `path` made absolute and, when it exists, free of symlinks (so that paths compare equal to
+/// what git prints).
+pub(crate) fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_owned())
+}

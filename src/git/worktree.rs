@@ -1,0 +1,396 @@
+//! Linked worktrees: create (or reuse on resume), list, remove.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use gix::ObjectId;
+use gix::refs::transaction::PreviousValue;
+
+use super::branch::{self, short_local_name};
+use super::repo::absolute;
+use super::{Repo, status};
+
+/// What [`Repo::prepare_worktree`] should make: branch `branch` at `start`, checked out at `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorktreeSpec {
+    /// The change id; it names the worktree's admin dir (`<common-dir>/worktrees/<id>`).
+    pub id: String,
+    /// Short name of the branch, like `conflux/<id>`.
+    pub branch: String,
+    /// Where the worktree goes, like `<worktree_root>/<id>`.
+    pub path: PathBuf,
+    /// Where a new branch starts; ignored when the branch exists already (its commits are kept).
+    pub start: ObjectId,
+}
+
+/// A worktree ready for work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    pub path: PathBuf,
+    pub branch: String,
+    /// The commit checked out.
+    pub head: ObjectId,
+    /// `false` when an existing worktree was reused.
+    pub created: bool,
+    /// Submodules left uninitialised (empty directories), as `git worktree add` leaves them;
+    /// run `git submodule update --init` in the worktree to populate them.
+    pub uninitialized_submodules: Vec<PathBuf>,
+}
+
+/// One linked worktree, as `git worktree list --porcelain` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorktreeInfo {
+    /// The admin dir's name under `<common-dir>/worktrees/`.
+    pub id: String,
+    pub path: PathBuf,
+    /// Short branch name; `None` when detached.
+    pub branch: Option<String>,
+    pub head: Option<ObjectId>,
+    pub locked: bool,
+    /// The folder is gone: `git worktree prune` would remove the registration.
+    pub prunable: bool,
+    /// Whether the worktree has uncommitted changes; `None` when its folder is gone.
+    pub dirty: Option<bool>,
+}
+
+/// Errors of [`Repo::prepare_worktree`].
+pub mod create {
+    use std::path::PathBuf;
+
+    #[derive(Debug, thiserror::Error)]
+    pub enum Error {
+        #[error(transparent)]
+        Branch(#[from] crate::git::branch::Error),
+        #[error("could not read the worktree registrations of the repository")]
+        Inspect {
+            #[source]
+            source: gix::Error,
+        },
+        #[error(
+            "branch {branch} is already checked out in {}; remove that worktree (`git worktree remove`) or switch it to another branch",
+            worktree.display()
+        )]
+        CheckedOutElsewhere { branch: String, worktree: PathBuf },
+        #[error(
+            "the worktree at {} has {} checked out, not {expected}; remove it (`git worktree remove`) or choose another path",
+            path.display(), actual.as_deref().unwrap_or("a detached HEAD")
+        )]
+        OtherBranch {
+            path: PathBuf,
+            expected: String,
+            actual: Option<String>,
+        },
+        #[error(
+            "the worktree registered for {} is locked but its folder is gone; run `git worktree unlock` and `git worktree prune`",
+            path.display()
+        )]
+        LockedAndMissing { path: PathBuf },
+        #[error(
+            "{} exists and is not a worktree of this repository; move it away or delete it, then retry",
+            path.display()
+        )]
+        PathInTheWay { path: PathBuf },
+        #[error("could not remove the stale worktree registration {}", admin_dir.display())]
+        Prune {
+            admin_dir: PathBuf,
+            #[source]
+            source: std::io::Error,
+        },
+        #[error("could not create branch {branch}")]
+        CreateBranch {
+            branch: String,
+            #[source]
+            source: gix::Error,
+        },
+        #[error("could not check out branch {branch} into {} (nothing was left behind)", path.display())]
+        Checkout {
+            path: PathBuf,
+            branch: String,
+            #[source]
+            source: gix::Error,
+        },
+    }
+}
+
+/// Errors of [`Repo::worktrees`].
+pub mod list {
+    use std::path::PathBuf;
+
+    #[derive(Debug, thiserror::Error)]
+    pub enum Error {
+        #[error("could not read the worktree registrations of the repository")]
+        Inspect {
+            #[source]
+            source: gix::Error,
+        },
+        #[error("could not check the worktree at {} for changes", path.display())]
+        Status {
+            path: PathBuf,
+            #[source]
+            source: crate::git::status::Error,
+        },
+    }
+}
+
+/// Errors of [`Repo::remove_worktree`].
+pub mod remove {
+    use std::path::PathBuf;
+
+    #[derive(Debug, thiserror::Error)]
+    pub enum Error {
+        #[error("could not remove the worktree at {}", path.display())]
+        Remove {
+            path: PathBuf,
+            #[source]
+            source: gix::Error,
+        },
+    }
+}
+
+/// A registered linked worktree, read from its admin dir.
+struct Registration {
+    admin_dir: PathBuf,
+    id: String,
+    /// Absolute; may not exist.
+    path: Option<PathBuf>,
+    locked: bool,
+    prunable: bool,
+    branch: Option<gix::refs::FullName>,
+    head: Option<ObjectId>,
+}
+
+fn registrations(repo: &gix::Repository) -> Result<Vec<Registration>, gix::Error> {
+    let mut out = Vec::new();
+    for proxy in repo.worktrees()? {
+        let admin_dir = proxy.git_dir().to_owned();
+        let id = proxy.id().map(|id| id.to_string()).unwrap_or_default();
+        let path = proxy.base().ok().map(|base| absolute(&base));
+        let locked = proxy.is_locked();
+        let prunable = proxy.is_prunable();
+        let (branch, head) = match proxy.into_repo_with_possibly_inaccessible_worktree() {
+            Ok(linked) => (
+                linked.head_name().ok().flatten(),
+                linked.head_id().ok().map(|id| id.detach()),
+            ),
+            Err(_) => (None, None),
+        };
+        out.push(Registration {
+            admin_dir,
+            id,
+            path,
+            locked,
+            prunable,
+            branch,
+            head,
+        });
+    }
+    Ok(out)
+}
+
+/// Whether a folder holds nothing, or nothing but a `.git` file (a leftover link).
+fn is_empty_or_only_git_link(path: &Path) -> bool {
+    match std::fs::read_dir(path) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .all(|entry| entry.file_name() == ".git" && entry.path().is_file()),
+        Err(_) => false,
+    }
+}
+
+impl Repo {
+    /// Make (or, on resume, reuse) the worktree and branch of one change.
+    ///
+    /// * branch and worktree exist at `spec.path` with the branch checked out: reused as is
+    ///   (`created: false`); nothing is touched.
+    /// * a registration whose folder is gone (ours, or one holding our branch): pruned like
+    ///   `git worktree prune`, then the worktree is created again on the existing branch.
+    /// * the branch is checked out in another (existing) worktree: [`create::Error::CheckedOutElsewhere`].
+    /// * an existing branch keeps its commits; `spec.start` only seeds a new branch.
+    ///
+    /// Creation writes what `git worktree add` writes (admin dir, `.git` file, index) and checks
+    /// files out with gix's parallel checkout, applying `.gitattributes` (eol, filters: a
+    /// required filter that cannot run fails the creation and nothing is left). Submodules
+    /// are left uninitialised, as by `git worktree add`, and listed in the result. LFS pointer
+    /// files are checked out as pointers unless the `lfs` filter driver is configured and
+    /// `git-lfs` is on PATH, in which case gix runs it as git would.
+    pub fn prepare_worktree(&self, spec: &WorktreeSpec) -> Result<Prepared, create::Error> {
+        let repo = self.local();
+        let name = branch::full_name(&spec.branch)?;
+        let path = absolute(&spec.path);
+        let inspect = |source| create::Error::Inspect { source };
+
+        for registration in registrations(&repo).map_err(inspect)? {
+            let at_our_path = registration.path.as_deref() == Some(path.as_path());
+            let holds_our_branch = registration.branch.as_ref() == Some(&name);
+            if !(at_our_path || holds_our_branch) {
+                continue;
+            }
+            if registration.prunable {
+                std::fs::remove_dir_all(&registration.admin_dir).map_err(|source| {
+                    create::Error::Prune {
+                        admin_dir: registration.admin_dir.clone(),
+                        source,
+                    }
+                })?;
+                continue;
+            }
+            let Some(registered_path) = registration.path else {
+                continue;
+            };
+            if registration.locked && !registered_path.exists() {
+                return Err(create::Error::LockedAndMissing {
+                    path: registered_path,
+                });
+            }
+            if at_our_path && holds_our_branch {
+                let head = branch::tip(&repo, &name)?
+                    .or(registration.head)
+                    .unwrap_or(spec.start);
+                return Ok(Prepared {
+                    path,
+                    branch: spec.branch.clone(),
+                    head,
+                    created: false,
+                    uninitialized_submodules: Vec::new(),
+                });
+            }
+            if at_our_path {
+                return Err(create::Error::OtherBranch {
+                    path,
+                    expected: spec.branch.clone(),
+                    actual: registration.branch.as_ref().and_then(short_local_name),
+                });
+            }
+            return Err(create::Error::CheckedOutElsewhere {
+                branch: spec.branch.clone(),
+                worktree: registered_path,
+            });
+        }
+        if let Some(main) = branch::checked_out(&repo)?
+            .into_iter()
+            .find(|w| w.is_main && w.branch.as_ref() == Some(&name))
+        {
+            return Err(create::Error::CheckedOutElsewhere {
+                branch: spec.branch.clone(),
+                worktree: main.workdir.unwrap_or_default(),
+            });
+        }
+        if path.exists() {
+            if !is_empty_or_only_git_link(&path) {
+                return Err(create::Error::PathInTheWay { path });
+            }
+            let stale_link = path.join(".git");
+            if stale_link.is_file() {
+                std::fs::remove_file(&stale_link).map_err(|source| create::Error::Prune {
+                    admin_dir: stale_link.clone(),
+                    source,
+                })?;
+            }
+        }
+
+        let created_branch = match branch::tip(&repo, &name)? {
+            Some(_) => false,
+            None => {
+                repo.reference(
+                    name.clone(),
+                    spec.start,
+                    PreviousValue::MustNotExist,
+                    format!("branch: Created from {}", spec.start),
+                )
+                .map_err(|source| create::Error::CreateBranch {
+                    branch: spec.branch.clone(),
+                    source,
+                })?;
+                true
+            }
+        };
+        let added = repo.add_worktree(
+            &path,
+            gix::worktree::add::Head::Attached(name.clone()),
+            gix::progress::Discard,
+            &AtomicBool::new(false),
+        );
+        let (linked, _outcome) = match added {
+            Ok(added) => added,
+            Err(source) => {
+                if created_branch {
+                    // Best effort: the branch was ours and holds nothing yet; leaving it would
+                    // make a retry start from the old `start`. The checkout error is what matters.
+                    let mut repo = repo;
+                    let _ = repo.delete_local_branches([name]);
+                }
+                return Err(create::Error::Checkout {
+                    path,
+                    branch: spec.branch.clone(),
+                    source,
+                });
+            }
+        };
+        let head = linked.head_id().map(|id| id.detach()).unwrap_or(spec.start);
+        let uninitialized_submodules = match linked.index() {
+            Ok(index) => index
+                .entries()
+                .iter()
+                .filter(|entry| entry.mode == gix::index::entry::Mode::COMMIT)
+                .map(|entry| PathBuf::from(entry.path(&index).to_string()))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        Ok(Prepared {
+            path,
+            branch: spec.branch.clone(),
+            head,
+            created: true,
+            uninitialized_submodules,
+        })
+    }
+
+    /// The linked worktrees (not the main one), like `git worktree list`.
+    pub fn worktrees(&self) -> Result<Vec<WorktreeInfo>, list::Error> {
+        let repo = self.local();
+        let registrations =
+            registrations(&repo).map_err(|source| list::Error::Inspect { source })?;
+        let mut out = Vec::with_capacity(registrations.len());
+        for registration in registrations {
+            let path = registration.path.clone().unwrap_or_default();
+            let dirty = if registration.prunable || !path.is_dir() {
+                None
+            } else {
+                Some(
+                    status::is_dirty(&path).map_err(|source| list::Error::Status {
+                        path: path.clone(),
+                        source,
+                    })?,
+                )
+            };
+            out.push(WorktreeInfo {
+                id: registration.id,
+                path,
+                branch: registration.branch.as_ref().and_then(short_local_name),
+                head: registration.head,
+                locked: registration.locked,
+                prunable: registration.prunable,
+                dirty,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Remove the linked worktree at `path` (its folder and its admin dir).
+    ///
+    /// Without `force`, refuses when the worktree has uncommitted changes or untracked
+    /// files, contains an initialised submodule, or is locked (like `git worktree remove`).
+    /// With `force`, discards changes but still respects a lock. The branch stays: delete it
+    /// with [`Repo::delete_branch`].
+    pub fn remove_worktree(&self, path: &Path, force: bool) -> Result<(), remove::Error> {
+        let repo = self.local();
+        let path = absolute(path);
+        let force = if force {
+            gix::worktree::remove::Force::DiscardChanges
+        } else {
+            gix::worktree::remove::Force::Never
+        };
+        repo.remove_worktree(&path, force, gix::progress::Discard)
+            .map_err(|source| remove::Error::Remove { path, source })
+    }
+}
