@@ -1,1 +1,333 @@
-//! Committing a worktree.
+//! `git add -A && git commit`, in-process.
+//!
+//! status (index ↔ worktree, stat-based) → new blobs for what changed → index updated with
+//! fresh stat data → HEAD tree edited with the index ↔ HEAD differences → commit → HEAD
+//! moved (with reflog) → index written atomically. Unchanged files are never read.
+
+use std::path::{Path, PathBuf};
+
+use gix::ObjectId;
+use gix::bstr::{BStr, BString, ByteSlice};
+
+use super::{Repo, open};
+
+/// Why [`commit_all`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Open(#[from] open::Error),
+    #[error(
+        "no author/committer identity for commits in {}; set one with `git config --global user.name \"Your Name\"` and `git config --global user.email you@example.com` (or GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL)",
+        repo.display()
+    )]
+    MissingIdentity { repo: PathBuf },
+    #[error("invalid author/committer identity in the git configuration of {}", repo.display())]
+    InvalidIdentity {
+        repo: PathBuf,
+        #[source]
+        source: gix::Error,
+    },
+    #[error(
+        "the worktree at {} has unmerged paths ({}); resolve them and `git add` them first",
+        worktree.display(), paths.join(", ")
+    )]
+    Unmerged {
+        worktree: PathBuf,
+        paths: Vec<String>,
+    },
+    #[error("could not {action} in the worktree at {}", worktree.display())]
+    Git {
+        action: &'static str,
+        worktree: PathBuf,
+        #[source]
+        source: gix::Error,
+    },
+    #[error("could not read {} to commit it", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Commit everything in the worktree at `worktree`, like `git add -A && git commit -m message`.
+///
+/// * honours `.gitignore` and `.gitattributes` (eol conversion, clean filters);
+/// * never stages files named `.conflux-*` (conflux's own temp files);
+/// * author and committer come from `GIT_AUTHOR_*`/`GIT_COMMITTER_*`, then `user.name`/
+///   `user.email` from the git config; missing ones are [`Error::MissingIdentity`];
+/// * returns `None`, and makes no commit, when nothing changed.
+///
+/// The repository's `pre-commit` and `commit-msg` hooks do NOT run: these are commits of an
+/// agent's iteration on its own branch, and hooks belong to the user, who runs what they want
+/// through conflux's own hooks configuration (a failing hook must not lose an iteration).
+pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<ObjectId>, Error> {
+    let repo = Repo::open_at(worktree)?;
+    let (committer, author) = identity(&repo)?;
+    let git = |action: &'static str| {
+        move |source| Error::Git {
+            action,
+            worktree: worktree.to_owned(),
+            source,
+        }
+    };
+    let workdir = repo
+        .workdir()
+        .map(Path::to_owned)
+        .unwrap_or_else(|| worktree.to_owned());
+
+    let snapshot = repo.index_or_empty().map_err(git("read the index"))?;
+    let mut index: gix::index::File = gix::index::File::clone(&snapshot);
+    let head_id = repo.head_id().ok().map(|id| id.detach());
+    let head_tree = match head_id {
+        Some(id) => repo
+            .find_commit(id)
+            .and_then(|commit| commit.tree_id())
+            .map(|tree| tree.detach())
+            .map_err(git("read the HEAD commit"))?,
+        None => ObjectId::empty_tree(repo.object_hash()),
+    };
+
+    let (mut pipeline, _) = repo
+        .filter_pipeline(None)
+        .map_err(git("set up the filters"))?;
+    let iter = repo
+        .status(gix::progress::Discard)
+        .map_err(git("compute the status"))?
+        .index(gix::worktree::IndexPersistedOrInMemory::Persisted(
+            snapshot.clone(),
+        ))
+        .untracked_files(gix::status::UntrackedFiles::Files)
+        .dirwalk_options(|options| options.empty_patterns_match_prefix(false))
+        .index_worktree_rewrites(None)
+        .index_worktree_submodules(gix::status::Submodule::AsConfigured { check_dirty: false })
+        .into_index_worktree_iter(Vec::new())
+        .map_err(git("compute the status"))?;
+
+    let mut remove = Vec::new();
+    let mut unmerged = Vec::new();
+    let mut additions = Vec::new();
+    let mut changed_index = false;
+    for item in iter {
+        use gix::status::index_worktree::Item;
+        use gix::status::plumbing::index_as_worktree::{Change, EntryStatus};
+        match item.map_err(git("compute the status"))? {
+            Item::Modification {
+                entry_index,
+                rela_path,
+                status,
+                ..
+            } => match status {
+                EntryStatus::Conflict { .. } => unmerged.push(rela_path.to_string()),
+                EntryStatus::Change(Change::Removed) => remove.push(entry_index),
+                EntryStatus::NeedsUpdate(stat) => {
+                    index.entries_mut()[entry_index].stat = stat;
+                    changed_index = true;
+                }
+                EntryStatus::Change(_) | EntryStatus::IntentToAdd => {
+                    match hash_file(&mut pipeline, &workdir, rela_path.as_ref(), &index)? {
+                        Some((id, mode, stat)) => {
+                            let entry = &mut index.entries_mut()[entry_index];
+                            entry.id = id;
+                            entry.mode = mode;
+                            entry.stat = stat;
+                            entry.flags.remove(gix::index::entry::Flags::INTENT_TO_ADD);
+                        }
+                        None => remove.push(entry_index),
+                    }
+                    changed_index = true;
+                }
+            },
+            Item::DirectoryContents { entry, .. } => {
+                if entry.status != gix::dir::entry::Status::Untracked
+                    || is_conflux_temp(entry.rela_path.as_ref())
+                {
+                    continue;
+                }
+                if let Some(found) =
+                    hash_file(&mut pipeline, &workdir, entry.rela_path.as_ref(), &index)?
+                {
+                    additions.push((entry.rela_path, found));
+                }
+            }
+            Item::Rewrite { .. } => {}
+        }
+    }
+    if !unmerged.is_empty() {
+        unmerged.sort();
+        unmerged.dedup();
+        return Err(Error::Unmerged {
+            worktree: worktree.to_owned(),
+            paths: unmerged,
+        });
+    }
+    if !remove.is_empty() {
+        remove.sort_unstable();
+        index.remove_entries(|at, _, _| remove.binary_search(&at).is_ok());
+        changed_index = true;
+    }
+    for (path, (id, mode, stat)) in &additions {
+        index.dangerously_push_entry(
+            *stat,
+            *id,
+            gix::index::entry::Flags::empty(),
+            *mode,
+            path.as_ref(),
+        );
+        changed_index = true;
+    }
+    if changed_index {
+        index.sort_entries();
+        // The cached tree extension describes the old entries.
+        index.remove_tree();
+    }
+
+    let tree = tree_of_index(&repo, head_tree, &index).map_err(git("write the tree"))?;
+    let commit = if tree == head_tree && head_id.is_some() {
+        None
+    } else {
+        let id = repo
+            .commit_as(
+                committer.to_ref(&mut Default::default()),
+                author.to_ref(&mut Default::default()),
+                "HEAD",
+                message,
+                tree,
+                head_id,
+            )
+            .map_err(git("commit"))?;
+        Some(id.detach())
+    };
+    if changed_index {
+        index
+            .write(gix::index::write::Options::default())
+            .map_err(|err| Error::Git {
+                action: "write the index",
+                worktree: worktree.to_owned(),
+                source: gix::Error::from_error(err),
+            })?;
+    }
+    Ok(commit)
+}
+
+/// conflux's own temp files, never committed.
+fn is_conflux_temp(rela_path: &BStr) -> bool {
+    rela_path
+        .rsplit_str("/")
+        .next()
+        .is_some_and(|name| name.starts_with(b".conflux-"))
+}
+
+/// Write the worktree file at `rela_path` as a blob (through the clean filters) and return
+/// what its index entry needs; `None` when it vanished or cannot be tracked.
+fn hash_file(
+    pipeline: &mut gix::filter::Pipeline<'_>,
+    workdir: &Path,
+    rela_path: &BStr,
+    index: &gix::index::State,
+) -> Result<Option<(ObjectId, gix::index::entry::Mode, gix::index::entry::Stat)>, Error> {
+    let Some((id, kind, _)) =
+        pipeline
+            .worktree_file_to_object(rela_path, index)
+            .map_err(|source| Error::Git {
+                action: "hash a changed file",
+                worktree: workdir.to_owned(),
+                source,
+            })?
+    else {
+        return Ok(None);
+    };
+    let relative = gix::path::from_bstr(rela_path).map_err(|source| Error::Git {
+        action: "name a changed file",
+        worktree: workdir.to_owned(),
+        source,
+    })?;
+    let path = workdir.join(relative);
+    let metadata =
+        gix::index::fs::Metadata::from_path_no_follow(&path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+    let stat = gix::index::entry::Stat::from_fs(&metadata).map_err(|err| Error::Read {
+        path: path.clone(),
+        source: std::io::Error::other(err),
+    })?;
+    let mode = match kind {
+        gix::object::tree::EntryKind::BlobExecutable => gix::index::entry::Mode::FILE_EXECUTABLE,
+        gix::object::tree::EntryKind::Link => gix::index::entry::Mode::SYMLINK,
+        gix::object::tree::EntryKind::Commit => gix::index::entry::Mode::COMMIT,
+        gix::object::tree::EntryKind::Blob | gix::object::tree::EntryKind::Tree => {
+            gix::index::entry::Mode::FILE
+        }
+    };
+    Ok(Some((id, mode, stat)))
+}
+
+/// The tree the index describes: HEAD's tree with the index ↔ HEAD differences applied,
+/// so only the changed subtrees are rewritten.
+fn tree_of_index(
+    repo: &gix::Repository,
+    head_tree: ObjectId,
+    index: &gix::index::State,
+) -> Result<ObjectId, gix::Error> {
+    let mut edits: Vec<(BString, Option<(gix::object::tree::EntryKind, ObjectId)>)> = Vec::new();
+    repo.tree_index_status(
+        &head_tree,
+        index,
+        None,
+        gix::status::tree_index::TrackRenames::Disabled,
+        |change, _, _| {
+            use gix::diff::index::ChangeRef;
+            match change {
+                ChangeRef::Deletion { location, .. } => edits.push((location.into_owned(), None)),
+                ChangeRef::Addition {
+                    location,
+                    entry_mode,
+                    id,
+                    ..
+                }
+                | ChangeRef::Modification {
+                    location,
+                    entry_mode,
+                    id,
+                    ..
+                } => {
+                    if let Some(mode) = entry_mode.to_tree_entry_mode() {
+                        edits.push((location.into_owned(), Some((mode.kind(), id.into_owned()))));
+                    }
+                }
+                ChangeRef::Rewrite { .. } => {}
+            }
+            Ok(std::ops::ControlFlow::Continue(()))
+        },
+    )?;
+    if edits.is_empty() {
+        return Ok(head_tree);
+    }
+    let mut editor = repo.edit_tree(head_tree)?;
+    for (path, edit) in &edits {
+        let path = path.to_str().map_err(gix::Error::from_error)?;
+        match edit {
+            Some((kind, id)) => editor.upsert(path, *kind, *id)?,
+            None => editor.remove(path)?,
+        };
+    }
+    Ok(editor.write()?.detach())
+}
+
+/// The committer and author for commits in `repo`.
+pub(crate) fn identity(
+    repo: &gix::Repository,
+) -> Result<(gix::actor::Signature, gix::actor::Signature), Error> {
+    let where_ = || repo.workdir().unwrap_or_else(|| repo.git_dir()).to_owned();
+    let resolve = |found: Option<gix::Result<gix::actor::SignatureRef<'_>>>| -> Result<gix::actor::Signature, Error> {
+        let signature = found
+            .ok_or_else(|| Error::MissingIdentity { repo: where_() })?
+            .map_err(|source| Error::InvalidIdentity { repo: where_(), source })?;
+        signature.to_owned().map_err(|err| Error::InvalidIdentity {
+            repo: where_(),
+            source: gix::Error::from_error(err),
+        })
+    };
+    Ok((resolve(repo.committer())?, resolve(repo.author())?))
+}

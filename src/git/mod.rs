@@ -14,6 +14,7 @@ mod repo;
 pub mod status;
 pub mod worktree;
 
+pub use commit::commit_all;
 pub use gix::ObjectId;
 
 pub use repo::Repo;
