@@ -5,7 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::proposal::{Meta, parse_proposal};
-use super::{Change, Discovery, Problem, Source, Task, deps, openspec, read_tasks, speckit};
+use super::{Change, Discovery, Problem, Source, Task, deps, openspec, read_tasks, speckit, tasks};
 
 /// Discovery could not produce a list of changes to work on.
 #[derive(Debug, thiserror::Error)]
@@ -163,7 +163,12 @@ impl Repo {
         }
         match read_tasks(&self.root.join(file)) {
             Ok(tasks) => (tasks, None),
-            Err(e) => (Vec::new(), Some(e.to_string())),
+            Err(mut e) => {
+                // Name the file as the user sees it in the repository.
+                let (tasks::Error::NotUtf8 { path, .. } | tasks::Error::Read { path, .. }) = &mut e;
+                *path = file.to_owned();
+                (Vec::new(), Some(e.to_string()))
+            }
         }
     }
 
