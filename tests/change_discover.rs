@@ -38,6 +38,13 @@ fn a_repository_without_changes_is_an_empty_list() {
     std::fs::create_dir_all(repo.root().join("specs")).unwrap();
     let d = found(&repo);
     assert!(d.changes.is_empty() && d.problems.is_empty());
+    // So are files where the folders would be.
+    std::fs::remove_dir_all(repo.root().join("specs")).unwrap();
+    std::fs::remove_dir_all(repo.root().join("openspec/changes/archive")).unwrap();
+    repo.write("specs", "a file\n");
+    repo.write("openspec/changes/archive", "a file\n");
+    let d = found(&repo);
+    assert!(d.changes.is_empty() && d.problems.is_empty());
 }
 
 #[test]

@@ -70,7 +70,7 @@ impl Repo {
             .filter(|target| !target.starts_with(&self.canonical))
     }
 
-    /// The sub-folders of `dir` (relative), sorted by name. A missing `dir` has none. Folders
+    /// The sub-folders of `dir` (relative), sorted by name. A missing `dir` (or a file) has none. Folders
     /// whose name is not UTF-8 and links leading outside the repository are reported.
     pub(super) fn folders(
         &self,
@@ -80,7 +80,15 @@ impl Repo {
         let abs = self.root.join(dir);
         let read = match std::fs::read_dir(&abs) {
             Ok(read) => read,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            // A missing folder, or a file where a folder would be, holds no changes.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(Vec::new());
+            }
             Err(source) => {
                 return Err(Error::ReadDir {
                     path: dir.to_owned(),
