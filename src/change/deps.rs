@@ -55,7 +55,9 @@ pub fn order<'a>(nodes: &[(&'a str, &'a [String])]) -> Result<Vec<usize>, Error>
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     for (i, (_, deps)) in nodes.iter().enumerate() {
         for dep in deps.iter() {
-            dependents[index[dep.as_str()]].push(i);
+            if let Some(&j) = index.get(dep.as_str()) {
+                dependents[j].push(i);
+            }
         }
     }
     let mut ready: BTreeSet<(&str, usize)> = nodes
@@ -106,7 +108,7 @@ fn find_cycle(
         let Some(next) = nodes[current]
             .1
             .iter()
-            .map(|d| index[d.as_str()])
+            .filter_map(|d| index.get(d.as_str()).copied())
             .filter(|&j| stuck(j))
             .min_by_key(|&j| nodes[j].0)
         else {

@@ -5,7 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::proposal::{Meta, parse_proposal};
-use super::{Change, Discovery, Problem, Source, Task, deps, openspec, read_tasks, speckit};
+use super::{Change, Discovery, Problem, Source, Task, deps, openspec, read_tasks, speckit, tasks};
 
 /// Discovery could not produce a list of changes to work on.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +70,7 @@ impl Repo {
             .filter(|target| !target.starts_with(&self.canonical))
     }
 
-    /// The sub-folders of `dir` (relative), sorted by name. A missing `dir` has none. Folders
+    /// The sub-folders of `dir` (relative), sorted by name. A missing `dir` (or a file) has none. Folders
     /// whose name is not UTF-8 and links leading outside the repository are reported.
     pub(super) fn folders(
         &self,
@@ -80,7 +80,15 @@ impl Repo {
         let abs = self.root.join(dir);
         let read = match std::fs::read_dir(&abs) {
             Ok(read) => read,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            // A missing folder, or a file where a folder would be, holds no changes.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(Vec::new());
+            }
             Err(source) => {
                 return Err(Error::ReadDir {
                     path: dir.to_owned(),
@@ -163,7 +171,12 @@ impl Repo {
         }
         match read_tasks(&self.root.join(file)) {
             Ok(tasks) => (tasks, None),
-            Err(e) => (Vec::new(), Some(e.to_string())),
+            Err(mut e) => {
+                // Name the file as the user sees it in the repository.
+                let (tasks::Error::NotUtf8 { path, .. } | tasks::Error::Read { path, .. }) = &mut e;
+                *path = file.to_owned();
+                (Vec::new(), Some(e.to_string()))
+            }
         }
     }
 

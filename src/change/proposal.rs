@@ -386,6 +386,53 @@ mod tests {
         );
     }
 
+    /// Deterministic sweep over combinations of the fragments that steer the parsers: none
+    /// may panic, whatever the input.
+    #[test]
+    fn arbitrary_text_never_panics() {
+        const PARTS: [&str; 24] = [
+            "---\n",
+            "...\n",
+            "## Dependencies\n",
+            "# Change: t\n",
+            "- ",
+            "* ",
+            "1. ",
+            "[",
+            "]",
+            "(",
+            ")",
+            "`",
+            "```\n",
+            "~~~",
+            "x",
+            "X",
+            " ",
+            "\t",
+            "\r\n",
+            "\n",
+            "é",
+            "🙂",
+            "\u{FEFF}",
+            ": [a, {b: *c}]\n",
+        ];
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 24) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                text.push_str(PARTS[(seed >> 33) as usize % PARTS.len()]);
+            }
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let _ = parse_proposal(&text);
+            let _ = crate::change::parse_tasks(&text);
+        }
+    }
+
     #[test]
     fn bom_crlf_and_empty_front_matter() {
         let meta = parse_proposal("\u{FEFF}---\r\ndependencies: [a]\r\n---\r\n# Change: X\r\n")
