@@ -1,2 +1,8 @@
-//! See DESIGN.md.
+//! Agents: presets and commands (`presets`), one supervised agent process (`runner`), the
+//! decoding of agents' JSON event streams into readable lines (`stream`), and the prompt.
+
+mod group;
 pub mod presets;
+pub mod prompt;
+pub mod runner;
+pub mod stream;

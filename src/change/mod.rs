@@ -29,6 +29,15 @@ pub enum Source {
     SpecKit,
 }
 
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Openspec => "openspec",
+            Source::SpecKit => "spec-kit",
+        }
+    }
+}
+
 /// One change to implement.
 #[derive(Clone, Debug)]
 pub struct Change {

@@ -45,7 +45,7 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
     let view = overview(&ws)?;
     view.check_ids(&args.ids)?;
     for problem in &view.problems {
-        ctx.ui.warn(&format!("{}: {} (skipped)", problem.path.display(), problem.message));
+        ctx.ui.warn(&format!("{problem} (skipped)"));
     }
 
     let plan = plan_run(ctx, &ws, &config, &view, &args)?;

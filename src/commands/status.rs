@@ -55,7 +55,7 @@ pub fn cmd_status(ctx: &Context, args: StatusArgs) -> Result<Exit, CommandError>
         ctx.ui.out(&render_table(ctx, &ws.root, &selected));
     }
     for problem in &view.problems {
-        ctx.ui.warn(&format!("{}: {}", problem.path.display(), problem.message));
+        ctx.ui.warn(&problem.to_string());
     }
     for damaged in &view.damaged {
         ctx.ui.warn(damaged);

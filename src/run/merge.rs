@@ -32,7 +32,7 @@ pub enum Error {
     NoRun { id: String },
     #[error("change {id} is not done ({why}); finish it with `git conflux start {id}`, or merge anyway with --force")]
     NotDone { id: String, why: String },
-    #[error("merging {id} into {base} conflicts in {}; nothing was changed. Resolve by merging {base} into {branch} in {}, or re-run the change", list(.conflicts))]
+    #[error("merging {id} into {base} conflicts in {}; nothing was changed. Resolve by merging {base} into {branch} in {}, or re-run the change", list(.conflicts), .worktree.display())]
     Conflicts { id: String, base: String, branch: String, worktree: PathBuf, conflicts: Vec<Conflict> },
     #[error("merging {id}: {source}")]
     Git { id: String, source: git::merge::Error },

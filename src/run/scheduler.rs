@@ -2,7 +2,7 @@
 //! the signals, and the one loop every pipeline event passes through on its way to the
 //! reporter.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -4,4 +4,5 @@
 mod support;
 
 mod test_docs;
+mod test_start;
 mod test_status;

@@ -86,6 +86,14 @@ impl TestEnv {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs the real git; None when it fails.
+    pub fn try_git(&self, args: &[&str]) -> Option<String> {
+        let mut cmd = Command::new("git");
+        self.hermetic(&mut cmd);
+        let out = cmd.current_dir(&self.root).args(args).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     pub fn git(&self, args: &[&str]) -> String {
         self.git_in(&self.root, args)
     }
@@ -160,4 +168,47 @@ impl TestEnv {
         };
         Output { stdout: norm(&out.stdout), stderr: norm(&out.stderr), code: out.status.code().unwrap_or(-1) }
     }
+}
+
+impl TestEnv {
+    /// The recorded state of a change, as JSON.
+    pub fn state(&self, id: &str) -> serde_json::Value {
+        let path = self.root.join(format!(".git/conflux/state/{id}.json"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    pub fn try_state(&self, id: &str) -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(self.root.join(format!(".git/conflux/state/{id}.json"))).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    pub fn log(&self, id: &str) -> String {
+        std::fs::read_to_string(self.root.join(format!(".git/conflux/logs/{id}.log"))).unwrap_or_default()
+    }
+
+    /// Where a change's worktree goes by default.
+    pub fn worktree(&self, id: &str) -> PathBuf {
+        self.path().join("repo.conflux").join(id)
+    }
+
+    /// `git worktree list --porcelain`, `git for-each-ref`: what a no-op must leave alone.
+    pub fn refs_and_worktrees(&self) -> String {
+        self.git(&["for-each-ref"]) + &self.git(&["worktree", "list", "--porcelain"])
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds; panics naming `what` after `limit`.
+/// A bounded wait for something asynchronous, never a timing assertion.
+pub fn wait_for(what: &str, limit: std::time::Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Whether any process of group `pgid` is alive.
+pub fn group_alive(pgid: i32) -> bool {
+    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), None).is_ok()
 }
