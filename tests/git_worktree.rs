@@ -413,3 +413,68 @@ fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o111 != 0
 }
+
+#[test]
+fn remove_refuses_dirty_worktrees_and_delete_refuses_unmerged_branches_unless_forced() {
+    let fixture = Fixture::new();
+    let repo = Repo::discover(&fixture.root).unwrap();
+    let spec = spec(&fixture, "rm");
+    repo.prepare_worktree(&spec).unwrap();
+    write_file(&spec.path, "work.txt", "uncommitted\n");
+
+    assert!(repo.remove_worktree(&spec.path, false).is_err());
+    assert!(spec.path.join("work.txt").exists(), "nothing removed");
+    let err = repo.delete_branch("conflux/rm", true).unwrap_err();
+    assert!(
+        matches!(err, git_conflux::git::branch::Error::CheckedOut { .. }),
+        "{err}"
+    );
+
+    git_conflux::git::commit_all(&spec.path, "work")
+        .unwrap()
+        .unwrap();
+    repo.remove_worktree(&spec.path, false).unwrap();
+    assert!(!spec.path.exists());
+    assert!(!porcelain_worktrees(&fixture).contains("conflux/rm"));
+    assert!(repo.worktrees().unwrap().is_empty());
+
+    let err = repo.delete_branch("conflux/rm", false).unwrap_err();
+    assert!(
+        matches!(err, git_conflux::git::branch::Error::Unmerged { .. }),
+        "{err}"
+    );
+    assert!(repo.branch_tip("conflux/rm").unwrap().is_some());
+    fixture.git(&["merge", "-q", "--no-edit", "conflux/rm"]);
+    repo.delete_branch("conflux/rm", false).unwrap();
+    assert!(
+        fixture
+            .output_in(
+                &fixture.root,
+                &["rev-parse", "--verify", "-q", "refs/heads/conflux/rm"]
+            )
+            .stdout
+            .is_empty()
+    );
+    repo.delete_branch("conflux/rm", false).unwrap(); // already gone: fine
+
+    // Forced: dirty worktree and unmerged branch both go.
+    let spec = spec_with_path(&fixture, "forced", fixture.base.join("wt/forced"));
+    repo.prepare_worktree(&spec).unwrap();
+    write_file(&spec.path, "a.txt", "a\n");
+    git_conflux::git::commit_all(&spec.path, "unmerged")
+        .unwrap()
+        .unwrap();
+    write_file(&spec.path, "b.txt", "dirty\n");
+    repo.remove_worktree(&spec.path, true).unwrap();
+    repo.delete_branch("conflux/forced", true).unwrap();
+    assert!(repo.branch_tip("conflux/forced").unwrap().is_none());
+    assert_eq!(
+        fixture
+            .git(&["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1
+    );
+    fixture.git(&["worktree", "prune"]);
+    fixture.assert_fsck();
+}

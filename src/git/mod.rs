@@ -6,6 +6,7 @@
 //! module so that its API churn stays here too.
 
 pub mod branch;
+mod checkout;
 
 pub mod commit;
 pub mod merge;
@@ -16,6 +17,7 @@ pub mod worktree;
 
 pub use commit::commit_all;
 pub use gix::ObjectId;
+pub use merge::{Conflict, ConflictKind, MergeMode, MergeOutcome, MergeRequest, MergedCommit};
 
 pub use repo::Repo;
 pub use status::is_dirty;
