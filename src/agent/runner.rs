@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::group::{self, ProcessTree};
 use super::presets::Invocation;
-use super::stream::{Decoder, Usage};
+use super::stream::{Decoder, StreamFormat, Usage};
 
 /// Longest line an event carries; the rest of a longer line is dropped (and counted).
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
@@ -402,7 +402,7 @@ async fn attempt_once(
         ProcessTree::new(pid, &pipes)
     };
     (out.on_event)(AgentEvent::Spawned { attempt, pid });
-    out.start_attempt(req.invocation.format);
+    out.start_attempt(Decoder::new(req.invocation.format).relative_to(&req.cwd));
     let (end, exited, pipes_open) =
         supervise(&mut child, &mut tree, req, deadline, cancel, out).await;
     let mut status = exited;
@@ -611,20 +611,28 @@ impl<'a> Output<'a> {
                 .map(|p| (p.to_ascii_lowercase(), p.clone()))
                 .collect(),
             matched: None,
-            decoder: Decoder::new(super::stream::StreamFormat::Text),
+            decoder: Decoder::new(StreamFormat::Text),
             total: Usage::default(),
             tail: Tail::default(),
         }
     }
 
-    fn start_attempt(&mut self, format: super::stream::StreamFormat) {
-        self.decoder = Decoder::new(format);
+    fn start_attempt(&mut self, decoder: Decoder) {
+        self.decoder = decoder;
         self.matched = None;
     }
 
     fn end_attempt(&mut self) {
+        for text in self.decoder.finish() {
+            self.emit(Stream::Stdout, text);
+        }
         self.total = self.total.plus(self.decoder.usage());
-        self.decoder = Decoder::new(super::stream::StreamFormat::Text);
+        self.decoder = Decoder::new(StreamFormat::Text);
+    }
+
+    fn emit(&mut self, stream: Stream, text: String) {
+        self.tail.push(&text);
+        (self.on_event)(AgentEvent::Line { stream, text });
     }
 
     fn line(&mut self, stream: Stream, raw: &[u8], dropped: u64) {
@@ -659,8 +667,7 @@ impl<'a> Output<'a> {
             }
         }
         for text in lines {
-            self.tail.push(&text);
-            (self.on_event)(AgentEvent::Line { stream, text });
+            self.emit(stream, text);
         }
     }
 }
