@@ -1,5 +1,6 @@
 //! Agents: presets and commands (`presets`), one supervised agent process (`runner`), the
-//! decoding of agents' JSON event streams into readable lines (`stream`), and the prompt.
+//! decoding of agents' JSON event streams into readable lines (`stream`), and the prompt
+//! of one iteration (`prompt`).
 
 mod group;
 pub mod presets;

@@ -1,6 +1,519 @@
-//! TEMPORARY STUB (replaced by dev-agent on merge).
-#[derive(Clone, Debug, serde::Deserialize)]
-#[serde(untagged)]
+//! Agent presets and the command line of one agent run.
+//!
+//! A preset knows one CLI's non-interactive flags, how it takes the prompt and which stream
+//! decoder reads its output. [`build`] turns a preset or a user's `agent.command` into the
+//! `sh -c` command line, with every placeholder substituted as one quoted shell word.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::stream::StreamFormat;
+
+/// Longest command line handed to `sh -c`. The kernel refuses any single argument over
+/// 128 KiB (`MAX_ARG_STRLEN`), and the whole command is one argument of `sh`.
+pub const MAX_COMMAND_BYTES: usize = 100 * 1024;
+
+/// How the prompt reaches the agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptVia {
+    /// Substituted for `{prompt}` as one quoted word (short prompts only).
+    Arg,
+    /// Written to a file whose path is substituted for `{prompt_file}`.
+    File,
+    /// Written to the agent's standard input.
+    Stdin,
+}
+
+/// One CLI's non-interactive invocation.
+#[derive(Debug)]
+pub struct Preset {
+    pub name: &'static str,
+    /// Looked up on PATH by [`check_available`].
+    pub binary: &'static str,
+    /// The command line; `{extra_args}` marks where a spec's `extra_args` go (verbatim).
+    pub template: &'static str,
+    pub prompt_via: PromptVia,
+    pub format: StreamFormat,
+}
+
+/// Flags checked against each CLI's `--help` (claude 2.1, codex exec, gemini 0.x, opencode run)
+/// and aider's documented options. The agents run unattended in a throwaway worktree, so each
+/// preset turns the CLI's permission prompts off; conflux commits their work itself.
+static PRESETS: [Preset; 5] = [
+    Preset {
+        name: "claude",
+        binary: "claude",
+        // `-p` reads the prompt from stdin when no prompt argument is given.
+        template: "claude -p --output-format stream-json --verbose --dangerously-skip-permissions{extra_args}",
+        prompt_via: PromptVia::Stdin,
+        format: StreamFormat::Claude,
+    },
+    Preset {
+        name: "codex",
+        binary: "codex",
+        // `-` makes `codex exec` read the instructions from stdin.
+        template: "codex exec --json --dangerously-bypass-approvals-and-sandbox --skip-git-repo-check{extra_args} -",
+        prompt_via: PromptVia::Stdin,
+        format: StreamFormat::Codex,
+    },
+    Preset {
+        name: "gemini",
+        binary: "gemini",
+        // Headless whenever stdin is not a terminal; the prompt is read from stdin.
+        template: "gemini --output-format stream-json --yolo{extra_args}",
+        prompt_via: PromptVia::Stdin,
+        format: StreamFormat::Gemini,
+    },
+    Preset {
+        name: "opencode",
+        binary: "opencode",
+        // `run` reads the message from stdin when stdin is not a terminal.
+        template: "opencode run --format json{extra_args}",
+        prompt_via: PromptVia::Stdin,
+        format: StreamFormat::Opencode,
+    },
+    Preset {
+        name: "aider",
+        binary: "aider",
+        template: "aider --message-file {prompt_file} --yes-always --no-pretty --no-stream --no-auto-commits --no-check-update --no-show-model-warnings{extra_args}",
+        prompt_via: PromptVia::File,
+        format: StreamFormat::Text,
+    },
+];
+
+/// Preset names in the order `init` looks for their binaries.
+pub const PRESET_NAMES: &[&str] = &["claude", "codex", "gemini", "opencode", "aider"];
+
+/// The preset called `name`.
+pub fn preset(name: &str) -> Option<&'static Preset> {
+    PRESETS.iter().find(|p| p.name == name)
+}
+
+/// What the configuration says the agent is.
+///
+/// ```yaml
+/// agent: claude                                        # a preset
+/// agent: { preset: claude, extra_args: "--model opus", env: { K: V } }
+/// agent: { command: "my-agent {prompt_file}", format: text, prompt: file }
+/// ```
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum AgentSpec {
     Preset(String),
+    Tuned {
+        preset: String,
+        /// Shell words appended to the preset's flags, verbatim (not quoted).
+        #[serde(default)]
+        extra_args: Option<String>,
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+    },
+    Custom {
+        command: String,
+        /// Defaults to `text` (lines pass through unchanged).
+        #[serde(default)]
+        format: Option<StreamFormat>,
+        /// Defaults to what the command uses: `{prompt_file}`, else `{prompt}`, else stdin.
+        #[serde(default)]
+        prompt: Option<PromptVia>,
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+    },
+}
+
+/// Values for the placeholders of one run.
+#[derive(Clone, Debug)]
+pub struct Vars {
+    pub change_id: String,
+    pub worktree: PathBuf,
+    pub base: String,
+    pub prompt: String,
+    /// Where the prompt is written when the command uses `{prompt_file}`; a path under the
+    /// runtime directory, never inside the worktree.
+    pub prompt_file: PathBuf,
+    /// The pipeline's iteration number, exported as `CONFLUX_ITERATION`.
+    pub iteration: u32,
+}
+
+/// A ready-to-run agent command.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invocation {
+    /// The command line for `sh -c`.
+    pub command: String,
+    /// Bytes written to the agent's stdin (then closed); `None` means /dev/null.
+    pub stdin: Option<Vec<u8>>,
+    pub format: StreamFormat,
+    /// `CONFLUX_CHANGE_ID`, `CONFLUX_WORKTREE`, `CONFLUX_ITERATION` and the spec's `env`.
+    pub env: Vec<(String, String)>,
+}
+
+/// Why an agent cannot be run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown agent preset `{name}`; known presets: {known}; or set `agent.command`")]
+    UnknownPreset { name: String, known: String },
+    #[error("agent command is empty; set `agent.command` to the command that runs your agent")]
+    EmptyCommand,
+    #[error("agent command `{command}` cannot be split into shell words: {source}")]
+    BadCommand {
+        command: String,
+        source: shell_words::ParseError,
+    },
+    #[error(
+        "agent binary `{binary}` not found on PATH ({path}); install it, add it to PATH, or set `agent.command`"
+    )]
+    NotFound { binary: String, path: String },
+    #[error(
+        "the agent command is {len} bytes with the prompt substituted for {{prompt}}, over the {max}-byte limit of one argument; use {{prompt_file}} or `prompt: stdin` instead"
+    )]
+    PromptTooLong { len: usize, max: usize },
+    #[error("cannot write the prompt file {path}: {source}")]
+    PromptFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl AgentSpec {
+    fn resolve(&self) -> Result<Resolved<'_>, Error> {
+        let named = |name: &str| {
+            preset(name).ok_or_else(|| Error::UnknownPreset {
+                name: name.to_owned(),
+                known: PRESET_NAMES.join(", "),
+            })
+        };
+        Ok(match self {
+            AgentSpec::Preset(name) => {
+                let p = named(name)?;
+                Resolved {
+                    template: p.template.to_owned(),
+                    extra_args: "",
+                    prompt_via: p.prompt_via,
+                    format: p.format,
+                    env: None,
+                }
+            }
+            AgentSpec::Tuned {
+                preset: name,
+                extra_args,
+                env,
+            } => {
+                let p = named(name)?;
+                Resolved {
+                    template: p.template.to_owned(),
+                    extra_args: extra_args.as_deref().unwrap_or(""),
+                    prompt_via: p.prompt_via,
+                    format: p.format,
+                    env: Some(env),
+                }
+            }
+            AgentSpec::Custom {
+                command,
+                format,
+                prompt,
+                env,
+            } => {
+                let via = prompt.unwrap_or(if command.contains("{prompt_file}") {
+                    PromptVia::File
+                } else if command.contains("{prompt}") {
+                    PromptVia::Arg
+                } else {
+                    PromptVia::Stdin
+                });
+                Resolved {
+                    template: command.clone(),
+                    extra_args: "",
+                    prompt_via: via,
+                    format: format.unwrap_or(StreamFormat::Text),
+                    env: Some(env),
+                }
+            }
+        })
+    }
+}
+
+struct Resolved<'a> {
+    template: String,
+    extra_args: &'a str,
+    prompt_via: PromptVia,
+    format: StreamFormat,
+    env: Option<&'a BTreeMap<String, String>>,
+}
+
+/// Finds the agent's binary on PATH: the preset's, or the first word of a custom command
+/// (after any `NAME=value` assignments). Called before any worktree is created.
+pub fn check_available(spec: &AgentSpec) -> Result<PathBuf, Error> {
+    let binary = match spec {
+        AgentSpec::Preset(name) | AgentSpec::Tuned { preset: name, .. } => {
+            spec.resolve().map(|_| {
+                preset(name)
+                    .map(|p| p.binary)
+                    .unwrap_or_default()
+                    .to_owned()
+            })?
+        }
+        AgentSpec::Custom { command, .. } => {
+            let words = shell_words::split(command).map_err(|source| Error::BadCommand {
+                command: command.clone(),
+                source,
+            })?;
+            words
+                .into_iter()
+                .find(|w| !is_assignment(w))
+                .ok_or(Error::EmptyCommand)?
+        }
+    };
+    which::which(&binary).map_err(|_| Error::NotFound {
+        path: std::env::var_os("PATH")
+            .unwrap_or_else(OsString::new)
+            .to_string_lossy()
+            .into_owned(),
+        binary,
+    })
+}
+
+fn is_assignment(word: &str) -> bool {
+    match word.split_once('=') {
+        Some((name, _)) => {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }
+        None => false,
+    }
+}
+
+/// Builds the command line of one run. Writes `vars.prompt_file` (atomically) when the command
+/// uses `{prompt_file}`.
+pub fn build(spec: &AgentSpec, vars: &Vars) -> Result<Invocation, Error> {
+    let r = spec.resolve()?;
+    if r.template.trim().is_empty() {
+        return Err(Error::EmptyCommand);
+    }
+    let quote = |s: &str| shell_words::quote(s).into_owned();
+    let worktree = vars.worktree.to_string_lossy();
+    let prompt_file = vars.prompt_file.to_string_lossy();
+    let extra = if r.extra_args.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" {}", r.extra_args.trim())
+    };
+    let command = substitute(
+        &r.template,
+        &[
+            ("{change_id}", quote(&vars.change_id)),
+            ("{worktree}", quote(&worktree)),
+            ("{base}", quote(&vars.base)),
+            ("{prompt_file}", quote(&prompt_file)),
+            ("{prompt}", quote(&vars.prompt)),
+            ("{extra_args}", extra),
+        ],
+    );
+    if command.len() > MAX_COMMAND_BYTES {
+        return Err(Error::PromptTooLong {
+            len: command.len(),
+            max: MAX_COMMAND_BYTES,
+        });
+    }
+    if r.template.contains("{prompt_file}") || r.prompt_via == PromptVia::File {
+        write_atomically(&vars.prompt_file, vars.prompt.as_bytes()).map_err(|source| {
+            Error::PromptFile {
+                path: vars.prompt_file.clone(),
+                source,
+            }
+        })?;
+    }
+    let mut env = vec![
+        ("CONFLUX_CHANGE_ID".to_owned(), vars.change_id.clone()),
+        ("CONFLUX_WORKTREE".to_owned(), worktree.into_owned()),
+        ("CONFLUX_ITERATION".to_owned(), vars.iteration.to_string()),
+    ];
+    if let Some(extra_env) = r.env {
+        env.extend(extra_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    Ok(Invocation {
+        command,
+        stdin: (r.prompt_via == PromptVia::Stdin).then(|| vars.prompt.clone().into_bytes()),
+        format: r.format,
+        env,
+    })
+}
+
+/// Replaces each placeholder in one left-to-right pass, so a substituted value that happens
+/// to contain `{prompt}` is never substituted again.
+fn substitute(template: &str, values: &[(&str, String)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        match values.iter().find(|(k, _)| rest.starts_with(k)) {
+            Some((k, v)) => {
+                out.push_str(v);
+                rest = &rest[k.len()..];
+            }
+            None => {
+                out.push('{');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(dir: &Path, prompt: &str) -> Vars {
+        Vars {
+            change_id: "add-x".into(),
+            worktree: dir.join("wt dir"),
+            base: "main".into(),
+            prompt: prompt.into(),
+            prompt_file: dir.join("run/prompt.md"),
+            iteration: 2,
+        }
+    }
+
+    #[test]
+    fn every_preset_is_named_and_resolves() {
+        for name in PRESET_NAMES {
+            let p = preset(name).expect("listed preset exists");
+            assert_eq!(p.name, *name);
+            assert!(p.template.starts_with(p.binary));
+        }
+        assert_eq!(PRESET_NAMES.len(), PRESETS.len());
+    }
+
+    #[test]
+    fn placeholders_are_single_quoted_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = AgentSpec::Custom {
+            command: "agent {prompt} --id {change_id} --in {worktree} {base} ${HOME}".into(),
+            format: None,
+            prompt: None,
+            env: BTreeMap::new(),
+        };
+        let inv = build(&spec, &vars(dir.path(), "it's $(rm -rf /) {change_id}")).unwrap();
+        let words = shell_words::split(&inv.command).unwrap();
+        assert_eq!(words[1], "it's $(rm -rf /) {change_id}");
+        assert_eq!(words[3], "add-x");
+        assert_eq!(words[5], dir.path().join("wt dir").to_string_lossy());
+        assert_eq!(words[6], "main");
+        assert_eq!(words[7], "${HOME}");
+        assert_eq!(inv.stdin, None);
+        assert!(inv.env.contains(&("CONFLUX_ITERATION".into(), "2".into())));
+    }
+
+    #[test]
+    fn prompt_file_is_written_and_stdin_left_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = AgentSpec::Custom {
+            command: "agent --file {prompt_file}".into(),
+            format: Some(StreamFormat::Claude),
+            prompt: None,
+            env: BTreeMap::new(),
+        };
+        let v = vars(dir.path(), "do the tasks");
+        let inv = build(&spec, &v).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&v.prompt_file).unwrap(),
+            "do the tasks"
+        );
+        assert_eq!(inv.stdin, None);
+        assert_eq!(inv.format, StreamFormat::Claude);
+    }
+
+    #[test]
+    fn stdin_preset_gets_prompt_and_extra_args() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = AgentSpec::Tuned {
+            preset: "codex".into(),
+            extra_args: Some("--model o3".into()),
+            env: BTreeMap::from([("K".into(), "V".into())]),
+        };
+        let inv = build(&spec, &vars(dir.path(), "hello")).unwrap();
+        assert_eq!(inv.stdin.as_deref(), Some(&b"hello"[..]));
+        assert!(inv.command.ends_with("--model o3 -"), "{}", inv.command);
+        assert!(inv.env.contains(&("K".into(), "V".into())));
+    }
+
+    #[test]
+    fn long_prompt_as_argument_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = AgentSpec::Custom {
+            command: "agent {prompt}".into(),
+            format: None,
+            prompt: None,
+            env: BTreeMap::new(),
+        };
+        let err = build(&spec, &vars(dir.path(), &"x".repeat(200 * 1024))).unwrap_err();
+        assert!(matches!(err, Error::PromptTooLong { .. }));
+        assert!(err.to_string().contains("{prompt_file}"), "{err}");
+    }
+
+    #[test]
+    fn specs_deserialize_from_config_shapes() {
+        let p: AgentSpec = serde_json::from_str(r#""claude""#).unwrap();
+        assert_eq!(p, AgentSpec::Preset("claude".into()));
+        let c: AgentSpec = serde_json::from_str(
+            r#"{"command":"a {prompt_file}","format":"text","prompt":"file"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            c,
+            AgentSpec::Custom {
+                prompt: Some(PromptVia::File),
+                format: Some(StreamFormat::Text),
+                ..
+            }
+        ));
+        let t: AgentSpec =
+            serde_json::from_str(r#"{"preset":"claude","extra_args":"--model opus"}"#).unwrap();
+        assert!(matches!(t, AgentSpec::Tuned { .. }));
+        assert!(serde_json::from_str::<AgentSpec>(r#"{"command":"a","bogus":1}"#).is_err());
+    }
+
+    #[test]
+    fn missing_binaries_are_named() {
+        let spec = AgentSpec::Custom {
+            command: "FOO=1 conflux-no-such-agent-binary --x".into(),
+            format: None,
+            prompt: None,
+            env: BTreeMap::new(),
+        };
+        let err = check_available(&spec).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`conflux-no-such-agent-binary` not found"),
+            "{err}"
+        );
+        let ok = AgentSpec::Custom {
+            command: "sh -c true".into(),
+            format: None,
+            prompt: None,
+            env: BTreeMap::new(),
+        };
+        assert!(check_available(&ok).unwrap().ends_with("sh"));
+        let unknown = check_available(&AgentSpec::Preset("nope".into())).unwrap_err();
+        assert!(unknown.to_string().contains("claude, codex"), "{unknown}");
+    }
 }

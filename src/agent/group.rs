@@ -1,0 +1,304 @@
+//! The agent's process tree, and the one way to end it.
+//!
+//! Every agent runs as the leader of its own process group, so `killpg` reaches it and all
+//! the children it did not move elsewhere (a pipeline, a test runner, a language server).
+//!
+//! Children that leave the group with `setsid`/`setpgid` are found two ways, both from
+//! `/proc`, without touching the orchestrator's process-wide state:
+//! - **descendants recorded while running**: every [`SCAN_EVERY`] (and before every signal)
+//!   the ppid chains in `/proc/*/stat` are walked from the agent and from every process
+//!   recorded earlier, so a recorded escapee's own children are found after it was
+//!   reparented. Each process is recorded with its start time, so a reused pid is never
+//!   signalled.
+//! - **holders of the agent's stdout/stderr pipes**: when the agent has exited but its pipes
+//!   stay open, whoever holds them (from `/proc/*/fd`) is ended too.
+//!
+//! Limits: a process that escapes with `setsid`, loses its parent to exit, and closes or
+//! redirects its stdout and stderr, all within one scan interval, is not found. The
+//! alternative, `PR_SET_CHILD_SUBREAPER`, catches every orphan but is process-wide: it would
+//! make every orphan of every agent (and of anything else the orchestrator runs) our child,
+//! to reap and attribute to the right agent; it was not chosen for that reason. On systems
+//! without `/proc` only the process group is ended.
+
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use tokio::process::Child;
+use tokio_util::sync::CancellationToken;
+
+/// How often descendants are recorded while the agent runs.
+pub(super) const SCAN_EVERY: Duration = Duration::from_millis(500);
+/// How long to wait for processes to vanish after SIGKILL before reporting them as stuck.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+/// How often to look whether the tree is gone while waiting (non-children cannot be awaited).
+const POLL_EVERY: Duration = Duration::from_millis(10);
+
+/// A process identity that survives pid reuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Proc {
+    pid: i32,
+    start: u64,
+}
+
+struct Stat {
+    ppid: i32,
+    pgrp: i32,
+    start: u64,
+    zombie: bool,
+}
+
+/// The agent's process group and recorded descendants. Dropping it while armed SIGKILLs
+/// everything it knows of, so a dropped or panicking supervisor leaves no processes behind.
+pub(super) struct ProcessTree {
+    pgid: i32,
+    recorded: Vec<Proc>,
+    /// Inodes of the agent's stdout/stderr pipes.
+    pipes: Vec<u64>,
+    armed: bool,
+}
+
+/// How [`terminate`] ended the tree.
+pub(super) struct Terminated {
+    pub status: Option<ExitStatus>,
+    /// Something was still alive after SIGKILL and [`KILL_WAIT`].
+    pub stuck: bool,
+}
+
+impl ProcessTree {
+    /// `leader` is the agent's pid, which is also its process group id.
+    pub fn new(leader: u32, pipes: &[&dyn AsFd]) -> Self {
+        let pipes = pipes
+            .iter()
+            .filter_map(|p| nix::sys::stat::fstat(p.as_fd()).ok())
+            .map(|st| st.st_ino)
+            .collect();
+        let pgid = i32::try_from(leader).unwrap_or(i32::MAX);
+        let mut tree = ProcessTree {
+            pgid,
+            recorded: Vec::new(),
+            pipes,
+            armed: true,
+        };
+        tree.scan();
+        tree
+    }
+
+    /// Records the current descendants and group members; forgets processes that are gone.
+    pub fn scan(&mut self) {
+        let procs = read_procs();
+        if procs.is_empty() {
+            return;
+        }
+        self.recorded.retain(|p| {
+            procs
+                .get(&p.pid)
+                .is_some_and(|s| s.start == p.start && !s.zombie)
+        });
+        let mut roots: Vec<i32> = self.recorded.iter().map(|p| p.pid).collect();
+        roots.push(self.pgid);
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for (&pid, st) in &procs {
+                if st.zombie || roots.contains(&pid) {
+                    continue;
+                }
+                if roots.contains(&st.ppid) || st.pgrp == self.pgid {
+                    roots.push(pid);
+                    self.recorded.push(Proc {
+                        pid,
+                        start: st.start,
+                    });
+                    grew = true;
+                }
+            }
+        }
+    }
+
+    /// Records the processes that hold the agent's stdout or stderr pipe.
+    pub fn scan_pipe_holders(&mut self) {
+        if self.pipes.is_empty() {
+            return;
+        }
+        let me = std::process::id() as i32;
+        let procs = read_procs();
+        for (&pid, st) in &procs {
+            if pid == me || st.zombie || self.recorded.iter().any(|p| p.pid == pid) {
+                continue;
+            }
+            let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+                continue;
+            };
+            let holds = fds.flatten().any(|fd| {
+                std::fs::read_link(fd.path()).is_ok_and(|target| {
+                    let t = target.to_string_lossy();
+                    self.pipes.iter().any(|ino| t == format!("pipe:[{ino}]"))
+                })
+            });
+            if holds {
+                self.recorded.push(Proc {
+                    pid,
+                    start: st.start,
+                });
+            }
+        }
+    }
+
+    fn signal(&self, sig: Signal) {
+        // ESRCH only means the group is already empty.
+        let _ = killpg(Pid::from_raw(self.pgid), sig);
+        let procs = read_procs();
+        for p in &self.recorded {
+            if procs.get(&p.pid).is_some_and(|s| s.start == p.start) {
+                let _ = kill(Pid::from_raw(p.pid), sig);
+            }
+        }
+    }
+
+    /// Whether any process of the group or any recorded descendant still runs (zombies,
+    /// which only wait to be reaped, do not count).
+    pub fn alive(&self) -> bool {
+        let procs = read_procs();
+        if procs.is_empty() {
+            return killpg(Pid::from_raw(self.pgid), None) != Err(Errno::ESRCH);
+        }
+        procs.iter().any(|(pid, st)| {
+            !st.zombie
+                && (st.pgrp == self.pgid
+                    || self
+                        .recorded
+                        .iter()
+                        .any(|p| p.pid == *pid && p.start == st.start))
+        })
+    }
+
+    /// Everything is gone; dropping need not signal anything.
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for ProcessTree {
+    fn drop(&mut self) {
+        if self.armed {
+            self.scan();
+            self.signal(Signal::SIGKILL);
+        }
+    }
+}
+
+/// Ends the agent's whole tree: SIGTERM, then the child's exit (and the rest of the tree's)
+/// against `grace`, then SIGKILL if anything is left. `kill_now` skips what remains of the
+/// grace. Cancel, timeouts, leaks and ordinary exits all end through here.
+pub(super) async fn terminate(
+    child: &mut Child,
+    tree: &mut ProcessTree,
+    grace: Duration,
+    kill_now: &CancellationToken,
+) -> Terminated {
+    let span = tracing::info_span!("terminate", pgid = tree.pgid);
+    let _enter = span.enter();
+    tree.scan();
+    tree.scan_pipe_holders();
+    tree.signal(Signal::SIGTERM);
+    let mut status = None;
+    let killed = tokio::select! {
+        s = gone(child, tree) => { status = s; false }
+        _ = tokio::time::sleep(grace) => true,
+        _ = kill_now.cancelled() => true,
+    };
+    let mut stuck = false;
+    if killed {
+        tracing::info!(
+            grace_ms = grace.as_millis() as u64,
+            "agent still running after SIGTERM, sending SIGKILL"
+        );
+        tree.scan();
+        tree.signal(Signal::SIGKILL);
+        match tokio::time::timeout(KILL_WAIT, gone(child, tree)).await {
+            Ok(s) => status = s,
+            Err(_) => {
+                tracing::warn!("agent processes survived SIGKILL");
+                stuck = true;
+            }
+        }
+    }
+    if !stuck {
+        tree.disarm();
+    }
+    Terminated { status, stuck }
+}
+
+/// Resolves once the child has been reaped and nothing of the tree runs.
+async fn gone(child: &mut Child, tree: &ProcessTree) -> Option<ExitStatus> {
+    let status = child.wait().await.ok();
+    while tree.alive() {
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+    status
+}
+
+/// Marks the tree as ended without signalling: the caller saw it exit and found nothing left.
+pub(super) fn finished(tree: &mut ProcessTree) {
+    tree.disarm();
+}
+
+/// Every process in `/proc`, by pid. Empty where `/proc` is missing.
+fn read_procs() -> HashMap<i32, Stat> {
+    let mut out = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if let Some(st) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| parse_stat(&s))
+        {
+            out.insert(pid, st);
+        }
+    }
+    out
+}
+
+/// Parses `pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+/// utime stime cutime cstime priority nice threads itrealvalue starttime …`; `comm` may
+/// contain spaces and parentheses, so fields are counted from the last `)`.
+fn parse_stat(s: &str) -> Option<Stat> {
+    let rest = &s[s.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_ascii_whitespace().take(20).collect();
+    Some(Stat {
+        zombie: matches!(*f.first()?, "Z" | "X"),
+        ppid: f.get(1)?.parse().ok()?,
+        pgrp: f.get(2)?.parse().ok()?,
+        start: f.get(19)?.parse().ok()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_odd_command_name() {
+        let st =
+            parse_stat("42 (a) b (c)) S 7 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 12345 0 0")
+                .unwrap();
+        assert_eq!(
+            (st.ppid, st.pgrp, st.start, st.zombie),
+            (7, 42, 12345, false)
+        );
+        assert!(parse_stat("garbage").is_none());
+    }
+}

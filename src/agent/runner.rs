@@ -1,0 +1,732 @@
+//! One supervised agent run: stagger, spawn, stream, retries, timeouts, cancel, cleanup.
+//!
+//! [`run`] owns the agent from start to end. Each attempt is one spawn ([`spawn`]) and one
+//! `select!` loop ([`supervise`]) over the child's exit, its output, its stdin, the timers and
+//! the cancel request; whatever ends the loop, the tree is ended by the one
+//! [`group::terminate`]. Between attempts [`run`] decides whether to retry. News goes out as
+//! [`AgentEvent`]s through the caller's callback; nothing here prints.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::process::{Child, Command};
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use super::group::{self, ProcessTree};
+use super::presets::Invocation;
+use super::stream::{Decoder, StreamFormat, Usage};
+
+/// Longest line an event carries; the rest of a longer line is dropped (and counted).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// How much output [`RunOutcome::output_tail`] keeps.
+const TAIL_BYTES: usize = 4 * 1024;
+/// How long pipes may stay open after the agent exited before their holders count as leaked.
+const LEAK_WAIT: Duration = Duration::from_millis(100);
+/// Read buffer per output stream.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Everything one agent run needs.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    pub invocation: Invocation,
+    /// The worktree.
+    pub cwd: PathBuf,
+    /// Added to the orchestrator's environment (after the invocation's own variables).
+    pub env: Vec<(String, String)>,
+    pub limits: Limits,
+    pub retry: RetryPolicy,
+}
+
+/// Time limits of one run.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// No output byte for this long ends the attempt.
+    pub inactivity_timeout: Option<Duration>,
+    /// Overall limit for the whole run, retries included; never retried.
+    pub timeout: Option<Duration>,
+    /// Between SIGTERM and SIGKILL.
+    pub kill_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            inactivity_timeout: Some(Duration::from_secs(15 * 60)),
+            timeout: None,
+            kill_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// When a failed attempt is tried again.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Retries after failures (not counting timeouts).
+    pub max: u32,
+    /// First delay; doubled after each retry, up to `max_delay`.
+    pub delay: Duration,
+    pub max_delay: Duration,
+    /// A non-zero exit whose output contains one of these (ASCII case-insensitive) is retried.
+    pub patterns: Vec<String>,
+    /// A non-zero exit sooner than this is retried (except 126/127: not executable/not found).
+    pub min_runtime: Duration,
+    /// Retries after inactivity timeouts, a separate budget.
+    pub timeout_retries: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max: 3,
+            delay: Duration::from_secs(10),
+            max_delay: Duration::from_secs(5 * 60),
+            patterns: [
+                "rate limit",
+                "rate_limit",
+                "overloaded",
+                "429",
+                "529",
+                "ECONNRESET",
+            ]
+            .map(String::from)
+            .to_vec(),
+            min_runtime: Duration::from_secs(5),
+            timeout_retries: 1,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before retry number `n` (1-based): `delay * 2^(n-1)`, capped at `max_delay`.
+    fn backoff(&self, n: u32) -> Duration {
+        let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// Keeps consecutive agent starts at least `gap` apart, across every run that shares it.
+#[derive(Clone, Debug)]
+pub struct Stagger {
+    gap: Duration,
+    last: Arc<tokio::sync::Mutex<Option<Instant>>>,
+}
+
+impl Stagger {
+    /// `gap` zero disables staggering.
+    pub fn new(gap: Duration) -> Self {
+        Stagger {
+            gap,
+            last: Arc::default(),
+        }
+    }
+
+    /// Waits for this start's turn; false if cancelled first. The lock is held while
+    /// waiting, so starts queue in order.
+    async fn wait(&self, cancel: &CancellationToken) -> bool {
+        if self.gap.is_zero() {
+            return true;
+        }
+        let mut last = tokio::select! {
+            l = self.last.lock() => l,
+            _ = cancel.cancelled() => return false,
+        };
+        if let Some(t) = *last {
+            tokio::select! {
+                _ = sleep_until(t + self.gap) => {}
+                _ = cancel.cancelled() => return false,
+            }
+        }
+        *last = Some(Instant::now());
+        true
+    }
+}
+
+/// A stop request for runs: [`Cancel::cancel`] ends agents gracefully (SIGTERM, grace,
+/// SIGKILL), [`Cancel::kill_now`] skips the grace (the second Ctrl-C).
+#[derive(Clone, Debug, Default)]
+pub struct Cancel {
+    graceful: CancellationToken,
+    kill: CancellationToken,
+}
+
+impl Cancel {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A cancel that follows this one and can also be cancelled alone (one change's stop).
+    pub fn child(&self) -> Cancel {
+        Cancel {
+            graceful: self.graceful.child_token(),
+            kill: self.kill.child_token(),
+        }
+    }
+
+    pub fn cancel(&self) {
+        self.graceful.cancel();
+    }
+
+    pub fn kill_now(&self) {
+        self.graceful.cancel();
+        self.kill.cancel();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.graceful.is_cancelled()
+    }
+}
+
+/// Which output stream a line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// What a run reports while it goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AgentEvent {
+    /// Attempt `attempt` (1-based) started as process (and process group) `pid`.
+    Spawned { attempt: u32, pid: u32 },
+    /// One decoded line.
+    Line { stream: Stream, text: String },
+    /// The usage so far, all attempts added up.
+    Usage(Usage),
+    /// Retry `attempt` of `max` starts after `delay` ("retry 1/3: rate limited").
+    Retrying {
+        attempt: u32,
+        max: u32,
+        reason: String,
+        delay: Duration,
+    },
+    /// No output for `after`; the attempt is being ended.
+    InactivityTimeout { after: Duration },
+    /// The attempt's process ended. `leaked`: processes of its tree outlived it and were ended.
+    Exited {
+        attempt: u32,
+        code: Option<i32>,
+        signal: Option<i32>,
+        leaked: bool,
+    },
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunResult {
+    Success,
+    Failed { reason: String },
+    TimedOut { after: Duration },
+    Cancelled,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    pub result: RunResult,
+    pub attempts: u32,
+    pub duration: Duration,
+    /// All attempts added up.
+    pub usage: Usage,
+    /// The last few KiB of decoded output, for error messages.
+    pub output_tail: String,
+}
+
+/// Why one attempt's loop ended.
+enum End {
+    Exited { retry_match: Option<String> },
+    Inactive(Duration),
+    TimedOut(Duration),
+    Cancelled,
+}
+
+/// Runs the agent until it succeeds, fails for good, times out or is cancelled. Every
+/// process it started has ended when this returns, and also when its future is dropped.
+pub async fn run(
+    req: RunRequest,
+    stagger: &Stagger,
+    cancel: &Cancel,
+    on_event: &mut (dyn FnMut(AgentEvent) + Send),
+) -> RunOutcome {
+    let started = Instant::now();
+    let deadline = req.limits.timeout.map(|t| started + t);
+    let mut out = Output::new(on_event, &req.retry.patterns);
+    let (mut retries, mut timeout_retries, mut attempt) = (0, 0, 0);
+    let result = loop {
+        attempt += 1;
+        if !stagger.wait(&cancel.graceful).await {
+            break RunResult::Cancelled;
+        }
+        let attempt_start = Instant::now();
+        let (end, status) = match attempt_once(&req, attempt, deadline, cancel, &mut out).await {
+            Ok(done) => done,
+            Err(reason) => break RunResult::Failed { reason },
+        };
+        let ran = attempt_start.elapsed();
+        let (reason, budget, used, give_up) = match end {
+            End::Cancelled => break RunResult::Cancelled,
+            End::TimedOut(after) => break RunResult::TimedOut { after },
+            End::Exited { .. } if status.is_some_and(|s| s.success()) => break RunResult::Success,
+            End::Inactive(after) => (
+                Some(format!("no output for {}s", after.as_secs())),
+                req.retry.timeout_retries,
+                &mut timeout_retries,
+                RunResult::TimedOut { after },
+            ),
+            End::Exited { retry_match } => (
+                retry_reason(status, retry_match, ran, req.retry.min_runtime),
+                req.retry.max,
+                &mut retries,
+                RunResult::Failed {
+                    reason: describe(status),
+                },
+            ),
+        };
+        let Some(reason) = reason else {
+            break give_up;
+        };
+        if *used >= budget {
+            break match give_up {
+                RunResult::Failed { .. } if *used > 0 => RunResult::Failed {
+                    reason: format!("{reason}; gave up after {used} retries"),
+                },
+                RunResult::Failed { .. } => RunResult::Failed { reason },
+                other => other,
+            };
+        }
+        *used += 1;
+        let delay = req.retry.backoff(*used);
+        (out.on_event)(AgentEvent::Retrying {
+            attempt: *used,
+            max: budget,
+            reason,
+            delay,
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = cancel.graceful.cancelled() => break RunResult::Cancelled,
+        }
+    };
+    RunOutcome {
+        result,
+        attempts: attempt,
+        duration: started.elapsed(),
+        usage: out.total.clone(),
+        output_tail: out.tail.text(),
+    }
+}
+
+/// Why a failed exit deserves a retry, if it does.
+fn retry_reason(
+    status: Option<ExitStatus>,
+    retry_match: Option<String>,
+    ran: Duration,
+    min_runtime: Duration,
+) -> Option<String> {
+    let exit = describe(status);
+    if let Some(pattern) = retry_match {
+        return Some(format!("{exit}, output matched \"{pattern}\""));
+    }
+    let not_runnable = status
+        .and_then(|s| s.code())
+        .is_some_and(|c| c == 126 || c == 127);
+    (ran < min_runtime && !not_runnable).then(|| {
+        format!(
+            "{exit} after {:.1}s, sooner than the minimum run time {}s",
+            ran.as_secs_f64(),
+            min_runtime.as_secs_f64()
+        )
+    })
+}
+
+fn describe(status: Option<ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Some(s) if s.code().is_some() => {
+            format!("agent exited with code {}", s.code().unwrap_or(-1))
+        }
+        Some(s) => format!("agent killed by signal {}", s.signal().unwrap_or(0)),
+        None => "agent exit status unknown".to_owned(),
+    }
+}
+
+/// Starts the agent: `sh -c` in its own process group, in the worktree.
+fn spawn(req: &RunRequest) -> std::io::Result<Child> {
+    let inv = &req.invocation;
+    Command::new("sh")
+        .arg("-c")
+        .arg(&inv.command)
+        .current_dir(&req.cwd)
+        .envs(inv.env.iter().chain(&req.env).map(|(k, v)| (k, v)))
+        .stdin(if inv.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+}
+
+/// One attempt: spawn, supervise, end the tree, report the exit.
+async fn attempt_once(
+    req: &RunRequest,
+    attempt: u32,
+    deadline: Option<Instant>,
+    cancel: &Cancel,
+    out: &mut Output<'_>,
+) -> Result<(End, Option<ExitStatus>), String> {
+    let mut child = spawn(req).map_err(|e| {
+        format!(
+            "cannot start the agent (`sh -c {}` in {}): {e}",
+            req.invocation.command,
+            req.cwd.display()
+        )
+    })?;
+    let pid = child.id().unwrap_or(0);
+    let mut tree = {
+        use std::os::fd::AsFd;
+        let pipes: Vec<&dyn AsFd> = [
+            child.stdout.as_ref().map(|p| p as &dyn AsFd),
+            child.stderr.as_ref().map(|p| p as &dyn AsFd),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        ProcessTree::new(pid, &pipes)
+    };
+    (out.on_event)(AgentEvent::Spawned { attempt, pid });
+    out.start_attempt(Decoder::new(req.invocation.format).relative_to(&req.cwd));
+    let (end, exited, pipes_open) =
+        supervise(&mut child, &mut tree, req, deadline, cancel, out).await;
+    let mut status = exited;
+    let mut leaked = false;
+    if exited.is_none() || pipes_open || tree.alive() {
+        leaked = exited.is_some();
+        let t = group::terminate(&mut child, &mut tree, req.limits.kill_grace, &cancel.kill).await;
+        status = status.or(t.status);
+        leaked |= t.stuck;
+    } else {
+        group::finished(&mut tree);
+    }
+    out.end_attempt();
+    use std::os::unix::process::ExitStatusExt;
+    (out.on_event)(AgentEvent::Exited {
+        attempt,
+        code: status.and_then(|s| s.code()),
+        signal: status.and_then(|s| s.signal()),
+        leaked,
+    });
+    Ok((end, status))
+}
+
+/// The one loop that watches a running agent. Returns why it stopped, the exit status if the
+/// agent exited by itself, and whether its output pipes were still open.
+async fn supervise(
+    child: &mut Child,
+    tree: &mut ProcessTree,
+    req: &RunRequest,
+    deadline: Option<Instant>,
+    cancel: &Cancel,
+    out: &mut Output<'_>,
+) -> (End, Option<ExitStatus>, bool) {
+    let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+    let mut stdout = Reader::new(child.stdout.take(), Stream::Stdout);
+    let mut stderr = Reader::new(child.stderr.take(), Stream::Stderr);
+    let input = req.invocation.stdin.as_deref().unwrap_or_default();
+    let mut stdin = child.stdin.take().filter(|_| !input.is_empty());
+    let mut written = 0;
+    let inactivity = req.limits.inactivity_timeout;
+    let mut last_output = Instant::now();
+    let mut idle = pin!(sleep_until(inactivity.map_or(far, |t| last_output + t)));
+    let mut scan = tokio::time::interval(group::SCAN_EVERY);
+    let mut exited: Option<ExitStatus> = None;
+    let mut leak_wait = pin!(sleep_until(far));
+    loop {
+        let open = stdout.open() || stderr.open();
+        if exited.is_some() && !open {
+            return (
+                End::Exited {
+                    retry_match: out.matched.take(),
+                },
+                exited,
+                false,
+            );
+        }
+        tokio::select! {
+            r = stdout.read() => match r {
+                Some(n) => { last_output = Instant::now(); stdout.lines(n, out) }
+                None => stdout.finish(out),
+            },
+            r = stderr.read() => match r {
+                Some(n) => { last_output = Instant::now(); stderr.lines(n, out) }
+                None => stderr.finish(out),
+            },
+            r = write_some(&mut stdin, &input[written..]) => match r {
+                Ok(n) if written + n < input.len() => written += n,
+                // Done, or the agent closed stdin: either way stdin is closed now.
+                _ => stdin = None,
+            },
+            s = child.wait(), if exited.is_none() => {
+                exited = s.ok();
+                leak_wait.as_mut().reset(Instant::now() + LEAK_WAIT);
+            }
+            _ = &mut leak_wait, if exited.is_some() => {
+                // Something holds the pipes open after the agent exited.
+                return (End::Exited { retry_match: out.matched.take() }, exited, true);
+            }
+            _ = &mut idle, if inactivity.is_some() && exited.is_none() => {
+                let after = inactivity.unwrap_or_default();
+                if last_output.elapsed() >= after {
+                    (out.on_event)(AgentEvent::InactivityTimeout { after });
+                    return (End::Inactive(after), None, open);
+                }
+                idle.as_mut().reset(last_output + after);
+            }
+            _ = sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => {
+                return (End::TimedOut(req.limits.timeout.unwrap_or_default()), None, open);
+            }
+            _ = cancel.graceful.cancelled() => return (End::Cancelled, None, open),
+            _ = scan.tick() => tree.scan(),
+        }
+    }
+}
+
+async fn write_some<W: AsyncWrite + Unpin>(
+    w: &mut Option<W>,
+    data: &[u8],
+) -> std::io::Result<usize> {
+    match w {
+        Some(w) => w.write(data).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One output pipe, split into lines of at most [`MAX_LINE_BYTES`] in bounded memory.
+struct Reader<R> {
+    pipe: Option<R>,
+    buf: Box<[u8]>,
+    line: LineBuf,
+}
+
+/// The line being assembled.
+struct LineBuf {
+    stream: Stream,
+    bytes: Vec<u8>,
+    /// Bytes of this line dropped past the cap.
+    dropped: u64,
+}
+
+impl<R: AsyncRead + Unpin> Reader<R> {
+    fn new(pipe: Option<R>, stream: Stream) -> Self {
+        Reader {
+            pipe,
+            buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            line: LineBuf {
+                stream,
+                bytes: Vec::new(),
+                dropped: 0,
+            },
+        }
+    }
+
+    fn open(&self) -> bool {
+        self.pipe.is_some()
+    }
+
+    /// Some(bytes read), or None at end of file or error; pending forever once closed.
+    async fn read(&mut self) -> Option<usize> {
+        match &mut self.pipe {
+            Some(p) => match p.read(&mut self.buf).await {
+                Ok(0) | Err(_) => None,
+                Ok(n) => Some(n),
+            },
+            None => std::future::pending().await,
+        }
+    }
+
+    fn lines(&mut self, n: usize, out: &mut Output<'_>) {
+        let mut data = &self.buf[..n];
+        while let Some(i) = data.iter().position(|&b| b == b'\n') {
+            self.line.append(&data[..i]);
+            self.line.emit(out);
+            data = &data[i + 1..];
+        }
+        self.line.append(data);
+    }
+
+    /// End of file: the last line may lack its newline.
+    fn finish(&mut self, out: &mut Output<'_>) {
+        if !self.line.bytes.is_empty() || self.line.dropped > 0 {
+            self.line.emit(out);
+        }
+        self.pipe = None;
+    }
+}
+
+impl LineBuf {
+    fn append(&mut self, data: &[u8]) {
+        let room = MAX_LINE_BYTES
+            .saturating_sub(self.bytes.len())
+            .min(data.len());
+        self.bytes.extend_from_slice(&data[..room]);
+        self.dropped += (data.len() - room) as u64;
+    }
+
+    fn emit(&mut self, out: &mut Output<'_>) {
+        if self.bytes.last() == Some(&b'\r') {
+            self.bytes.pop();
+        }
+        out.line(self.stream, &self.bytes, self.dropped);
+        self.bytes.clear();
+        self.dropped = 0;
+    }
+}
+
+/// Where lines go: the decoder, the retry patterns, the tail, the caller.
+struct Output<'a> {
+    on_event: &'a mut (dyn FnMut(AgentEvent) + Send),
+    /// Lowercased retry patterns, with the original spelling for messages.
+    patterns: Vec<(String, String)>,
+    matched: Option<String>,
+    decoder: Decoder,
+    /// Usage of the attempts before this one.
+    total: Usage,
+    tail: Tail,
+}
+
+impl<'a> Output<'a> {
+    fn new(on_event: &'a mut (dyn FnMut(AgentEvent) + Send), patterns: &[String]) -> Self {
+        Output {
+            on_event,
+            patterns: patterns
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| (p.to_ascii_lowercase(), p.clone()))
+                .collect(),
+            matched: None,
+            decoder: Decoder::new(StreamFormat::Text),
+            total: Usage::default(),
+            tail: Tail::default(),
+        }
+    }
+
+    fn start_attempt(&mut self, decoder: Decoder) {
+        self.decoder = decoder;
+        self.matched = None;
+    }
+
+    fn end_attempt(&mut self) {
+        for text in self.decoder.finish() {
+            self.emit(Stream::Stdout, text);
+        }
+        self.total = self.total.plus(self.decoder.usage());
+        self.decoder = Decoder::new(StreamFormat::Text);
+    }
+
+    fn emit(&mut self, stream: Stream, text: String) {
+        self.tail.push(&text);
+        (self.on_event)(AgentEvent::Line { stream, text });
+    }
+
+    fn line(&mut self, stream: Stream, raw: &[u8], dropped: u64) {
+        let text = String::from_utf8_lossy(raw);
+        if self.matched.is_none() && !self.patterns.is_empty() {
+            let lower = text.to_ascii_lowercase();
+            self.matched = self
+                .patterns
+                .iter()
+                .find(|(p, _)| lower.contains(p.as_str()))
+                .map(|(_, orig)| orig.clone());
+        }
+        let mut lines = match stream {
+            Stream::Stdout => {
+                let d = self.decoder.decode(&text);
+                if d.usage_changed {
+                    (self.on_event)(AgentEvent::Usage(self.total.plus(self.decoder.usage())));
+                }
+                d.lines
+            }
+            Stream::Stderr => vec![text.into_owned()],
+        };
+        if dropped > 0 {
+            let note = format!(
+                " [line truncated: {} of {} bytes shown]",
+                raw.len(),
+                raw.len() as u64 + dropped
+            );
+            match lines.last_mut() {
+                Some(last) => last.push_str(&note),
+                None => lines.push(note),
+            }
+        }
+        for text in lines {
+            self.emit(stream, text);
+        }
+    }
+}
+
+/// The last [`TAIL_BYTES`] of output, whole lines where they fit.
+#[derive(Default)]
+struct Tail {
+    lines: VecDeque<String>,
+    bytes: usize,
+}
+
+impl Tail {
+    fn push(&mut self, line: &str) {
+        let mut cut = line.len().min(TAIL_BYTES);
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.lines.push_back(line[..cut].to_owned());
+        self.bytes += cut + 1;
+        while self.bytes > TAIL_BYTES {
+            match self.lines.pop_front() {
+                Some(l) => self.bytes -= l.len() + 1,
+                None => break,
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        let v: Vec<&str> = self.lines.iter().map(String::as_str).collect();
+        v.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy {
+            delay: Duration::from_secs(10),
+            max_delay: Duration::from_secs(35),
+            ..RetryPolicy::default()
+        };
+        let d: Vec<u64> = (1..=4).map(|n| p.backoff(n).as_secs()).collect();
+        assert_eq!(d, [10, 20, 35, 35]);
+        assert_eq!(p.backoff(200), Duration::from_secs(35));
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        let mut t = Tail::default();
+        for i in 0..2000 {
+            t.push(&format!("line {i}"));
+        }
+        let text = t.text();
+        assert!(text.len() <= TAIL_BYTES);
+        assert!(text.ends_with("line 1999"));
+        t.push(&"é".repeat(5000));
+        assert!(t.text().len() <= TAIL_BYTES);
+    }
+}

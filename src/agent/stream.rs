@@ -1,0 +1,973 @@
+//! Agents' output streams turned into readable lines.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The shape of an agent's stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamFormat {
+    /// Plain text: lines pass through unchanged.
+    Text,
+    /// Claude Code `--output-format stream-json --verbose`.
+    Claude,
+    /// Codex `exec --json`.
+    Codex,
+    /// Gemini CLI `--output-format stream-json`.
+    Gemini,
+    /// OpenCode `run --format json`.
+    Opencode,
+}
+
+/// What a run cost and produced, as far as the stream says.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Usage {
+    pub cost_usd: Option<f64>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub turns: Option<u32>,
+    pub duration: Option<Duration>,
+    /// The agent's final answer.
+    pub final_text: Option<String>,
+}
+
+/// The lines one raw line decodes to.
+#[derive(Debug, Default, PartialEq)]
+pub struct Decoded {
+    pub lines: Vec<String>,
+    /// The line changed [`Decoder::usage`].
+    pub usage_changed: bool,
+}
+
+/// Longest tool argument shown on a tool-use line.
+const MAX_ARG_CHARS: usize = 160;
+
+/// Decodes one agent's stdout, line by line. Lines that are not JSON events of the format
+/// (banners, warnings, anything unparsable) and events of unknown types pass through unchanged.
+#[derive(Debug)]
+pub struct Decoder {
+    format: StreamFormat,
+    usage: Usage,
+    /// Paths under this directory are shown relative to it.
+    root: Option<String>,
+    /// Gemini streams assistant text in fragments; they are joined into whole lines here.
+    pending: String,
+    /// The assistant's latest message, the final answer if the stream has no result event.
+    last_text: String,
+}
+
+impl Decoder {
+    pub fn new(format: StreamFormat) -> Self {
+        Decoder {
+            format,
+            usage: Usage::default(),
+            root: None,
+            pending: String::new(),
+            last_text: String::new(),
+        }
+    }
+
+    /// Shows paths under `root` (the worktree) relative to it.
+    pub fn relative_to(mut self, root: &std::path::Path) -> Self {
+        self.set_root(&root.to_string_lossy());
+        self
+    }
+
+    pub fn usage(&self) -> &Usage {
+        &self.usage
+    }
+
+    /// Decodes one line (without its newline).
+    pub fn decode(&mut self, line: &str) -> Decoded {
+        let mut out = Out::default();
+        let handled = self.format != StreamFormat::Text
+            && line.trim_start().starts_with('{')
+            && match self.format {
+                StreamFormat::Text => false,
+                StreamFormat::Claude => self.claude(line, &mut out),
+                StreamFormat::Codex => self.codex(line, &mut out),
+                StreamFormat::Gemini => self.gemini(line, &mut out),
+                StreamFormat::Opencode => self.opencode(line, &mut out),
+            };
+        if !handled {
+            self.flush_pending(&mut out);
+            out.lines.push(line.to_owned());
+        }
+        Decoded {
+            lines: out.lines,
+            usage_changed: out.usage_changed,
+        }
+    }
+
+    /// Text still held back (a Gemini fragment without its newline), at end of stream.
+    pub fn finish(&mut self) -> Vec<String> {
+        let mut out = Out::default();
+        self.flush_pending(&mut out);
+        out.lines
+    }
+
+    fn flush_pending(&mut self, out: &mut Out) {
+        if !self.pending.is_empty() {
+            let text = std::mem::take(&mut self.pending);
+            out.text(&text);
+        }
+    }
+
+    fn path<'s>(&self, p: &'s str) -> &'s str {
+        match &self.root {
+            Some(root) => p.strip_prefix(root.as_str()).unwrap_or(p),
+            None => p,
+        }
+    }
+
+    /// "Edit src/x.rs", "Bash cargo test", or just the tool's name.
+    fn tool_line(&self, name: &str, input: Option<&ToolInput<'_>>) -> String {
+        match input.and_then(|i| i.summary()) {
+            Some((arg, true)) => format!("{name} {}", self.path(&arg)),
+            Some((arg, false)) => format!("{name} {}", clip(&arg)),
+            None => name.to_owned(),
+        }
+    }
+
+    /// Claude Code `--output-format stream-json --verbose`: system, assistant, user and
+    /// result events.
+    fn claude(&mut self, line: &str, out: &mut Out) -> bool {
+        let Ok(ev) = serde_json::from_str::<claude::Event<'_>>(line) else {
+            return false;
+        };
+        match (ev.kind, ev.subtype) {
+            ("system", Some("init")) => {
+                if self.root.is_none() {
+                    if let Some(cwd) = &ev.cwd {
+                        self.set_root(cwd);
+                    }
+                }
+                out.push(format!(
+                    "session started (model {})",
+                    ev.model.as_deref().unwrap_or("unknown")
+                ));
+            }
+            ("system", Some("api_retry")) => out.push(format!(
+                "API retry {}/{}: {} {}",
+                ev.attempt.unwrap_or(0),
+                ev.max_retries.unwrap_or(0),
+                ev.error_status.map(|s| s.to_string()).unwrap_or_default(),
+                ev.error
+                    .as_ref()
+                    .and_then(|e| e.as_str())
+                    .unwrap_or("error")
+            )),
+            ("assistant", _) => {
+                for block in ev.message.map(|m| m.content.0).unwrap_or_default() {
+                    match block.kind {
+                        "text" => {
+                            let text = block.text.as_deref().unwrap_or("");
+                            out.text(text);
+                            text.clone_into(&mut self.last_text);
+                        }
+                        "tool_use" => out.push(self.tool_line(
+                            block.name.as_deref().unwrap_or("tool"),
+                            block.input.as_ref(),
+                        )),
+                        _ => {}
+                    }
+                }
+            }
+            ("user", _) => {
+                for block in ev.message.map(|m| m.content.0).unwrap_or_default() {
+                    if block.kind == "tool_result" {
+                        let summary = block.content.unwrap_or_default();
+                        out.push(summary.line(block.is_error.unwrap_or(false)));
+                    }
+                }
+            }
+            ("result", _) => {
+                let u = &mut self.usage;
+                u.cost_usd = ev.total_cost_usd.or(u.cost_usd);
+                u.turns = ev.num_turns.or(u.turns);
+                u.duration = ev.duration_ms.map(Duration::from_millis).or(u.duration);
+                if let Some(t) = &ev.usage {
+                    u.input_tokens = Some(
+                        t.input_tokens.unwrap_or(0)
+                            + t.cache_creation_input_tokens.unwrap_or(0)
+                            + t.cache_read_input_tokens.unwrap_or(0),
+                    );
+                    u.output_tokens = t.output_tokens.or(u.output_tokens);
+                }
+                let text = ev.result.as_deref().unwrap_or("");
+                if ev.is_error == Some(true) {
+                    out.push(format!("error: {}", first_line(text)));
+                } else {
+                    u.final_text = Some(text.to_owned());
+                }
+                out.usage_changed = true;
+                out.push(summary_line(&self.usage));
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn set_root(&mut self, root: &str) {
+        let mut r = root.to_owned();
+        if !r.ends_with('/') {
+            r.push('/');
+        }
+        self.root = Some(r);
+    }
+
+    /// Codex `exec --json`: thread, turn and item events.
+    fn codex(&mut self, line: &str, out: &mut Out) -> bool {
+        let Ok(ev) = serde_json::from_str::<codex::Event<'_>>(line) else {
+            return false;
+        };
+        match ev.kind {
+            "thread.started" | "turn.started" => {}
+            "turn.completed" => {
+                let u = &mut self.usage;
+                if let Some(t) = &ev.usage {
+                    u.input_tokens =
+                        Some(u.input_tokens.unwrap_or(0) + t.input_tokens.unwrap_or(0));
+                    u.output_tokens =
+                        Some(u.output_tokens.unwrap_or(0) + t.output_tokens.unwrap_or(0));
+                }
+                u.turns = Some(u.turns.unwrap_or(0) + 1);
+                if !self.last_text.is_empty() {
+                    u.final_text = Some(self.last_text.clone());
+                }
+                out.usage_changed = true;
+                out.push(summary_line(&self.usage));
+            }
+            "turn.failed" | "error" => {
+                let msg = ev
+                    .error
+                    .as_ref()
+                    .and_then(|e| e.message.as_deref())
+                    .or(ev.message.as_deref())
+                    .unwrap_or("unknown error");
+                out.push(format!("error: {msg}"));
+            }
+            "item.started" | "item.updated" | "item.completed" => {
+                let Some(item) = ev.item else { return false };
+                let done = ev.kind == "item.completed";
+                match (item.kind, done) {
+                    ("agent_message" | "plan", true) => {
+                        let text = item.text.as_deref().unwrap_or("");
+                        out.text(text);
+                        text.clone_into(&mut self.last_text);
+                    }
+                    ("reasoning", _) => {}
+                    ("command_execution", false) if ev.kind == "item.started" => {
+                        let cmd = item.command.as_deref().unwrap_or("");
+                        out.push(format!("Bash {}", clip(cmd)));
+                    }
+                    ("command_execution", true) => {
+                        let output = item.aggregated_output.as_deref().unwrap_or("");
+                        let status = match item.exit_code {
+                            Some(0) => String::new(),
+                            Some(c) => format!("exit {c}: "),
+                            None => format!("{}: ", item.status.as_deref().unwrap_or("ended")),
+                        };
+                        out.push(format!("  → {status}{}", lines_summary(output)));
+                    }
+                    ("file_change", true) => {
+                        for c in item.changes.unwrap_or_default() {
+                            let verb = match c.kind {
+                                "add" => "Add",
+                                "delete" => "Delete",
+                                _ => "Edit",
+                            };
+                            out.push(format!("{verb} {}", self.path(&c.path)));
+                        }
+                    }
+                    ("mcp_tool_call", false) if ev.kind == "item.started" => out.push(format!(
+                        "{}.{}",
+                        item.server.as_deref().unwrap_or("mcp"),
+                        item.tool.as_deref().unwrap_or("tool")
+                    )),
+                    ("web_search", false) if ev.kind == "item.started" => out.push(format!(
+                        "WebSearch {}",
+                        clip(item.query.as_deref().unwrap_or(""))
+                    )),
+                    ("todo_list", _) => {
+                        let items = item.items.unwrap_or_default();
+                        let done = items.iter().filter(|t| t.completed).count();
+                        if ev.kind != "item.updated" || done > 0 {
+                            out.push(format!("todo {done}/{} done", items.len()));
+                        }
+                    }
+                    ("error", _) => out.push(format!(
+                        "error: {}",
+                        item.message.as_deref().unwrap_or("unknown error")
+                    )),
+                    (
+                        "command_execution" | "mcp_tool_call" | "web_search" | "collab_tool_call",
+                        _,
+                    )
+                    | ("agent_message" | "plan", false) => {}
+                    _ => return false,
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Gemini CLI `--output-format stream-json`: init, message (assistant text in fragments),
+    /// tool_use, tool_result, error and result events.
+    fn gemini(&mut self, line: &str, out: &mut Out) -> bool {
+        let Ok(ev) = serde_json::from_str::<gemini::Event<'_>>(line) else {
+            return false;
+        };
+        if ev.kind == "message" && ev.role == Some("assistant") {
+            let text = ev.content.as_deref().unwrap_or("");
+            self.pending.push_str(text);
+            self.last_text.push_str(text);
+            if let Some(i) = self.pending.rfind('\n') {
+                let rest = self.pending.split_off(i + 1);
+                let done = std::mem::replace(&mut self.pending, rest);
+                out.text(&done);
+            }
+            return true;
+        }
+        self.flush_pending(out);
+        match ev.kind {
+            "init" => out.push(format!(
+                "session started (model {})",
+                ev.model.as_deref().unwrap_or("unknown")
+            )),
+            "message" => {}
+            "tool_use" => {
+                self.last_text.clear();
+                out.push(self.tool_line(
+                    ev.tool_name.as_deref().unwrap_or("tool"),
+                    ev.parameters.as_ref(),
+                ))
+            }
+            "tool_result" => {
+                if ev.status == Some("error") {
+                    let msg = ev
+                        .error
+                        .as_ref()
+                        .and_then(|e| e.message.as_deref())
+                        .unwrap_or("error");
+                    out.push(format!("  ✗ {}", first_line(msg)));
+                } else {
+                    out.push(format!(
+                        "  → {}",
+                        lines_summary(ev.output.as_deref().unwrap_or(""))
+                    ));
+                }
+            }
+            "error" => out.push(format!(
+                "{}: {}",
+                ev.severity.unwrap_or("error"),
+                ev.message.as_deref().unwrap_or("")
+            )),
+            "result" => {
+                let u = &mut self.usage;
+                if let Some(st) = &ev.stats {
+                    u.input_tokens = st.input_tokens.or(u.input_tokens);
+                    u.output_tokens = st.output_tokens.or(u.output_tokens);
+                    u.duration = st.duration_ms.map(Duration::from_millis).or(u.duration);
+                }
+                if ev.status == Some("error") {
+                    let msg = ev
+                        .error
+                        .as_ref()
+                        .and_then(|e| e.message.as_deref())
+                        .unwrap_or("");
+                    out.push(format!("error: {}", first_line(msg)));
+                } else if !self.last_text.is_empty() {
+                    u.final_text = Some(self.last_text.clone());
+                }
+                out.usage_changed = true;
+                out.push(summary_line(&self.usage));
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// OpenCode `run --format json`: `{type, timestamp, sessionID, part}` events.
+    fn opencode(&mut self, line: &str, out: &mut Out) -> bool {
+        let Ok(ev) = serde_json::from_str::<opencode::Event<'_>>(line) else {
+            return false;
+        };
+        match ev.kind {
+            "step_start" | "reasoning" => {}
+            "text" => {
+                let text = ev
+                    .part
+                    .as_ref()
+                    .and_then(|p| p.text.as_deref())
+                    .unwrap_or("");
+                out.text(text);
+                text.clone_into(&mut self.last_text);
+            }
+            "tool_use" => {
+                let Some(part) = &ev.part else { return false };
+                let name = part.tool.as_deref().unwrap_or("tool");
+                let state = part.state.as_ref();
+                out.push(self.tool_line(name, state.and_then(|s| s.input.as_ref())));
+                match state {
+                    Some(s) if s.status == Some("error") => out.push(format!(
+                        "  ✗ {}",
+                        first_line(s.error.as_deref().unwrap_or(""))
+                    )),
+                    Some(s) => out.push(format!(
+                        "  → {}",
+                        lines_summary(s.output.as_deref().unwrap_or(""))
+                    )),
+                    None => {}
+                }
+            }
+            "step_finish" => {
+                let Some(part) = &ev.part else { return false };
+                let u = &mut self.usage;
+                if let Some(c) = part.cost {
+                    u.cost_usd = Some(u.cost_usd.unwrap_or(0.0) + c);
+                }
+                if let Some(t) = &part.tokens {
+                    let cache = t
+                        .cache
+                        .as_ref()
+                        .map_or(0, |c| c.read.unwrap_or(0) + c.write.unwrap_or(0));
+                    u.input_tokens =
+                        Some(u.input_tokens.unwrap_or(0) + t.input.unwrap_or(0) + cache);
+                    u.output_tokens = Some(u.output_tokens.unwrap_or(0) + t.output.unwrap_or(0));
+                }
+                u.turns = Some(u.turns.unwrap_or(0) + 1);
+                if !self.last_text.is_empty() {
+                    u.final_text = Some(self.last_text.clone());
+                }
+                out.usage_changed = true;
+            }
+            "error" => {
+                let msg = ev
+                    .error
+                    .as_ref()
+                    .and_then(|e| {
+                        e.data
+                            .as_ref()
+                            .and_then(|d| d.message.as_deref())
+                            .or(e.name.as_deref())
+                    })
+                    .unwrap_or("unknown error");
+                out.push(format!("error: {msg}"));
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// Lines being produced for one raw line.
+#[derive(Default)]
+struct Out {
+    lines: Vec<String>,
+    usage_changed: bool,
+}
+
+impl Out {
+    fn push(&mut self, line: String) {
+        self.lines.push(line);
+    }
+
+    /// Assistant text: one line per non-empty text line.
+    fn text(&mut self, text: &str) {
+        self.lines.extend(
+            text.lines()
+                .map(str::trim_end)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
+        );
+    }
+}
+
+/// "done: 6 turns, 1.5s, $0.5954, 117175 in / 382 out tokens", with what is known.
+fn summary_line(u: &Usage) -> String {
+    let mut parts = Vec::new();
+    if let Some(t) = u.turns {
+        parts.push(format!("{t} turn{}", if t == 1 { "" } else { "s" }));
+    }
+    if let Some(d) = u.duration {
+        parts.push(format!("{:.1}s", d.as_secs_f64()));
+    }
+    if let Some(c) = u.cost_usd {
+        parts.push(format!("${c:.4}"));
+    }
+    if u.input_tokens.is_some() || u.output_tokens.is_some() {
+        parts.push(format!(
+            "{} in / {} out tokens",
+            u.input_tokens.unwrap_or(0),
+            u.output_tokens.unwrap_or(0)
+        ));
+    }
+    format!("done: {}", parts.join(", "))
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+}
+
+/// "first line (+12 lines)" for a tool's output.
+fn lines_summary(s: &str) -> String {
+    let n = s.lines().filter(|l| !l.trim().is_empty()).count();
+    match n {
+        0 => "(no output)".to_owned(),
+        1 => clip(first_line(s)),
+        _ => format!("{} (+{} lines)", clip(first_line(s)), n - 1),
+    }
+}
+
+/// The first line of `s`, at most [`MAX_ARG_CHARS`] characters.
+fn clip(s: &str) -> String {
+    let line = first_line(s);
+    match line.char_indices().nth(MAX_ARG_CHARS) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None if line.len() < s.trim().len() => format!("{line} …"),
+        None => line.to_owned(),
+    }
+}
+
+/// The arguments of a tool call, as far as a one-line summary needs them.
+#[derive(Debug, Default, Deserialize)]
+struct ToolInput<'a> {
+    #[serde(borrow, default)]
+    file_path: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "filePath")]
+    file_path_camel: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    notebook_path: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    command: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pattern: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    path: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    dir_path: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    url: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    query: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    description: Option<Cow<'a, str>>,
+}
+
+impl ToolInput<'_> {
+    /// The most telling argument, and whether it is a path.
+    fn summary(&self) -> Option<(String, bool)> {
+        let path = [&self.file_path, &self.file_path_camel, &self.notebook_path];
+        if let Some(p) = path.into_iter().flatten().next() {
+            return Some((p.to_string(), true));
+        }
+        let other = [
+            &self.command,
+            &self.pattern,
+            &self.url,
+            &self.query,
+            &self.description,
+        ];
+        if let Some(o) = other.into_iter().flatten().next() {
+            return Some((o.to_string(), false));
+        }
+        [&self.path, &self.dir_path]
+            .into_iter()
+            .flatten()
+            .next()
+            .map(|p| (p.to_string(), true))
+    }
+}
+
+/// A tool result's content (a string, or text blocks), reduced to a one-line summary as it is
+/// parsed.
+#[derive(Debug, Default)]
+struct ResultSummary {
+    first: String,
+    lines: usize,
+}
+
+impl ResultSummary {
+    fn add(&mut self, text: &str) {
+        for l in text.lines().filter(|l| !l.trim().is_empty()) {
+            if self.lines == 0 {
+                self.first = clip(l);
+            }
+            self.lines += 1;
+        }
+    }
+
+    fn line(&self, is_error: bool) -> String {
+        let mark = if is_error { "✗" } else { "→" };
+        match self.lines {
+            0 => format!("  {mark} (no output)"),
+            1 => format!("  {mark} {}", self.first),
+            n => format!("  {mark} {} (+{} lines)", self.first, n - 1),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ResultSummary {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ResultSummary;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of content blocks")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<ResultSummary, E> {
+                let mut r = ResultSummary::default();
+                r.add(s);
+                Ok(r)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ResultSummary, A::Error> {
+                #[derive(Deserialize)]
+                struct Block<'a> {
+                    #[serde(borrow, default)]
+                    text: Option<Cow<'a, str>>,
+                }
+                let mut r = ResultSummary::default();
+                while let Some(b) = seq.next_element::<Block<'_>>()? {
+                    r.add(b.text.as_deref().unwrap_or(""));
+                }
+                Ok(r)
+            }
+            fn visit_unit<E>(self) -> Result<ResultSummary, E> {
+                Ok(ResultSummary::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Message content: Claude sends either a plain string or a list of blocks.
+#[derive(Debug, Default)]
+struct Blocks<'a>(Vec<claude::Block<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Blocks<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Blocks<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of content blocks")
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Blocks<'a>, E> {
+                // A plain string is the user's prompt echoed back: nothing to show.
+                Ok(Blocks::default())
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Blocks<'a>, A::Error> {
+                let mut v = Vec::new();
+                while let Some(b) = seq.next_element()? {
+                    v.push(b);
+                }
+                Ok(Blocks(v))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// Claude Code's stream-json events (the fields read here).
+mod claude {
+    use super::*;
+
+    #[derive(Deserialize)]
+    pub(super) struct Event<'a> {
+        #[serde(rename = "type")]
+        pub kind: &'a str,
+        #[serde(default)]
+        pub subtype: Option<&'a str>,
+        #[serde(borrow, default)]
+        pub message: Option<Message<'a>>,
+        #[serde(borrow, default)]
+        pub cwd: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub model: Option<Cow<'a, str>>,
+        #[serde(default)]
+        pub attempt: Option<u32>,
+        #[serde(default)]
+        pub max_retries: Option<u32>,
+        #[serde(default)]
+        pub error_status: Option<u32>,
+        #[serde(default)]
+        pub error: Option<serde_json::Value>,
+        #[serde(default)]
+        pub is_error: Option<bool>,
+        #[serde(borrow, default)]
+        pub result: Option<Cow<'a, str>>,
+        #[serde(default)]
+        pub total_cost_usd: Option<f64>,
+        #[serde(default)]
+        pub duration_ms: Option<u64>,
+        #[serde(default)]
+        pub num_turns: Option<u32>,
+        #[serde(default)]
+        pub usage: Option<TokenUsage>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Message<'a> {
+        #[serde(borrow, default)]
+        pub content: Blocks<'a>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub(super) struct Block<'a> {
+        #[serde(rename = "type")]
+        pub kind: &'a str,
+        #[serde(borrow, default)]
+        pub text: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub name: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub input: Option<ToolInput<'a>>,
+        #[serde(default)]
+        pub content: Option<ResultSummary>,
+        #[serde(default)]
+        pub is_error: Option<bool>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct TokenUsage {
+        #[serde(default)]
+        pub input_tokens: Option<u64>,
+        #[serde(default)]
+        pub output_tokens: Option<u64>,
+        #[serde(default)]
+        pub cache_creation_input_tokens: Option<u64>,
+        #[serde(default)]
+        pub cache_read_input_tokens: Option<u64>,
+    }
+}
+
+/// Codex `exec --json` events (codex-rs/exec/src/exec_events.rs).
+mod codex {
+    use super::*;
+
+    #[derive(Deserialize)]
+    pub(super) struct Event<'a> {
+        #[serde(rename = "type")]
+        pub kind: &'a str,
+        #[serde(borrow, default)]
+        pub item: Option<Item<'a>>,
+        #[serde(default)]
+        pub usage: Option<TokenUsage>,
+        #[serde(borrow, default)]
+        pub error: Option<Error<'a>>,
+        #[serde(borrow, default)]
+        pub message: Option<Cow<'a, str>>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Error<'a> {
+        #[serde(borrow, default)]
+        pub message: Option<Cow<'a, str>>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct TokenUsage {
+        #[serde(default)]
+        pub input_tokens: Option<u64>,
+        #[serde(default)]
+        pub output_tokens: Option<u64>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Item<'a> {
+        #[serde(rename = "type")]
+        pub kind: &'a str,
+        #[serde(borrow, default)]
+        pub text: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub command: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub aggregated_output: Option<Cow<'a, str>>,
+        #[serde(default)]
+        pub exit_code: Option<i32>,
+        #[serde(default)]
+        pub status: Option<&'a str>,
+        #[serde(borrow, default)]
+        pub changes: Option<Vec<Change<'a>>>,
+        #[serde(borrow, default)]
+        pub server: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub tool: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub query: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub items: Option<Vec<Todo<'a>>>,
+        #[serde(borrow, default)]
+        pub message: Option<Cow<'a, str>>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Change<'a> {
+        #[serde(borrow)]
+        pub path: Cow<'a, str>,
+        pub kind: &'a str,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Todo<'a> {
+        #[serde(borrow, default, rename = "text")]
+        pub _text: Option<Cow<'a, str>>,
+        #[serde(default)]
+        pub completed: bool,
+    }
+}
+
+/// Gemini CLI stream-json events (packages/cli nonInteractiveCli, StreamJsonFormatter).
+mod gemini {
+    use super::*;
+
+    #[derive(Deserialize)]
+    pub(super) struct Event<'a> {
+        #[serde(rename = "type")]
+        pub kind: &'a str,
+        #[serde(default)]
+        pub role: Option<&'a str>,
+        #[serde(borrow, default)]
+        pub content: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub model: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub tool_name: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub parameters: Option<ToolInput<'a>>,
+        #[serde(default)]
+        pub status: Option<&'a str>,
+        #[serde(borrow, default)]
+        pub output: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub error: Option<Error<'a>>,
+        #[serde(default)]
+        pub severity: Option<&'a str>,
+        #[serde(borrow, default)]
+        pub message: Option<Cow<'a, str>>,
+        #[serde(default)]
+        pub stats: Option<Stats>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Error<'a> {
+        #[serde(borrow, default)]
+        pub message: Option<Cow<'a, str>>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Stats {
+        #[serde(default)]
+        pub input_tokens: Option<u64>,
+        #[serde(default)]
+        pub output_tokens: Option<u64>,
+        #[serde(default)]
+        pub duration_ms: Option<u64>,
+    }
+}
+
+/// OpenCode `run --format json` events: a session event and the message part it carries.
+mod opencode {
+    use super::*;
+
+    #[derive(Deserialize)]
+    pub(super) struct Event<'a> {
+        #[serde(rename = "type")]
+        pub kind: &'a str,
+        #[serde(borrow, default)]
+        pub part: Option<Part<'a>>,
+        #[serde(borrow, default)]
+        pub error: Option<Error<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Part<'a> {
+        #[serde(borrow, default)]
+        pub text: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub tool: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub state: Option<ToolState<'a>>,
+        #[serde(default)]
+        pub cost: Option<f64>,
+        #[serde(default)]
+        pub tokens: Option<Tokens>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct ToolState<'a> {
+        #[serde(default)]
+        pub status: Option<&'a str>,
+        #[serde(borrow, default)]
+        pub input: Option<ToolInput<'a>>,
+        #[serde(borrow, default)]
+        pub output: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub error: Option<Cow<'a, str>>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Tokens {
+        #[serde(default)]
+        pub input: Option<u64>,
+        #[serde(default)]
+        pub output: Option<u64>,
+        #[serde(default)]
+        pub cache: Option<Cache>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Cache {
+        #[serde(default)]
+        pub read: Option<u64>,
+        #[serde(default)]
+        pub write: Option<u64>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Error<'a> {
+        #[serde(borrow, default)]
+        pub name: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub data: Option<ErrorData<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct ErrorData<'a> {
+        #[serde(borrow, default)]
+        pub message: Option<Cow<'a, str>>,
+    }
+}
+
+impl Usage {
+    /// Two runs' usage added up; the later final text wins.
+    pub fn plus(&self, later: &Usage) -> Usage {
+        fn add<T: std::ops::Add<Output = T> + Copy>(a: Option<T>, b: Option<T>) -> Option<T> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            }
+        }
+        Usage {
+            cost_usd: add(self.cost_usd, later.cost_usd),
+            input_tokens: add(self.input_tokens, later.input_tokens),
+            output_tokens: add(self.output_tokens, later.output_tokens),
+            turns: add(self.turns, later.turns),
+            duration: add(self.duration, later.duration),
+            final_text: later.final_text.clone().or_else(|| self.final_text.clone()),
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Stream decoders on recorded lines (Claude Code, from the real CLI) and lines built from
+//! each CLI's own event definitions (Codex `exec_events.rs`, Gemini CLI's stream-json
+//! formatter, OpenCode's `run` command), including event types they do not know.
+
+use std::path::Path;
+use std::time::Duration;
+
+use git_conflux::agent::presets::Invocation;
+use git_conflux::agent::runner::{
+    AgentEvent, Cancel, Limits, RetryPolicy, RunRequest, RunResult, Stagger, run,
+};
+use git_conflux::agent::stream::{Decoder, StreamFormat, Usage};
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/agent")
+        .join(name)
+}
+
+fn decode(mut d: Decoder, name: &str) -> (Vec<String>, Usage) {
+    let text = std::fs::read_to_string(fixture(name)).unwrap();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        out.extend(d.decode(line).lines);
+    }
+    out.extend(d.finish());
+    (out, d.usage().clone())
+}
+
+#[test]
+fn claude_stream_json_from_the_real_cli() {
+    let root = Path::new("/tmp/rec/repo");
+    let (lines, usage) = decode(
+        Decoder::new(StreamFormat::Claude).relative_to(root),
+        "claude-success.jsonl",
+    );
+    assert_eq!(
+        lines,
+        [
+            "session started (model claude-opus-4-8[1m])",
+            "I'll start by reading the task list of change add-x.",
+            "Read openspec/changes/add-x/tasks.md",
+            "  → 1\t## 1. Work (+3 lines)",
+            "Writing mock_output/add-x/task-1.1.txt.",
+            "Write mock_output/add-x/task-1.1.txt",
+            "  → File created successfully at: /tmp/rec/repo/mock_output/add-x/task-1.1.txt (file state is current in your context — no need to Read it back)",
+            "Task 1.1 is done; ticking it in tasks.md.",
+            "Edit openspec/changes/add-x/tasks.md",
+            "  → The file /tmp/rec/repo/openspec/changes/add-x/tasks.md has been updated successfully. (file state is current in your context — no need to Read it back)",
+            "Writing mock_output/add-x/task-1.2.txt.",
+            "Write mock_output/add-x/task-1.2.txt",
+            "  → File created successfully at: /tmp/rec/repo/mock_output/add-x/task-1.2.txt (file state is current in your context — no need to Read it back)",
+            "Task 1.2 is done; ticking it in tasks.md.",
+            "Edit openspec/changes/add-x/tasks.md",
+            "  → The file /tmp/rec/repo/openspec/changes/add-x/tasks.md has been updated successfully. (file state is current in your context — no need to Read it back)",
+            "Completed 2 task(s) of change add-x: 1.1, 1.2. 0 task(s) remain unchecked.",
+            "done: 6 turns, 1.5s, $0.5954, 117175 in / 382 out tokens",
+        ]
+    );
+    assert_eq!(
+        usage,
+        Usage {
+            cost_usd: Some(0.595425),
+            input_tokens: Some(117175),
+            output_tokens: Some(382),
+            turns: Some(6),
+            duration: Some(Duration::from_millis(1507)),
+            final_text: Some(
+                "Completed 2 task(s) of change add-x: 1.1, 1.2. 0 task(s) remain unchecked.".into()
+            ),
+        }
+    );
+}
+
+#[test]
+fn claude_takes_the_root_from_its_init_event() {
+    let (lines, _) = decode(Decoder::new(StreamFormat::Claude), "claude-success.jsonl");
+    assert_eq!(lines[2], "Read openspec/changes/add-x/tasks.md");
+}
+
+#[test]
+fn claude_api_errors_and_unknown_events() {
+    let (lines, usage) = decode(
+        Decoder::new(StreamFormat::Claude),
+        "claude-overloaded.jsonl",
+    );
+    assert_eq!(lines[1], "API retry 1/2: 529 overloaded");
+    assert_eq!(lines[2], "API retry 2/2: 529 overloaded");
+    assert!(
+        lines[4].starts_with("error: API Error: 529 Overloaded."),
+        "{}",
+        lines[4]
+    );
+    assert_eq!(lines[5], "done: 1 turn, 2.3s, $0.0000, 0 in / 0 out tokens");
+    assert_eq!(usage.final_text, None);
+
+    let mut d = Decoder::new(StreamFormat::Claude);
+    let unknown = r#"{"type":"stream_event","event":{"type":"message_start"}}"#;
+    assert_eq!(d.decode(unknown).lines, [unknown]);
+    assert_eq!(
+        d.decode("Warning: no stdin data received").lines,
+        ["Warning: no stdin data received"]
+    );
+    assert_eq!(
+        d.decode(r#"{"type":"result","truncated"#).lines,
+        [r#"{"type":"result","truncated"#]
+    );
+    let d2 = d.decode(r#"{"type":"result","subtype":"success","is_error":false,"result":"ok","total_cost_usd":0.25}"#);
+    assert!(d2.usage_changed);
+    assert_eq!(d.usage().cost_usd, Some(0.25));
+}
+
+#[test]
+fn codex_exec_json() {
+    let (lines, usage) = decode(
+        Decoder::new(StreamFormat::Codex).relative_to(Path::new("/work/repo")),
+        "codex-exec.jsonl",
+    );
+    assert_eq!(
+        lines,
+        [
+            "Bash bash -lc 'cat openspec/changes/add-x/tasks.md'",
+            "  → ## 1. Work (+2 lines)",
+            "Add hello.txt",
+            "Edit openspec/changes/add-x/tasks.md",
+            "todo 1/2 done",
+            "Bash bash -lc 'cargo test'",
+            "  → exit 101: error: could not find `Cargo.toml` in `/work/repo` or any parent directory",
+            "Created hello.txt and ticked task 1.1.",
+            "Task 1.2 remains.",
+            r#"{"type":"item.started","item":{"id":"item_6","type":"future_kind","detail":1}}"#,
+            "done: 1 turn, 24763 in / 122 out tokens",
+            r#"{"type":"session.renamed","name":"add-x"}"#,
+            "Reading prompt from stdin...",
+            "error: stream disconnected before completion: rate limit reached",
+        ]
+    );
+    assert_eq!(usage.input_tokens, Some(24763));
+    assert_eq!(usage.output_tokens, Some(122));
+    assert_eq!(usage.cost_usd, None);
+    assert_eq!(
+        usage.final_text.as_deref(),
+        Some("Created hello.txt and ticked task 1.1.\nTask 1.2 remains.")
+    );
+}
+
+#[test]
+fn gemini_stream_json_joins_text_fragments() {
+    let (lines, usage) = decode(
+        Decoder::new(StreamFormat::Gemini).relative_to(Path::new("/work/repo")),
+        "gemini-stream.jsonl",
+    );
+    assert_eq!(
+        lines,
+        [
+            "session started (model gemini-2.5-pro)",
+            "I'll read the task list first.",
+            "Then",
+            "read_file openspec/changes/add-x/tasks.md",
+            "  → (no output)",
+            "run_shell_command cargo test",
+            "  ✗ Command exited with code 101",
+            "Task 1.1 is done.",
+            "warning: Loop detected, stopping execution",
+            r#"{"type":"checkpoint","timestamp":"2025-10-10T12:00:06.200Z"}"#,
+            "done: 6.3s, 12000 in / 534 out tokens",
+        ]
+    );
+    assert_eq!(
+        (usage.input_tokens, usage.output_tokens),
+        (Some(12000), Some(534))
+    );
+    assert_eq!(usage.final_text.as_deref(), Some("Task 1.1 is done."));
+}
+
+#[test]
+fn gemini_fragment_at_end_of_stream_is_kept() {
+    let mut d = Decoder::new(StreamFormat::Gemini);
+    let frag = r#"{"type":"message","timestamp":"2025-10-10T12:00:01.200Z","role":"assistant","content":"no newline","delta":true}"#;
+    assert!(d.decode(frag).lines.is_empty());
+    assert_eq!(d.finish(), ["no newline"]);
+}
+
+#[test]
+fn opencode_run_json() {
+    let (lines, usage) = decode(
+        Decoder::new(StreamFormat::Opencode).relative_to(Path::new("/work/repo")),
+        "opencode-run.jsonl",
+    );
+    assert_eq!(
+        lines,
+        [
+            "Reading the tasks first.",
+            "read openspec/changes/add-x/tasks.md",
+            "  → <file> (+3 lines)",
+            "bash cargo test",
+            "  ✗ Command failed with exit code 101",
+            "Task 1.1 is done.",
+            "Task 1.2 remains.",
+            r#"{"type":"patch","timestamp":1760097604200,"sessionID":"ses_6a1b2c3d4e5f","part":{"type":"patch","hash":"abc","files":["hello.txt"]}}"#,
+            "error: Rate limit exceeded",
+        ]
+    );
+    assert!((usage.cost_usd.unwrap() - 0.0168).abs() < 1e-9);
+    assert_eq!(
+        (usage.input_tokens, usage.output_tokens, usage.turns),
+        (Some(3100), Some(120), Some(2))
+    );
+    assert_eq!(
+        usage.final_text.as_deref(),
+        Some("Task 1.1 is done.\n\nTask 1.2 remains.")
+    );
+}
+
+#[test]
+fn text_passes_everything_through() {
+    let mut d = Decoder::new(StreamFormat::Text);
+    let json = r#"{"type":"result","total_cost_usd":1.0}"#;
+    assert_eq!(d.decode(json).lines, [json]);
+    assert_eq!(d.decode("").lines, [""]);
+    assert_eq!(d.usage(), &Usage::default());
+}
+
+/// The runner decodes stdout, reports usage added up over attempts, and retries on the
+/// error a Claude stream ends with.
+#[tokio::test]
+async fn runner_decodes_and_adds_usage_across_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "if [ -e tried ]; then cat '{}'; else touch tried; cat '{}'; exit 1; fi",
+        fixture("claude-success.jsonl").display(),
+        fixture("claude-overloaded.jsonl").display()
+    );
+    let req = RunRequest {
+        invocation: Invocation {
+            command: script,
+            stdin: None,
+            format: StreamFormat::Claude,
+            env: vec![],
+        },
+        cwd: dir.path().to_owned(),
+        env: vec![],
+        limits: Limits {
+            inactivity_timeout: None,
+            timeout: None,
+            kill_grace: Duration::from_secs(2),
+        },
+        retry: RetryPolicy {
+            delay: Duration::from_millis(1),
+            min_runtime: Duration::ZERO,
+            ..RetryPolicy::default()
+        },
+    };
+    let mut events = Vec::new();
+    let out = run(
+        req,
+        &Stagger::new(Duration::ZERO),
+        &Cancel::new(),
+        &mut |e| events.push(e),
+    )
+    .await;
+    assert_eq!(out.result, RunResult::Success);
+    assert_eq!(out.attempts, 2);
+    let reasons: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::Retrying { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        ["agent exited with code 1, output matched \"overloaded\""]
+    );
+    assert!(events.contains(&AgentEvent::Line {
+        stream: git_conflux::agent::runner::Stream::Stdout,
+        // Paths are shown relative to the run's cwd only; this recording ran elsewhere.
+        text: "Edit /tmp/rec/repo/openspec/changes/add-x/tasks.md".into()
+    }));
+    assert_eq!(out.usage.cost_usd, Some(0.595425));
+    assert_eq!(out.usage.turns, Some(7));
+    let last_usage = events.iter().rev().find_map(|e| match e {
+        AgentEvent::Usage(u) => Some(u.clone()),
+        _ => None,
+    });
+    assert_eq!(last_usage, Some(out.usage.clone()));
+    assert!(
+        out.output_tail
+            .ends_with("done: 6 turns, 1.5s, $0.5954, 117175 in / 382 out tokens")
+    );
+}
