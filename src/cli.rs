@@ -12,7 +12,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// agent in each until every task in its tasks.md is ticked and the verify command passes,
 /// and merges the finished branches back.
 #[derive(Debug, Parser)]
-#[command(name = "git-conflux", bin_name = "git-conflux", version, propagate_version = true)]
+#[command(
+    name = "git-conflux",
+    bin_name = "git-conflux",
+    version,
+    propagate_version = true
+)]
 #[command(after_long_help = AFTER_HELP)]
 pub struct Cli {
     #[command(flatten)]

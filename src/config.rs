@@ -101,7 +101,9 @@ impl Default for Retry {
             max: 3,
             delay: Duration::from_secs(10),
             max_delay: Duration::from_secs(5 * 60),
-            patterns: ["rate limit", "overloaded", "429", "529", "ECONNRESET"].map(String::from).to_vec(),
+            patterns: ["rate limit", "overloaded", "429", "529", "ECONNRESET"]
+                .map(String::from)
+                .to_vec(),
             min_runtime: Duration::ZERO,
             timeout_retries: 1,
         }
@@ -175,9 +177,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match RawDuration::deserialize(d)? {
-            RawDuration::Off(_) => Err(serde::de::Error::custom("expected a duration such as 90s or 15m")),
+            RawDuration::Off(_) => Err(serde::de::Error::custom(
+                "expected a duration such as 90s or 15m",
+            )),
             RawDuration::Seconds(s) => Ok(Dur(Duration::from_secs(s))),
-            RawDuration::Text(t) => parse_duration(&t).map(Dur).map_err(serde::de::Error::custom),
+            RawDuration::Text(t) => parse_duration(&t)
+                .map(Dur)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -186,7 +192,11 @@ impl<'de> Deserialize<'de> for OptDur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let d = match RawDuration::deserialize(d)? {
             RawDuration::Off(false) => Duration::ZERO,
-            RawDuration::Off(true) => return Err(serde::de::Error::custom("expected a duration such as 15m, or `off`")),
+            RawDuration::Off(true) => {
+                return Err(serde::de::Error::custom(
+                    "expected a duration such as 15m, or `off`",
+                ));
+            }
             RawDuration::Seconds(s) => Duration::from_secs(s),
             RawDuration::Text(t) if matches!(t.trim(), "off" | "none" | "never") => Duration::ZERO,
             RawDuration::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom)?,
@@ -199,11 +209,18 @@ impl<'de> Deserialize<'de> for OptDur {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: `{key}`: {message}")]
-    Invalid { path: PathBuf, key: String, message: String },
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
 }
 
 impl Layer {
@@ -212,8 +229,10 @@ impl Layer {
         if text.trim().is_empty() {
             return Ok(Layer::default());
         }
-        let layer: Option<Layer> = serde_saphyr::from_str(text)
-            .map_err(|e| Error::Parse { path: origin.to_owned(), message: yaml_message(&e) })?;
+        let layer: Option<Layer> = serde_saphyr::from_str(text).map_err(|e| Error::Parse {
+            path: origin.to_owned(),
+            message: yaml_message(&e),
+        })?;
         let layer = layer.unwrap_or_default();
         layer.validate(origin)?;
         Ok(layer)
@@ -224,7 +243,10 @@ impl Layer {
         match std::fs::read_to_string(path) {
             Ok(text) => Layer::parse(&text, path).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(Error::Read { path: path.to_owned(), source }),
+            Err(source) => Err(Error::Read {
+                path: path.to_owned(),
+                source,
+            }),
         }
     }
 
@@ -239,8 +261,10 @@ impl Layer {
                 });
             }
         }
-        let layer: Layer = serde_json::from_value(value.clone())
-            .map_err(|e| Error::Parse { path: origin.to_owned(), message: format!("in front matter `conflux:`: {e}") })?;
+        let layer: Layer = serde_json::from_value(value.clone()).map_err(|e| Error::Parse {
+            path: origin.to_owned(),
+            message: format!("in front matter `conflux:`: {e}"),
+        })?;
         layer.validate(origin)?;
         Ok(layer)
     }
@@ -261,13 +285,23 @@ impl Layer {
             return Err(invalid("stall_iterations", "must be at least 1"));
         }
         if let Some(prefix) = &self.branch_prefix {
-            if prefix.is_empty() || prefix.starts_with('/') || prefix.contains("..") || prefix.contains(char::is_whitespace) {
-                return Err(invalid("branch_prefix", "must be a non-empty ref prefix such as `conflux/`"));
+            if prefix.is_empty()
+                || prefix.starts_with('/')
+                || prefix.contains("..")
+                || prefix.contains(char::is_whitespace)
+            {
+                return Err(invalid(
+                    "branch_prefix",
+                    "must be a non-empty ref prefix such as `conflux/`",
+                ));
             }
         }
         if let Some(hooks) = &self.hooks {
             if let Some(name) = hooks.keys().find(|k| !HOOK_NAMES.contains(&k.as_str())) {
-                return Err(invalid(&format!("hooks.{name}"), &format!("unknown hook; known hooks: {}", HOOK_NAMES.join(", "))));
+                return Err(invalid(
+                    &format!("hooks.{name}"),
+                    &format!("unknown hook; known hooks: {}", HOOK_NAMES.join(", ")),
+                ));
             }
         }
         Ok(())
@@ -277,6 +311,7 @@ impl Layer {
 /// The YAML error with its line and column, in the form `line L column C: message`.
 fn yaml_message(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text).to_owned();
     match e.location() {
         Some(loc) if !text.contains(&format!("line {}", loc.line())) => {
             format!("line {} column {}: {}", loc.line(), loc.column(), text)
@@ -322,7 +357,10 @@ impl Config {
             set(&mut self.retry.min_runtime, r.min_runtime.map(|d| d.0));
             set(&mut self.retry.timeout_retries, r.timeout_retries);
         }
-        set(&mut self.inactivity_timeout, layer.inactivity_timeout.map(|d| d.0));
+        set(
+            &mut self.inactivity_timeout,
+            layer.inactivity_timeout.map(|d| d.0),
+        );
         set(&mut self.timeout, layer.timeout.map(|d| d.0));
         set(&mut self.kill_grace, layer.kill_grace.map(|d| d.0));
         if let Some(hooks) = layer.hooks {
@@ -355,7 +393,11 @@ impl Config {
     }
 
     /// This configuration with a change's front matter laid over it.
-    pub fn for_change(&self, front_matter: Option<&serde_json::Value>, origin: &Path) -> Result<Config, Error> {
+    pub fn for_change(
+        &self,
+        front_matter: Option<&serde_json::Value>,
+        origin: &Path,
+    ) -> Result<Config, Error> {
         let mut config = self.clone();
         if let Some(value) = front_matter {
             config.apply(Layer::from_front_matter(value, origin)?);
@@ -369,7 +411,11 @@ pub fn user_config_path() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CONFIG_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".config")))?;
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        })?;
     Some(base.join("conflux").join("config.yaml"))
 }
 
@@ -430,16 +476,27 @@ mod tests {
     #[test]
     fn front_matter_layer_rejects_run_wide_keys_and_unknown_keys() {
         let origin = Path::new("openspec/changes/a/proposal.md");
-        let err = Layer::from_front_matter(&serde_json::json!({"jobs": 3}), origin).unwrap_err().to_string();
+        let err = Layer::from_front_matter(&serde_json::json!({"jobs": 3}), origin)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("conflux.jobs"), "{err}");
-        let err = Layer::from_front_matter(&serde_json::json!({"veriffy": "x"}), origin).unwrap_err().to_string();
+        let err = Layer::from_front_matter(&serde_json::json!({"veriffy": "x"}), origin)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("veriffy"), "{err}");
-        let layer = Layer::from_front_matter(&serde_json::json!({"max_iterations": 3, "kill_grace": "1s"}), origin).unwrap();
+        let layer = Layer::from_front_matter(
+            &serde_json::json!({"max_iterations": 3, "kill_grace": "1s"}),
+            origin,
+        )
+        .unwrap();
         let c = Config::default().for_change(None, origin).unwrap();
         assert_eq!(c.max_iterations, 10);
         let mut c = Config::default();
         c.apply(layer);
-        assert_eq!((c.max_iterations, c.kill_grace), (3, Duration::from_secs(1)));
+        assert_eq!(
+            (c.max_iterations, c.kill_grace),
+            (3, Duration::from_secs(1))
+        );
     }
 
     #[test]

@@ -79,17 +79,27 @@ complete -c git-conflux -n "__fish_seen_subcommand_from start merge logs status 
 pub fn man_pages() -> Vec<(String, String)> {
     let cmd = Cli::command();
     let mut pages = Vec::new();
-    pages.push(("git-conflux.1".to_owned(), render_man(&cmd, Some(&reference()))));
+    pages.push((
+        "git-conflux.1".to_owned(),
+        render_man(&cmd, Some(&reference())),
+    ));
     for sub in cmd.get_subcommands() {
         let name = format!("git-conflux-{}", sub.get_name());
-        let sub = sub.clone().name(name.clone()).display_name(name.clone()).bin_name(format!("git conflux {}", sub.get_name()));
+        let sub = sub
+            .clone()
+            .name(name.clone())
+            .display_name(name.clone())
+            .bin_name(format!("git conflux {}", sub.get_name()));
         pages.push((format!("{name}.1"), render_man(&sub, None)));
     }
     pages
 }
 
 fn render_man(cmd: &clap::Command, extra: Option<&str>) -> String {
-    let man = clap_mangen::Man::new(cmd.clone()).date("2026-11-25").source(concat!("git-conflux ", env!("CARGO_PKG_VERSION"))).manual("Git Manual");
+    let man = clap_mangen::Man::new(cmd.clone())
+        .date("2026-11-25")
+        .source(concat!("git-conflux ", env!("CARGO_PKG_VERSION")))
+        .manual("Git Manual");
     let mut buf = Vec::new();
     // Writing to a Vec cannot fail.
     let _ = man.render(&mut buf);

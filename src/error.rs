@@ -25,14 +25,23 @@ pub enum Exit {
 impl Exit {
     /// The table printed in the man page and README, one line per code.
     pub const TABLE: &[(Exit, &str)] = &[
-        (Exit::Ok, "success: everything asked for was done (or there was nothing to do)"),
+        (
+            Exit::Ok,
+            "success: everything asked for was done (or there was nothing to do)",
+        ),
         (
             Exit::Failed,
             "some changes failed, stalled or were skipped, or a merge was refused (not done, unmerged dependencies, local changes)",
         ),
-        (Exit::Usage, "usage, configuration or preflight error; nothing was changed"),
+        (
+            Exit::Usage,
+            "usage, configuration or preflight error; nothing was changed",
+        ),
         (Exit::Conflict, "merge conflicts; nothing was changed"),
-        (Exit::Interrupted, "interrupted (Ctrl-C, SIGTERM, git conflux stop); run the command again to resume"),
+        (
+            Exit::Interrupted,
+            "interrupted (Ctrl-C, SIGTERM, git conflux stop); run the command again to resume",
+        ),
         (Exit::Internal, "internal error (a bug: please report it)"),
     ];
 
@@ -52,7 +61,12 @@ pub struct CommandError {
 
 impl CommandError {
     pub fn new(exit: Exit, message: impl Into<String>) -> Self {
-        CommandError { exit, message: message.into(), source: None, hints: Vec::new() }
+        CommandError {
+            exit,
+            message: message.into(),
+            source: None,
+            hints: Vec::new(),
+        }
     }
 
     /// A usage, configuration or preflight error (exit 2).
@@ -67,7 +81,12 @@ impl CommandError {
 
     /// Wraps an error of a module, keeping its chain for "caused by" lines.
     pub fn from_error(exit: Exit, error: impl std::error::Error + Send + Sync + 'static) -> Self {
-        CommandError { exit, message: error.to_string(), source: error.source().map(source_text), hints: Vec::new() }
+        CommandError {
+            exit,
+            message: error.to_string(),
+            source: error.source().map(source_text),
+            hints: Vec::new(),
+        }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {

@@ -13,7 +13,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { Exit::Usage.code() } else { Exit::Ok.code() });
+            return ExitCode::from(if e.use_stderr() {
+                Exit::Usage.code()
+            } else {
+                Exit::Ok.code()
+            });
         }
     };
     init_tracing(cli.global.verbose, cli.global.quiet);
@@ -24,7 +28,9 @@ fn main() -> ExitCode {
             err.exit
         }
         Err(_) => {
-            eprintln!("error: internal error (a bug in git-conflux); please report it with the message above");
+            eprintln!(
+                "error: internal error (a bug in git-conflux); please report it with the message above"
+            );
             Exit::Internal
         }
     };
@@ -41,5 +47,9 @@ fn init_tracing(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("git_conflux={default}")));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

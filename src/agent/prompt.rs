@@ -39,7 +39,11 @@ pub fn render(template: Option<&str>, input: &PromptInput<'_>) -> String {
         .filter(|t| !t.done)
         .map(|t| format!("- [ ] {} (line {})\n", t.text, t.line))
         .collect();
-    let open = if open.is_empty() { "(none: every task is ticked)\n".to_owned() } else { open };
+    let open = if open.is_empty() {
+        "(none: every task is ticked)\n".to_owned()
+    } else {
+        open
+    };
     let documents: String = input.documents.iter().map(|d| format!("- {d}\n")).collect();
     let verify = match input.verify_failure {
         Some((command, tail)) => format!(
@@ -51,7 +55,14 @@ pub fn render(template: Option<&str>, input: &PromptInput<'_>) -> String {
     let dir = input.change.dir.display().to_string();
     let values: [(&str, String); 9] = [
         ("change_id", input.change.id.clone()),
-        ("title", input.change.title.clone().unwrap_or_else(|| input.change.id.clone())),
+        (
+            "title",
+            input
+                .change
+                .title
+                .clone()
+                .unwrap_or_else(|| input.change.id.clone()),
+        ),
         ("documents", documents),
         ("change_dir", dir.clone()),
         ("proposal", format!("{dir}/proposal.md")),
@@ -72,7 +83,10 @@ fn substitute(template: &str, values: &[(&str, String)]) -> String {
         let after = &rest[start + 1..];
         let hit = after.find('}').and_then(|end| {
             let name = &after[..end];
-            values.iter().find(|(n, _)| *n == name).map(|(_, v)| (v, end))
+            values
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (v, end))
         });
         match hit {
             Some((value, end)) => {
@@ -95,7 +109,10 @@ mod tests {
 
     #[test]
     fn substitutes_once_and_keeps_unknown_braces() {
-        let out = substitute("{a} {b} {unknown} {", &[("a", "{b}".into()), ("b", "x".into())]);
+        let out = substitute(
+            "{a} {b} {unknown} {",
+            &[("a", "{b}".into()), ("b", "x".into())],
+        );
         assert_eq!(out, "{b} x {unknown} {");
     }
 }

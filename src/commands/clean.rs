@@ -15,11 +15,17 @@ pub fn cmd_clean(ctx: &Context, args: CleanArgs) -> Result<Exit, CommandError> {
             Err(e) => ctx.ui.warn(&e.to_string()),
         }
     }
-    let unknown: Vec<&String> = args.ids.iter().filter(|id| !states.iter().any(|s| &s.id == *id)).collect();
+    let unknown: Vec<&String> = args
+        .ids
+        .iter()
+        .filter(|id| !states.iter().any(|s| &s.id == *id))
+        .collect();
     if !unknown.is_empty() {
         let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
-        return Err(CommandError::usage(format!("conflux has no record of {}", names.join(", ")))
-            .hint("`git conflux status` shows the changes that have run"));
+        return Err(
+            CommandError::usage(format!("conflux has no record of {}", names.join(", ")))
+                .hint("`git conflux status` shows the changes that have run"),
+        );
     }
     let selected: Vec<&ChangeState> = states
         .iter()
@@ -42,7 +48,10 @@ pub fn cmd_clean(ctx: &Context, args: CleanArgs) -> Result<Exit, CommandError> {
     let mut exit = Exit::Ok;
     for state in selected {
         if state.phase.is_active() && state.orchestrator_pid.is_some_and(pid_alive) {
-            ctx.ui.warn(&format!("{} is running; stop it first with `git conflux stop`", state.id));
+            ctx.ui.warn(&format!(
+                "{} is running; stop it first with `git conflux stop`",
+                state.id
+            ));
             exit = Exit::Failed;
             continue;
         }
@@ -66,16 +75,29 @@ pub fn cmd_clean(ctx: &Context, args: CleanArgs) -> Result<Exit, CommandError> {
     Ok(exit)
 }
 
-fn clean_one(ws: &crate::commands::Workspace, state: &ChangeState, force: bool) -> Result<(), CommandError> {
-    let hint = || format!("commit or merge it first, or pass --force to discard it: git conflux clean --force {}", state.id);
+fn clean_one(
+    ws: &crate::commands::Workspace,
+    state: &ChangeState,
+    force: bool,
+) -> Result<(), CommandError> {
+    let hint = || {
+        format!(
+            "commit or merge it first, or pass --force to discard it: git conflux clean --force {}",
+            state.id
+        )
+    };
     if state.worktree.exists() {
-        ws.repo.remove_worktree(&state.worktree, force).map_err(|e| {
-            CommandError::from_error(Exit::Failed, e).hint(hint())
-        })?;
+        ws.repo
+            .remove_worktree(&state.worktree, force)
+            .map_err(|e| CommandError::from_error(Exit::Failed, e).hint(hint()))?;
     }
     if ws.repo.branch_tip(&state.branch).ok().flatten().is_some() {
-        ws.repo.delete_branch(&state.branch, force).map_err(|e| CommandError::from_error(Exit::Failed, e).hint(hint()))?;
+        ws.repo
+            .delete_branch(&state.branch, force)
+            .map_err(|e| CommandError::from_error(Exit::Failed, e).hint(hint()))?;
     }
-    ws.run_dir.forget(&state.id).map_err(|e| CommandError::from_error(Exit::Failed, e))?;
+    ws.run_dir
+        .forget(&state.id)
+        .map_err(|e| CommandError::from_error(Exit::Failed, e))?;
     Ok(())
 }

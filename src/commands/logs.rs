@@ -15,10 +15,22 @@ pub fn cmd_logs(ctx: &Context, args: LogsArgs) -> Result<Exit, CommandError> {
     let mut file = match std::fs::File::open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(CommandError::failed(format!("change {} has no log yet ({} does not exist)", args.id, path.display()))
-                .hint(format!("it gets one when it runs: git conflux start {}", args.id)));
+            return Err(CommandError::failed(format!(
+                "change {} has no log yet ({} does not exist)",
+                args.id,
+                path.display()
+            ))
+            .hint(format!(
+                "it gets one when it runs: git conflux start {}",
+                args.id
+            )));
         }
-        Err(e) => return Err(CommandError::failed(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(CommandError::failed(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
     };
     let mut buf = Vec::new();
     let mut pos = 0u64;

@@ -28,7 +28,11 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> Result<Exit, CommandError> {
 
     // In dependency order (the overview's), with unmerged dependencies first when asked.
     let mut wanted: Vec<String> = if args.all {
-        view.changes.iter().filter(|v| v.phase() == Phase::Done).map(|v| v.change.id.clone()).collect()
+        view.changes
+            .iter()
+            .filter(|v| v.phase() == Phase::Done)
+            .map(|v| v.change.id.clone())
+            .collect()
     } else {
         args.ids.clone()
     };
@@ -37,7 +41,9 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> Result<Exit, CommandError> {
         while i < wanted.len() {
             if let Some(v) = view.find(&wanted[i]) {
                 for dep in &v.change.dependencies {
-                    let unmerged = view.find(dep).is_some_and(|d| d.state.is_some() && d.phase() != Phase::Merged);
+                    let unmerged = view
+                        .find(dep)
+                        .is_some_and(|d| d.state.is_some() && d.phase() != Phase::Merged);
                     if unmerged && !wanted.contains(dep) {
                         wanted.push(dep.clone());
                     }
@@ -46,10 +52,16 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> Result<Exit, CommandError> {
             i += 1;
         }
     }
-    let ordered: Vec<&str> =
-        view.changes.iter().map(|v| v.change.id.as_str()).filter(|id| wanted.iter().any(|w| w == id)).collect();
+    let ordered: Vec<&str> = view
+        .changes
+        .iter()
+        .map(|v| v.change.id.as_str())
+        .filter(|id| wanted.iter().any(|w| w == id))
+        .collect();
     if ordered.is_empty() {
-        ctx.ui.note("Nothing to merge: no change is done. `git conflux status` shows where each one is.");
+        ctx.ui.note(
+            "Nothing to merge: no change is done. `git conflux status` shows where each one is.",
+        );
         return Ok(Exit::Ok);
     }
 
@@ -63,18 +75,27 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> Result<Exit, CommandError> {
             .dependencies
             .iter()
             .filter(|d| {
-                let merged_now = results.iter().any(|(r, ok): &(String, bool)| r == *d && *ok);
+                let merged_now = results
+                    .iter()
+                    .any(|(r, ok): &(String, bool)| r == *d && *ok);
                 let merged_before = view.find(d).is_none_or(|dv| {
                     dv.phase() == Phase::Merged
-                        || (dv.state.is_none() && dv.change.tasks_total() > 0 && dv.change.tasks_done() == dv.change.tasks_total())
+                        || (dv.state.is_none()
+                            && dv.change.tasks_total() > 0
+                            && dv.change.tasks_done() == dv.change.tasks_total())
                 });
                 !merged_now && !merged_before
             })
             .collect();
         if !missing.is_empty() {
             let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            let err = CommandError::failed(format!("{id} depends on {}, not merged yet", names.join(", ")))
-                .hint(format!("merge them first, or pass --with-deps: git conflux merge --with-deps {id}"));
+            let err = CommandError::failed(format!(
+                "{id} depends on {}, not merged yet",
+                names.join(", ")
+            ))
+            .hint(format!(
+                "merge them first, or pass --with-deps: git conflux merge --with-deps {id}"
+            ));
             report_error(ctx, &err, args.json, id);
             results.push((id.to_string(), false));
             exit = worst(exit, Exit::Failed);
@@ -85,7 +106,13 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> Result<Exit, CommandError> {
             let can = phase == Phase::Done || args.force;
             ctx.ui.out(&format!(
                 "{id}: {} ({phase})\n",
-                if phase == Phase::Merged { "already merged" } else if can { "would merge" } else { "would refuse: not done" }
+                if phase == Phase::Merged {
+                    "already merged"
+                } else if can {
+                    "would merge"
+                } else {
+                    "would refuse: not done"
+                }
             ));
             results.push((id.to_string(), can));
             continue;
@@ -94,11 +121,18 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> Result<Exit, CommandError> {
             Ok(merged) => {
                 let text = match &merged {
                     Merged::Already => format!("{id}: already merged"),
-                    Merged::FastForward { base, to } => format!("{id}: fast-forwarded {base} to {}", crate::ui::short(to)),
-                    Merged::Commit { base, commit } => format!("{id}: merged into {base} as {}", crate::ui::short(commit)),
+                    Merged::FastForward { base, to } => {
+                        format!("{id}: fast-forwarded {base} to {}", crate::ui::short(to))
+                    }
+                    Merged::Commit { base, commit } => {
+                        format!("{id}: merged into {base} as {}", crate::ui::short(commit))
+                    }
                 };
                 if args.json {
-                    ctx.ui.out(&format!("{}\n", json!({"id": id, "merged": true, "result": text})));
+                    ctx.ui.out(&format!(
+                        "{}\n",
+                        json!({"id": id, "merged": true, "result": text})
+                    ));
                 } else {
                     ctx.ui.out(&format!("{text}\n"));
                 }
@@ -118,7 +152,10 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> Result<Exit, CommandError> {
 
 fn report_error(ctx: &Context, err: &CommandError, json: bool, id: &str) {
     if json {
-        ctx.ui.out(&format!("{}\n", json!({"id": id, "merged": false, "error": err.to_string(), "exit": err.exit.code()})));
+        ctx.ui.out(&format!(
+            "{}\n",
+            json!({"id": id, "merged": false, "error": err.to_string(), "exit": err.exit.code()})
+        ));
     } else {
         eprintln!("{} {err}", console::style("error:").red().bold());
     }

@@ -56,7 +56,10 @@ impl Context {
             Some(dir) => {
                 let dir = cwd.join(dir);
                 if !dir.is_dir() {
-                    return Err(CommandError::usage(format!("cannot change to '{}': no such directory", dir.display())));
+                    return Err(CommandError::usage(format!(
+                        "cannot change to '{}': no such directory",
+                        dir.display()
+                    )));
                 }
                 dir
             }
@@ -68,13 +71,21 @@ impl Context {
     /// The repository around the working directory, or a preflight error saying so.
     pub fn workspace(&self) -> Result<Workspace, CommandError> {
         let repo = Repo::discover(&self.cwd).map_err(|e| {
-            CommandError::from_error(Exit::Usage, e).hint("run git conflux inside a git repository, or point at one with -C <path>")
+            CommandError::from_error(Exit::Usage, e)
+                .hint("run git conflux inside a git repository, or point at one with -C <path>")
         })?;
         let root = repo.main_worktree_root().ok_or_else(|| {
-            CommandError::usage(format!("{} is a bare repository; git conflux needs a working tree", repo.common_dir().display()))
+            CommandError::usage(format!(
+                "{} is a bare repository; git conflux needs a working tree",
+                repo.common_dir().display()
+            ))
         })?;
         let run_dir = RunDir::new(&repo.common_dir());
-        Ok(Workspace { repo, root, run_dir })
+        Ok(Workspace {
+            repo,
+            root,
+            run_dir,
+        })
     }
 }
 
@@ -87,10 +98,14 @@ impl Workspace {
 
 /// A configuration error: exit 2, with a hint naming what to fix.
 pub fn config_error(e: crate::config::Error) -> CommandError {
-    CommandError::from_error(Exit::Usage, e).hint("fix the file named above; `git help conflux` lists every key")
+    CommandError::from_error(Exit::Usage, e)
+        .hint("fix the file named above; `git help conflux` lists every key")
 }
 
 /// A path shown relative to `base` when it lies under it.
 pub fn display_path(path: &Path, base: &Path) -> String {
-    path.strip_prefix(base).unwrap_or(path).display().to_string()
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }

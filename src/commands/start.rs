@@ -50,7 +50,8 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
 
     let plan = plan_run(ctx, &ws, &config, &view, &args)?;
     if plan.jobs.is_empty() {
-        ctx.ui.note("Nothing to start: every change is done. `git conflux status` shows them.");
+        ctx.ui
+            .note("Nothing to start: every change is done. `git conflux status` shows them.");
         return Ok(Exit::Ok);
     }
     if args.dry_run {
@@ -59,14 +60,20 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
     }
 
     let _lock = ws.run_dir.lock().map_err(|e| {
-        CommandError::from_error(Exit::Usage, e).hint("wait for it to finish, or stop it with `git conflux stop`")
+        CommandError::from_error(Exit::Usage, e)
+            .hint("wait for it to finish, or stop it with `git conflux stop`")
     })?;
     let display = Display::choose(&ctx.ui, args.json, args.no_progress);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| CommandError::new(Exit::Internal, format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| {
+            CommandError::new(
+                Exit::Internal,
+                format!("cannot start the async runtime: {e}"),
+            )
+        })?;
     let summary = runtime.block_on(execute(ctx, &ws, &config, plan, display, args.merge));
     Ok(summary)
 }
@@ -79,7 +86,13 @@ struct RunPlan {
     agent_command: String,
 }
 
-fn plan_run(ctx: &Context, ws: &Workspace, config: &Config, view: &Overview, args: &StartArgs) -> Result<RunPlan, CommandError> {
+fn plan_run(
+    ctx: &Context,
+    ws: &Workspace,
+    config: &Config,
+    view: &Overview,
+    args: &StartArgs,
+) -> Result<RunPlan, CommandError> {
     let base = match &config.base {
         Some(base) => base.clone(),
         None => ws.repo.current_branch().map_err(|e| CommandError::from_error(Exit::Usage, e))?.ok_or_else(|| {
@@ -87,18 +100,33 @@ fn plan_run(ctx: &Context, ws: &Workspace, config: &Config, view: &Overview, arg
                 .hint("check out a branch, or pass --base <branch> (or set `base:` in .conflux.yaml)")
         })?,
     };
-    if ws.repo.branch_tip(&base).map_err(|e| CommandError::from_error(Exit::Usage, e))?.is_none() {
-        return Err(CommandError::usage(format!("the base branch `{base}` does not exist"))
-            .hint("pass an existing branch with --base, or fix `base:` in .conflux.yaml"));
+    if ws
+        .repo
+        .branch_tip(&base)
+        .map_err(|e| CommandError::from_error(Exit::Usage, e))?
+        .is_none()
+    {
+        return Err(
+            CommandError::usage(format!("the base branch `{base}` does not exist"))
+                .hint("pass an existing branch with --base, or fix `base:` in .conflux.yaml"),
+        );
     }
 
     let selected: Vec<&ChangeView> = if args.ids.is_empty() {
         view.changes.iter().filter(|v| wants_run(v)).collect()
     } else {
         let mut chosen = Vec::new();
-        for v in view.changes.iter().filter(|v| args.ids.contains(&v.change.id)) {
+        for v in view
+            .changes
+            .iter()
+            .filter(|v| args.ids.contains(&v.change.id))
+        {
             if matches!(v.phase(), Phase::Done | Phase::Merged) {
-                ctx.ui.note(&format!("{} is already {}; skipping it", v.change.id, v.phase()));
+                ctx.ui.note(&format!(
+                    "{} is already {}; skipping it",
+                    v.change.id,
+                    v.phase()
+                ));
             } else {
                 chosen.push(v);
             }
@@ -106,26 +134,43 @@ fn plan_run(ctx: &Context, ws: &Workspace, config: &Config, view: &Overview, arg
         chosen
     };
     if selected.is_empty() {
-        return Ok(RunPlan { base, jobs: Vec::new(), parallel: config.jobs, agent_command: String::new() });
+        return Ok(RunPlan {
+            base,
+            jobs: Vec::new(),
+            parallel: config.jobs,
+            agent_command: String::new(),
+        });
     }
 
     let agent = config.agent.clone().ok_or_else(|| {
-        CommandError::usage("no agent is configured").hint("run `git conflux init`, set `agent:` in .conflux.yaml, or pass --agent <preset>")
+        CommandError::usage("no agent is configured")
+            .hint("run `git conflux init`, set `agent:` in .conflux.yaml, or pass --agent <preset>")
     })?;
     presets::check_available(&agent).map_err(|e| {
-        CommandError::from_error(Exit::Usage, e).hint("install the agent, or choose another with --agent or `agent:` in .conflux.yaml")
+        CommandError::from_error(Exit::Usage, e)
+            .hint("install the agent, or choose another with --agent or `agent:` in .conflux.yaml")
     })?;
 
     for v in &selected {
-        let dirty = ws.repo.uncommitted_paths(&v.change.dir).map_err(|e| CommandError::from_error(Exit::Usage, e))?;
+        let dirty = ws
+            .repo
+            .uncommitted_paths(&v.change.dir)
+            .map_err(|e| CommandError::from_error(Exit::Usage, e))?;
         if !dirty.is_empty() {
-            let paths: Vec<String> = dirty.iter().take(5).map(|p| p.display().to_string()).collect();
+            let paths: Vec<String> = dirty
+                .iter()
+                .take(5)
+                .map(|p| p.display().to_string())
+                .collect();
             return Err(CommandError::usage(format!(
                 "change {} has uncommitted files ({}); its worktree would not contain them",
                 v.change.id,
                 paths.join(", ")
             ))
-            .hint(format!("commit them first: git add {} && git commit", v.change.dir.display())));
+            .hint(format!(
+                "commit them first: git add {} && git commit",
+                v.change.dir.display()
+            )));
         }
     }
 
@@ -145,12 +190,23 @@ fn plan_run(ctx: &Context, ws: &Workspace, config: &Config, view: &Overview, arg
                 waits_for.push((dep.clone(), dep_branch));
                 continue;
             }
-            match dep_view.map(|d| (d.phase(), d.change.tasks_done() == d.change.tasks_total() && d.change.tasks_total() > 0)) {
+            match dep_view.map(|d| {
+                (
+                    d.phase(),
+                    d.change.tasks_done() == d.change.tasks_total() && d.change.tasks_total() > 0,
+                )
+            }) {
                 Some((Phase::Merged, _)) | Some((_, true)) => {}
                 Some((Phase::Done, _)) => builds_on.push(dep_branch),
                 _ => {
-                    return Err(CommandError::usage(format!("change {} depends on {dep}, which is not done", v.change.id))
-                        .hint(format!("start both: git conflux start {dep} {}", v.change.id)));
+                    return Err(CommandError::usage(format!(
+                        "change {} depends on {dep}, which is not done",
+                        v.change.id
+                    ))
+                    .hint(format!(
+                        "start both: git conflux start {dep} {}",
+                        v.change.id
+                    )));
                 }
             }
         }
@@ -171,23 +227,35 @@ fn plan_run(ctx: &Context, ws: &Workspace, config: &Config, view: &Overview, arg
         });
     }
     let agent_command = match &agent {
-        AgentSpec::Preset(name) => presets::preset(name).map_or(name.clone(), |p| p.template.replace("{extra_args}", "")),
+        AgentSpec::Preset(name) => {
+            presets::preset(name).map_or(name.clone(), |p| p.template.replace("{extra_args}", ""))
+        }
         other => format!("{other:?}"),
     };
-    Ok(RunPlan { base, jobs, parallel: config.jobs, agent_command })
+    Ok(RunPlan {
+        base,
+        jobs,
+        parallel: config.jobs,
+        agent_command,
+    })
 }
 
 /// Without ids, `start` runs every change that is not done, resuming interrupted ones.
 fn wants_run(v: &ChangeView) -> bool {
     match v.phase() {
         Phase::Done | Phase::Merged => false,
-        Phase::Pending => !(v.change.tasks_total() > 0 && v.change.tasks_done() == v.change.tasks_total()),
+        Phase::Pending => {
+            !(v.change.tasks_total() > 0 && v.change.tasks_done() == v.change.tasks_total())
+        }
         _ => true,
     }
 }
 
 fn branch_for(config: &Config, state: Option<&ChangeState>, id: &str) -> String {
-    state.map(|s| s.branch.clone()).filter(|b| !b.is_empty()).unwrap_or_else(|| format!("{}{id}", config.branch_prefix))
+    state
+        .map(|s| s.branch.clone())
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| format!("{}{id}", config.branch_prefix))
 }
 
 /// `worktree_root` from the configuration (relative to the repository), else
@@ -198,8 +266,14 @@ pub fn worktree_root(ws: &Workspace, config: &Config) -> PathBuf {
     match &config.worktree_root {
         Some(root) => ws.root.join(root),
         None => {
-            let name = ws.root.file_name().map_or("repository".into(), |n| n.to_string_lossy().into_owned());
-            ws.root.parent().unwrap_or(&ws.root).join(format!("{name}.conflux"))
+            let name = ws
+                .root
+                .file_name()
+                .map_or("repository".into(), |n| n.to_string_lossy().into_owned());
+            ws.root
+                .parent()
+                .unwrap_or(&ws.root)
+                .join(format!("{name}.conflux"))
         }
     }
 }
@@ -208,7 +282,12 @@ pub fn worktree_root(ws: &Workspace, config: &Config) -> PathBuf {
 fn render_plan(ws: &Workspace, plan: &RunPlan) -> String {
     let mut level: std::collections::BTreeMap<&str, usize> = Default::default();
     for job in &plan.jobs {
-        let l = job.waits_for.iter().filter_map(|(d, _)| level.get(d.as_str())).max().map_or(0, |l| l + 1);
+        let l = job
+            .waits_for
+            .iter()
+            .filter_map(|(d, _)| level.get(d.as_str()))
+            .max()
+            .map_or(0, |l| l + 1);
         level.insert(&job.plan.change.id, l);
     }
     let mut out = format!(
@@ -222,19 +301,42 @@ fn render_plan(ws: &Workspace, plan: &RunPlan) -> String {
     for wave in 0..waves {
         out.push_str(&format!("\nWave {}:\n", wave + 1));
         let mut rows = Vec::new();
-        for job in plan.jobs.iter().filter(|j| level.get(j.plan.change.id.as_str()) == Some(&wave)) {
-            let from: Vec<String> = job.builds_on.iter().cloned().chain(job.waits_for.iter().map(|(_, b)| b.clone())).collect();
+        for job in plan
+            .jobs
+            .iter()
+            .filter(|j| level.get(j.plan.change.id.as_str()) == Some(&wave))
+        {
+            let from: Vec<String> = job
+                .builds_on
+                .iter()
+                .cloned()
+                .chain(job.waits_for.iter().map(|(_, b)| b.clone()))
+                .collect();
             rows.push(vec![
                 job.plan.change.id.clone(),
-                format!("{}/{}", job.plan.change.tasks_done(), job.plan.change.tasks_total()),
+                format!(
+                    "{}/{}",
+                    job.plan.change.tasks_done(),
+                    job.plan.change.tasks_total()
+                ),
                 job.plan.branch.clone(),
-                if from.is_empty() { plan.base.clone() } else { format!("{} + {}", plan.base, from.join(" + ")) },
+                if from.is_empty() {
+                    plan.base.clone()
+                } else {
+                    format!("{} + {}", plan.base, from.join(" + "))
+                },
                 display_path(&job.plan.worktree, ws.root.parent().unwrap_or(&ws.root)),
             ]);
         }
-        out.push_str(&table::render(&["  ID", "TASKS", "BRANCH", "STARTS FROM", "WORKTREE"], &indent(rows)));
+        out.push_str(&table::render(
+            &["  ID", "TASKS", "BRANCH", "STARTS FROM", "WORKTREE"],
+            &indent(rows),
+        ));
     }
-    out.push_str(&format!("\nPrompts are written to {}\nNothing was changed (dry run).\n", ws.run_dir.root().join("prompts").display()));
+    out.push_str(&format!(
+        "\nPrompts are written to {}\nNothing was changed (dry run).\n",
+        ws.run_dir.root().join("prompts").display()
+    ));
     out
 }
 
@@ -247,7 +349,14 @@ fn indent(mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
     rows
 }
 
-async fn execute(ctx: &Context, ws: &Workspace, config: &Config, plan: RunPlan, mut display: Display, merge_done: bool) -> Exit {
+async fn execute(
+    ctx: &Context,
+    ws: &Workspace,
+    config: &Config,
+    plan: RunPlan,
+    mut display: Display,
+    merge_done: bool,
+) -> Exit {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         repo: ws.repo.clone(),
@@ -296,11 +405,22 @@ async fn execute(ctx: &Context, ws: &Workspace, config: &Config, plan: RunPlan, 
         recorder.record(event);
         display.show(event);
     };
-    report(&Event::RunStarted { changes: ids.clone(), jobs: plan.parallel, base: plan.base.clone() });
+    report(&Event::RunStarted {
+        changes: ids.clone(),
+        jobs: plan.parallel,
+        base: plan.base.clone(),
+    });
 
-    let merge_options = MergeOptions { mode: MergeMode::FastForward, keep: false, force: false };
-    let titles: std::collections::HashMap<String, Option<String>> =
-        plan.jobs.iter().map(|j| (j.plan.change.id.clone(), j.plan.change.title.clone())).collect();
+    let merge_options = MergeOptions {
+        mode: MergeMode::FastForward,
+        keep: false,
+        force: false,
+    };
+    let titles: std::collections::HashMap<String, Option<String>> = plan
+        .jobs
+        .iter()
+        .map(|j| (j.plan.change.id.clone(), j.plan.change.title.clone()))
+        .collect();
     let mut merge_one = |id: &str| -> MergeVerdict {
         let title = titles.get(id).cloned().flatten();
         match merge::merge_change(ws, id, title.as_deref(), &merge_options) {
@@ -308,8 +428,20 @@ async fn execute(ctx: &Context, ws: &Workspace, config: &Config, plan: RunPlan, 
             Err(e) => MergeVerdict::Failed(e.phase(), e.to_string()),
         }
     };
-    let merge_cb: Option<&mut (dyn FnMut(&str) -> MergeVerdict + Send)> = if merge_done { Some(&mut merge_one) } else { None };
-    let summary = scheduler::run(Arc::clone(&shared), plan.jobs, plan.parallel, rx, &mut report, merge_cb).await;
+    let merge_cb: Option<&mut (dyn FnMut(&str) -> MergeVerdict + Send)> = if merge_done {
+        Some(&mut merge_one)
+    } else {
+        None
+    };
+    let summary = scheduler::run(
+        Arc::clone(&shared),
+        plan.jobs,
+        plan.parallel,
+        rx,
+        &mut report,
+        merge_cb,
+    )
+    .await;
     drop(report);
     display.finish();
 
@@ -327,24 +459,50 @@ async fn execute(ctx: &Context, ws: &Workspace, config: &Config, plan: RunPlan, 
             id.clone(),
             phase.to_string(),
             state.map_or(0, |s| s.iteration).to_string(),
-            humantime::format_duration(std::time::Duration::from_secs(state.map_or(0, |s| s.elapsed_secs))).to_string(),
-            state.and_then(|s| s.cost_usd).map_or("-".into(), |c| format!("${c:.2}")),
+            humantime::format_duration(std::time::Duration::from_secs(
+                state.map_or(0, |s| s.elapsed_secs),
+            ))
+            .to_string(),
+            state
+                .and_then(|s| s.cost_usd)
+                .map_or("-".into(), |c| format!("${c:.2}")),
             state.map_or(String::new(), |s| s.branch.clone()),
             outcome.and_then(|o| o.reason.clone()).unwrap_or_default(),
         ]);
     }
     if !ctx.ui.quiet && !matches!(display, Display::Json) {
-        let text = table::render(&["ID", "RESULT", "ITERATIONS", "TIME", "COST", "BRANCH", "REASON"], &rows);
+        let text = table::render(
+            &[
+                "ID",
+                "RESULT",
+                "ITERATIONS",
+                "TIME",
+                "COST",
+                "BRANCH",
+                "REASON",
+            ],
+            &rows,
+        );
         eprint!("\n{text}");
-        eprintln!("Finished in {}.", humantime::format_duration(round_secs(summary.elapsed)));
+        eprintln!(
+            "Finished in {}.",
+            humantime::format_duration(round_secs(summary.elapsed))
+        );
         if summary.interrupted {
-            eprintln!("Interrupted: the agents were stopped and their work committed. Run `git conflux start` to resume.");
+            eprintln!(
+                "Interrupted: the agents were stopped and their work committed. Run `git conflux start` to resume."
+            );
         } else {
             if any_done {
-                eprintln!("Next: review with `git log {}`, then `git conflux merge --all`.", branch_hint(&rows));
+                eprintln!(
+                    "Next: review with `git log {}`, then `git conflux merge --all`.",
+                    branch_hint(&rows)
+                );
             }
             if any_failed {
-                eprintln!("Failed changes: see `git conflux logs <id>`; `git conflux start` runs them again.");
+                eprintln!(
+                    "Failed changes: see `git conflux logs <id>`; `git conflux start` runs them again."
+                );
             }
         }
     }
@@ -353,7 +511,11 @@ async fn execute(ctx: &Context, ws: &Workspace, config: &Config, plan: RunPlan, 
     }
     if summary.interrupted {
         Exit::Interrupted
-    } else if summary.outcomes.values().all(|o| matches!(o.phase, Phase::Done | Phase::Merged)) {
+    } else if summary
+        .outcomes
+        .values()
+        .all(|o| matches!(o.phase, Phase::Done | Phase::Merged))
+    {
         Exit::Ok
     } else {
         Exit::Failed
@@ -361,5 +523,7 @@ async fn execute(ctx: &Context, ws: &Workspace, config: &Config, plan: RunPlan, 
 }
 
 fn branch_hint(rows: &[Vec<String>]) -> String {
-    rows.iter().find(|r| r[1] == "done").map_or("<branch>".into(), |r| r[5].clone())
+    rows.iter()
+        .find(|r| r[1] == "done")
+        .map_or("<branch>".into(), |r| r[5].clone())
 }

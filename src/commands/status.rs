@@ -39,16 +39,28 @@ pub fn cmd_status(ctx: &Context, args: StatusArgs) -> Result<Exit, CommandError>
     let ws = ctx.workspace()?;
     let view = overview(&ws)?;
     view.check_ids(&args.ids)?;
-    let selected: Vec<&ChangeView> =
-        view.changes.iter().filter(|v| args.ids.is_empty() || args.ids.contains(&v.change.id)).collect();
+    let selected: Vec<&ChangeView> = view
+        .changes
+        .iter()
+        .filter(|v| args.ids.is_empty() || args.ids.contains(&v.change.id))
+        .collect();
 
     if args.ids_only {
-        ctx.ui.out(&selected.iter().map(|v| format!("{}\n", v.change.id)).collect::<String>());
+        ctx.ui.out(
+            &selected
+                .iter()
+                .map(|v| format!("{}\n", v.change.id))
+                .collect::<String>(),
+        );
         return Ok(Exit::Ok);
     }
     if args.json {
-        let rows: Vec<JsonRow> = selected.iter().map(|v| json_row(v, ctx.ui.verbose > 0)).collect();
-        ctx.ui.out(&(serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n"));
+        let rows: Vec<JsonRow> = selected
+            .iter()
+            .map(|v| json_row(v, ctx.ui.verbose > 0))
+            .collect();
+        ctx.ui
+            .out(&(serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n"));
     } else if selected.is_empty() {
         ctx.ui.note("No changes found: write one under openspec/changes/<id>/ (proposal.md + tasks.md) or specs/NNN-name/tasks.md.");
     } else {
@@ -60,7 +72,11 @@ pub fn cmd_status(ctx: &Context, args: StatusArgs) -> Result<Exit, CommandError>
     for damaged in &view.damaged {
         ctx.ui.warn(damaged);
     }
-    Ok(if view.problems.is_empty() && view.damaged.is_empty() { Exit::Ok } else { Exit::Failed })
+    Ok(if view.problems.is_empty() && view.damaged.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    })
 }
 
 fn json_row<'a>(v: &'a ChangeView, with_tasks: bool) -> JsonRow<'a> {
@@ -102,13 +118,26 @@ fn render_table(ctx: &Context, root: &std::path::Path, views: &[&ChangeView]) ->
             _ if phase.is_active() => st.cyan(&label),
             _ => label,
         };
-        let deps = if v.change.dependencies.is_empty() { "-".to_owned() } else { v.change.dependencies.join(",") };
-        let cost = state.and_then(|s| s.cost_usd).map_or("-".to_owned(), |c| format!("${c:.2}"));
-        let worktree = v.worktree.as_ref().map_or("-".to_owned(), |p| display_path(p, root.parent().unwrap_or(root)));
+        let deps = if v.change.dependencies.is_empty() {
+            "-".to_owned()
+        } else {
+            v.change.dependencies.join(",")
+        };
+        let cost = state
+            .and_then(|s| s.cost_usd)
+            .map_or("-".to_owned(), |c| format!("${c:.2}"));
+        let worktree = v.worktree.as_ref().map_or("-".to_owned(), |p| {
+            display_path(p, root.parent().unwrap_or(root))
+        });
         rows.push(vec![
             v.change.id.clone(),
             v.change.source.as_str().to_owned(),
-            format!("{} {}/{}", table::bar(v.tasks_done(), v.tasks_total(), 8), v.tasks_done(), v.tasks_total()),
+            format!(
+                "{} {}/{}",
+                table::bar(v.tasks_done(), v.tasks_total(), 8),
+                v.tasks_done(),
+                v.tasks_total()
+            ),
             label,
             deps,
             cost,
@@ -116,7 +145,19 @@ fn render_table(ctx: &Context, root: &std::path::Path, views: &[&ChangeView]) ->
             worktree,
         ]);
     }
-    let mut out = table::render(&["ID", "SOURCE", "TASKS", "STATE", "DEPENDS ON", "COST", "BRANCH", "WORKTREE"], &rows);
+    let mut out = table::render(
+        &[
+            "ID",
+            "SOURCE",
+            "TASKS",
+            "STATE",
+            "DEPENDS ON",
+            "COST",
+            "BRANCH",
+            "WORKTREE",
+        ],
+        &rows,
+    );
     if ctx.ui.verbose > 0 {
         for v in views {
             out.push_str(&format!("\n{}", st.bold(&v.change.id)));
@@ -124,15 +165,27 @@ fn render_table(ctx: &Context, root: &std::path::Path, views: &[&ChangeView]) ->
                 out.push_str(&format!(": {title}"));
             }
             out.push('\n');
-            if let Some(reason) = v.state.as_ref().and_then(|s| s.reason.as_deref().or(s.last_error.as_deref())) {
+            if let Some(reason) = v
+                .state
+                .as_ref()
+                .and_then(|s| s.reason.as_deref().or(s.last_error.as_deref()))
+            {
                 out.push_str(&format!("  {} {reason}\n", st.yellow("reason:")));
             }
             if let Some(problem) = &v.change.tasks_problem {
                 out.push_str(&format!("  {} {problem}\n", st.yellow("tasks:")));
             }
             for task in &v.tasks {
-                let mark = if task.done { st.green("[x]") } else { "[ ]".to_owned() };
-                out.push_str(&format!("  {mark} {} {}\n", st.dim(&format!("{:>4}", task.line)), task.text));
+                let mark = if task.done {
+                    st.green("[x]")
+                } else {
+                    "[ ]".to_owned()
+                };
+                out.push_str(&format!(
+                    "  {mark} {} {}\n",
+                    st.dim(&format!("{:>4}", task.line)),
+                    task.text
+                ));
             }
         }
     }

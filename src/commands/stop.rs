@@ -13,14 +13,25 @@ pub fn cmd_stop(ctx: &Context, args: StopArgs) -> Result<Exit, CommandError> {
     let ws = ctx.workspace()?;
     let config = ws.config()?;
     let Some(holder) = ws.run_dir.lock_holder() else {
-        ctx.ui.note("No git conflux start is running in this repository.");
+        ctx.ui
+            .note("No git conflux start is running in this repository.");
         return Ok(Exit::Ok);
     };
     // SIGTERM is the graceful stop; SIGQUIT skips the grace and kills the agents.
-    let signal = if args.now { Signal::SIGQUIT } else { Signal::SIGTERM };
+    let signal = if args.now {
+        Signal::SIGQUIT
+    } else {
+        Signal::SIGTERM
+    };
     let pid = Pid::from_raw(i32::try_from(holder.pid).unwrap_or(i32::MAX));
-    kill(pid, signal).map_err(|e| CommandError::failed(format!("cannot signal git conflux start (pid {}): {e}", holder.pid)))?;
-    ctx.ui.note(&format!("Stopping git conflux start (pid {})…", holder.pid));
+    kill(pid, signal).map_err(|e| {
+        CommandError::failed(format!(
+            "cannot signal git conflux start (pid {}): {e}",
+            holder.pid
+        ))
+    })?;
+    ctx.ui
+        .note(&format!("Stopping git conflux start (pid {})…", holder.pid));
     let deadline = Instant::now() + config.kill_grace + Duration::from_secs(60);
     while Instant::now() < deadline {
         if ws.run_dir.lock_holder().is_none_or(|h| h.pid != holder.pid) {
@@ -29,6 +40,9 @@ pub fn cmd_stop(ctx: &Context, args: StopArgs) -> Result<Exit, CommandError> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Err(CommandError::failed(format!("git conflux start (pid {}) is still running", holder.pid))
-        .hint("run `git conflux stop --now` to kill its agents at once"))
+    Err(CommandError::failed(format!(
+        "git conflux start (pid {}) is still running",
+        holder.pid
+    ))
+    .hint("run `git conflux stop --now` to kill its agents at once"))
 }

@@ -12,36 +12,88 @@ use crate::run::state::Phase;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The plan is made; `changes` lists the selected ids in dependency order.
-    RunStarted { changes: Vec<String>, jobs: usize, base: String },
+    RunStarted {
+        changes: Vec<String>,
+        jobs: usize,
+        base: String,
+    },
     /// Something happened to one change.
-    Change { id: String, #[serde(flatten)] kind: ChangeEvent },
+    Change {
+        id: String,
+        #[serde(flatten)]
+        kind: ChangeEvent,
+    },
     /// Ctrl-C, SIGTERM or `git conflux stop`: `now` when agents are killed without grace.
-    Interrupted { now: bool },
-    RunFinished { elapsed: Duration },
+    Interrupted {
+        now: bool,
+    },
+    RunFinished {
+        elapsed: Duration,
+    },
 }
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChangeEvent {
     /// A new phase; `reason` says why for failures, skips and blocks.
-    Phase { phase: Phase, reason: Option<String> },
-    WorktreeReady { path: PathBuf, branch: String, created: bool, start_commit: String },
+    Phase {
+        phase: Phase,
+        reason: Option<String>,
+    },
+    WorktreeReady {
+        path: PathBuf,
+        branch: String,
+        created: bool,
+        start_commit: String,
+    },
     /// Tasks as ticked in the worktree now.
-    Tasks { done: usize, total: usize },
-    IterationStarted { iteration: u32, max: u32 },
+    Tasks {
+        done: usize,
+        total: usize,
+    },
+    IterationStarted {
+        iteration: u32,
+        max: u32,
+    },
     /// A command of ours (setup, verify, archive) or the agent started.
-    ProcessStarted { role: Role, pid: u32, attempt: u32 },
+    ProcessStarted {
+        role: Role,
+        pid: u32,
+        attempt: u32,
+    },
     /// A line of output, decoded to readable text.
-    Output { role: Role, line: String },
-    Retrying { attempt: u32, max: u32, reason: String, delay: Duration },
-    InactivityTimeout { after: Duration },
+    Output {
+        role: Role,
+        line: String,
+    },
+    Retrying {
+        attempt: u32,
+        max: u32,
+        reason: String,
+        delay: Duration,
+    },
+    InactivityTimeout {
+        after: Duration,
+    },
     /// Cost so far of this change's agent runs.
-    Cost { usd: f64 },
-    Committed { commit: String, message: String },
-    VerifyFailed { output_tail: String },
-    Merged { into: String, commit: String },
+    Cost {
+        usd: f64,
+    },
+    Committed {
+        commit: String,
+        message: String,
+    },
+    VerifyFailed {
+        output_tail: String,
+    },
+    Merged {
+        into: String,
+        commit: String,
+    },
     /// A note of ours worth keeping in the log and showing.
-    Note { text: String },
+    Note {
+        text: String,
+    },
 }
 
 /// Which process a line or start belongs to.
@@ -67,6 +119,9 @@ impl Role {
 
 impl Event {
     pub fn change(id: &str, kind: ChangeEvent) -> Event {
-        Event::Change { id: id.to_owned(), kind }
+        Event::Change {
+            id: id.to_owned(),
+            kind,
+        }
     }
 }

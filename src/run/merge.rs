@@ -28,20 +28,37 @@ pub enum Merged {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("change {id} has never run, so there is nothing to merge; start it with `git conflux start {id}`")]
+    #[error(
+        "change {id} has never run, so there is nothing to merge; start it with `git conflux start {id}`"
+    )]
     NoRun { id: String },
-    #[error("change {id} is not done ({why}); finish it with `git conflux start {id}`, or merge anyway with --force")]
+    #[error(
+        "change {id} is not done ({why}); finish it with `git conflux start {id}`, or merge anyway with --force"
+    )]
     NotDone { id: String, why: String },
     #[error("merging {id} into {base} conflicts in {}; nothing was changed. Resolve by merging {base} into {branch} in {}, or re-run the change", list(.conflicts), .worktree.display())]
-    Conflicts { id: String, base: String, branch: String, worktree: PathBuf, conflicts: Vec<Conflict> },
+    Conflicts {
+        id: String,
+        base: String,
+        branch: String,
+        worktree: PathBuf,
+        conflicts: Vec<Conflict>,
+    },
     #[error("merging {id}: {source}")]
-    Git { id: String, source: git::merge::Error },
+    Git {
+        id: String,
+        source: git::merge::Error,
+    },
     #[error(transparent)]
     State(#[from] state::Error),
 }
 
 fn list(conflicts: &[Conflict]) -> String {
-    conflicts.iter().map(|c| format!("{} ({})", c.path.display(), c.kind)).collect::<Vec<_>>().join(", ")
+    conflicts
+        .iter()
+        .map(|c| format!("{} ({})", c.path.display(), c.kind))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Error {
@@ -65,8 +82,15 @@ impl Error {
 
 /// Merges change `id` into the base it ran from, then records it merged and (unless
 /// `keep`) removes its worktree and branch. Never changes anything when it fails.
-pub fn merge_change(ws: &Workspace, id: &str, title: Option<&str>, options: &MergeOptions) -> Result<Merged, Error> {
-    let Some(mut st) = ws.run_dir.load(id)? else { return Err(Error::NoRun { id: id.to_owned() }) };
+pub fn merge_change(
+    ws: &Workspace,
+    id: &str,
+    title: Option<&str>,
+    options: &MergeOptions,
+) -> Result<Merged, Error> {
+    let Some(mut st) = ws.run_dir.load(id)? else {
+        return Err(Error::NoRun { id: id.to_owned() });
+    };
     let _lock = ws.run_dir.merge_lock()?;
     if st.phase == Phase::Merged {
         return Ok(Merged::Already);
@@ -76,19 +100,39 @@ pub fn merge_change(ws: &Workspace, id: &str, title: Option<&str>, options: &Mer
             Some(reason) => format!("{}: {reason}", st.phase),
             None => format!("{}, {}/{} tasks", st.phase, st.tasks_done, st.tasks_total),
         };
-        return Err(Error::NotDone { id: id.to_owned(), why });
+        return Err(Error::NotDone {
+            id: id.to_owned(),
+            why,
+        });
     }
     let mut message = format!("Merge change {id}");
     if let Some(title) = title {
         message.push_str(&format!(": {title}"));
     }
-    message.push_str(&format!("\n\n{}/{} tasks done by git-conflux on branch {}.\n", st.tasks_done, st.tasks_total, st.branch));
-    let request = MergeRequest { base: st.base.clone(), branch: st.branch.clone(), mode: options.mode, message };
-    let git_err = |source| Error::Git { id: id.to_owned(), source };
+    message.push_str(&format!(
+        "\n\n{}/{} tasks done by git-conflux on branch {}.\n",
+        st.tasks_done, st.tasks_total, st.branch
+    ));
+    let request = MergeRequest {
+        base: st.base.clone(),
+        branch: st.branch.clone(),
+        mode: options.mode,
+        message,
+    };
+    let git_err = |source| Error::Git {
+        id: id.to_owned(),
+        source,
+    };
     let merged = match ws.repo.merge_into(&request).map_err(git_err)? {
         MergeOutcome::AlreadyMerged => Merged::Already,
-        MergeOutcome::FastForward { to, .. } => Merged::FastForward { base: st.base.clone(), to: to.to_string() },
-        MergeOutcome::Merged { commit } => Merged::Commit { base: st.base.clone(), commit: commit.to_string() },
+        MergeOutcome::FastForward { to, .. } => Merged::FastForward {
+            base: st.base.clone(),
+            to: to.to_string(),
+        },
+        MergeOutcome::Merged { commit } => Merged::Commit {
+            base: st.base.clone(),
+            commit: commit.to_string(),
+        },
         MergeOutcome::Conflicts(conflicts) => {
             return Err(Error::Conflicts {
                 id: id.to_owned(),

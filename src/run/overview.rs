@@ -38,7 +38,11 @@ impl ChangeView {
     /// The phase as shown to people: `applying (interrupted)` when nobody drives it.
     pub fn phase_label(&self) -> String {
         let phase = self.phase();
-        if self.interrupted { format!("{phase} (interrupted)") } else { phase.to_string() }
+        if self.interrupted {
+            format!("{phase} (interrupted)")
+        } else {
+            phase.to_string()
+        }
     }
 }
 
@@ -61,7 +65,11 @@ impl Overview {
 
     /// Errors naming every id in `ids` that is not a change of this repository.
     pub fn check_ids(&self, ids: &[String]) -> Result<(), CommandError> {
-        let unknown: Vec<&str> = ids.iter().filter(|id| self.find(id).is_none()).map(String::as_str).collect();
+        let unknown: Vec<&str> = ids
+            .iter()
+            .filter(|id| self.find(id).is_none())
+            .map(String::as_str)
+            .collect();
         if unknown.is_empty() {
             return Ok(());
         }
@@ -79,7 +87,8 @@ impl Overview {
 /// Reads the changes of the main worktree and joins them with their recorded runs.
 pub fn overview(ws: &Workspace) -> Result<Overview, CommandError> {
     let discovery = change::discover(&ws.root).map_err(|e| {
-        CommandError::from_error(Exit::Usage, e).hint("fix the dependencies named above in the changes' proposal.md")
+        CommandError::from_error(Exit::Usage, e)
+            .hint("fix the dependencies named above in the changes' proposal.md")
     })?;
     let mut states = Vec::new();
     let mut damaged = Vec::new();
@@ -91,16 +100,34 @@ pub fn overview(ws: &Workspace) -> Result<Overview, CommandError> {
     }
     let mut changes = Vec::new();
     for change in discovery.changes {
-        let state = states.iter().position(|s| s.id == change.id).map(|i| states.swap_remove(i));
-        let worktree = state.as_ref().map(|s| s.worktree.clone()).filter(|p| p.is_dir());
+        let state = states
+            .iter()
+            .position(|s| s.id == change.id)
+            .map(|i| states.swap_remove(i));
+        let worktree = state
+            .as_ref()
+            .map(|s| s.worktree.clone())
+            .filter(|p| p.is_dir());
         let tasks = match &worktree {
-            Some(wt) => change::read_tasks(&wt.join(&change.tasks_file)).unwrap_or_else(|_| change.tasks.clone()),
+            Some(wt) => change::read_tasks(&wt.join(&change.tasks_file))
+                .unwrap_or_else(|_| change.tasks.clone()),
             None => change.tasks.clone(),
         };
-        let interrupted = state.as_ref().is_some_and(|s| {
-            s.phase.is_active() && !s.orchestrator_pid.is_some_and(pid_alive)
+        let interrupted = state
+            .as_ref()
+            .is_some_and(|s| s.phase.is_active() && !s.orchestrator_pid.is_some_and(pid_alive));
+        changes.push(ChangeView {
+            change,
+            state,
+            tasks,
+            worktree,
+            interrupted,
         });
-        changes.push(ChangeView { change, state, tasks, worktree, interrupted });
     }
-    Ok(Overview { changes, problems: discovery.problems, orphans: states, damaged })
+    Ok(Overview {
+        changes,
+        problems: discovery.problems,
+        orphans: states,
+        damaged,
+    })
 }

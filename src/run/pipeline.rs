@@ -9,7 +9,9 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::agent::presets::{self, Invocation, Vars};
 use crate::agent::prompt::{self, PromptInput};
-use crate::agent::runner::{self, AgentEvent, Cancel, Limits, RetryPolicy, RunOutcome, RunRequest, RunResult, Stagger};
+use crate::agent::runner::{
+    self, AgentEvent, Cancel, Limits, RetryPolicy, RunOutcome, RunRequest, RunResult, Stagger,
+};
 use crate::agent::stream::StreamFormat;
 use crate::change::{self, Change, Task};
 use crate::config::Config;
@@ -48,7 +50,10 @@ pub struct Outcome {
 
 impl Outcome {
     fn new(phase: Phase, reason: impl Into<Option<String>>) -> Outcome {
-        Outcome { phase, reason: reason.into() }
+        Outcome {
+            phase,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -63,7 +68,11 @@ struct Pipeline<'a> {
 
 /// Runs one change from its start commit to done (or a failure), resuming what exists.
 pub async fn run(shared: Arc<Shared>, plan: Plan, start: gix::ObjectId) -> Outcome {
-    let p = Pipeline { shared: &shared, plan: &plan, id: &plan.change.id };
+    let p = Pipeline {
+        shared: &shared,
+        plan: &plan,
+        id: &plan.change.id,
+    };
     let outcome = p.drive(start).await;
     p.phase(outcome.phase, outcome.reason.clone());
     outcome
@@ -97,7 +106,11 @@ impl Pipeline<'_> {
         let mut iteration = self.plan.prior.as_ref().map_or(0, |s| s.iteration);
         let mut session_iterations = 0u32;
         let mut stalled_for = 0u32;
-        let mut verify_failure: Option<String> = self.plan.prior.as_ref().and_then(|s| s.last_verify_failure.clone());
+        let mut verify_failure: Option<String> = self
+            .plan
+            .prior
+            .as_ref()
+            .and_then(|s| s.last_verify_failure.clone());
         loop {
             if self.shared.cancel.is_cancelled() {
                 return self.cancelled(&worktree, iteration).await;
@@ -105,40 +118,61 @@ impl Pipeline<'_> {
             let done = tasks.iter().filter(|t| t.done).count();
             if done == tasks.len() && !tasks.is_empty() {
                 // Every task ticked: verify, or finish.
-                let Some(verify) = config.verify.clone() else { return Outcome::new(Phase::Done, None) };
+                let Some(verify) = config.verify.clone() else {
+                    return Outcome::new(Phase::Done, None);
+                };
                 self.phase(Phase::Verifying, None);
-                let outcome = self.run_command(Role::Verify, &verify, &worktree, iteration).await;
+                let outcome = self
+                    .run_command(Role::Verify, &verify, &worktree, iteration)
+                    .await;
                 match outcome.result {
                     RunResult::Success => {
-                        self.commit(&worktree, &format!("conflux({}): verified", self.id)).await.ok();
+                        self.commit(&worktree, &format!("conflux({}): verified", self.id))
+                            .await
+                            .ok();
                         return Outcome::new(Phase::Done, None);
                     }
                     RunResult::Cancelled => return self.cancelled(&worktree, iteration).await,
                     _ => {
                         let tail = tail(&outcome.output_tail, VERIFY_TAIL_BYTES);
-                        self.emit(ChangeEvent::VerifyFailed { output_tail: tail.clone() });
+                        self.emit(ChangeEvent::VerifyFailed {
+                            output_tail: tail.clone(),
+                        });
                         verify_failure = Some(tail);
                     }
                 }
             } else if tasks.is_empty() {
                 return Outcome::new(
                     Phase::Failed,
-                    format!("{} has no tasks: write `- [ ] …` lines for the agent to work through", self.plan.change.tasks_file.display()),
+                    format!(
+                        "{} has no tasks: write `- [ ] …` lines for the agent to work through",
+                        self.plan.change.tasks_file.display()
+                    ),
                 );
             }
             if session_iterations >= config.max_iterations {
                 return Outcome::new(
                     Phase::Failed,
-                    format!("{session_iterations} iterations (max_iterations) without finishing; {done}/{} tasks done", tasks.len()),
+                    format!(
+                        "{session_iterations} iterations (max_iterations) without finishing; {done}/{} tasks done",
+                        tasks.len()
+                    ),
                 );
             }
             iteration += 1;
             session_iterations += 1;
             self.phase(Phase::Applying, None);
-            self.emit(ChangeEvent::IterationStarted { iteration, max: config.max_iterations });
+            self.emit(ChangeEvent::IterationStarted {
+                iteration,
+                max: config.max_iterations,
+            });
             let before = done;
-            let result = self.run_agent(&worktree, &tasks, iteration, verify_failure.as_deref()).await;
-            let committed = self.commit_iteration(&worktree, &tasks_path, iteration).await;
+            let result = self
+                .run_agent(&worktree, &tasks, iteration, verify_failure.as_deref())
+                .await;
+            let committed = self
+                .commit_iteration(&worktree, &tasks_path, iteration)
+                .await;
             match (result, committed) {
                 (Err(outcome), _) => return outcome,
                 (Ok(()), Err(reason)) => return Outcome::new(Phase::Failed, reason),
@@ -147,13 +181,20 @@ impl Pipeline<'_> {
             let done = tasks.iter().filter(|t| t.done).count();
             if done > before {
                 stalled_for = 0;
-                verify_failure = if done == tasks.len() { verify_failure } else { None };
+                verify_failure = if done == tasks.len() {
+                    verify_failure
+                } else {
+                    None
+                };
             } else if verify_failure.is_none() || done < tasks.len() {
                 stalled_for += 1;
                 if stalled_for >= config.stall_iterations {
                     return Outcome::new(
                         Phase::Stalled,
-                        format!("{stalled_for} iterations in a row ticked no new task; {done}/{} tasks done", tasks.len()),
+                        format!(
+                            "{stalled_for} iterations in a row ticked no new task; {done}/{} tasks done",
+                            tasks.len()
+                        ),
                     );
                 }
             }
@@ -181,10 +222,13 @@ impl Pipeline<'_> {
         });
         if prepared.created {
             for file in &self.plan.config.copy {
-                copy_into(&self.shared.root, &prepared.path, file).map_err(|e| format!("copy {file}: {e}"))?;
+                copy_into(&self.shared.root, &prepared.path, file)
+                    .map_err(|e| format!("copy {file}: {e}"))?;
             }
             if let Some(setup) = self.plan.config.setup.clone() {
-                let outcome = self.run_command(Role::Setup, &setup, &prepared.path, 0).await;
+                let outcome = self
+                    .run_command(Role::Setup, &setup, &prepared.path, 0)
+                    .await;
                 match outcome.result {
                     RunResult::Success => {}
                     RunResult::Cancelled => return Err("cancelled during setup".into()),
@@ -204,14 +248,26 @@ impl Pipeline<'_> {
 
     fn read_tasks(&self, path: &Path) -> Result<Vec<Task>, String> {
         let tasks = change::read_tasks(path).map_err(|e| e.to_string())?;
-        self.emit(ChangeEvent::Tasks { done: tasks.iter().filter(|t| t.done).count(), total: tasks.len() });
+        self.emit(ChangeEvent::Tasks {
+            done: tasks.iter().filter(|t| t.done).count(),
+            total: tasks.len(),
+        });
         Ok(tasks)
     }
 
-    async fn run_agent(&self, worktree: &Path, tasks: &[Task], iteration: u32, verify_failure: Option<&str>) -> Result<(), Outcome> {
+    async fn run_agent(
+        &self,
+        worktree: &Path,
+        tasks: &[Task],
+        iteration: u32,
+        verify_failure: Option<&str>,
+    ) -> Result<(), Outcome> {
         let config = &self.plan.config;
         let Some(spec) = config.agent.as_ref() else {
-            return Err(Outcome::new(Phase::Failed, "no agent configured".to_owned()));
+            return Err(Outcome::new(
+                Phase::Failed,
+                "no agent configured".to_owned(),
+            ));
         };
         let documents = documents(worktree, &self.plan.change);
         let verify = config.verify.as_deref().unwrap_or_default();
@@ -233,8 +289,11 @@ impl Pipeline<'_> {
             prompt_file: self.shared.run_dir.prompt_path(self.id),
             iteration,
         };
-        let mut invocation = presets::build(spec, &vars).map_err(|e| Outcome::new(Phase::Failed, e.to_string()))?;
-        invocation.env.extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut invocation =
+            presets::build(spec, &vars).map_err(|e| Outcome::new(Phase::Failed, e.to_string()))?;
+        invocation
+            .env
+            .extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         let retry = RetryPolicy {
             max: config.retry.max,
             delay: config.retry.delay,
@@ -243,8 +302,14 @@ impl Pipeline<'_> {
             min_runtime: config.retry.min_runtime,
             timeout_retries: config.retry.timeout_retries,
         };
-        let limits = Limits { inactivity_timeout: config.inactivity_timeout, timeout: config.timeout, kill_grace: config.kill_grace };
-        let outcome = self.supervise(Role::Agent, invocation, worktree, limits, retry, true).await;
+        let limits = Limits {
+            inactivity_timeout: config.inactivity_timeout,
+            timeout: config.timeout,
+            kill_grace: config.kill_grace,
+        };
+        let outcome = self
+            .supervise(Role::Agent, invocation, worktree, limits, retry, true)
+            .await;
         if let Some(cost) = outcome.usage.cost_usd {
             self.emit(ChangeEvent::Cost { usd: cost });
         }
@@ -253,14 +318,26 @@ impl Pipeline<'_> {
             RunResult::Cancelled => Err(self.cancelled(worktree, iteration).await),
             RunResult::TimedOut { after } => Err(Outcome::new(
                 Phase::Failed,
-                format!("the agent printed nothing for {}s (inactivity_timeout), also after retries", after.as_secs()),
+                format!(
+                    "the agent printed nothing for {}s (inactivity_timeout), also after retries",
+                    after.as_secs()
+                ),
             )),
-            RunResult::Failed { reason } => Err(Outcome::new(Phase::Failed, format!("the agent failed: {reason}"))),
+            RunResult::Failed { reason } => Err(Outcome::new(
+                Phase::Failed,
+                format!("the agent failed: {reason}"),
+            )),
         }
     }
 
     /// Runs a configured shell command (setup, verify) in the worktree through the runner.
-    async fn run_command(&self, role: Role, command: &str, worktree: &Path, iteration: u32) -> RunOutcome {
+    async fn run_command(
+        &self,
+        role: Role,
+        command: &str,
+        worktree: &Path,
+        iteration: u32,
+    ) -> RunOutcome {
         let invocation = Invocation {
             command: command.to_owned(),
             stdin: None,
@@ -271,22 +348,61 @@ impl Pipeline<'_> {
                 ("CONFLUX_ITERATION".into(), iteration.to_string()),
             ],
         };
-        let limits = Limits { inactivity_timeout: None, timeout: self.plan.config.timeout, kill_grace: self.plan.config.kill_grace };
-        let retry = RetryPolicy { max: 0, timeout_retries: 0, ..RetryPolicy::default() };
-        self.supervise(role, invocation, worktree, limits, retry, false).await
+        let limits = Limits {
+            inactivity_timeout: None,
+            timeout: self.plan.config.timeout,
+            kill_grace: self.plan.config.kill_grace,
+        };
+        let retry = RetryPolicy {
+            max: 0,
+            timeout_retries: 0,
+            ..RetryPolicy::default()
+        };
+        self.supervise(role, invocation, worktree, limits, retry, false)
+            .await
     }
 
-    async fn supervise(&self, role: Role, invocation: Invocation, cwd: &Path, limits: Limits, retry: RetryPolicy, staggered: bool) -> RunOutcome {
-        let request = RunRequest { invocation, cwd: cwd.to_owned(), env: Vec::new(), limits, retry };
+    async fn supervise(
+        &self,
+        role: Role,
+        invocation: Invocation,
+        cwd: &Path,
+        limits: Limits,
+        retry: RetryPolicy,
+        staggered: bool,
+    ) -> RunOutcome {
+        let request = RunRequest {
+            invocation,
+            cwd: cwd.to_owned(),
+            env: Vec::new(),
+            limits,
+            retry,
+        };
         let unstaggered = Stagger::new(Duration::ZERO);
-        let stagger = if staggered { &self.shared.stagger } else { &unstaggered };
+        let stagger = if staggered {
+            &self.shared.stagger
+        } else {
+            &unstaggered
+        };
         let mut on_event = |event: AgentEvent| {
             let kind = match event {
-                AgentEvent::Spawned { attempt, pid } => ChangeEvent::ProcessStarted { role, pid, attempt },
+                AgentEvent::Spawned { attempt, pid } => {
+                    ChangeEvent::ProcessStarted { role, pid, attempt }
+                }
                 AgentEvent::Line { text, .. } => ChangeEvent::Output { role, line: text },
                 // A run's cost is reported once, from its outcome.
                 AgentEvent::Usage(_) => return,
-                AgentEvent::Retrying { attempt, max, reason, delay } => ChangeEvent::Retrying { attempt, max, reason, delay },
+                AgentEvent::Retrying {
+                    attempt,
+                    max,
+                    reason,
+                    delay,
+                } => ChangeEvent::Retrying {
+                    attempt,
+                    max,
+                    reason,
+                    delay,
+                },
                 AgentEvent::InactivityTimeout { after } => ChangeEvent::InactivityTimeout { after },
                 AgentEvent::Exited { .. } => return,
             };
@@ -296,10 +412,19 @@ impl Pipeline<'_> {
     }
 
     /// Commits what the worktree holds after an iteration and re-reads the tasks.
-    async fn commit_iteration(&self, worktree: &Path, tasks_path: &Path, iteration: u32) -> Result<Vec<Task>, String> {
+    async fn commit_iteration(
+        &self,
+        worktree: &Path,
+        tasks_path: &Path,
+        iteration: u32,
+    ) -> Result<Vec<Task>, String> {
         let tasks = self.read_tasks(tasks_path)?;
         let done = tasks.iter().filter(|t| t.done).count();
-        let message = format!("conflux({}): iteration {iteration} — {done}/{} tasks", self.id, tasks.len());
+        let message = format!(
+            "conflux({}): iteration {iteration} — {done}/{} tasks",
+            self.id,
+            tasks.len()
+        );
         self.commit(worktree, &message).await?;
         Ok(tasks)
     }
@@ -312,7 +437,10 @@ impl Pipeline<'_> {
             .map_err(|e| format!("committing panicked: {e}"))?
             .map_err(|e| format!("cannot commit the work in {}: {e}", worktree.display()))?;
         if let Some(commit) = committed {
-            self.emit(ChangeEvent::Committed { commit: commit.to_string(), message: message.to_owned() });
+            self.emit(ChangeEvent::Committed {
+                commit: commit.to_string(),
+                message: message.to_owned(),
+            });
         }
         Ok(())
     }
@@ -323,26 +451,44 @@ impl Pipeline<'_> {
         if let Err(reason) = self.commit(worktree, &message).await {
             self.note(reason);
         }
-        Outcome::new(Phase::Cancelled, "interrupted; run `git conflux start` to resume".to_owned())
+        Outcome::new(
+            Phase::Cancelled,
+            "interrupted; run `git conflux start` to resume".to_owned(),
+        )
     }
 }
 
 /// The change's documents that exist in the worktree, as paths relative to it.
 fn documents(worktree: &Path, change: &Change) -> Vec<String> {
     let dir = &change.dir;
-    ["proposal.md", "design.md", "spec.md", "plan.md", "specs", "research.md", "data-model.md", "contracts"]
-        .iter()
-        .map(|name| dir.join(name))
-        .filter(|rel| worktree.join(rel).exists())
-        .map(|rel| rel.display().to_string())
-        .collect()
+    [
+        "proposal.md",
+        "design.md",
+        "spec.md",
+        "plan.md",
+        "specs",
+        "research.md",
+        "data-model.md",
+        "contracts",
+    ]
+    .iter()
+    .map(|name| dir.join(name))
+    .filter(|rel| worktree.join(rel).exists())
+    .map(|rel| rel.display().to_string())
+    .collect()
 }
 
 /// Copies one configured file (or directory) from the main worktree into a new worktree.
 fn copy_into(root: &Path, worktree: &Path, rel: &str) -> std::io::Result<()> {
     let rel_path = Path::new(rel);
-    if rel_path.is_absolute() || rel_path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-        return Err(std::io::Error::other("must be a path inside the repository"));
+    if rel_path.is_absolute()
+        || rel_path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(std::io::Error::other(
+            "must be a path inside the repository",
+        ));
     }
     let from = root.join(rel_path);
     if !from.exists() {

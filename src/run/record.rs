@@ -21,7 +21,13 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(run_dir: RunDir) -> Recorder {
-        Recorder { run_dir, states: HashMap::new(), logs: HashMap::new(), since: HashMap::new(), errors: Vec::new() }
+        Recorder {
+            run_dir,
+            states: HashMap::new(),
+            logs: HashMap::new(),
+            since: HashMap::new(),
+            errors: Vec::new(),
+        }
     }
 
     /// Starts tracking a change with its state as planned (saved at once).
@@ -37,9 +43,13 @@ impl Recorder {
     }
 
     pub fn record(&mut self, event: &Event) {
-        let Event::Change { id, kind } = event else { return };
+        let Event::Change { id, kind } = event else {
+            return;
+        };
         self.log(id, kind);
-        let Some(state) = self.states.get_mut(id) else { return };
+        let Some(state) = self.states.get_mut(id) else {
+            return;
+        };
         let persist = match kind {
             ChangeEvent::Phase { phase, reason } => {
                 state.phase = *phase;
@@ -63,10 +73,17 @@ impl Recorder {
                 }
                 true
             }
-            ChangeEvent::WorktreeReady { path, branch, start_commit, .. } => {
+            ChangeEvent::WorktreeReady {
+                path,
+                branch,
+                start_commit,
+                ..
+            } => {
                 state.worktree = path.clone();
                 state.branch = branch.clone();
-                state.start_commit.get_or_insert_with(|| start_commit.clone());
+                state
+                    .start_commit
+                    .get_or_insert_with(|| start_commit.clone());
                 true
             }
             ChangeEvent::Tasks { done, total } => {
@@ -96,10 +113,15 @@ impl Recorder {
                 true
             }
             ChangeEvent::Committed { .. } => {
-                state.last_verify_failure = state.last_verify_failure.take().filter(|_| state.phase == Phase::Verifying);
+                state.last_verify_failure = state
+                    .last_verify_failure
+                    .take()
+                    .filter(|_| state.phase == Phase::Verifying);
                 false
             }
-            ChangeEvent::Output { .. } | ChangeEvent::Note { .. } | ChangeEvent::Merged { .. } => false,
+            ChangeEvent::Output { .. } | ChangeEvent::Note { .. } | ChangeEvent::Merged { .. } => {
+                false
+            }
         };
         if persist {
             state.updated_at = Some(now_secs());
@@ -120,21 +142,32 @@ impl Recorder {
             let opened = path
                 .parent()
                 .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(&path));
+                .and_then(|_| {
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&path)
+                });
             match opened {
                 Ok(file) => {
                     self.logs.insert(id.to_owned(), file);
                 }
                 Err(e) => {
-                    self.errors.push(format!("cannot write {}: {e}", path.display()));
+                    self.errors
+                        .push(format!("cannot write {}: {e}", path.display()));
                     return;
                 }
             }
         }
         if let Some(file) = self.logs.get_mut(id) {
-            let line = format!("{} {}\n", crate::ui::clock(now_secs()), crate::ui::describe(kind));
+            let line = format!(
+                "{} {}\n",
+                crate::ui::clock(now_secs()),
+                crate::ui::describe(kind)
+            );
             if let Err(e) = file.write_all(line.as_bytes()) {
-                self.errors.push(format!("cannot append to the log of {id}: {e}"));
+                self.errors
+                    .push(format!("cannot append to the log of {id}: {e}"));
             }
         }
     }

@@ -54,9 +54,14 @@ pub async fn run(
     mut merge: Option<&mut (dyn FnMut(&str) -> MergeVerdict + Send)>,
 ) -> Summary {
     let started = Instant::now();
-    let order: Vec<String> = jobs_in_order.iter().map(|j| j.plan.change.id.clone()).collect();
-    let mut slots: BTreeMap<String, Slot> =
-        jobs_in_order.into_iter().map(|j| (j.plan.change.id.clone(), Slot::Waiting(j))).collect();
+    let order: Vec<String> = jobs_in_order
+        .iter()
+        .map(|j| j.plan.change.id.clone())
+        .collect();
+    let mut slots: BTreeMap<String, Slot> = jobs_in_order
+        .into_iter()
+        .map(|j| (j.plan.change.id.clone(), Slot::Waiting(j)))
+        .collect();
     let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
     let mut running: JoinSet<(String, Outcome)> = JoinSet::new();
     let mut interrupts = 0u32;
@@ -68,16 +73,34 @@ pub async fn run(
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),
         _ => {
             tracing::error!("cannot install signal handlers");
-            return Summary { outcomes, interrupted: true, elapsed: started.elapsed() };
+            return Summary {
+                outcomes,
+                interrupted: true,
+                elapsed: started.elapsed(),
+            };
         }
     };
     for id in &order {
-        report(&Event::change(id, ChangeEvent::Phase { phase: Phase::Queued, reason: None }));
+        report(&Event::change(
+            id,
+            ChangeEvent::Phase {
+                phase: Phase::Queued,
+                reason: None,
+            },
+        ));
     }
 
     loop {
         if interrupts == 0 {
-            launch_ready(&shared, &order, &mut slots, &mut outcomes, &mut running, parallel, report);
+            launch_ready(
+                &shared,
+                &order,
+                &mut slots,
+                &mut outcomes,
+                &mut running,
+                parallel,
+                report,
+            );
         }
         if running.is_empty() {
             // Drain what the finished pipelines sent before saying the run is over.
@@ -122,21 +145,49 @@ pub async fn run(
     // Changes never started: skipped (a dependency failed) or left queued by an interrupt.
     for id in &order {
         if let Some(Slot::Waiting(job)) = slots.remove(id) {
-            let failed_dep = job.waits_for.iter().map(|(d, _)| d).find(|d| outcomes.get(*d).is_some_and(|o| !is_success(o.phase)));
+            let failed_dep = job
+                .waits_for
+                .iter()
+                .map(|(d, _)| d)
+                .find(|d| outcomes.get(*d).is_some_and(|o| !is_success(o.phase)));
             let (phase, reason) = match failed_dep {
-                Some(dep) if interrupts == 0 || outcomes.get(dep).is_some_and(|o| o.phase != Phase::Cancelled) => {
+                Some(dep)
+                    if interrupts == 0
+                        || outcomes
+                            .get(dep)
+                            .is_some_and(|o| o.phase != Phase::Cancelled) =>
+                {
                     let dep_phase = outcomes.get(dep).map_or(Phase::Failed, |o| o.phase);
                     (Phase::Skipped, format!("dependency {dep} {dep_phase}"))
                 }
-                _ => (Phase::Cancelled, "interrupted before it started; run `git conflux start` to resume".to_owned()),
+                _ => (
+                    Phase::Cancelled,
+                    "interrupted before it started; run `git conflux start` to resume".to_owned(),
+                ),
             };
-            report(&Event::change(id, ChangeEvent::Phase { phase, reason: Some(reason.clone()) }));
-            outcomes.insert(id.clone(), Outcome { phase, reason: Some(reason) });
+            report(&Event::change(
+                id,
+                ChangeEvent::Phase {
+                    phase,
+                    reason: Some(reason.clone()),
+                },
+            ));
+            outcomes.insert(
+                id.clone(),
+                Outcome {
+                    phase,
+                    reason: Some(reason),
+                },
+            );
         }
     }
     let elapsed = started.elapsed();
     report(&Event::RunFinished { elapsed });
-    Summary { outcomes, interrupted: interrupts > 0, elapsed }
+    Summary {
+        outcomes,
+        interrupted: interrupts > 0,
+        elapsed,
+    }
 }
 
 fn is_success(phase: Phase) -> bool {
@@ -171,17 +222,25 @@ fn launch_ready(
             return;
         }
         let ready = match slots.get(id) {
-            Some(Slot::Waiting(job)) => job.waits_for.iter().all(|(d, _)| outcomes.get(d).is_some_and(|o| is_success(o.phase))),
+            Some(Slot::Waiting(job)) => job
+                .waits_for
+                .iter()
+                .all(|(d, _)| outcomes.get(d).is_some_and(|o| is_success(o.phase))),
             _ => false,
         };
         if !ready {
             continue;
         }
-        let Some(Slot::Waiting(job)) = slots.insert(id.clone(), Slot::Running) else { continue };
+        let Some(Slot::Waiting(job)) = slots.insert(id.clone(), Slot::Running) else {
+            continue;
+        };
         // Merged dependencies are in the base already; done ones are built on by branch.
         let mut branches = job.builds_on.clone();
         branches.extend(
-            job.waits_for.iter().filter(|(d, _)| outcomes.get(d).is_some_and(|o| o.phase == Phase::Done)).map(|(_, b)| b.clone()),
+            job.waits_for
+                .iter()
+                .filter(|(d, _)| outcomes.get(d).is_some_and(|o| o.phase == Phase::Done))
+                .map(|(_, b)| b.clone()),
         );
         match start_point(shared, &branches, id) {
             Ok(start) => {
@@ -193,16 +252,32 @@ fn launch_ready(
                 });
             }
             Err((phase, reason)) => {
-                report(&Event::change(id, ChangeEvent::Phase { phase, reason: Some(reason.clone()) }));
+                report(&Event::change(
+                    id,
+                    ChangeEvent::Phase {
+                        phase,
+                        reason: Some(reason.clone()),
+                    },
+                ));
                 slots.insert(id.clone(), Slot::Finished);
-                outcomes.insert(id.clone(), Outcome { phase, reason: Some(reason) });
+                outcomes.insert(
+                    id.clone(),
+                    Outcome {
+                        phase,
+                        reason: Some(reason),
+                    },
+                );
             }
         }
     }
 }
 
 /// The commit a change starts from: the base tip, merged with its dependencies' branches.
-fn start_point(shared: &Shared, dependency_branches: &[String], id: &str) -> Result<gix::ObjectId, (Phase, String)> {
+fn start_point(
+    shared: &Shared,
+    dependency_branches: &[String],
+    id: &str,
+) -> Result<gix::ObjectId, (Phase, String)> {
     let failed = |reason: String| (Phase::Failed, reason);
     let base_tip = shared
         .repo
@@ -221,14 +296,21 @@ fn start_point(shared: &Shared, dependency_branches: &[String], id: &str) -> Res
     if tips.len() == 1 {
         return Ok(base_tip);
     }
-    let message = format!("conflux({id}): start from {}", dependency_branches.join(", "));
+    let message = format!(
+        "conflux({id}): start from {}",
+        dependency_branches.join(", ")
+    );
     match shared.repo.merge_commits_to_commit(&tips, &message) {
         Ok(MergedCommit::Commit(id)) => Ok(id),
         Ok(MergedCommit::Conflicts(conflicts)) => Err((
             Phase::Conflict,
             format!(
                 "its dependencies' branches conflict in {}; merge them first (`git conflux merge`), then run start again",
-                conflicts.iter().map(|c| c.path.display().to_string()).collect::<Vec<_>>().join(", ")
+                conflicts
+                    .iter()
+                    .map(|c| c.path.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )),
         Err(e) => Err(failed(e.to_string())),

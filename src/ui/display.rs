@@ -55,15 +55,27 @@ impl Display {
 /// The plain-text form of an event (without the time).
 pub fn plain_line(event: &Event) -> Option<String> {
     Some(match event {
-        Event::RunStarted { changes, jobs, base } => {
-            format!("starting {} change(s) on {base}, {jobs} at a time: {}", changes.len(), changes.join(", "))
+        Event::RunStarted {
+            changes,
+            jobs,
+            base,
+        } => {
+            format!(
+                "starting {} change(s) on {base}, {jobs} at a time: {}",
+                changes.len(),
+                changes.join(", ")
+            )
         }
         Event::Change { id, kind } => format!("{id}  {}", describe(kind)),
         Event::Interrupted { now: false } => {
-            "interrupted: stopping the agents (again to kill them at once), committing their work".to_owned()
+            "interrupted: stopping the agents (again to kill them at once), committing their work"
+                .to_owned()
         }
         Event::Interrupted { now: true } => "interrupted again: killing every agent now".to_owned(),
-        Event::RunFinished { elapsed } => format!("finished in {}", humantime::format_duration(round_secs(*elapsed))),
+        Event::RunFinished { elapsed } => format!(
+            "finished in {}",
+            humantime::format_duration(round_secs(*elapsed))
+        ),
     })
 }
 

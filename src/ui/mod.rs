@@ -25,8 +25,16 @@ impl Ui {
             ColorChoice::Auto => stdout_is_terminal && !no_color,
         };
         console::set_colors_enabled(color);
-        console::set_colors_enabled_stderr(color && stderr_is_terminal || args.color == ColorChoice::Always);
-        Ui { color, quiet: args.quiet, verbose: args.verbose, stdout_is_terminal, stderr_is_terminal }
+        console::set_colors_enabled_stderr(
+            color && stderr_is_terminal || args.color == ColorChoice::Always,
+        );
+        Ui {
+            color,
+            quiet: args.quiet,
+            verbose: args.verbose,
+            stdout_is_terminal,
+            stderr_is_terminal,
+        }
     }
 
     /// The data the user asked for (tables, JSON, logs): always printed.
@@ -59,8 +67,16 @@ pub struct Styles {
 }
 
 impl Styles {
-    fn paint(&self, text: &str, f: impl Fn(console::StyledObject<&str>) -> console::StyledObject<&str>) -> String {
-        if self.on { f(console::style(text)).force_styling(true).to_string() } else { text.to_owned() }
+    fn paint(
+        &self,
+        text: &str,
+        f: impl Fn(console::StyledObject<&str>) -> console::StyledObject<&str>,
+    ) -> String {
+        if self.on {
+            f(console::style(text)).force_styling(true).to_string()
+        } else {
+            text.to_owned()
+        }
     }
     pub fn green(&self, t: &str) -> String {
         self.paint(t, |s| s.green())
@@ -102,27 +118,71 @@ pub fn clock(secs: u64) -> String {
 /// One line of text for an event: the same words in the log, the plain output and the bars.
 pub fn describe(kind: &ChangeEvent) -> String {
     match kind {
-        ChangeEvent::Phase { phase, reason: Some(reason) } => format!("{phase}: {reason}"),
-        ChangeEvent::Phase { phase, reason: None } => phase.to_string(),
-        ChangeEvent::WorktreeReady { path, branch, created: true, start_commit } => {
-            format!("created worktree {} on branch {branch} at {}", path.display(), short(start_commit))
+        ChangeEvent::Phase {
+            phase,
+            reason: Some(reason),
+        } => format!("{phase}: {reason}"),
+        ChangeEvent::Phase {
+            phase,
+            reason: None,
+        } => phase.to_string(),
+        ChangeEvent::WorktreeReady {
+            path,
+            branch,
+            created: true,
+            start_commit,
+        } => {
+            format!(
+                "created worktree {} on branch {branch} at {}",
+                path.display(),
+                short(start_commit)
+            )
         }
-        ChangeEvent::WorktreeReady { path, branch, created: false, .. } => {
+        ChangeEvent::WorktreeReady {
+            path,
+            branch,
+            created: false,
+            ..
+        } => {
             format!("reusing worktree {} on branch {branch}", path.display())
         }
         ChangeEvent::Tasks { done, total } => format!("tasks {done}/{total}"),
-        ChangeEvent::IterationStarted { iteration, max } => format!("iteration {iteration} (at most {max} per run)"),
-        ChangeEvent::ProcessStarted { role, pid, attempt: 1 } => format!("{} started (pid {pid})", role.as_str()),
-        ChangeEvent::ProcessStarted { role, pid, attempt } => format!("{} started (pid {pid}, attempt {attempt})", role.as_str()),
-        ChangeEvent::Output { role, line } => format!("{}│ {line}", role.as_str()),
-        ChangeEvent::Retrying { attempt, max, reason, delay } => {
-            format!("retry {attempt}/{max} in {}: {reason}", humantime::format_duration(*delay))
+        ChangeEvent::IterationStarted { iteration, max } => {
+            format!("iteration {iteration} (at most {max} per run)")
         }
-        ChangeEvent::InactivityTimeout { after } => format!("no output for {}s: stopping the agent", after.as_secs()),
+        ChangeEvent::ProcessStarted {
+            role,
+            pid,
+            attempt: 1,
+        } => format!("{} started (pid {pid})", role.as_str()),
+        ChangeEvent::ProcessStarted { role, pid, attempt } => {
+            format!("{} started (pid {pid}, attempt {attempt})", role.as_str())
+        }
+        ChangeEvent::Output { role, line } => format!("{}│ {line}", role.as_str()),
+        ChangeEvent::Retrying {
+            attempt,
+            max,
+            reason,
+            delay,
+        } => {
+            format!(
+                "retry {attempt}/{max} in {}: {reason}",
+                humantime::format_duration(*delay)
+            )
+        }
+        ChangeEvent::InactivityTimeout { after } => {
+            format!("no output for {}s: stopping the agent", after.as_secs())
+        }
         ChangeEvent::Cost { usd } => format!("agent run cost ${usd:.4}"),
-        ChangeEvent::Committed { commit, message } => format!("committed {} {message}", short(commit)),
+        ChangeEvent::Committed { commit, message } => {
+            format!("committed {} {message}", short(commit))
+        }
         ChangeEvent::VerifyFailed { output_tail } => {
-            let last = output_tail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let last = output_tail
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
             format!("verify failed: {last}")
         }
         ChangeEvent::Merged { into, commit } => format!("merged into {into} ({})", short(commit)),

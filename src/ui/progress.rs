@@ -39,15 +39,31 @@ impl Progress {
     pub fn new(style: Styles) -> Progress {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
         let header = multi.add(ProgressBar::new_spinner());
-        header.set_style(ProgressStyle::with_template("{spinner:.cyan} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        header.set_style(
+            ProgressStyle::with_template("{spinner:.cyan} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         header.enable_steady_tick(Duration::from_millis(120));
-        Progress { multi, header, rows: HashMap::new(), order: Vec::new(), started: Instant::now(), style, id_width: 8 }
+        Progress {
+            multi,
+            header,
+            rows: HashMap::new(),
+            order: Vec::new(),
+            started: Instant::now(),
+            style,
+            id_width: 8,
+        }
     }
 
     pub fn show(&mut self, event: &Event) {
         match event {
             Event::RunStarted { changes, .. } => {
-                self.id_width = changes.iter().map(|c| console::measure_text_width(c)).max().unwrap_or(8).min(32);
+                self.id_width = changes
+                    .iter()
+                    .map(|c| console::measure_text_width(c))
+                    .max()
+                    .unwrap_or(8)
+                    .min(32);
                 for id in changes {
                     self.rows.entry(id.clone()).or_default();
                     self.order.push(id.clone());
@@ -55,7 +71,11 @@ impl Progress {
             }
             Event::Change { id, kind } => self.change(id, kind),
             Event::Interrupted { now } => {
-                let text = if *now { "killing every agent now" } else { "stopping: agents get SIGTERM; Ctrl-C again kills them at once" };
+                let text = if *now {
+                    "killing every agent now"
+                } else {
+                    "stopping: agents get SIGTERM; Ctrl-C again kills them at once"
+                };
                 let _ = self.multi.println(self.style.yellow(text));
             }
             Event::RunFinished { .. } => {}
@@ -71,9 +91,16 @@ impl Progress {
         match kind {
             ChangeEvent::Phase { phase, reason } => {
                 row.phase = Some(*phase);
-                if phase.is_active() && *phase != Phase::Queued && *phase != Phase::Blocked && row.bar.is_none() {
+                if phase.is_active()
+                    && *phase != Phase::Queued
+                    && *phase != Phase::Blocked
+                    && row.bar.is_none()
+                {
                     let bar = self.multi.add(ProgressBar::new_spinner());
-                    bar.set_style(ProgressStyle::with_template("{spinner:.green} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                    bar.set_style(
+                        ProgressStyle::with_template("{spinner:.green} {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
                     bar.enable_steady_tick(Duration::from_millis(120));
                     row.bar = Some(bar);
                 }
@@ -105,16 +132,27 @@ impl Progress {
                 }
             }
             ChangeEvent::Tasks { done, total } => (row.done, row.total) = (*done, *total),
-            ChangeEvent::IterationStarted { iteration, max } => (row.iteration, row.max) = (*iteration, *max),
+            ChangeEvent::IterationStarted { iteration, max } => {
+                (row.iteration, row.max) = (*iteration, *max)
+            }
             ChangeEvent::Output { role, line } => {
                 row.note = None;
-                row.last_line = if *role == Role::Agent { line.clone() } else { format!("{}│ {line}", role.as_str()) };
+                row.last_line = if *role == Role::Agent {
+                    line.clone()
+                } else {
+                    format!("{}│ {line}", role.as_str())
+                };
             }
             ChangeEvent::Cost { usd } => row.cost += usd,
-            ChangeEvent::Retrying { .. } | ChangeEvent::InactivityTimeout { .. } | ChangeEvent::VerifyFailed { .. } => {
+            ChangeEvent::Retrying { .. }
+            | ChangeEvent::InactivityTimeout { .. }
+            | ChangeEvent::VerifyFailed { .. } => {
                 row.note = Some(describe(kind));
             }
-            ChangeEvent::Merged { .. } | ChangeEvent::Committed { .. } | ChangeEvent::WorktreeReady { .. } | ChangeEvent::Note { .. } => {
+            ChangeEvent::Merged { .. }
+            | ChangeEvent::Committed { .. }
+            | ChangeEvent::WorktreeReady { .. }
+            | ChangeEvent::Note { .. } => {
                 row.last_line = describe(kind);
             }
             ChangeEvent::ProcessStarted { .. } => {}
@@ -135,13 +173,20 @@ impl Progress {
                 Some(note) => style.yellow(note),
                 None => style.dim(&row.last_line.replace(['\r', '\t'], " ")),
             };
-            let room = width.saturating_sub(console::measure_text_width(&head) + 3).max(10);
+            let room = width
+                .saturating_sub(console::measure_text_width(&head) + 3)
+                .max(10);
             bar.set_message(format!("{head}{}", truncate_to_width(&tail, room)));
         }
     }
 
     fn refresh_header(&mut self) {
-        let count = |f: &dyn Fn(Phase) -> bool| self.rows.values().filter(|r| r.phase.is_some_and(f)).count();
+        let count = |f: &dyn Fn(Phase) -> bool| {
+            self.rows
+                .values()
+                .filter(|r| r.phase.is_some_and(f))
+                .count()
+        };
         let running = count(&|p| p.is_active() && p != Phase::Queued && p != Phase::Blocked);
         let queued = count(&|p| p == Phase::Queued || p == Phase::Blocked);
         let done = count(&|p| matches!(p, Phase::Done | Phase::Merged));
@@ -152,7 +197,11 @@ impl Progress {
             "conflux  {} running · {queued} queued · {} done · {} failed  {}",
             self.style.cyan(&running.to_string()),
             self.style.green(&done.to_string()),
-            if failed > 0 { self.style.red(&failed.to_string()) } else { failed.to_string() },
+            if failed > 0 {
+                self.style.red(&failed.to_string())
+            } else {
+                failed.to_string()
+            },
             humantime::format_duration(elapsed),
         );
         if cost > 0.0 {

@@ -44,7 +44,13 @@ mod tests {
 
     #[test]
     fn aligns_by_display_width() {
-        let out = render(&["ID", "X"], &[vec!["日本".into(), "a".into()], vec!["ab".into(), "b".into()]]);
+        let out = render(
+            &["ID", "X"],
+            &[
+                vec!["日本".into(), "a".into()],
+                vec!["ab".into(), "b".into()],
+            ],
+        );
         assert_eq!(out, "ID    X\n日本  a\nab    b\n");
     }
 

@@ -41,7 +41,10 @@ pub fn demo_agent() -> PathBuf {
 impl TestEnv {
     /// A repository on branch `main` with one commit.
     pub fn new() -> TestEnv {
-        let tmp = tempfile::Builder::new().prefix("conflux-test-").tempdir().expect("tempdir");
+        let tmp = tempfile::Builder::new()
+            .prefix("conflux-test-")
+            .tempdir()
+            .expect("tempdir");
         let root = tmp.path().join("repo");
         let home = tmp.path().join("home");
         std::fs::create_dir_all(&root).unwrap();
@@ -72,6 +75,7 @@ impl TestEnv {
             .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
             .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
             .env("TMPDIR", self.tmp.path())
+            .env("DEMO_STATE", self.tmp.path())
             .env("LANG", "C.UTF-8")
             .env("NO_COLOR", "1")
             .env("COLUMNS", "120");
@@ -82,7 +86,11 @@ impl TestEnv {
         let mut cmd = Command::new("git");
         self.hermetic(&mut cmd);
         let out = cmd.current_dir(dir).args(args).output().expect("run git");
-        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -91,7 +99,9 @@ impl TestEnv {
         let mut cmd = Command::new("git");
         self.hermetic(&mut cmd);
         let out = cmd.current_dir(&self.root).args(args).output().ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     pub fn git(&self, args: &[&str]) -> String {
@@ -131,20 +141,29 @@ impl TestEnv {
         proposal.push_str(&format!("# Change: {id}\n\n## Why\nBecause.\n"));
         self.write(&format!("openspec/changes/{id}/proposal.md"), &proposal);
         let tasks: String = tasks.iter().map(|t| format!("- [ ] {t}\n")).collect();
-        self.write(&format!("openspec/changes/{id}/tasks.md"), &format!("## 1. Work\n{tasks}"));
+        self.write(
+            &format!("openspec/changes/{id}/tasks.md"),
+            &format!("## 1. Work\n{tasks}"),
+        );
     }
 
-    /// `.conflux.yaml` using the bundled demo agent, with extra YAML lines.
+    /// `.conflux.yaml` using the bundled demo agent, with extra YAML lines (which override
+    /// the test defaults of the same key).
     pub fn use_demo_agent(&self, extra: &str) {
         let agent = demo_agent();
-        self.write(
-            ".conflux.yaml",
-            &format!(
-                "agent: {{command: \"sh {}\", prompt: stdin}}\nstagger: 0s\nkill_grace: 2s\nretry: {{delay: 0s}}\nenv: {{DEMO_STATE: \"{}\"}}\n{extra}",
-                agent.display(),
-                self.path().display()
-            ),
+        let mut text = format!(
+            "agent: {{command: \"sh {}\", prompt: stdin}}\n",
+            agent.display()
         );
+        for default in ["stagger: 0s", "kill_grace: 2s", "retry: {delay: 0s}"] {
+            let key = default.split(':').next().unwrap();
+            if !extra.lines().any(|l| l.starts_with(&format!("{key}:"))) {
+                text.push_str(default);
+                text.push('\n');
+            }
+        }
+        text.push_str(extra);
+        self.write(".conflux.yaml", &text);
     }
 
     pub fn conflux_cmd(&self, args: &[&str]) -> Command {
@@ -166,7 +185,11 @@ impl TestEnv {
             let text = String::from_utf8_lossy(b).into_owned();
             text.replace(&self.path().display().to_string(), "$TEST")
         };
-        Output { stdout: norm(&out.stdout), stderr: norm(&out.stderr), code: out.status.code().unwrap_or(-1) }
+        Output {
+            stdout: norm(&out.stdout),
+            stderr: norm(&out.stderr),
+            code: out.status.code().unwrap_or(-1),
+        }
     }
 }
 
@@ -174,17 +197,20 @@ impl TestEnv {
     /// The recorded state of a change, as JSON.
     pub fn state(&self, id: &str) -> serde_json::Value {
         let path = self.root.join(format!(".git/conflux/state/{id}.json"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         serde_json::from_str(&text).unwrap()
     }
 
     pub fn try_state(&self, id: &str) -> Option<serde_json::Value> {
-        let text = std::fs::read_to_string(self.root.join(format!(".git/conflux/state/{id}.json"))).ok()?;
+        let text = std::fs::read_to_string(self.root.join(format!(".git/conflux/state/{id}.json")))
+            .ok()?;
         serde_json::from_str(&text).ok()
     }
 
     pub fn log(&self, id: &str) -> String {
-        std::fs::read_to_string(self.root.join(format!(".git/conflux/logs/{id}.log"))).unwrap_or_default()
+        std::fs::read_to_string(self.root.join(format!(".git/conflux/logs/{id}.log")))
+            .unwrap_or_default()
     }
 
     /// Where a change's worktree goes by default.
@@ -203,12 +229,33 @@ impl TestEnv {
 pub fn wait_for(what: &str, limit: std::time::Duration, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + limit;
     while !cond() {
-        assert!(std::time::Instant::now() < deadline, "gave up waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
-/// Whether any process of group `pgid` is alive.
+/// Whether any live process (not a zombie) is in group `pgid`. Zombies are dead: in a
+/// container whose pid 1 never reaps, orphans stay zombies forever, and `killpg(pgid, 0)`
+/// still finds them.
 pub fn group_alive(pgid: i32) -> bool {
-    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), None).is_ok()
+    if nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), None).is_err() {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    entries.filter_map(|e| e.ok()).any(|e| {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        // pid (comm) state ppid pgrp ...: comm may hold spaces, so split after the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            return false;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
+    })
 }

@@ -22,12 +22,23 @@ fn man_pages_and_completions_are_up_to_date() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut stale = Vec::new();
     for (name, text) in docs::man_pages() {
-        check(&root.join("man").join(name), &text, &mut stale);
+        check(&root.join("man/man1").join(name), &text, &mut stale);
     }
-    for (shell, file) in [(Shell::Bash, "git-conflux.bash"), (Shell::Zsh, "_git-conflux"), (Shell::Fish, "git-conflux.fish")] {
-        check(&root.join("completions").join(file), &docs::completion(shell), &mut stale);
+    for (shell, file) in [
+        (Shell::Bash, "git-conflux.bash"),
+        (Shell::Zsh, "_git-conflux"),
+        (Shell::Fish, "git-conflux.fish"),
+    ] {
+        check(
+            &root.join("completions").join(file),
+            &docs::completion(shell),
+            &mut stale,
+        );
     }
-    assert!(stale.is_empty(), "out of date (run scripts/gen-docs.sh and commit): {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "out of date (run scripts/gen-docs.sh and commit): {stale:?}"
+    );
 }
 
 #[test]
@@ -42,11 +53,31 @@ fn completions_subcommand_prints_the_shipped_script() {
 #[test]
 fn every_subcommand_has_a_man_page_that_man_can_render() {
     let pages = docs::man_pages();
-    for sub in ["status", "start", "merge", "logs", "stop", "clean", "init", "completions"] {
-        assert!(pages.iter().any(|(n, _)| n == &format!("git-conflux-{sub}.1")), "no page for {sub}");
+    for sub in [
+        "status",
+        "start",
+        "merge",
+        "logs",
+        "stop",
+        "clean",
+        "init",
+        "completions",
+    ] {
+        assert!(
+            pages
+                .iter()
+                .any(|(n, _)| n == &format!("git-conflux-{sub}.1")),
+            "no page for {sub}"
+        );
     }
     let main = &pages.iter().find(|(n, _)| n == "git-conflux.1").unwrap().1;
-    for needle in ["EXIT STATUS", "130", "TASK COUNTING", "CONFIGURATION", "status --json"] {
+    for needle in [
+        "EXIT STATUS",
+        "130",
+        "TASK COUNTING",
+        "CONFIGURATION",
+        "STATUS JSON",
+    ] {
         assert!(main.contains(needle), "git-conflux.1 lacks {needle}");
     }
 }

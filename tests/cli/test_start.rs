@@ -36,23 +36,45 @@ fn six_changes_with_dependencies_on_two_slots_all_complete() {
         assert!(!tasks.contains("[ ]"), "{id}: {tasks}");
         let work = env.git(&["show", &format!("{branch}:conflux-demo/{id}.txt")]);
         assert!(work.contains(&format!("{id}: task 1")), "{work}");
-        assert!(env.git(&["log", "--format=%s", &branch]).contains(&format!("conflux({id}): iteration 1")));
+        assert!(
+            env.git(&["log", "--format=%s", &branch])
+                .contains(&format!("conflux({id}): iteration 1"))
+        );
     }
-    assert!(!env.root.join("conflux-demo").exists(), "the main checkout was modified");
+    assert!(
+        !env.root.join("conflux-demo").exists(),
+        "the main checkout was modified"
+    );
     // The dependent built on its dependencies' work: e's branch contains b's and c's commits.
     for dep in ["a", "b", "c"] {
-        env.git(&["merge-base", "--is-ancestor", &format!("conflux/{dep}"), "conflux/e"]);
+        env.git(&[
+            "merge-base",
+            "--is-ancestor",
+            &format!("conflux/{dep}"),
+            "conflux/e",
+        ]);
     }
     let listed = env.git(&["worktree", "list", "--porcelain"]);
     assert_eq!(listed.matches("worktree ").count(), 7, "{listed}");
     env.git(&["fsck", "--strict"]);
     // Plain output off a terminal: timestamped lines, no escape codes.
     assert!(!out.stderr.contains('\x1b'), "{out}");
-    assert!(out.stderr.lines().any(|l| l.len() > 9 && l.as_bytes()[2] == b':' && l.contains("a  iteration 1")), "{out}");
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.len() > 9 && l.as_bytes()[2] == b':' && l.contains("a  iteration 1")),
+        "{out}"
+    );
     // Status agrees.
     let status = env.conflux(&["status", "--json"]);
     let rows: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
-    assert!(rows.as_array().unwrap().iter().all(|r| r["state"] == "done"), "{status}");
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "done"),
+        "{status}"
+    );
     // Nothing left to do.
     let again = env.conflux(&["start"]);
     assert_eq!(again.code, 0, "{again}");
@@ -70,30 +92,57 @@ fn stall_and_max_iterations_fail_with_reasons() {
     assert_eq!(out.code, 1, "{out}");
     let stuck = env.state("stuck");
     assert_eq!(stuck["phase"], "stalled", "{stuck}");
-    assert!(stuck["reason"].as_str().unwrap().contains("2 iterations in a row"), "{stuck}");
+    assert!(
+        stuck["reason"]
+            .as_str()
+            .unwrap()
+            .contains("2 iterations in a row"),
+        "{stuck}"
+    );
     let slow = env.state("slow");
     assert_eq!(slow["phase"], "failed", "{slow}");
-    assert!(slow["reason"].as_str().unwrap().contains("max_iterations"), "{slow}");
+    assert!(
+        slow["reason"].as_str().unwrap().contains("max_iterations"),
+        "{slow}"
+    );
     assert_eq!(slow["tasks_done"], 2);
     // Its partial work is committed on its branch.
-    assert!(env.git(&["log", "--format=%s", "conflux/slow"]).contains("iteration 2 — 2/5 tasks"));
+    assert!(
+        env.git(&["log", "--format=%s", "conflux/slow"])
+            .contains("iteration 2 — 2/5 tasks")
+    );
 }
 
 #[test]
 fn verify_failure_goes_back_to_the_agent_then_passes() {
     let env = TestEnv::new();
-    env.use_demo_agent("verify: test -f VERIFY_OK || { echo 'tests failed: VERIFY_OK missing'; exit 1; }\n");
-    add(&env, "v", 2, &[], "conflux: {env: {DEMO_MODE: verify-fix, DEMO_TICK: all}}");
+    env.use_demo_agent(
+        "verify: \"test -f VERIFY_OK || { echo 'tests failed: VERIFY_OK missing'; exit 1; }\"\n",
+    );
+    add(
+        &env,
+        "v",
+        2,
+        &[],
+        "conflux: {env: {DEMO_MODE: verify-fix, DEMO_TICK: all}}",
+    );
     env.commit_all("change");
     let out = env.conflux(&["start"]);
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(env.state("v")["phase"], "done");
     let log = env.log("v");
-    assert!(log.contains("verify failed: tests failed: VERIFY_OK missing"), "{log}");
+    assert!(
+        log.contains("verify failed: tests failed: VERIFY_OK missing"),
+        "{log}"
+    );
     assert!(log.contains("iteration 2"), "{log}");
     // The second prompt carried the failure.
-    let prompt = std::fs::read_to_string(env.root.join(".git/conflux/prompts/v.md")).unwrap_or_default();
-    assert!(prompt.is_empty() || prompt.contains("VERIFY_OK missing"), "{prompt}");
+    let prompt =
+        std::fs::read_to_string(env.root.join(".git/conflux/prompts/v.md")).unwrap_or_default();
+    assert!(
+        prompt.is_empty() || prompt.contains("VERIFY_OK missing"),
+        "{prompt}"
+    );
 }
 
 #[test]
@@ -112,17 +161,26 @@ fn rate_limited_run_is_retried() {
 #[test]
 fn inactivity_timeout_stops_a_silent_agent_and_names_its_seconds() {
     let env = TestEnv::new();
-    env.use_demo_agent("inactivity_timeout: 1s\nkill_grace: 1s\nretry: {delay: 0s, timeout_retries: 1}\n");
+    env.use_demo_agent(
+        "inactivity_timeout: 1s\nkill_grace: 1s\nretry: {delay: 0s, timeout_retries: 1}\n",
+    );
     add(&env, "h", 1, &[], "conflux: {env: {DEMO_MODE: hang}}");
     env.commit_all("change");
     let out = env.conflux(&["start"]);
     assert_eq!(out.code, 1, "{out}");
     let log = env.log("h");
     assert!(log.contains("no output for 1s"), "{log}");
-    assert_eq!(log.matches("agent started").count(), 2, "one retry after the timeout: {log}");
+    assert_eq!(
+        log.matches("agent started").count(),
+        2,
+        "one retry after the timeout: {log}"
+    );
     let st = env.state("h");
     assert_eq!(st["phase"], "failed");
-    assert!(st["reason"].as_str().unwrap().contains("inactivity"), "{st}");
+    assert!(
+        st["reason"].as_str().unwrap().contains("inactivity"),
+        "{st}"
+    );
 }
 
 #[test]
@@ -135,8 +193,14 @@ fn dry_run_changes_nothing() {
     let before = env.refs_and_worktrees();
     let out = env.conflux(&["start", "--dry-run"]);
     assert_eq!(out.code, 0, "{out}");
-    assert!(out.stdout.contains("Wave 1") && out.stdout.contains("Wave 2"), "{out}");
-    assert!(out.stdout.contains("conflux/b") && out.stdout.contains("main + conflux/a"), "{out}");
+    assert!(
+        out.stdout.contains("Wave 1") && out.stdout.contains("Wave 2"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("conflux/b") && out.stdout.contains("main + conflux/a"),
+        "{out}"
+    );
     assert_eq!(env.refs_and_worktrees(), before);
     assert!(!env.root.join(".git/conflux/state").exists());
 }
@@ -148,14 +212,20 @@ fn uncommitted_change_folder_is_a_preflight_error() {
     add(&env, "a", 1, &[], "");
     let out = env.conflux(&["start"]);
     assert_eq!(out.code, 2, "{out}");
-    assert!(out.stderr.contains("change a has uncommitted files"), "{out}");
+    assert!(
+        out.stderr.contains("change a has uncommitted files"),
+        "{out}"
+    );
     assert!(!env.worktree("a").exists());
 }
 
 #[test]
 fn missing_agent_binary_is_a_preflight_error() {
     let env = TestEnv::new();
-    env.write(".conflux.yaml", "agent: {command: \"no-such-agent-xyz {prompt_file}\"}\n");
+    env.write(
+        ".conflux.yaml",
+        "agent: {command: \"no-such-agent-xyz {prompt_file}\"}\n",
+    );
     add(&env, "a", 1, &[], "");
     env.commit_all("change");
     let out = env.conflux(&["start"]);
@@ -167,7 +237,8 @@ fn missing_agent_binary_is_a_preflight_error() {
 /// Starts `git conflux start` in the background.
 fn spawn_start(env: &TestEnv, args: &[&str]) -> std::process::Child {
     let mut cmd = env.conflux_cmd(&[&["start"], args].concat());
-    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
     cmd.spawn().unwrap()
 }
 
@@ -182,29 +253,67 @@ fn ctrl_c_stops_agents_commits_work_and_resumes() {
     add(&env, "h", 2, &[], "conflux: {env: {DEMO_MODE: hang}}");
     env.commit_all("change");
     let mut child = spawn_start(&env, &[]);
-    wait_for("the agent to start", Duration::from_secs(20), || agent_pid(&env, "h").is_some());
+    wait_for("the agent to start", Duration::from_secs(20), || {
+        agent_pid(&env, "h").is_some()
+    });
     let pgid = agent_pid(&env, "h").unwrap();
     // Work the agent left uncommitted must survive the interrupt.
-    wait_for("the worktree", Duration::from_secs(10), || env.worktree("h").is_dir());
-    std::fs::write(env.worktree("h").join("half-done.txt"), "work in progress\n").unwrap();
+    wait_for("the worktree", Duration::from_secs(10), || {
+        env.worktree("h").is_dir()
+    });
+    std::fs::write(
+        env.worktree("h").join("half-done.txt"),
+        "work in progress\n",
+    )
+    .unwrap();
     // A second start refuses while this one runs, naming its pid.
     let second = env.conflux(&["start"]);
     assert_eq!(second.code, 2, "{second}");
-    assert!(second.stderr.contains(&format!("pid {}", child.id())), "{second}");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    assert!(
+        second.stderr.contains(&format!("pid {}", child.id())),
+        "{second}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    assert!(!group_alive(pgid), "the agent's process group survived Ctrl-C");
+    if group_alive(pgid) {
+        let ps = std::process::Command::new("ps")
+            .args(["-eo", "pid,pgid,ppid,stat,cmd"])
+            .output()
+            .unwrap();
+        panic!(
+            "the agent's process group {pgid} survived Ctrl-C:\n{}",
+            String::from_utf8_lossy(&ps.stdout)
+        );
+    }
     assert_eq!(env.state("h")["phase"], "cancelled");
     let files = env.git(&["show", "--stat", "--format=%s", "conflux/h"]);
-    assert!(files.contains("half-done.txt") && files.contains("(interrupted)"), "{files}");
+    assert!(
+        files.contains("half-done.txt") && files.contains("(interrupted)"),
+        "{files}"
+    );
     // Resume: the same worktree and branch, the work kept, the change finished.
-    env.write("openspec/changes/h/proposal.md", &env.read("openspec/changes/h/proposal.md").replace("DEMO_MODE: hang", "DEMO_TICK: all"));
+    env.write(
+        "openspec/changes/h/proposal.md",
+        &env.read("openspec/changes/h/proposal.md")
+            .replace("DEMO_MODE: hang", "DEMO_TICK: all"),
+    );
     env.commit_all("no longer hangs");
     let out = env.conflux(&["start"]);
     assert_eq!(out.code, 0, "{out}");
-    assert!(env.log("h").contains("reusing worktree"), "{}", env.log("h"));
-    assert!(env.git(&["show", "conflux/h:half-done.txt"]).contains("work in progress"));
+    assert!(
+        env.log("h").contains("reusing worktree"),
+        "{}",
+        env.log("h")
+    );
+    assert!(
+        env.git(&["show", "conflux/h:half-done.txt"])
+            .contains("work in progress")
+    );
     let listed = env.git(&["worktree", "list", "--porcelain"]);
     assert_eq!(listed.matches("worktree ").count(), 2, "{listed}");
 }
@@ -224,22 +333,45 @@ fn kill_9_at_several_moments_then_start_again_loses_nothing() {
         // A power loss takes the agents too.
         for id in ["a", "b"] {
             if let Some(pgid) = agent_pid(&env, id) {
-                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pgid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
         }
-        let before: Vec<(&str, String)> =
-            ["a", "b"].into_iter().filter_map(|id| Some((id, env.try_git(&["rev-parse", "--verify", "-q", &format!("conflux/{id}")])?))).collect();
+        let before: Vec<(&str, String)> = ["a", "b"]
+            .into_iter()
+            .filter_map(|id| {
+                Some((
+                    id,
+                    env.try_git(&["rev-parse", "--verify", "-q", &format!("conflux/{id}")])?,
+                ))
+            })
+            .collect();
         let out = env.conflux(&["start"]);
         assert_eq!(out.code, 0, "after kill at {delay_ms} ms: {out}");
         for id in ["a", "b"] {
-            assert_eq!(env.state(id)["phase"], "done", "{id} after kill at {delay_ms} ms");
+            assert_eq!(
+                env.state(id)["phase"],
+                "done",
+                "{id} after kill at {delay_ms} ms"
+            );
         }
         // No commit made before the kill was lost.
         for (id, old) in before {
-            env.git(&["merge-base", "--is-ancestor", old.trim(), &format!("conflux/{id}")]);
+            env.git(&[
+                "merge-base",
+                "--is-ancestor",
+                old.trim(),
+                &format!("conflux/{id}"),
+            ]);
         }
         let listed = env.git(&["worktree", "list", "--porcelain"]);
-        assert_eq!(listed.matches("worktree ").count(), 3, "after kill at {delay_ms} ms: {listed}");
+        assert_eq!(
+            listed.matches("worktree ").count(),
+            3,
+            "after kill at {delay_ms} ms: {listed}"
+        );
         env.git(&["fsck", "--strict"]);
     }
 }

@@ -16,7 +16,8 @@ fn outside_a_repository_is_exit_2_naming_the_path() {
     let outside = env.path().join("elsewhere");
     std::fs::create_dir_all(&outside).unwrap();
     let mut cmd = env.conflux_cmd(&["status"]);
-    cmd.current_dir(&outside).env("GIT_CEILING_DIRECTORIES", env.path());
+    cmd.current_dir(&outside)
+        .env("GIT_CEILING_DIRECTORIES", env.path());
     let out = env.run(cmd);
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("$TEST/elsewhere"), "{out}");
@@ -28,7 +29,10 @@ fn lists_changes_in_dependency_order_with_counts() {
     let env = TestEnv::new();
     env.add_change("b-feature", &["one", "two"], &["a-base"], "");
     env.add_change("a-base", &["x"], &[], "");
-    env.write("openspec/changes/a-base/tasks.md", "- [x] done\n- [ ] open\n  - [x] nested done\n");
+    env.write(
+        "openspec/changes/a-base/tasks.md",
+        "- [x] done\n- [ ] open\n  - [x] nested done\n",
+    );
     env.commit_all("changes");
     let out = env.conflux(&["status", "--json"]);
     assert_eq!(out.code, 0, "{out}");
@@ -95,7 +99,10 @@ fn unknown_id_is_exit_2_listing_known_ids() {
     env.add_change("a", &["t"], &[], "");
     let out = env.conflux(&["status", "nope"]);
     assert_eq!(out.code, 2, "{out}");
-    assert!(out.stderr.contains("no such change: nope") && out.stderr.contains("known changes: a"), "{out}");
+    assert!(
+        out.stderr.contains("no such change: nope") && out.stderr.contains("known changes: a"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -105,11 +112,17 @@ fn malformed_config_names_file_and_line() {
     env.write(".conflux.yaml", "jobs: 2\nagent: [unclosed\n");
     let out = env.conflux(&["start", "--dry-run"]);
     assert_eq!(out.code, 2, "{out}");
-    assert!(out.stderr.contains(".conflux.yaml") && out.stderr.contains("line"), "{out}");
+    assert!(
+        out.stderr.contains(".conflux.yaml") && out.stderr.contains("line"),
+        "{out}"
+    );
     env.write(".conflux.yaml", "jobs: 2\nveriffy: make\n");
     let out = env.conflux(&["start", "--dry-run"]);
     assert_eq!(out.code, 2, "{out}");
-    assert!(out.stderr.contains("veriffy") && out.stderr.contains("line 2"), "{out}");
+    assert!(
+        out.stderr.contains("veriffy") && out.stderr.contains("line 2"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -119,7 +132,10 @@ fn dependency_cycle_is_exit_2_naming_members() {
     env.add_change("b", &["t"], &["a"], "");
     let out = env.conflux(&["status"]);
     assert_eq!(out.code, 2, "{out}");
-    assert!(out.stderr.contains("a") && out.stderr.contains("b") && out.stderr.contains("cycle"), "{out}");
+    assert!(
+        out.stderr.contains("a") && out.stderr.contains("b") && out.stderr.contains("cycle"),
+        "{out}"
+    );
 }
 
 #[test]
