@@ -424,7 +424,14 @@ async fn execute(
     let mut merge_one = |id: &str| -> MergeVerdict {
         let title = titles.get(id).cloned().flatten();
         match merge::merge_change(ws, id, title.as_deref(), &merge_options) {
-            Ok(_) => MergeVerdict::Merged,
+            Ok(merged) => {
+                let (into, commit) = match merged {
+                    merge::Merged::Already => (String::new(), String::new()),
+                    merge::Merged::FastForward { base, to } => (base, to),
+                    merge::Merged::Commit { base, commit } => (base, commit),
+                };
+                MergeVerdict::Merged { into, commit }
+            }
             Err(e) => MergeVerdict::Failed(e.phase(), e.to_string()),
         }
     };

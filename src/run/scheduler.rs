@@ -26,7 +26,8 @@ pub struct Job {
 
 /// What a merge-as-you-go callback says about a done change.
 pub enum MergeVerdict {
-    Merged,
+    /// Merged into `into`, now at `commit`.
+    Merged { into: String, commit: String },
     /// Not merged: the change ends in this phase with this reason.
     Failed(Phase, String),
 }
@@ -125,10 +126,15 @@ pub async fn run(
                 };
                 if outcome.phase == Phase::Done && interrupts == 0 {
                     if let Some(merge) = merge.as_deref_mut() {
-                        if let MergeVerdict::Failed(phase, reason) = merge(&id) {
-                            outcome = Outcome { phase, reason: Some(reason) };
-                            report(&Event::change(&id, ChangeEvent::Phase { phase, reason: outcome.reason.clone() }));
-                        }
+                        let (phase, reason) = match merge(&id) {
+                            MergeVerdict::Merged { into, commit } => {
+                                report(&Event::change(&id, ChangeEvent::Merged { into, commit }));
+                                (Phase::Merged, None)
+                            }
+                            MergeVerdict::Failed(phase, reason) => (phase, Some(reason)),
+                        };
+                        outcome = Outcome { phase, reason: reason.clone() };
+                        report(&Event::change(&id, ChangeEvent::Phase { phase, reason }));
                     }
                 }
                 slots.insert(id.clone(), Slot::Finished);

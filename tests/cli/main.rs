@@ -4,5 +4,6 @@
 mod support;
 
 mod test_docs;
+mod test_merge;
 mod test_start;
 mod test_status;

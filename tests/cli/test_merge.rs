@@ -1,0 +1,266 @@
+//! `git conflux merge` and `clean`, with the real git as the oracle.
+
+use crate::support::TestEnv;
+
+/// A repository where changes `ids` have run to done with the demo agent.
+fn done(ids: &[(&str, &[&str])]) -> TestEnv {
+    let env = TestEnv::new();
+    env.use_demo_agent("env: {DEMO_TICK: all}\n");
+    for (id, deps) in ids {
+        env.add_change(id, &["one", "two"], deps, "");
+    }
+    env.commit_all("changes");
+    let out = env.conflux(&["start"]);
+    assert_eq!(out.code, 0, "{out}");
+    env
+}
+
+fn head(env: &TestEnv, rev: &str) -> String {
+    env.git(&["rev-parse", rev]).trim().to_owned()
+}
+
+#[test]
+fn fast_forward_then_worktree_and_branch_are_removed() {
+    let env = done(&[("a", &[])]);
+    let tip = head(&env, "conflux/a");
+    let out = env.conflux(&["merge", "a"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("fast-forwarded main"), "{out}");
+    assert_eq!(head(&env, "main"), tip);
+    assert_eq!(
+        env.git(&["status", "--porcelain"]),
+        "",
+        "the checkout follows the merge"
+    );
+    assert!(env.read("conflux-demo/a.txt").contains("a: one"));
+    assert!(
+        env.try_git(&["rev-parse", "--verify", "-q", "conflux/a"])
+            .is_none(),
+        "branch kept"
+    );
+    assert!(!env.worktree("a").exists());
+    assert_eq!(env.state("a")["phase"], "merged");
+    // Idempotent.
+    let again = env.conflux(&["merge", "a"]);
+    assert_eq!(again.code, 0, "{again}");
+    assert!(again.stdout.contains("already merged"), "{again}");
+    env.git(&["fsck", "--strict"]);
+}
+
+#[test]
+fn no_ff_makes_a_merge_commit_and_squash_one_commit() {
+    let env = done(&[("a", &[]), ("b", &[])]);
+    let out = env.conflux(&["merge", "--no-ff", "--keep", "a"]);
+    assert_eq!(out.code, 0, "{out}");
+    let parents = env.git(&["log", "-1", "--format=%P", "main"]);
+    assert_eq!(parents.split_whitespace().count(), 2, "{parents}");
+    let subject = env.git(&["log", "-1", "--format=%B", "main"]);
+    assert!(subject.starts_with("Merge change a: a"), "{subject}");
+    assert!(subject.contains("2/2 tasks"), "{subject}");
+    assert!(env.worktree("a").exists(), "--keep keeps the worktree");
+    let before = head(&env, "main");
+    let out = env.conflux(&["merge", "--squash", "b"]);
+    assert_eq!(out.code, 0, "{out}");
+    let parents = env.git(&["log", "-1", "--format=%P", "main"]);
+    assert_eq!(
+        parents.trim(),
+        before,
+        "a squash has the base as its only parent"
+    );
+    assert!(env.read("conflux-demo/b.txt").contains("b: two"));
+    assert!(
+        env.try_git(&["rev-parse", "--verify", "-q", "conflux/b"])
+            .is_none()
+    );
+    env.git(&["fsck", "--strict"]);
+}
+
+#[test]
+fn merge_all_goes_in_dependency_order_and_refuses_unmerged_dependencies() {
+    let env = done(&[("base-x", &[]), ("mid", &["base-x"]), ("top", &["mid"])]);
+    let out = env.conflux(&["merge", "top"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("top depends on mid, not merged yet")
+            && out.stderr.contains("--with-deps"),
+        "{out}"
+    );
+    let out = env.conflux(&["merge", "--all"]);
+    assert_eq!(out.code, 0, "{out}");
+    let order: Vec<&str> = out
+        .stdout
+        .lines()
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(order, ["base-x", "mid", "top"], "{out}");
+    for id in ["base-x", "mid", "top"] {
+        assert_eq!(env.state(id)["phase"], "merged");
+    }
+}
+
+#[test]
+fn conflict_is_exit_3_with_paths_and_changes_nothing() {
+    let env = TestEnv::new();
+    env.use_demo_agent("env: {DEMO_TICK: all, DEMO_FILE: shared.txt}\n");
+    env.add_change("a", &["one"], &[], "");
+    env.add_change("b", &["one"], &[], "");
+    env.commit_all("changes");
+    assert_eq!(env.conflux(&["start"]).code, 0);
+    assert_eq!(env.conflux(&["merge", "a"]).code, 0);
+    let before = (
+        env.refs_and_worktrees(),
+        env.git(&["status", "--porcelain"]),
+        env.read("shared.txt"),
+    );
+    let index_before = std::fs::read(env.root.join(".git/index")).unwrap();
+    let out = env.conflux(&["merge", "b"]);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(
+        out.stderr.contains("shared.txt") && out.stderr.contains("nothing was changed"),
+        "{out}"
+    );
+    let after = (
+        env.refs_and_worktrees(),
+        env.git(&["status", "--porcelain"]),
+        env.read("shared.txt"),
+    );
+    assert_eq!(before, after);
+    assert_eq!(
+        index_before,
+        std::fs::read(env.root.join(".git/index")).unwrap()
+    );
+    assert_eq!(env.state("b")["phase"], "done");
+    // The real git agrees that these branches conflict.
+    let probe = std::process::Command::new("git")
+        .current_dir(&env.root)
+        .args(["merge-tree", "--write-tree", "main", "conflux/b"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        probe.status.code(),
+        Some(1),
+        "git merge-tree sees no conflict"
+    );
+}
+
+#[test]
+fn local_edits_are_kept_when_unrelated_and_refuse_the_merge_when_overlapping() {
+    let env = done(&[("a", &[]), ("b", &[])]);
+    env.write("README.md", "# my local edit\n");
+    let out = env.conflux(&["merge", "a"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(env.read("README.md"), "# my local edit\n");
+    // b writes conflux-demo/b.txt: a local untracked file there must not be overwritten.
+    env.write("conflux-demo/b.txt", "mine\n");
+    let main_before = head(&env, "main");
+    let out = env.conflux(&["merge", "b"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("conflux-demo/b.txt"), "{out}");
+    assert_eq!(head(&env, "main"), main_before);
+    assert_eq!(env.read("conflux-demo/b.txt"), "mine\n");
+    assert_eq!(env.state("b")["phase"], "done");
+}
+
+#[test]
+fn base_not_checked_out_only_moves_the_ref() {
+    let env = TestEnv::new();
+    env.git(&["branch", "trunk"]);
+    env.use_demo_agent("base: trunk\nenv: {DEMO_TICK: all}\n");
+    env.add_change("a", &["one"], &[], "");
+    env.commit_all("change on main");
+    env.git(&["branch", "-f", "trunk", "main"]);
+    assert_eq!(env.conflux(&["start"]).code, 0);
+    let status_before = env.git(&["status", "--porcelain"]);
+    let out = env.conflux(&["merge", "a"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("trunk"), "{out}");
+    assert!(
+        env.git(&["show", "trunk:conflux-demo/a.txt"])
+            .contains("a: one")
+    );
+    assert_eq!(env.git(&["status", "--porcelain"]), status_before);
+    assert!(
+        !env.root.join("conflux-demo").exists(),
+        "main's checkout was touched"
+    );
+}
+
+#[test]
+fn not_done_is_refused_unless_forced() {
+    let env = TestEnv::new();
+    env.use_demo_agent("max_iterations: 1\n");
+    env.add_change("a", &["one", "two", "three"], &[], "");
+    env.commit_all("change");
+    assert_eq!(env.conflux(&["start"]).code, 1);
+    let out = env.conflux(&["merge", "a"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("not done") && out.stderr.contains("--force"),
+        "{out}"
+    );
+    let out = env.conflux(&["merge", "--force", "a"]);
+    assert_eq!(out.code, 0, "{out}");
+}
+
+#[test]
+fn start_with_merge_merges_each_change_as_it_finishes() {
+    let env = TestEnv::new();
+    env.use_demo_agent("env: {DEMO_TICK: all}\n");
+    env.add_change("a", &["one"], &[], "");
+    env.add_change("b", &["one"], &["a"], "");
+    env.commit_all("changes");
+    let out = env.conflux(&["start", "--merge"]);
+    assert_eq!(out.code, 0, "{out}");
+    for id in ["a", "b"] {
+        assert_eq!(env.state(id)["phase"], "merged", "{out}");
+        assert!(env.read(&format!("conflux-demo/{id}.txt")).contains("one"));
+    }
+    assert_eq!(
+        env.git(&["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn clean_removes_only_what_conflux_created() {
+    let env = done(&[("a", &[]), ("b", &[])]);
+    env.git(&["branch", "my-own-branch"]);
+    let mine = env.path().join("my-worktree");
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        mine.to_str().unwrap(),
+        "my-own-branch",
+    ]);
+    // Uncommitted work in a change's worktree is refused without --force.
+    std::fs::write(env.worktree("a").join("scratch.txt"), "unsaved\n").unwrap();
+    let out = env.conflux(&["clean", "--all"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(env.worktree("a").join("scratch.txt").exists());
+    assert!(
+        !env.worktree("b").exists(),
+        "b was clean… but its branch is unmerged"
+    );
+    let out = env.conflux(&["clean", "--all", "--force"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(!env.worktree("a").exists());
+    let branches = env.git(&["branch", "--format=%(refname:short)"]);
+    assert_eq!(
+        branches.lines().collect::<Vec<_>>(),
+        ["main", "my-own-branch"],
+        "{branches}"
+    );
+    assert!(
+        mine.join("README.md").exists(),
+        "the user's worktree was removed"
+    );
+    assert!(env.git(&["worktree", "list"]).contains("my-worktree"));
+    assert!(
+        env.conflux(&["status", "--json"])
+            .stdout
+            .contains("\"pending\"")
+    );
+}
