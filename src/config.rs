@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::agent::presets::AgentSpec;
+use crate::agent::runner::RetryPolicy;
 
 /// The repository's configuration file, at the top of the main worktree (committed).
 pub const REPO_FILE: &str = ".conflux.yaml";
@@ -47,7 +48,7 @@ pub struct Config {
     pub setup: Option<String>,
     pub copy: Vec<String>,
     pub stagger: Duration,
-    pub retry: Retry,
+    pub retry: RetryPolicy,
     pub inactivity_timeout: Option<Duration>,
     pub timeout: Option<Duration>,
     pub kill_grace: Duration,
@@ -56,16 +57,6 @@ pub struct Config {
     pub prompt: Option<String>,
     pub archive: Option<String>,
     pub env: BTreeMap<String, String>,
-}
-
-#[derive(Clone, Debug)]
-pub struct Retry {
-    pub max: u32,
-    pub delay: Duration,
-    pub max_delay: Duration,
-    pub patterns: Vec<String>,
-    pub min_runtime: Duration,
-    pub timeout_retries: u32,
 }
 
 impl Default for Config {
@@ -82,7 +73,7 @@ impl Default for Config {
             setup: None,
             copy: Vec::new(),
             stagger: Duration::from_secs(2),
-            retry: Retry::default(),
+            retry: RetryPolicy::default(),
             inactivity_timeout: Some(Duration::from_secs(15 * 60)),
             timeout: None,
             kill_grace: Duration::from_secs(10),
@@ -91,21 +82,6 @@ impl Default for Config {
             prompt: None,
             archive: None,
             env: BTreeMap::new(),
-        }
-    }
-}
-
-impl Default for Retry {
-    fn default() -> Self {
-        Retry {
-            max: 3,
-            delay: Duration::from_secs(10),
-            max_delay: Duration::from_secs(5 * 60),
-            patterns: ["rate limit", "overloaded", "429", "529", "ECONNRESET"]
-                .map(String::from)
-                .to_vec(),
-            min_runtime: Duration::ZERO,
-            timeout_retries: 1,
         }
     }
 }
@@ -435,7 +411,7 @@ mod tests {
         assert_eq!(c.jobs, 6);
         assert_eq!(c.stagger, Duration::from_secs(5));
         assert_eq!(c.retry.max, 1);
-        assert_eq!(c.retry.delay, Retry::default().delay);
+        assert_eq!(c.retry.delay, RetryPolicy::default().delay);
         assert_eq!(c.inactivity_timeout, None);
     }
 

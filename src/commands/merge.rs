@@ -12,6 +12,7 @@ use crate::run::state::Phase;
 
 pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> Result<Exit, CommandError> {
     let ws = ctx.workspace()?;
+    let config = ws.config()?;
     let view = overview(&ws)?;
     view.check_ids(&args.ids)?;
     let options = MergeOptions {
@@ -117,7 +118,10 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> Result<Exit, CommandError> {
             results.push((id.to_string(), can));
             continue;
         }
-        match merge::merge_change(&ws, id, v.change.title.as_deref(), &options) {
+        let change_config = config
+            .for_change(v.change.config.as_ref(), &v.change.dir.join("proposal.md"))
+            .map_err(crate::commands::config_error)?;
+        match merge::merge_change(&ws, &change_config, &v.change, &options) {
             Ok(merged) => {
                 let text = match &merged {
                     Merged::Already => format!("{id}: already merged"),

@@ -41,6 +41,7 @@ pub struct Context {
 }
 
 /// The repository a command works on, with the paths derived from it.
+#[derive(Clone)]
 pub struct Workspace {
     pub repo: Repo,
     /// The main worktree's top level: changes, `.conflux.yaml` and merges live here.

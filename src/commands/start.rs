@@ -1,22 +1,24 @@
 //! `git conflux start`: preflight, plan, then the scheduler with the reporter attached.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::agent::presets::{self, AgentSpec};
 use crate::agent::runner::{Cancel, Stagger};
+use crate::change::Change;
 use crate::cli::StartArgs;
 use crate::commands::{Context, Workspace, config_error, display_path};
 use crate::config::Config;
 use crate::error::{CommandError, Exit};
 use crate::git::MergeMode;
 use crate::run::event::Event;
+use crate::run::hooks::{self, HookVars};
 use crate::run::merge::{self, MergeOptions};
 use crate::run::overview::{ChangeView, Overview, overview};
 use crate::run::pipeline::{Plan, Shared};
 use crate::run::record::Recorder;
-use crate::run::scheduler::{self, Job, MergeVerdict};
+use crate::run::scheduler::{self, Job, MergeFn, MergeVerdict};
 use crate::run::state::{ChangeState, Phase};
 use crate::ui::display::{Display, round_secs};
 use crate::ui::table;
@@ -411,35 +413,58 @@ async fn execute(
         base: plan.base.clone(),
     });
 
-    let merge_options = MergeOptions {
-        mode: MergeMode::FastForward,
-        keep: false,
-        force: false,
-    };
-    let titles: std::collections::HashMap<String, Option<String>> = plan
-        .jobs
-        .iter()
-        .map(|j| (j.plan.change.id.clone(), j.plan.change.title.clone()))
-        .collect();
-    let mut merge_one = |id: &str| -> MergeVerdict {
-        let title = titles.get(id).cloned().flatten();
-        match merge::merge_change(ws, id, title.as_deref(), &merge_options) {
-            Ok(merged) => {
-                let (into, commit) = match merged {
-                    merge::Merged::Already => (String::new(), String::new()),
-                    merge::Merged::FastForward { base, to } => (base, to),
-                    merge::Merged::Commit { base, commit } => (base, commit),
-                };
-                MergeVerdict::Merged { into, commit }
+    let merge_cb: Option<MergeFn> = merge_done.then(|| {
+        let ws = ws.clone();
+        let changes: HashMap<String, (Change, Config)> = plan
+            .jobs
+            .iter()
+            .map(|j| {
+                (
+                    j.plan.change.id.clone(),
+                    (j.plan.change.clone(), j.plan.config.clone()),
+                )
+            })
+            .collect();
+        let merge_one = move |id: &str| -> MergeVerdict {
+            let Some((change, config)) = changes.get(id) else {
+                return MergeVerdict::Failed(
+                    Phase::Failed,
+                    format!("{id} is not part of this run"),
+                );
+            };
+            let options = MergeOptions {
+                mode: MergeMode::FastForward,
+                keep: false,
+                force: false,
+            };
+            match merge::merge_change(&ws, config, change, &options) {
+                Ok(merged) => {
+                    let (into, commit) = match merged {
+                        merge::Merged::Already => (String::new(), String::new()),
+                        merge::Merged::FastForward { base, to } => (base, to),
+                        merge::Merged::Commit { base, commit } => (base, commit),
+                    };
+                    MergeVerdict::Merged { into, commit }
+                }
+                Err(e) => MergeVerdict::Failed(e.phase(), e.to_string()),
             }
-            Err(e) => MergeVerdict::Failed(e.phase(), e.to_string()),
+        };
+        Arc::new(merge_one) as MergeFn
+    });
+    let run_hook = |event: &'static str| {
+        let vars = HookVars {
+            state: Some(event.trim_start_matches("on_").to_owned()),
+            ..HookVars::default()
+        };
+        let (root, cancel) = (ws.root.clone(), Cancel::new());
+        async move {
+            let mut log = |line: String| tracing::info!("hook {event}: {line}");
+            if let Some(Err(e)) = hooks::run(config, event, &vars, &root, &cancel, &mut log).await {
+                ctx.ui.warn(&e);
+            }
         }
     };
-    let merge_cb: Option<&mut (dyn FnMut(&str) -> MergeVerdict + Send)> = if merge_done {
-        Some(&mut merge_one)
-    } else {
-        None
-    };
+    run_hook("on_start").await;
     let summary = scheduler::run(
         Arc::clone(&shared),
         plan.jobs,
@@ -449,6 +474,7 @@ async fn execute(
         merge_cb,
     )
     .await;
+    run_hook("on_finish").await;
     drop(report);
     display.finish();
 

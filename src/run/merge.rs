@@ -2,12 +2,18 @@
 //! `start --merge`. The in-memory merge and the safe checkout update are the git layer's;
 //! this decides whether a change may be merged, and records and cleans up after it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use crate::agent::presets::Invocation;
+use crate::agent::runner::{self, Cancel, Limits, RetryPolicy, RunRequest, RunResult, Stagger};
+use crate::agent::stream::StreamFormat;
+use crate::change::{Change, Source};
 use crate::commands::Workspace;
+use crate::config::Config;
 use crate::error::Exit;
 use crate::git::{self, Conflict, MergeMode, MergeOutcome, MergeRequest};
-use crate::run::state::{self, Phase, now_secs};
+use crate::run::hooks::{self, HookVars};
+use crate::run::state::{self, ChangeState, Phase, now_secs};
 
 #[derive(Clone, Debug)]
 pub struct MergeOptions {
@@ -44,6 +50,8 @@ pub enum Error {
         worktree: PathBuf,
         conflicts: Vec<Conflict>,
     },
+    #[error("archiving {id} failed, so it was not merged: {reason}")]
+    Archive { id: String, reason: String },
     #[error("merging {id}: {source}")]
     Git {
         id: String,
@@ -80,14 +88,16 @@ impl Error {
     }
 }
 
-/// Merges change `id` into the base it ran from, then records it merged and (unless
-/// `keep`) removes its worktree and branch. Never changes anything when it fails.
+/// Merges `change` into the base it ran from, then records it merged, runs the `on_merged`
+/// hook and (unless `keep`) removes its worktree and branch. When it fails, the base, the
+/// checkout and the branch are as they were (an archive step's commit stays on the branch).
 pub fn merge_change(
     ws: &Workspace,
-    id: &str,
-    title: Option<&str>,
+    config: &Config,
+    change: &Change,
     options: &MergeOptions,
 ) -> Result<Merged, Error> {
+    let id = change.id.as_str();
     let Some(mut st) = ws.run_dir.load(id)? else {
         return Err(Error::NoRun { id: id.to_owned() });
     };
@@ -105,8 +115,11 @@ pub fn merge_change(
             why,
         });
     }
+    if let Some(command) = &config.archive {
+        archive(config, change, &st, command)?;
+    }
     let mut message = format!("Merge change {id}");
-    if let Some(title) = title {
+    if let Some(title) = &change.title {
         message.push_str(&format!(": {title}"));
     }
     message.push_str(&format!(
@@ -147,6 +160,18 @@ pub fn merge_change(
     st.reason = None;
     st.updated_at = Some(now_secs());
     ws.run_dir.save(&st)?;
+    let vars = HookVars {
+        change_id: Some(id.to_owned()),
+        worktree: Some(st.worktree.clone()),
+        branch: Some(st.branch.clone()),
+        state: Some("merged".into()),
+        tasks_done: Some(st.tasks_done),
+        tasks_total: Some(st.tasks_total),
+        iteration: Some(st.iteration),
+    };
+    if let Some(Err(e)) = hooks::run_blocking(config, "on_merged", &vars, &ws.root) {
+        tracing::warn!("{e}");
+    }
     if !options.keep {
         // The merge is done; failing to tidy up is worth a warning, not a failed merge.
         if st.worktree.exists() {
@@ -161,4 +186,94 @@ pub fn merge_change(
         }
     }
     Ok(merged)
+}
+
+/// The `archive` step: run it in the change's worktree, commit what it did, and check that
+/// an OpenSpec change's folder moved under `openspec/changes/archive/`.
+fn archive(config: &Config, change: &Change, st: &ChangeState, command: &str) -> Result<(), Error> {
+    let id = change.id.as_str();
+    let fail = |reason: String| Error::Archive {
+        id: id.to_owned(),
+        reason,
+    };
+    let worktree = &st.worktree;
+    if !worktree.is_dir() {
+        return Err(fail(format!("its worktree {} is gone", worktree.display())));
+    }
+    let already = !worktree.join(&change.dir).exists() && archived_folder(worktree, id).is_some();
+    if !already {
+        let command = command.replace("{change_id}", &shell_words::quote(id));
+        let request = RunRequest {
+            invocation: Invocation {
+                command: command.clone(),
+                stdin: None,
+                format: StreamFormat::Text,
+                env: vec![
+                    ("CONFLUX_CHANGE_ID".into(), id.to_owned()),
+                    ("CONFLUX_WORKTREE".into(), worktree.display().to_string()),
+                ],
+            },
+            cwd: worktree.clone(),
+            env: config
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            limits: Limits {
+                inactivity_timeout: config.inactivity_timeout,
+                timeout: config.timeout,
+                kill_grace: config.kill_grace,
+            },
+            retry: RetryPolicy {
+                max: 0,
+                timeout_retries: 0,
+                ..RetryPolicy::default()
+            },
+        };
+        let cancel = Cancel::new();
+        let mut quiet = |_| {};
+        let outcome = hooks::block_on(runner::run(
+            request,
+            &Stagger::new(std::time::Duration::ZERO),
+            &cancel,
+            &mut quiet,
+        ))
+        .map_err(&fail)?;
+        if !matches!(outcome.result, RunResult::Success) {
+            return Err(fail(format!(
+                "`{command}` failed: {}",
+                outcome.output_tail.trim()
+            )));
+        }
+        git::commit_all(worktree, &format!("conflux({id}): archive"))
+            .map_err(|e| fail(format!("cannot commit the archived change: {e}")))?;
+    }
+    if change.source == Source::Openspec {
+        if worktree.join(&change.dir).exists() {
+            return Err(fail(format!(
+                "{} is still there after the archive command",
+                change.dir.display()
+            )));
+        }
+        if archived_folder(worktree, id).is_none() {
+            return Err(fail(format!(
+                "no folder for {id} appeared under openspec/changes/archive/"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `openspec/changes/archive/<date>-<id>` (or `<id>`) in `root`, if there is one.
+fn archived_folder(root: &Path, id: &str) -> Option<PathBuf> {
+    let dir = root.join("openspec/changes/archive");
+    std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n == id || (n.get(11..) == Some(id) && n.as_bytes()[10] == b'-'))
+        })
 }

@@ -2,6 +2,7 @@
 //! type everything reports through, and its persisting consumers (record, state).
 
 pub mod event;
+pub mod hooks;
 pub mod merge;
 pub mod overview;
 pub mod pipeline;

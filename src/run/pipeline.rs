@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -17,6 +18,7 @@ use crate::change::{self, Change, Task};
 use crate::config::Config;
 use crate::git::{self, Repo, WorktreeSpec};
 use crate::run::event::{ChangeEvent, Event, Role};
+use crate::run::hooks::{self, HookVars};
 use crate::run::state::{ChangeState, Phase, RunDir};
 
 /// What every pipeline of one run shares.
@@ -64,6 +66,8 @@ struct Pipeline<'a> {
     shared: &'a Shared,
     plan: &'a Plan,
     id: &'a str,
+    /// The iteration running now, for hooks.
+    iteration: AtomicU32,
 }
 
 /// Runs one change from its start commit to done (or a failure), resuming what exists.
@@ -72,9 +76,18 @@ pub async fn run(shared: Arc<Shared>, plan: Plan, start: gix::ObjectId) -> Outco
         shared: &shared,
         plan: &plan,
         id: &plan.change.id,
+        iteration: AtomicU32::new(0),
     };
     let outcome = p.drive(start).await;
     p.phase(outcome.phase, outcome.reason.clone());
+    let hook = if outcome.phase == Phase::Done {
+        "on_change_done"
+    } else {
+        "on_change_failed"
+    };
+    if outcome.phase != Phase::Cancelled {
+        p.hook(hook, outcome.phase).await.ok();
+    }
     outcome
 }
 
@@ -98,6 +111,7 @@ impl Pipeline<'_> {
             Ok(wt) => wt,
             Err(reason) => return Outcome::new(Phase::Failed, reason),
         };
+        self.hook("on_change_start", Phase::Preparing).await.ok();
         let tasks_path = worktree.join(&self.plan.change.tasks_file);
         let mut tasks = match self.read_tasks(&tasks_path) {
             Ok(t) => t,
@@ -161,11 +175,18 @@ impl Pipeline<'_> {
             }
             iteration += 1;
             session_iterations += 1;
+            self.iteration.store(iteration, Ordering::Relaxed);
             self.phase(Phase::Applying, None);
             self.emit(ChangeEvent::IterationStarted {
                 iteration,
                 max: config.max_iterations,
             });
+            if let Err(reason) = self.hook("pre_iteration", Phase::Applying).await {
+                return Outcome::new(
+                    Phase::Failed,
+                    format!("iteration {iteration} not run: {reason}"),
+                );
+            }
             let before = done;
             let result = self
                 .run_agent(&worktree, &tasks, iteration, verify_failure.as_deref())
@@ -173,6 +194,7 @@ impl Pipeline<'_> {
             let committed = self
                 .commit_iteration(&worktree, &tasks_path, iteration)
                 .await;
+            self.hook("post_iteration", Phase::Applying).await.ok();
             match (result, committed) {
                 (Err(outcome), _) => return outcome,
                 (Ok(()), Err(reason)) => return Outcome::new(Phase::Failed, reason),
@@ -197,6 +219,54 @@ impl Pipeline<'_> {
                         ),
                     );
                 }
+            }
+        }
+    }
+
+    /// Runs a configured hook in the worktree (the repository root before it exists);
+    /// its lines go to the log. `Err` carries the reason when it failed.
+    async fn hook(&self, event: &str, phase: Phase) -> Result<(), String> {
+        let worktree = self.plan.worktree.clone();
+        let tasks =
+            change::read_tasks(&worktree.join(&self.plan.change.tasks_file)).unwrap_or_default();
+        let vars = HookVars {
+            change_id: Some(self.id.to_owned()),
+            worktree: Some(worktree.clone()),
+            branch: Some(self.plan.branch.clone()),
+            iteration: Some(self.iteration.load(Ordering::Relaxed)),
+            state: Some(phase.to_string()),
+            tasks_done: Some(tasks.iter().filter(|t| t.done).count()),
+            tasks_total: Some(tasks.len()),
+        };
+        let cwd = if worktree.is_dir() {
+            worktree
+        } else {
+            self.shared.root.clone()
+        };
+        let mut on_line = |line: String| {
+            self.emit(ChangeEvent::Output {
+                role: Role::Hook,
+                line,
+            })
+        };
+        let result = hooks::run(
+            &self.plan.config,
+            event,
+            &vars,
+            &cwd,
+            &self.shared.cancel,
+            &mut on_line,
+        )
+        .await;
+        match result {
+            None => Ok(()),
+            Some(Ok(())) => {
+                self.note(format!("hook {event} ran"));
+                Ok(())
+            }
+            Some(Err(reason)) => {
+                self.note(reason.clone());
+                Err(reason)
             }
         }
     }
@@ -294,14 +364,7 @@ impl Pipeline<'_> {
         invocation
             .env
             .extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let retry = RetryPolicy {
-            max: config.retry.max,
-            delay: config.retry.delay,
-            max_delay: config.retry.max_delay,
-            patterns: config.retry.patterns.clone(),
-            min_runtime: config.retry.min_runtime,
-            timeout_retries: config.retry.timeout_retries,
-        };
+        let retry = config.retry.clone();
         let limits = Limits {
             inactivity_timeout: config.inactivity_timeout,
             timeout: config.timeout,

@@ -32,6 +32,9 @@ pub enum MergeVerdict {
     Failed(Phase, String),
 }
 
+/// Merges one done change (`start --merge`); run as a blocking task, one at a time.
+pub type MergeFn = Arc<dyn Fn(&str) -> MergeVerdict + Send + Sync>;
+
 /// How the run ended, per change id.
 pub struct Summary {
     pub outcomes: BTreeMap<String, Outcome>,
@@ -52,7 +55,7 @@ pub async fn run(
     parallel: usize,
     mut events: UnboundedReceiver<Event>,
     report: &mut dyn FnMut(&Event),
-    mut merge: Option<&mut (dyn FnMut(&str) -> MergeVerdict + Send)>,
+    merge: Option<MergeFn>,
 ) -> Summary {
     let started = Instant::now();
     let order: Vec<String> = jobs_in_order
@@ -125,8 +128,12 @@ pub async fn run(
                     }
                 };
                 if outcome.phase == Phase::Done && interrupts == 0 {
-                    if let Some(merge) = merge.as_deref_mut() {
-                        let (phase, reason) = match merge(&id) {
+                    if let Some(merge) = &merge {
+                        let (merge, merge_id) = (Arc::clone(merge), id.clone());
+                        let verdict = tokio::task::spawn_blocking(move || merge(&merge_id))
+                            .await
+                            .unwrap_or_else(|e| MergeVerdict::Failed(Phase::Failed, format!("merging panicked: {e}")));
+                        let (phase, reason) = match verdict {
                             MergeVerdict::Merged { into, commit } => {
                                 report(&Event::change(&id, ChangeEvent::Merged { into, commit }));
                                 (Phase::Merged, None)

@@ -4,6 +4,7 @@
 mod support;
 
 mod test_docs;
+mod test_hooks;
 mod test_merge;
 mod test_start;
 mod test_status;

@@ -1,0 +1,58 @@
+#!/bin/sh
+# `git conflux start` on 100 changes with 16 slots, stagger 0, and an agent that sleeps 1 s
+# and ticks every task: makespan against the ideal, the orchestrator's own CPU time (its
+# agents excluded) and its peak RSS, sampled from /proc while it runs.
+set -eu
+cd "$(dirname "$0")/../.."
+n=${CHANGES:-100}
+slots=${SLOTS:-16}
+cargo build --release --quiet
+bin=$PWD/target/release/git-conflux
+agent=$PWD/scripts/demo-agent.sh
+work=$(mktemp -d "${TMPDIR:-/tmp}/conflux-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+repo=$work/repo
+mkdir -p "$repo" && cd "$repo"
+git init -q -b main
+i=0
+while [ $i -lt "$n" ]; do
+    mkdir -p openspec/changes/c$i
+    printf '# Change: c%s\n' $i >openspec/changes/c$i/proposal.md
+    printf -- '- [ ] the only task\n' >openspec/changes/c$i/tasks.md
+    i=$((i + 1))
+done
+printf 'agent: {command: "sh %s", prompt: stdin}\njobs: %s\nstagger: 0s\nenv: {DEMO_PAUSE: "1", DEMO_TICK: all, DEMO_STATE: "%s"}\n' "$agent" "$slots" "$work" >.conflux.yaml
+git add -A && git -c user.name=b -c user.email=b@b commit -q -m bench
+
+# The reference for creating one worktree, in the same run.
+wt_start=$(date +%s%N)
+git worktree add -q -b probe "$work/probe" && git worktree remove "$work/probe" && git branch -q -D probe
+wt_ns=$(( $(date +%s%N) - wt_start ))
+
+start=$(date +%s%N)
+GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@b GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@b \
+    "$bin" start --no-progress -q >"$work/out.log" 2>&1 &
+pid=$!
+ticks=0; hwm=0
+while kill -0 $pid 2>/dev/null; do
+    if stat=$(cat /proc/$pid/stat 2>/dev/null); then
+        ticks=$(echo "$stat" | awk '{print $14 + $15}')
+        h=$(awk '/VmHWM/ {print $2}' /proc/$pid/status 2>/dev/null || echo 0)
+        [ -n "$h" ] && [ "$h" -gt "$hwm" ] && hwm=$h
+    fi
+    sleep 0.05
+done
+wait $pid || { echo "start failed:"; tail -20 "$work/out.log"; exit 1; }
+end=$(date +%s%N)
+hz=$(getconf CLK_TCK)
+awk -v ms=$(((end - start) / 1000000)) -v n="$n" -v s="$slots" -v wt=$((wt_ns / 1000000)) -v t="$ticks" -v hz="$hz" -v rss="$hwm" 'BEGIN {
+    waves = int((n + s - 1) / s)
+    ideal = waves * 1000 + waves * wt
+    cpu = t / hz
+    printf "orchestrate: %d changes, %d slots, 1 s agent, stagger 0\n", n, s
+    printf "  makespan            %.2f s\n", ms / 1000
+    printf "  ideal               %.2f s  (%d waves x (1 s + one git worktree add, %d ms))\n", ideal / 1000, waves, wt
+    printf "  ratio               %.3fx  (target <= 1.05x)\n", ms / ideal
+    printf "  orchestrator CPU    %.2f s = %.1f%% of one core over the run  (target <= 2%%)\n", cpu, 100 * cpu / (ms / 1000)
+    printf "  orchestrator RSS    %.1f MB peak  (target <= 40 MB)\n", rss / 1024
+}'

@@ -1,0 +1,132 @@
+//! The user's lifecycle hooks (`hooks:` in the configuration): shell commands run through the
+//! same runner as agents (own process group, `hooks_timeout`, nothing left behind), with the
+//! `CONFLUX_*` variables of the moment.
+
+use std::path::{Path, PathBuf};
+
+use crate::agent::presets::Invocation;
+use crate::agent::runner::{
+    self, AgentEvent, Cancel, Limits, RetryPolicy, RunRequest, RunResult, Stagger,
+};
+use crate::agent::stream::StreamFormat;
+use crate::config::Config;
+
+/// What a hook is told, as `CONFLUX_*` environment variables; unset fields are left out.
+#[derive(Clone, Debug, Default)]
+pub struct HookVars {
+    pub change_id: Option<String>,
+    pub worktree: Option<PathBuf>,
+    pub branch: Option<String>,
+    pub iteration: Option<u32>,
+    pub state: Option<String>,
+    pub tasks_done: Option<usize>,
+    pub tasks_total: Option<usize>,
+}
+
+impl HookVars {
+    fn env(&self, event: &str) -> Vec<(String, String)> {
+        let mut env = vec![("CONFLUX_EVENT".to_owned(), event.to_owned())];
+        let mut put = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                env.push((k.to_owned(), v));
+            }
+        };
+        put("CONFLUX_CHANGE_ID", self.change_id.clone());
+        put(
+            "CONFLUX_WORKTREE",
+            self.worktree.as_ref().map(|p| p.display().to_string()),
+        );
+        put("CONFLUX_BRANCH", self.branch.clone());
+        put("CONFLUX_ITERATION", self.iteration.map(|i| i.to_string()));
+        put("CONFLUX_STATE", self.state.clone());
+        put("CONFLUX_TASKS_DONE", self.tasks_done.map(|n| n.to_string()));
+        put(
+            "CONFLUX_TASKS_TOTAL",
+            self.tasks_total.map(|n| n.to_string()),
+        );
+        env
+    }
+}
+
+/// Runs hook `event` if one is configured: `None` when there is none, else whether it
+/// succeeded (`Err` names the hook and carries the end of its output). Each output line goes
+/// to `on_line`.
+pub async fn run(
+    config: &Config,
+    event: &str,
+    vars: &HookVars,
+    cwd: &Path,
+    cancel: &Cancel,
+    on_line: &mut (dyn FnMut(String) + Send),
+) -> Option<Result<(), String>> {
+    let command = config.hooks.get(event)?.clone();
+    let request = RunRequest {
+        invocation: Invocation {
+            command: command.clone(),
+            stdin: None,
+            format: StreamFormat::Text,
+            env: vars.env(event),
+        },
+        cwd: cwd.to_owned(),
+        env: Vec::new(),
+        limits: Limits {
+            inactivity_timeout: None,
+            timeout: Some(config.hooks_timeout),
+            kill_grace: config.kill_grace,
+        },
+        retry: RetryPolicy {
+            max: 0,
+            timeout_retries: 0,
+            ..RetryPolicy::default()
+        },
+    };
+    let mut forward = |event: AgentEvent| {
+        if let AgentEvent::Line { text, .. } = event {
+            on_line(text);
+        }
+    };
+    let outcome = runner::run(
+        request,
+        &Stagger::new(std::time::Duration::ZERO),
+        cancel,
+        &mut forward,
+    )
+    .await;
+    Some(match outcome.result {
+        RunResult::Success => Ok(()),
+        RunResult::TimedOut { after } => Err(format!(
+            "hook {event} (`{command}`) was stopped after {}s (hooks_timeout)",
+            after.as_secs()
+        )),
+        RunResult::Cancelled => Err(format!("hook {event} was cancelled")),
+        RunResult::Failed { reason } => Err(format!("hook {event} (`{command}`) failed: {reason}")),
+    })
+}
+
+/// Runs a hook from code that is not async (merging), on the caller's runtime when it is a
+/// blocking task of one, else on a small runtime of its own.
+pub fn run_blocking(
+    config: &Config,
+    event: &str,
+    vars: &HookVars,
+    cwd: &Path,
+) -> Option<Result<(), String>> {
+    config.hooks.get(event)?;
+    let cancel = Cancel::new();
+    let mut log = |line: String| tracing::info!("hook {event}: {line}");
+    block_on(run(config, event, vars, cwd, &cancel, &mut log))
+        .unwrap_or_else(|e| Some(Err(format!("hook {event}: {e}"))))
+}
+
+/// Drives `future` to completion from synchronous code: inside a `spawn_blocking` task on its
+/// runtime, else on a new current-thread runtime.
+pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, String> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => Ok(handle.block_on(future)),
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| rt.block_on(future))
+            .map_err(|e| format!("cannot start an async runtime: {e}")),
+    }
+}
