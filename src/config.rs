@@ -57,6 +57,17 @@ pub struct Config {
     pub prompt: Option<String>,
     pub archive: Option<String>,
     pub env: BTreeMap<String, String>,
+    /// The review stage; off unless configured.
+    pub review: Option<Review>,
+}
+
+/// A second agent judges each change once its tasks are ticked and verify passes.
+#[derive(Clone, Debug)]
+pub struct Review {
+    /// None: the coder's agent.
+    pub agent: Option<AgentSpec>,
+    pub prompt: Option<String>,
+    pub max_rounds: u32,
 }
 
 impl Default for Config {
@@ -82,6 +93,7 @@ impl Default for Config {
             prompt: None,
             archive: None,
             env: BTreeMap::new(),
+            review: None,
         }
     }
 }
@@ -110,6 +122,15 @@ pub struct Layer {
     pub prompt: Option<String>,
     pub archive: Option<String>,
     pub env: Option<BTreeMap<String, String>>,
+    pub review: Option<ReviewLayer>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewLayer {
+    pub agent: Option<AgentSpec>,
+    pub prompt: Option<String>,
+    pub max_rounds: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -257,6 +278,9 @@ impl Layer {
         if self.max_iterations == Some(0) {
             return Err(invalid("max_iterations", "must be at least 1"));
         }
+        if self.review.as_ref().and_then(|r| r.max_rounds) == Some(0) {
+            return Err(invalid("review.max_rounds", "must be at least 1"));
+        }
         if self.stall_iterations == Some(0) {
             return Err(invalid("stall_iterations", "must be at least 1"));
         }
@@ -351,6 +375,16 @@ impl Config {
         }
         if let Some(env) = layer.env {
             self.env.extend(env);
+        }
+        if let Some(r) = layer.review {
+            let review = self.review.get_or_insert(Review { agent: None, prompt: None, max_rounds: 3 });
+            if r.agent.is_some() {
+                review.agent = r.agent;
+            }
+            if r.prompt.is_some() {
+                review.prompt = r.prompt;
+            }
+            set(&mut review.max_rounds, r.max_rounds);
         }
     }
 

@@ -7,3 +7,4 @@ pub mod presets;
 pub mod prompt;
 pub mod runner;
 pub mod stream;
+pub mod verdict;

@@ -372,27 +372,8 @@ async fn execute(
     let mut recorder = Recorder::new(ws.run_dir.clone());
     for job in &plan.jobs {
         let p = &job.plan;
-        let mut state = p.prior.clone().unwrap_or_else(|| ChangeState {
-            id: p.change.id.clone(),
-            phase: Phase::Queued,
-            reason: None,
-            branch: p.branch.clone(),
-            worktree: p.worktree.clone(),
-            base: plan.base.clone(),
-            start_commit: None,
-            iteration: 0,
-            tasks_done: 0,
-            tasks_total: 0,
-            pid: None,
-            orchestrator_pid: None,
-            retries: 0,
-            cost_usd: None,
-            last_error: None,
-            last_verify_failure: None,
-            started_at: None,
-            updated_at: None,
-            finished_at: None,
-            elapsed_secs: 0,
+        let mut state = p.prior.clone().unwrap_or_else(|| {
+            ChangeState::new(&p.change.id, &p.branch, &p.worktree, &plan.base)
         });
         state.phase = Phase::Queued;
         state.reason = None;

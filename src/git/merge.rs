@@ -349,7 +349,7 @@ fn describe(conflict: &gix::merge::tree::Conflict) -> Conflict {
     }
 }
 
-fn commit_tree(
+pub(crate) fn commit_tree(
     repo: &gix::Repository,
     id: ObjectId,
     what: &'static str,
@@ -383,7 +383,7 @@ fn new_commit(
 }
 
 /// Move `name` from `from` to `to`, failing if someone else moved it meanwhile.
-fn move_branch(
+pub(crate) fn move_branch(
     repo: &gix::Repository,
     name: gix::refs::FullName,
     from: ObjectId,

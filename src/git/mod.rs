@@ -5,6 +5,7 @@
 //! `git status`, `git fsck` and `git worktree remove` accept it. gix stays behind this
 //! module so that its API churn stays here too.
 
+pub mod aside;
 pub mod branch;
 mod checkout;
 

@@ -22,10 +22,12 @@ pub struct RunDir {
 pub enum Phase {
     Pending,
     Queued,
+    /// The reviewer said the change cannot be finished without a person's decision.
     Blocked,
     Preparing,
     Applying,
     Verifying,
+    Reviewing,
     Done,
     Merged,
     Failed,
@@ -40,7 +42,7 @@ impl Phase {
     pub fn is_active(self) -> bool {
         matches!(
             self,
-            Phase::Queued | Phase::Blocked | Phase::Preparing | Phase::Applying | Phase::Verifying
+            Phase::Queued | Phase::Preparing | Phase::Applying | Phase::Verifying | Phase::Reviewing
         )
     }
 
@@ -48,7 +50,12 @@ impl Phase {
     pub fn is_failure(self) -> bool {
         matches!(
             self,
-            Phase::Failed | Phase::Stalled | Phase::Skipped | Phase::Cancelled | Phase::Conflict
+            Phase::Failed
+                | Phase::Stalled
+                | Phase::Skipped
+                | Phase::Cancelled
+                | Phase::Conflict
+                | Phase::Blocked
         )
     }
 
@@ -60,6 +67,7 @@ impl Phase {
             Phase::Preparing => "preparing",
             Phase::Applying => "applying",
             Phase::Verifying => "verifying",
+            Phase::Reviewing => "reviewing",
             Phase::Done => "done",
             Phase::Merged => "merged",
             Phase::Failed => "failed",
@@ -120,6 +128,45 @@ pub struct ChangeState {
     /// Seconds spent running across all sessions.
     #[serde(default)]
     pub elapsed_secs: u64,
+    #[serde(default)]
+    pub review: Option<ReviewRecord>,
+}
+
+/// The review stage so far: rounds run and the last verdict with its findings.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReviewRecord {
+    pub rounds: u32,
+    pub verdict: Option<String>,
+    pub findings: Vec<String>,
+}
+
+impl ChangeState {
+    /// A change about to run for the first time.
+    pub fn new(id: &str, branch: &str, worktree: &Path, base: &str) -> ChangeState {
+        ChangeState {
+            id: id.to_owned(),
+            phase: Phase::Queued,
+            reason: None,
+            branch: branch.to_owned(),
+            worktree: worktree.to_owned(),
+            base: base.to_owned(),
+            start_commit: None,
+            iteration: 0,
+            tasks_done: 0,
+            tasks_total: 0,
+            pid: None,
+            orchestrator_pid: None,
+            retries: 0,
+            cost_usd: None,
+            last_error: None,
+            last_verify_failure: None,
+            started_at: None,
+            updated_at: None,
+            finished_at: None,
+            elapsed_secs: 0,
+            review: None,
+        }
+    }
 }
 
 /// The lock file's content: who holds the repository.
@@ -386,6 +433,7 @@ mod tests {
             updated_at: Some(2),
             finished_at: None,
             elapsed_secs: 3,
+            review: None,
         }
     }
 

@@ -93,7 +93,6 @@ impl Progress {
                 row.phase = Some(*phase);
                 if phase.is_active()
                     && *phase != Phase::Queued
-                    && *phase != Phase::Blocked
                     && row.bar.is_none()
                 {
                     let bar = self.multi.add(ProgressBar::new_spinner());
@@ -187,8 +186,8 @@ impl Progress {
                 .filter(|r| r.phase.is_some_and(f))
                 .count()
         };
-        let running = count(&|p| p.is_active() && p != Phase::Queued && p != Phase::Blocked);
-        let queued = count(&|p| p == Phase::Queued || p == Phase::Blocked);
+        let running = count(&|p| p.is_active() && p != Phase::Queued);
+        let queued = count(&|p| p == Phase::Queued);
         let done = count(&|p| matches!(p, Phase::Done | Phase::Merged));
         let failed = count(&|p| p.is_failure());
         let cost: f64 = self.rows.values().map(|r| r.cost).sum();
