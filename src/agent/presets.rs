@@ -5,7 +5,6 @@
 //! `sh -c` command line, with every placeholder substituted as one quoted shell word.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
