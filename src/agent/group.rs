@@ -78,14 +78,14 @@ impl ProcessTree {
             .map(|st| st.st_ino)
             .collect();
         let pgid = i32::try_from(leader).unwrap_or(i32::MAX);
-        let mut tree = ProcessTree {
+        // No scan yet: the agent has had no time to start children, and the first line
+        // should not wait on a walk of /proc.
+        ProcessTree {
             pgid,
             recorded: Vec::new(),
             pipes,
             armed: true,
-        };
-        tree.scan();
-        tree
+        }
     }
 
     /// Records the current descendants and group members; forgets processes that are gone.

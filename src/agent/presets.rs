@@ -5,7 +5,6 @@
 //! `sh -c` command line, with every placeholder substituted as one quoted shell word.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -181,12 +180,6 @@ pub enum Error {
 
 impl AgentSpec {
     fn resolve(&self) -> Result<Resolved<'_>, Error> {
-        let named = |name: &str| {
-            preset(name).ok_or_else(|| Error::UnknownPreset {
-                name: name.to_owned(),
-                known: PRESET_NAMES.join(", "),
-            })
-        };
         Ok(match self {
             AgentSpec::Preset(name) => {
                 let p = named(name)?;
@@ -237,6 +230,14 @@ impl AgentSpec {
     }
 }
 
+/// The preset called `name`, or an error listing the known ones.
+fn named(name: &str) -> Result<&'static Preset, Error> {
+    preset(name).ok_or_else(|| Error::UnknownPreset {
+        name: name.to_owned(),
+        known: PRESET_NAMES.join(", "),
+    })
+}
+
 struct Resolved<'a> {
     template: String,
     extra_args: &'a str,
@@ -250,12 +251,7 @@ struct Resolved<'a> {
 pub fn check_available(spec: &AgentSpec) -> Result<PathBuf, Error> {
     let binary = match spec {
         AgentSpec::Preset(name) | AgentSpec::Tuned { preset: name, .. } => {
-            spec.resolve().map(|_| {
-                preset(name)
-                    .map(|p| p.binary)
-                    .unwrap_or_default()
-                    .to_owned()
-            })?
+            named(name)?.binary.to_owned()
         }
         AgentSpec::Custom { command, .. } => {
             let words = shell_words::split(command).map_err(|source| Error::BadCommand {
@@ -270,7 +266,7 @@ pub fn check_available(spec: &AgentSpec) -> Result<PathBuf, Error> {
     };
     which::which(&binary).map_err(|_| Error::NotFound {
         path: std::env::var_os("PATH")
-            .unwrap_or_else(OsString::new)
+            .unwrap_or_default()
             .to_string_lossy()
             .into_owned(),
         binary,

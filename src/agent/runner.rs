@@ -258,6 +258,11 @@ pub async fn run(
     let (mut retries, mut timeout_retries, mut attempt) = (0, 0, 0);
     let result = loop {
         attempt += 1;
+        if let (Some(d), Some(after)) = (deadline, req.limits.timeout)
+            && Instant::now() >= d
+        {
+            break RunResult::TimedOut { after };
+        }
         if !stagger.wait(&cancel.graceful).await {
             break RunResult::Cancelled;
         }
@@ -445,7 +450,7 @@ async fn supervise(
     let inactivity = req.limits.inactivity_timeout;
     let mut last_output = Instant::now();
     let mut idle = pin!(sleep_until(inactivity.map_or(far, |t| last_output + t)));
-    let mut scan = tokio::time::interval(group::SCAN_EVERY);
+    let mut scan = tokio::time::interval_at(Instant::now() + group::SCAN_EVERY, group::SCAN_EVERY);
     let mut exited: Option<ExitStatus> = None;
     let mut leak_wait = pin!(sleep_until(far));
     loop {

@@ -139,10 +139,10 @@ impl Decoder {
         };
         match (ev.kind, ev.subtype) {
             ("system", Some("init")) => {
-                if self.root.is_none() {
-                    if let Some(cwd) = &ev.cwd {
-                        self.set_root(cwd);
-                    }
+                if self.root.is_none()
+                    && let Some(cwd) = &ev.cwd
+                {
+                    self.set_root(cwd);
                 }
                 out.push(format!(
                     "session started (model {})",
@@ -268,7 +268,7 @@ impl Decoder {
                         let status = match item.exit_code {
                             Some(0) => String::new(),
                             Some(c) => format!("exit {c}: "),
-                            None => format!("{}: ", item.status.as_deref().unwrap_or("ended")),
+                            None => format!("{}: ", item.status.unwrap_or("ended")),
                         };
                         out.push(format!("  → {status}{}", lines_summary(output)));
                     }

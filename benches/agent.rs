@@ -1,0 +1,128 @@
+//! Agent runner benchmarks: stream decoding throughput, and the runner's spawn-to-first-line
+//! latency against a bare `tokio::process` spawn.
+//!
+//! `cargo bench --bench agent`
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use git_conflux::agent::presets::Invocation;
+use git_conflux::agent::runner::{
+    AgentEvent, Cancel, Limits, RetryPolicy, RunRequest, Stagger, run,
+};
+use git_conflux::agent::stream::{Decoder, StreamFormat};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const STREAM_BYTES: usize = 100 * 1024 * 1024;
+
+/// 100 MB of Claude Code stream-json: the recorded session's lines, repeated.
+fn claude_stream() -> Vec<String> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/agent/claude-success.jsonl");
+    let recorded = std::fs::read_to_string(path).expect("fixture present");
+    let lines: Vec<&str> = recorded.lines().collect();
+    let mut out = Vec::new();
+    let mut total = 0;
+    while total < STREAM_BYTES {
+        for l in &lines {
+            total += l.len() + 1;
+            out.push((*l).to_owned());
+        }
+    }
+    out
+}
+
+fn decode_throughput(c: &mut Criterion) {
+    let lines = claude_stream();
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    let mut g = c.benchmark_group("decode");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.sample_size(10);
+    g.bench_function("claude_stream_json_100MB", |b| {
+        b.iter(|| {
+            let mut d = Decoder::new(StreamFormat::Claude).relative_to(Path::new("/tmp/rec/repo"));
+            let mut n = 0;
+            for l in &lines {
+                n += d.decode(l).lines.len();
+            }
+            black_box(n)
+        })
+    });
+    g.finish();
+}
+
+fn request(cwd: &Path) -> RunRequest {
+    RunRequest {
+        invocation: Invocation {
+            command: "echo hi".into(),
+            stdin: None,
+            format: StreamFormat::Text,
+            env: vec![],
+        },
+        cwd: cwd.to_owned(),
+        env: vec![],
+        limits: Limits::default(),
+        retry: RetryPolicy::default(),
+    }
+}
+
+fn first_line_latency(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let cwd = std::env::temp_dir();
+    let mut g = c.benchmark_group("spawn_to_first_line");
+    g.bench_function("runner_echo_hi", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let (stagger, cancel) = (Stagger::new(Duration::ZERO), Cancel::new());
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    let mut first = None;
+                    run(request(&cwd), &stagger, &cancel, &mut |e| {
+                        if first.is_none() && matches!(e, AgentEvent::Line { .. }) {
+                            first = Some(start.elapsed());
+                        }
+                    })
+                    .await;
+                    total += first.expect("a line");
+                }
+                total
+            })
+        })
+    });
+    g.bench_function("bare_tokio_echo_hi", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    let mut child = tokio::process::Command::new("sh")
+                        .arg("-c")
+                        .arg("echo hi")
+                        .current_dir(&cwd)
+                        .stdin(std::process::Stdio::null())
+                        .stdout(std::process::Stdio::piped())
+                        .stderr(std::process::Stdio::piped())
+                        .spawn()
+                        .expect("spawn");
+                    let stdout = child.stdout.take().expect("stdout");
+                    let line = BufReader::new(stdout)
+                        .lines()
+                        .next_line()
+                        .await
+                        .expect("read");
+                    total += start.elapsed();
+                    black_box(line);
+                    child.wait().await.expect("wait");
+                }
+                total
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decode_throughput, first_line_latency);
+criterion_main!(benches);
