@@ -22,8 +22,9 @@ mode=${DEMO_MODE:-normal}
 state=${DEMO_STATE:-${TMPDIR:-/tmp}}
 file=${DEMO_FILE:-conflux-demo/$id.txt}
 
-# The prompt arrives on stdin when the preset says so; read it so the writer never blocks.
-if [ ! -t 0 ]; then cat >/dev/null; fi
+# The prompt arrives on stdin when the preset says so; read it so the writer never blocks,
+# and keep the last one in the state directory for whoever wants to see it.
+if [ ! -t 0 ]; then cat >"$state/demo-agent-$id.prompt"; fi
 
 tasks=""
 for candidate in "openspec/changes/$id/tasks.md" "specs/$id/tasks.md"; do

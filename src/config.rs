@@ -377,7 +377,11 @@ impl Config {
             self.env.extend(env);
         }
         if let Some(r) = layer.review {
-            let review = self.review.get_or_insert(Review { agent: None, prompt: None, max_rounds: 3 });
+            let review = self.review.get_or_insert(Review {
+                agent: None,
+                prompt: None,
+                max_rounds: 3,
+            });
             if r.agent.is_some() {
                 review.agent = r.agent;
             }

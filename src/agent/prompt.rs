@@ -16,7 +16,7 @@ Open tasks (from {tasks_file}):
 Work through the open tasks in order. When a task is done, tick its checkbox in {tasks_file} \
 (`- [ ]` becomes `- [x]`); never tick a task you have not done. Do not commit: git-conflux \
 commits your work after this run. This is iteration {iteration}.
-{verify_failure}";
+{verify_failure}{review_findings}";
 
 /// What a prompt is made from.
 pub struct PromptInput<'a> {
@@ -26,6 +26,8 @@ pub struct PromptInput<'a> {
     pub iteration: u32,
     /// The verify command and the tail of its failed output, when the last verify failed.
     pub verify_failure: Option<(&'a str, &'a str)>,
+    /// The last review's findings, when it failed.
+    pub review_findings: &'a [String],
     /// Paths of the change's documents that exist, relative to the worktree.
     pub documents: &'a [String],
 }
@@ -52,8 +54,21 @@ pub fn render(template: Option<&str>, input: &PromptInput<'_>) -> String {
         ),
         None => String::new(),
     };
+    let findings = if input.review_findings.is_empty() {
+        String::new()
+    } else {
+        let list: String = input
+            .review_findings
+            .iter()
+            .map(|f| format!("- {f}\n"))
+            .collect();
+        format!(
+            "\nA reviewer found these problems with the change; fix them:\n{}",
+            bounded(&list, 4000)
+        )
+    };
     let dir = input.change.dir.display().to_string();
-    let values: [(&str, String); 9] = [
+    let values: [(&str, String); 10] = [
         ("change_id", input.change.id.clone()),
         (
             "title",
@@ -70,8 +85,66 @@ pub fn render(template: Option<&str>, input: &PromptInput<'_>) -> String {
         ("open_tasks", open),
         ("iteration", input.iteration.to_string()),
         ("verify_failure", verify),
+        ("review_findings", findings),
     ];
     substitute(template, &values)
+}
+
+/// The default prompt of the reviewer: what to read, what to judge, and the verdict contract.
+pub const DEFAULT_REVIEW_TEMPLATE: &str = "\
+You are reviewing the change `{change_id}` ({title}), implemented in this worktree on branch \
+{branch}. Do not modify, create or delete any file, and do not commit: only read and judge.
+
+The change's documents:
+{documents}
+Its tasks: {tasks_file}
+The implementation is the diff `git diff {start_commit}..HEAD`; run it to see every change.
+
+Judge whether the implementation does what the proposal and every ticked task ask, correctly \
+and completely. This is review round {round}. End your answer with the verdict, a JSON object \
+on a line of its own:
+{\"verdict\": \"pass\", \"findings\": []}
+Use \"fail\" with findings (each a concrete problem to fix) when work is missing or wrong, and \
+\"blocked\" with the reason as a finding when the change cannot be finished without a person's \
+decision.
+";
+
+/// Renders the reviewer's prompt (`review.prompt`, or the default).
+pub fn render_review(
+    template: Option<&str>,
+    change: &Change,
+    documents: &[String],
+    branch: &str,
+    start_commit: &str,
+    round: u32,
+) -> String {
+    let documents: String = documents.iter().map(|d| format!("- {d}\n")).collect();
+    let values: [(&str, String); 7] = [
+        ("change_id", change.id.clone()),
+        (
+            "title",
+            change.title.clone().unwrap_or_else(|| change.id.clone()),
+        ),
+        ("documents", documents),
+        ("tasks_file", change.tasks_file.display().to_string()),
+        ("branch", branch.to_owned()),
+        ("start_commit", start_commit.to_owned()),
+        ("round", round.to_string()),
+    ];
+    substitute(template.unwrap_or(DEFAULT_REVIEW_TEMPLATE), &values)
+}
+
+/// At most `max` bytes of `text`, cut at a line end when possible.
+fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = text[..end].rfind('\n').map_or(end, |i| i + 1);
+    format!("{}(… more findings cut)\n", &text[..cut])
 }
 
 /// One pass over the template, so substituted text is never substituted again.

@@ -61,7 +61,10 @@ pub fn find(text: &str) -> Option<Verdict> {
                 }
                 j += 1;
             }
-            last = Some(Verdict { verdict: decision, findings });
+            last = Some(Verdict {
+                verdict: decision,
+                findings,
+            });
             i = j;
             continue;
         }
@@ -72,7 +75,11 @@ pub fn find(text: &str) -> Option<Verdict> {
 
 /// `{"verdict": …}` alone on a line (fences and surrounding spaces allowed).
 fn json_verdict(line: &str) -> Option<Verdict> {
-    let line = line.trim().trim_start_matches('`').trim_end_matches('`').trim();
+    let line = line
+        .trim()
+        .trim_start_matches('`')
+        .trim_end_matches('`')
+        .trim();
     if !line.starts_with('{') || !line.contains("\"verdict\"") {
         return None;
     }
@@ -81,13 +88,19 @@ fn json_verdict(line: &str) -> Option<Verdict> {
 
 /// `VERDICT: PASS`, `**Verdict:** fail`, `## VERDICT: BLOCKED` …
 fn marker(line: &str) -> Option<Decision> {
-    let cleaned: String = line.chars().filter(|c| !matches!(c, '*' | '_' | '#' | '`' | '>')).collect();
+    let cleaned: String = line
+        .chars()
+        .filter(|c| !matches!(c, '*' | '_' | '#' | '`' | '>'))
+        .collect();
     let cleaned = cleaned.trim();
     let (head, rest) = cleaned.split_once(':')?;
     if !head.trim().eq_ignore_ascii_case("verdict") {
         return None;
     }
-    let word = rest.split_whitespace().next()?.trim_matches(|c: char| !c.is_ascii_alphabetic());
+    let word = rest
+        .split_whitespace()
+        .next()?
+        .trim_matches(|c: char| !c.is_ascii_alphabetic());
     Decision::parse(word)
 }
 
@@ -98,7 +111,13 @@ mod tests {
     #[test]
     fn json_line_wins_and_last_verdict_counts() {
         let text = "Looking at the diff.\n{\"verdict\": \"fail\", \"findings\": [\"no tests\"]}\nOn reflection:\n{\"verdict\": \"pass\", \"findings\": []}\n";
-        assert_eq!(find(text), Some(Verdict { verdict: Decision::Pass, findings: vec![] }));
+        assert_eq!(
+            find(text),
+            Some(Verdict {
+                verdict: Decision::Pass,
+                findings: vec![]
+            })
+        );
     }
 
     #[test]
@@ -114,15 +133,24 @@ mod tests {
         let text = "Review done.\n\n**VERDICT: FAIL**\n- `login()` ignores errors\n- no test for logout\n\nThanks";
         let v = find(text).unwrap();
         assert_eq!(v.verdict, Decision::Fail);
-        assert_eq!(v.findings, ["`login()` ignores errors", "no test for logout"]);
+        assert_eq!(
+            v.findings,
+            ["`login()` ignores errors", "no test for logout"]
+        );
         assert_eq!(find("## Verdict: pass").unwrap().verdict, Decision::Pass);
-        assert_eq!(find("**Verdict:** Blocked.").unwrap().verdict, Decision::Blocked);
+        assert_eq!(
+            find("**Verdict:** Blocked.").unwrap().verdict,
+            Decision::Blocked
+        );
     }
 
     #[test]
     fn no_verdict_and_near_misses() {
         assert_eq!(find(""), None);
-        assert_eq!(find("The verdict is unclear.\nverdict: maybe\n{\"verdict\": \"perhaps\"}"), None);
+        assert_eq!(
+            find("The verdict is unclear.\nverdict: maybe\n{\"verdict\": \"perhaps\"}"),
+            None
+        );
         assert_eq!(find("{\"result\": \"pass\"}"), None);
     }
 

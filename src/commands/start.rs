@@ -372,9 +372,10 @@ async fn execute(
     let mut recorder = Recorder::new(ws.run_dir.clone());
     for job in &plan.jobs {
         let p = &job.plan;
-        let mut state = p.prior.clone().unwrap_or_else(|| {
-            ChangeState::new(&p.change.id, &p.branch, &p.worktree, &plan.base)
-        });
+        let mut state = p
+            .prior
+            .clone()
+            .unwrap_or_else(|| ChangeState::new(&p.change.id, &p.branch, &p.worktree, &plan.base));
         state.phase = Phase::Queued;
         state.reason = None;
         state.pid = None;
@@ -457,6 +458,9 @@ async fn execute(
     .await;
     run_hook("on_finish").await;
     drop(report);
+    if !recorder.errors.is_empty() || !summary.internal_errors.is_empty() {
+        run_hook("on_error").await;
+    }
     display.finish();
 
     // The summary table, from the recorded states.
@@ -520,7 +524,7 @@ async fn execute(
             }
         }
     }
-    for error in &recorder.errors {
+    for error in recorder.errors.iter().chain(&summary.internal_errors) {
         ctx.ui.warn(error);
     }
     if summary.interrupted {

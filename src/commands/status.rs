@@ -7,7 +7,7 @@ use crate::cli::StatusArgs;
 use crate::commands::{Context, display_path};
 use crate::error::{CommandError, Exit};
 use crate::run::overview::{ChangeView, overview};
-use crate::run::state::{Phase, pid_alive};
+use crate::run::state::{Phase, ReviewRecord, pid_alive};
 use crate::ui::table;
 
 /// One element of `status --json`; the schema is documented in the man page and stable.
@@ -32,6 +32,8 @@ struct JsonRow<'a> {
     pid: Option<u32>,
     pid_alive: bool,
     last_error: Option<&'a str>,
+    /// The review stage: rounds, last verdict and its findings (null when not reviewed).
+    review: Option<&'a ReviewRecord>,
     tasks: &'a [Task],
 }
 
@@ -100,6 +102,7 @@ fn json_row<'a>(v: &'a ChangeView, with_tasks: bool) -> JsonRow<'a> {
         pid,
         pid_alive: pid.is_some_and(pid_alive),
         last_error: state.and_then(|s| s.last_error.as_deref()),
+        review: state.and_then(|s| s.review.as_ref()),
         tasks: if with_tasks { &v.tasks } else { &[] },
     }
 }
@@ -110,7 +113,13 @@ fn render_table(ctx: &Context, root: &std::path::Path, views: &[&ChangeView]) ->
     for v in views {
         let state = v.state.as_ref();
         let phase = v.phase();
-        let label = v.phase_label();
+        let mut label = v.phase_label();
+        if let Some(verdict) = state
+            .and_then(|s| s.review.as_ref())
+            .and_then(|r| r.verdict.as_deref())
+        {
+            label.push_str(&format!(" (review: {verdict})"));
+        }
         let label = match phase {
             Phase::Done | Phase::Merged => st.green(&label),
             _ if phase.is_failure() => st.red(&label),
@@ -171,6 +180,17 @@ fn render_table(ctx: &Context, root: &std::path::Path, views: &[&ChangeView]) ->
                 .and_then(|s| s.reason.as_deref().or(s.last_error.as_deref()))
             {
                 out.push_str(&format!("  {} {reason}\n", st.yellow("reason:")));
+            }
+            if let Some(review) = v.state.as_ref().and_then(|s| s.review.as_ref()) {
+                let verdict = review.verdict.as_deref().unwrap_or("none");
+                out.push_str(&format!(
+                    "  {} round {}: {verdict}\n",
+                    st.yellow("review:"),
+                    review.rounds
+                ));
+                for finding in &review.findings {
+                    out.push_str(&format!("    - {finding}\n"));
+                }
             }
             if let Some(problem) = &v.change.tasks_problem {
                 out.push_str(&format!("  {} {problem}\n", st.yellow("tasks:")));

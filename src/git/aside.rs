@@ -11,9 +11,16 @@ use super::{Repo, branch, checkout, commit, merge};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot commit what was left in {}: {source}", .worktree.display())]
-    Commit { worktree: PathBuf, source: commit::Error },
+    Commit {
+        worktree: PathBuf,
+        source: commit::Error,
+    },
     #[error("{}: {action}: {source}", .worktree.display())]
-    Git { worktree: PathBuf, action: String, source: gix::Error },
+    Git {
+        worktree: PathBuf,
+        action: String,
+        source: gix::Error,
+    },
     #[error(transparent)]
     Branch(#[from] branch::Error),
     #[error(transparent)]
@@ -38,20 +45,34 @@ impl Repo {
         let err = |action: &str| {
             let worktree = worktree.to_owned();
             let action = action.to_owned();
-            move |source| Error::Git { worktree, action, source }
+            move |source| Error::Git {
+                worktree,
+                action,
+                source,
+            }
         };
-        commit::commit_all(worktree, message).map_err(|source| Error::Commit { worktree: worktree.to_owned(), source })?;
+        commit::commit_all(worktree, message).map_err(|source| Error::Commit {
+            worktree: worktree.to_owned(),
+            source,
+        })?;
         let repo = self.local();
         let name = branch::full_name(branch)?;
-        let Some(head) = branch::tip(&repo, &name)? else { return Ok(None) };
+        let Some(head) = branch::tip(&repo, &name)? else {
+            return Ok(None);
+        };
         if head == kept {
             return Ok(None);
         }
-        let side_name: gix::refs::FullName =
-            side_ref.try_into().map_err(|e| err("name the side ref")(gix::Error::from_error(e)))?;
+        let side_name: gix::refs::FullName = side_ref
+            .try_into()
+            .map_err(|e| err("name the side ref")(gix::Error::from_error(e)))?;
         repo.edit_reference(RefEdit {
             change: Change::Update {
-                log: LogChange { mode: RefLog::AndReference, force_create_reflog: false, message: message.into() },
+                log: LogChange {
+                    mode: RefLog::AndReference,
+                    force_create_reflog: false,
+                    message: message.into(),
+                },
                 expected: PreviousValue::Any,
                 new: gix::refs::Target::Object(head),
             },
@@ -62,7 +83,13 @@ impl Repo {
         let head_tree = merge::commit_tree(&repo, head, "the set-aside commit")?;
         let kept_tree = merge::commit_tree(&repo, kept, "the kept commit")?;
         checkout::update_worktree(worktree, head_tree, kept_tree)?;
-        merge::move_branch(&repo, name, head, kept, format!("conflux: set aside as {side_ref}"))?;
+        merge::move_branch(
+            &repo,
+            name,
+            head,
+            kept,
+            format!("conflux: set aside as {side_ref}"),
+        )?;
         Ok(Some(head))
     }
 }

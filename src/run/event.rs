@@ -86,6 +86,12 @@ pub enum ChangeEvent {
     VerifyFailed {
         output_tail: String,
     },
+    /// A review round ended; `verdict` is None when the reviewer gave none.
+    Reviewed {
+        round: u32,
+        verdict: Option<crate::agent::verdict::Decision>,
+        findings: Vec<String>,
+    },
     Merged {
         into: String,
         commit: String,
@@ -103,6 +109,7 @@ pub enum Role {
     Agent,
     Setup,
     Verify,
+    Review,
     Hook,
 }
 
@@ -112,6 +119,7 @@ impl Role {
             Role::Agent => "agent",
             Role::Setup => "setup",
             Role::Verify => "verify",
+            Role::Review => "review",
             Role::Hook => "hook",
         }
     }

@@ -14,6 +14,7 @@ use crate::agent::runner::{
     self, AgentEvent, Cancel, Limits, RetryPolicy, RunOutcome, RunRequest, RunResult, Stagger,
 };
 use crate::agent::stream::StreamFormat;
+use crate::agent::verdict::{self, Decision, Verdict};
 use crate::change::{self, Change, Task};
 use crate::config::Config;
 use crate::git::{self, Repo, WorktreeSpec};
@@ -59,8 +60,27 @@ impl Outcome {
     }
 }
 
-/// Lines of verify output handed back to the agent.
-const VERIFY_TAIL_BYTES: usize = 4000;
+/// At most this much of a verify failure or of review findings goes into the next prompt.
+const FEEDBACK_BYTES: usize = 4000;
+
+/// At most this much of a reviewer's output is kept to find its verdict in.
+const COLLECT_BYTES: usize = 256 * 1024;
+
+/// What the next iteration's prompt asks the agent to fix.
+#[derive(Clone, Debug)]
+enum Feedback {
+    /// The end of a failed verify's output.
+    Verify(String),
+    /// A failed review's findings.
+    Review(Vec<String>),
+}
+
+/// The verify step's result.
+enum Check {
+    Passed,
+    Failed(Feedback),
+    Cancelled,
+}
 
 struct Pipeline<'a> {
     shared: &'a Shared,
@@ -117,45 +137,24 @@ impl Pipeline<'_> {
             Ok(t) => t,
             Err(reason) => return Outcome::new(Phase::Failed, reason),
         };
-        let mut iteration = self.plan.prior.as_ref().map_or(0, |s| s.iteration);
+        let prior = self.plan.prior.as_ref();
+        let mut iteration = prior.map_or(0, |s| s.iteration);
+        let mut review_round = prior
+            .and_then(|s| s.review.as_ref())
+            .map_or(0, |r| r.rounds);
         let mut session_iterations = 0u32;
+        let mut session_reviews = 0u32;
         let mut stalled_for = 0u32;
-        let mut verify_failure: Option<String> = self
-            .plan
-            .prior
-            .as_ref()
-            .and_then(|s| s.last_verify_failure.clone());
+        // What the agent is told to fix next: a failed verify, or a review's findings.
+        let mut feedback: Option<Feedback> = prior
+            .and_then(|s| s.last_verify_failure.clone())
+            .map(Feedback::Verify);
         loop {
             if self.shared.cancel.is_cancelled() {
                 return self.cancelled(&worktree, iteration).await;
             }
             let done = tasks.iter().filter(|t| t.done).count();
-            if done == tasks.len() && !tasks.is_empty() {
-                // Every task ticked: verify, or finish.
-                let Some(verify) = config.verify.clone() else {
-                    return Outcome::new(Phase::Done, None);
-                };
-                self.phase(Phase::Verifying, None);
-                let outcome = self
-                    .run_command(Role::Verify, &verify, &worktree, iteration)
-                    .await;
-                match outcome.result {
-                    RunResult::Success => {
-                        self.commit(&worktree, &format!("conflux({}): verified", self.id))
-                            .await
-                            .ok();
-                        return Outcome::new(Phase::Done, None);
-                    }
-                    RunResult::Cancelled => return self.cancelled(&worktree, iteration).await,
-                    _ => {
-                        let tail = tail(&outcome.output_tail, VERIFY_TAIL_BYTES);
-                        self.emit(ChangeEvent::VerifyFailed {
-                            output_tail: tail.clone(),
-                        });
-                        verify_failure = Some(tail);
-                    }
-                }
-            } else if tasks.is_empty() {
+            if tasks.is_empty() {
                 return Outcome::new(
                     Phase::Failed,
                     format!(
@@ -163,6 +162,52 @@ impl Pipeline<'_> {
                         self.plan.change.tasks_file.display()
                     ),
                 );
+            }
+            if done == tasks.len() {
+                match self.check(&worktree, iteration).await {
+                    Check::Failed(next) => feedback = Some(next),
+                    Check::Passed => {
+                        let Some(review) = &config.review else {
+                            return Outcome::new(Phase::Done, None);
+                        };
+                        review_round += 1;
+                        session_reviews += 1;
+                        match self.review(&worktree, review_round).await {
+                            Ok(Verdict {
+                                verdict: Decision::Pass,
+                                ..
+                            }) => {
+                                return Outcome::new(Phase::Done, None);
+                            }
+                            Ok(Verdict {
+                                verdict: Decision::Blocked,
+                                findings,
+                            }) => {
+                                return Outcome::new(
+                                    Phase::Blocked,
+                                    format!("the reviewer says: {}", findings.join("; ")),
+                                );
+                            }
+                            Ok(Verdict {
+                                verdict: Decision::Fail,
+                                findings,
+                            }) => {
+                                if session_reviews >= review.max_rounds {
+                                    return Outcome::new(
+                                        Phase::Failed,
+                                        format!(
+                                            "failed review {session_reviews} time(s) (review.max_rounds): {}",
+                                            findings.join("; ")
+                                        ),
+                                    );
+                                }
+                                feedback = Some(Feedback::Review(findings));
+                            }
+                            Err(outcome) => return outcome,
+                        }
+                    }
+                    Check::Cancelled => return self.cancelled(&worktree, iteration).await,
+                }
             }
             if session_iterations >= config.max_iterations {
                 return Outcome::new(
@@ -189,7 +234,7 @@ impl Pipeline<'_> {
             }
             let before = done;
             let result = self
-                .run_agent(&worktree, &tasks, iteration, verify_failure.as_deref())
+                .run_agent(&worktree, &tasks, iteration, feedback.as_ref())
                 .await;
             let committed = self
                 .commit_iteration(&worktree, &tasks_path, iteration)
@@ -203,12 +248,8 @@ impl Pipeline<'_> {
             let done = tasks.iter().filter(|t| t.done).count();
             if done > before {
                 stalled_for = 0;
-                verify_failure = if done == tasks.len() {
-                    verify_failure
-                } else {
-                    None
-                };
-            } else if verify_failure.is_none() || done < tasks.len() {
+            } else if feedback.is_none() || done < tasks.len() {
+                // Fixing a verify failure or a review ticks nothing new; that is not a stall.
                 stalled_for += 1;
                 if stalled_for >= config.stall_iterations {
                     return Outcome::new(
@@ -220,7 +261,184 @@ impl Pipeline<'_> {
                     );
                 }
             }
+            if done < tasks.len() {
+                feedback = None;
+            }
         }
+    }
+
+    /// The verify command, when one is configured, once every task is ticked.
+    async fn check(&self, worktree: &Path, iteration: u32) -> Check {
+        let Some(verify) = self.plan.config.verify.clone() else {
+            return Check::Passed;
+        };
+        self.phase(Phase::Verifying, None);
+        let outcome = self
+            .run_command(Role::Verify, &verify, worktree, iteration)
+            .await;
+        match outcome.result {
+            RunResult::Success => {
+                self.note("verify passed");
+                // Whatever verify wrote that .gitignore does not hide is kept, like agent work.
+                self.commit(worktree, &format!("conflux({}): verified", self.id))
+                    .await
+                    .ok();
+                Check::Passed
+            }
+            RunResult::Cancelled => Check::Cancelled,
+            _ => {
+                let tail = tail(&outcome.output_tail, FEEDBACK_BYTES);
+                self.emit(ChangeEvent::VerifyFailed {
+                    output_tail: tail.clone(),
+                });
+                Check::Failed(Feedback::Verify(tail))
+            }
+        }
+    }
+
+    /// One review round: the reviewer judges the committed state; whatever it changes is set
+    /// aside on `refs/conflux/review/<id>/<round>`. No verdict: asked once more, then failed.
+    async fn review(&self, worktree: &Path, round: u32) -> Result<Verdict, Outcome> {
+        let Some(review) = &self.plan.config.review else {
+            return Err(Outcome::new(Phase::Done, None));
+        };
+        let spec = review.agent.as_ref().or(self.plan.config.agent.as_ref());
+        let Some(spec) = spec else {
+            return Err(Outcome::new(
+                Phase::Failed,
+                "no agent configured".to_owned(),
+            ));
+        };
+        self.phase(Phase::Reviewing, None);
+        let reviewed = self.branch_tip().await?;
+        let start_commit = self
+            .plan
+            .prior
+            .as_ref()
+            .and_then(|s| s.start_commit.clone());
+        let text = prompt::render_review(
+            review.prompt.as_deref(),
+            &self.plan.change,
+            &documents(worktree, &self.plan.change),
+            &self.plan.branch,
+            start_commit.as_deref().unwrap_or(&self.shared.base),
+            round,
+        );
+        for attempt in 1..=2 {
+            let vars = self.vars(
+                worktree,
+                text.clone(),
+                "review",
+                self.iteration.load(Ordering::Relaxed),
+            );
+            let invocation = presets::build(spec, &vars)
+                .map_err(|e| Outcome::new(Phase::Failed, e.to_string()))?;
+            let mut said = String::new();
+            let outcome = self
+                .supervise_agent(Role::Review, invocation, worktree, Some(&mut said))
+                .await;
+            if let Some(text) = &outcome.usage.final_text {
+                said.push('\n');
+                said.push_str(text);
+            }
+            let side_ref = format!("refs/conflux/review/{}/{round}", self.id);
+            self.set_aside(worktree, reviewed, &side_ref, round).await?;
+            match outcome.result {
+                RunResult::Success => {}
+                RunResult::Cancelled => return Err(self.cancelled(worktree, round).await),
+                RunResult::TimedOut { after } => {
+                    return Err(Outcome::new(
+                        Phase::Failed,
+                        format!("the reviewer printed nothing for {}s", after.as_secs()),
+                    ));
+                }
+                RunResult::Failed { reason } => {
+                    return Err(Outcome::new(
+                        Phase::Failed,
+                        format!("the reviewer failed: {reason}"),
+                    ));
+                }
+            }
+            let found = verdict::find(&said);
+            self.emit(ChangeEvent::Reviewed {
+                round,
+                verdict: found.as_ref().map(|v| v.verdict),
+                findings: found
+                    .as_ref()
+                    .map(|v| v.findings.clone())
+                    .unwrap_or_default(),
+            });
+            let state = found.as_ref().map_or("no verdict", |v| v.verdict.as_str());
+            self.hook("on_review", Phase::Reviewing).await.ok();
+            if let Some(found) = found {
+                return Ok(found);
+            }
+            self.note(format!(
+                "review round {round} gave no verdict ({state}); attempt {attempt} of 2"
+            ));
+        }
+        Err(Outcome::new(
+            Phase::Failed,
+            "review gave no verdict".to_owned(),
+        ))
+    }
+
+    async fn branch_tip(&self) -> Result<gix::ObjectId, Outcome> {
+        let repo = self.shared.repo.clone();
+        let branch = self.plan.branch.clone();
+        let tip = tokio::task::spawn_blocking(move || repo.branch_tip(&branch))
+            .await
+            .map_err(|e| Outcome::new(Phase::Failed, format!("reading the branch panicked: {e}")))?
+            .map_err(|e| Outcome::new(Phase::Failed, e.to_string()))?;
+        tip.ok_or_else(|| {
+            Outcome::new(
+                Phase::Failed,
+                format!("the branch {} is gone", self.plan.branch),
+            )
+        })
+    }
+
+    /// Puts aside what the reviewer changed, restoring the reviewed commit.
+    async fn set_aside(
+        &self,
+        worktree: &Path,
+        reviewed: gix::ObjectId,
+        side_ref: &str,
+        round: u32,
+    ) -> Result<(), Outcome> {
+        let (repo, wt, branch, side) = (
+            self.shared.repo.clone(),
+            worktree.to_owned(),
+            self.plan.branch.clone(),
+            side_ref.to_owned(),
+        );
+        let message = format!(
+            "conflux({}): left by the reviewer in round {round}",
+            self.id
+        );
+        let aside = tokio::task::spawn_blocking(move || {
+            repo.set_aside(&wt, &branch, reviewed, &side, &message)
+        })
+        .await
+        .map_err(|e| {
+            Outcome::new(
+                Phase::Failed,
+                format!("restoring the worktree panicked: {e}"),
+            )
+        })?
+        .map_err(|e| {
+            Outcome::new(
+                Phase::Failed,
+                format!("cannot restore the worktree after the review: {e}"),
+            )
+        })?;
+        if let Some(commit) = aside {
+            self.note(format!(
+                "the reviewer changed the worktree; its changes are kept at {side_ref} ({}) and the worktree was restored",
+                crate::ui::short(&commit.to_string())
+            ));
+        }
+        Ok(())
     }
 
     /// Runs a configured hook in the worktree (the repository root before it exists);
@@ -330,7 +548,7 @@ impl Pipeline<'_> {
         worktree: &Path,
         tasks: &[Task],
         iteration: u32,
-        verify_failure: Option<&str>,
+        feedback: Option<&Feedback>,
     ) -> Result<(), Outcome> {
         let config = &self.plan.config;
         let Some(spec) = config.agent.as_ref() else {
@@ -347,31 +565,22 @@ impl Pipeline<'_> {
                 change: &self.plan.change,
                 tasks,
                 iteration,
-                verify_failure: verify_failure.map(|tail| (verify, tail)),
+                verify_failure: match feedback {
+                    Some(Feedback::Verify(tail)) => Some((verify, tail.as_str())),
+                    _ => None,
+                },
+                review_findings: match feedback {
+                    Some(Feedback::Review(findings)) => findings.as_slice(),
+                    _ => &[],
+                },
                 documents: &documents,
             },
         );
-        let vars = Vars {
-            change_id: self.id.to_owned(),
-            worktree: worktree.to_owned(),
-            base: self.shared.base.clone(),
-            prompt: text,
-            prompt_file: self.shared.run_dir.prompt_path(self.id),
-            iteration,
-        };
-        let mut invocation =
+        let vars = self.vars(worktree, text, "md", iteration);
+        let invocation =
             presets::build(spec, &vars).map_err(|e| Outcome::new(Phase::Failed, e.to_string()))?;
-        invocation
-            .env
-            .extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let retry = config.retry.clone();
-        let limits = Limits {
-            inactivity_timeout: config.inactivity_timeout,
-            timeout: config.timeout,
-            kill_grace: config.kill_grace,
-        };
         let outcome = self
-            .supervise(Role::Agent, invocation, worktree, limits, retry, true)
+            .supervise_agent(Role::Agent, invocation, worktree, None)
             .await;
         if let Some(cost) = outcome.usage.cost_usd {
             self.emit(ChangeEvent::Cost { usd: cost });
@@ -391,6 +600,51 @@ impl Pipeline<'_> {
                 format!("the agent failed: {reason}"),
             )),
         }
+    }
+
+    fn vars(&self, worktree: &Path, prompt: String, kind: &str, iteration: u32) -> Vars {
+        let mut prompt_file = self.shared.run_dir.prompt_path(self.id);
+        if kind != "md" {
+            prompt_file.set_extension(format!("{kind}.md"));
+        }
+        Vars {
+            change_id: self.id.to_owned(),
+            worktree: worktree.to_owned(),
+            base: self.shared.base.clone(),
+            prompt,
+            prompt_file,
+            iteration,
+        }
+    }
+
+    /// Runs an agent (coder or reviewer) with the change's limits, retries and environment;
+    /// with `collect`, its decoded lines are gathered too (bounded).
+    async fn supervise_agent(
+        &self,
+        role: Role,
+        mut invocation: Invocation,
+        worktree: &Path,
+        collect: Option<&mut String>,
+    ) -> RunOutcome {
+        let config = &self.plan.config;
+        invocation
+            .env
+            .extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let limits = Limits {
+            inactivity_timeout: config.inactivity_timeout,
+            timeout: config.timeout,
+            kill_grace: config.kill_grace,
+        };
+        self.supervise(
+            role,
+            invocation,
+            worktree,
+            limits,
+            config.retry.clone(),
+            true,
+            collect,
+        )
+        .await
     }
 
     /// Runs a configured shell command (setup, verify) in the worktree through the runner.
@@ -421,7 +675,7 @@ impl Pipeline<'_> {
             timeout_retries: 0,
             ..RetryPolicy::default()
         };
-        self.supervise(role, invocation, worktree, limits, retry, false)
+        self.supervise(role, invocation, worktree, limits, retry, false, None)
             .await
     }
 
@@ -433,6 +687,7 @@ impl Pipeline<'_> {
         limits: Limits,
         retry: RetryPolicy,
         staggered: bool,
+        mut collect: Option<&mut String>,
     ) -> RunOutcome {
         let request = RunRequest {
             invocation,
@@ -452,7 +707,20 @@ impl Pipeline<'_> {
                 AgentEvent::Spawned { attempt, pid } => {
                     ChangeEvent::ProcessStarted { role, pid, attempt }
                 }
-                AgentEvent::Line { text, .. } => ChangeEvent::Output { role, line: text },
+                AgentEvent::Line { text, .. } => {
+                    if let Some(buf) = collect.as_deref_mut() {
+                        if buf.len() > COLLECT_BYTES {
+                            let cut = buf.len() - COLLECT_BYTES / 2;
+                            let cut = (cut..buf.len())
+                                .find(|&i| buf.is_char_boundary(i))
+                                .unwrap_or(buf.len());
+                            buf.drain(..cut);
+                        }
+                        buf.push_str(&text);
+                        buf.push('\n');
+                    }
+                    ChangeEvent::Output { role, line: text }
+                }
                 // A run's cost is reported once, from its outcome.
                 AgentEvent::Usage(_) => return,
                 AgentEvent::Retrying {

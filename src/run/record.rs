@@ -112,6 +112,18 @@ impl Recorder {
                 state.last_verify_failure = Some(output_tail.clone());
                 true
             }
+            ChangeEvent::Reviewed {
+                round,
+                verdict,
+                findings,
+            } => {
+                state.review = Some(crate::run::state::ReviewRecord {
+                    rounds: *round,
+                    verdict: Some(verdict.map_or("none", |v| v.as_str()).to_owned()),
+                    findings: findings.clone(),
+                });
+                true
+            }
             ChangeEvent::Committed { .. } => {
                 state.last_verify_failure = state
                     .last_verify_failure

@@ -2,7 +2,7 @@
 //! the signals, and the one loop every pipeline event passes through on its way to the
 //! reporter.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -40,6 +40,8 @@ pub struct Summary {
     pub outcomes: BTreeMap<String, Outcome>,
     pub interrupted: bool,
     pub elapsed: std::time::Duration,
+    /// Pipelines that panicked (bugs), by change.
+    pub internal_errors: Vec<String>,
 }
 
 enum Slot {
@@ -68,6 +70,9 @@ pub async fn run(
         .collect();
     let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
     let mut running: JoinSet<(String, Outcome)> = JoinSet::new();
+    // Which change each task runs, so a panicked one is still reported by id.
+    let mut tasks: HashMap<tokio::task::Id, String> = HashMap::new();
+    let mut internal_errors = Vec::new();
     let mut interrupts = 0u32;
     let (mut sigint, mut sigterm, mut sigquit) = match (
         signal(SignalKind::interrupt()),
@@ -81,6 +86,7 @@ pub async fn run(
                 outcomes,
                 interrupted: true,
                 elapsed: started.elapsed(),
+                internal_errors,
             };
         }
     };
@@ -102,6 +108,7 @@ pub async fn run(
                 &mut slots,
                 &mut outcomes,
                 &mut running,
+                &mut tasks,
                 parallel,
                 report,
             );
@@ -115,16 +122,22 @@ pub async fn run(
         }
         tokio::select! {
             Some(event) = events.recv() => report(&event),
-            Some(joined) = running.join_next() => {
+            Some(joined) = running.join_next_with_id() => {
                 while let Ok(event) = events.try_recv() {
                     report(&event);
                 }
                 let (id, mut outcome) = match joined {
-                    Ok(done) => done,
+                    Ok((task, done)) => {
+                        tasks.remove(&task);
+                        done
+                    }
                     Err(e) => {
                         // A pipeline panicked: its runner's guard has already killed its agent.
-                        tracing::error!("a pipeline task failed: {e}");
-                        continue;
+                        let id = tasks.remove(&e.id()).unwrap_or_default();
+                        let reason = format!("internal error in git-conflux (please report it): {e}");
+                        internal_errors.push(format!("{id}: {reason}"));
+                        report(&Event::change(&id, ChangeEvent::Phase { phase: Phase::Failed, reason: Some(reason.clone()) }));
+                        (id, Outcome { phase: Phase::Failed, reason: Some(reason) })
                     }
                 };
                 if outcome.phase == Phase::Done && interrupts == 0 {
@@ -200,6 +213,7 @@ pub async fn run(
         outcomes,
         interrupted: interrupts > 0,
         elapsed,
+        internal_errors,
     }
 }
 
@@ -227,6 +241,7 @@ fn launch_ready(
     slots: &mut BTreeMap<String, Slot>,
     outcomes: &mut BTreeMap<String, Outcome>,
     running: &mut JoinSet<(String, Outcome)>,
+    tasks: &mut HashMap<tokio::task::Id, String>,
     parallel: usize,
     report: &mut dyn FnMut(&Event),
 ) {
@@ -259,10 +274,12 @@ fn launch_ready(
             Ok(start) => {
                 let shared = Arc::clone(shared);
                 let id = id.clone();
-                running.spawn(async move {
+                let task_id = id.clone();
+                let handle = running.spawn(async move {
                     let outcome = pipeline::run(shared, job.plan, start).await;
                     (id, outcome)
                 });
+                tasks.insert(handle.id(), task_id);
             }
             Err((phase, reason)) => {
                 report(&Event::change(

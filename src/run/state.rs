@@ -42,7 +42,11 @@ impl Phase {
     pub fn is_active(self) -> bool {
         matches!(
             self,
-            Phase::Queued | Phase::Preparing | Phase::Applying | Phase::Verifying | Phase::Reviewing
+            Phase::Queued
+                | Phase::Preparing
+                | Phase::Applying
+                | Phase::Verifying
+                | Phase::Reviewing
         )
     }
 

@@ -185,6 +185,29 @@ pub fn describe(kind: &ChangeEvent) -> String {
                 .unwrap_or("");
             format!("verify failed: {last}")
         }
+        ChangeEvent::Reviewed {
+            round,
+            verdict: Some(v),
+            findings,
+        } if findings.is_empty() => {
+            format!("review round {round}: {}", v.as_str())
+        }
+        ChangeEvent::Reviewed {
+            round,
+            verdict: Some(v),
+            findings,
+        } => {
+            format!(
+                "review round {round}: {}: {}",
+                v.as_str(),
+                findings.join("; ")
+            )
+        }
+        ChangeEvent::Reviewed {
+            round,
+            verdict: None,
+            ..
+        } => format!("review round {round}: no verdict"),
         ChangeEvent::Merged { into, commit } => format!("merged into {into} ({})", short(commit)),
         ChangeEvent::Note { text } => text.clone(),
     }

@@ -91,10 +91,7 @@ impl Progress {
         match kind {
             ChangeEvent::Phase { phase, reason } => {
                 row.phase = Some(*phase);
-                if phase.is_active()
-                    && *phase != Phase::Queued
-                    && row.bar.is_none()
-                {
+                if phase.is_active() && *phase != Phase::Queued && row.bar.is_none() {
                     let bar = self.multi.add(ProgressBar::new_spinner());
                     bar.set_style(
                         ProgressStyle::with_template("{spinner:.green} {msg}")
@@ -145,7 +142,8 @@ impl Progress {
             ChangeEvent::Cost { usd } => row.cost += usd,
             ChangeEvent::Retrying { .. }
             | ChangeEvent::InactivityTimeout { .. }
-            | ChangeEvent::VerifyFailed { .. } => {
+            | ChangeEvent::VerifyFailed { .. }
+            | ChangeEvent::Reviewed { .. } => {
                 row.note = Some(describe(kind));
             }
             ChangeEvent::Merged { .. }

@@ -6,5 +6,6 @@ mod support;
 mod test_docs;
 mod test_hooks;
 mod test_merge;
+mod test_review;
 mod test_start;
 mod test_status;
