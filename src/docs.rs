@@ -19,11 +19,31 @@ pub fn completion(shell: Shell) -> String {
     };
     clap_complete::generate(generator, &mut cmd, "git-conflux", &mut buf);
     let mut script = String::from_utf8_lossy(&buf).into_owned();
-    script.push_str(match shell {
-        Shell::Bash => BASH_EXTRA,
-        Shell::Zsh => ZSH_EXTRA,
-        Shell::Fish => FISH_EXTRA,
-    });
+    if shell == Shell::Zsh {
+        // Positional change ids complete from `git-conflux status --ids`.
+        script = script
+            .lines()
+            .map(|line| {
+                let is_id = line.starts_with("'*::ids -- ") || line.starts_with("':id -- ");
+                if is_id {
+                    line.replace(":_default'", ":_git_conflux_ids'")
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+    }
+    match shell {
+        Shell::Bash => script.push_str(BASH_EXTRA),
+        Shell::Fish => script.push_str(FISH_EXTRA),
+        // Defined before the trailing dispatch, which may call the completer at once.
+        Shell::Zsh => match script.find("if [ \"$funcstack[1]\" = \"_git-conflux\" ]") {
+            Some(at) => script.insert_str(at, ZSH_EXTRA.trim_start()),
+            None => script.push_str(ZSH_EXTRA),
+        },
+    }
     script
 }
 

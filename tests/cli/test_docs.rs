@@ -81,3 +81,68 @@ fn every_subcommand_has_a_man_page_that_man_can_render() {
         assert!(main.contains(needle), "git-conflux.1 lacks {needle}");
     }
 }
+
+/// Each shipped completion script parses in its shell (`-n`: read, do not run).
+#[test]
+fn completion_scripts_parse_in_their_shells() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions");
+    for (shell, file) in [
+        ("bash", "git-conflux.bash"),
+        ("zsh", "_git-conflux"),
+        ("fish", "git-conflux.fish"),
+    ] {
+        match std::process::Command::new(shell)
+            .arg("-n")
+            .arg(root.join(file))
+            .output()
+        {
+            Ok(out) => assert!(
+                out.status.success(),
+                "{shell} -n {file}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(_) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "{shell} is not installed (.ci/run installs it)"
+                );
+                eprintln!("note: {shell} is not installed; {file} not checked");
+            }
+        }
+    }
+}
+
+/// In bash, `git-conflux start <TAB>` offers the repository's change ids.
+#[test]
+fn bash_completes_change_ids() {
+    let env = crate::support::TestEnv::new();
+    env.add_change("add-login", &["t"], &[], "");
+    env.add_change("fix-bug", &["t"], &[], "");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/git-conflux.bash");
+    let bin = Path::new(env!("CARGO_BIN_EXE_git-conflux"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let probe = format!(
+        "source {}; COMP_WORDS=(git-conflux start ''); COMP_CWORD=2; _git_conflux_direct; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display()
+    );
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg("-c").arg(probe).current_dir(&env.root);
+    cmd.env(
+        "PATH",
+        format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    );
+    cmd.env("HOME", &env.home);
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "add-login\nfix-bug\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

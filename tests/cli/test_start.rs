@@ -375,3 +375,63 @@ fn kill_9_at_several_moments_then_start_again_loses_nothing() {
         env.git(&["fsck", "--strict"]);
     }
 }
+
+#[test]
+fn logs_prints_and_follows_a_change_log() {
+    let env = TestEnv::new();
+    env.use_demo_agent("env: {DEMO_PAUSE: \"0.3\"}\n");
+    add(&env, "a", 3, &[], "");
+    env.commit_all("change");
+    let missing = env.conflux(&["logs", "a"]);
+    assert_eq!(missing.code, 1, "{missing}");
+    assert!(missing.stderr.contains("has no log yet"), "{missing}");
+    let mut child = spawn_start(&env, &[]);
+    wait_for("the log", Duration::from_secs(20), || {
+        !env.log("a").is_empty()
+    });
+    // Following ends by itself when the change finishes, with everything printed.
+    let followed = env.conflux(&["logs", "-f", "a"]);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(followed.code, 0, "{followed}");
+    assert!(
+        followed.stdout.contains("agent│ Working on: task 3"),
+        "{followed}"
+    );
+    assert!(followed.stdout.trim_end().ends_with("done"), "{followed}");
+    let printed = env.conflux(&["logs", "a"]);
+    assert_eq!(
+        printed.stdout,
+        env.log("a")
+            .replace(&env.path().display().to_string(), "$TEST")
+    );
+}
+
+#[test]
+fn stop_from_another_terminal_ends_the_run_and_its_agents() {
+    let env = TestEnv::new();
+    env.use_demo_agent("kill_grace: 1s\n");
+    add(&env, "h", 1, &[], "conflux: {env: {DEMO_MODE: hang}}");
+    env.commit_all("change");
+    let nothing = env.conflux(&["stop"]);
+    assert_eq!(nothing.code, 0, "{nothing}");
+    assert!(
+        nothing.stderr.contains("No git conflux start is running"),
+        "{nothing}"
+    );
+    let mut child = spawn_start(&env, &[]);
+    wait_for("the agent to start", Duration::from_secs(20), || {
+        agent_pid(&env, "h").is_some()
+    });
+    let pgid = agent_pid(&env, "h").unwrap();
+    let status = env.conflux(&["status", "--json"]);
+    assert!(
+        status.stdout.contains("\"running\": true")
+            && status.stdout.contains("\"pid_alive\": true"),
+        "{status}"
+    );
+    let out = env.conflux(&["stop"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert!(!group_alive(pgid));
+    assert_eq!(env.state("h")["phase"], "cancelled");
+}
