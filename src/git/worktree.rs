@@ -197,6 +197,9 @@ fn is_empty_or_only_git_link(path: &Path) -> bool {
     }
 }
 
+/// Serializes worktree creation within this process (see [`Repo::prepare_worktree`]).
+static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl Repo {
     /// Make (or, on resume, reuse) the worktree and branch of one change.
     ///
@@ -214,6 +217,11 @@ impl Repo {
     /// files are checked out as pointers unless the `lfs` filter driver is configured and
     /// `git-lfs` is on PATH, in which case gix runs it as git would.
     pub fn prepare_worktree(&self, spec: &WorktreeSpec) -> Result<Prepared, create::Error> {
+        // One at a time: a registration being written (its admin dir exists, its `gitdir` file
+        // not yet) makes a concurrent `add_worktree` fail while it lists the registrations.
+        let _one_at_a_time = CREATING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let repo = self.local();
         let name = branch::full_name(&spec.branch)?;
         let path = absolute(&spec.path);
