@@ -478,3 +478,17 @@ fn remove_refuses_dirty_worktrees_and_delete_refuses_unmerged_branches_unless_fo
     fixture.git(&["worktree", "prune"]);
     fixture.assert_fsck();
 }
+
+#[test]
+fn dirty_check_sees_an_index_that_differs_from_a_moved_head() {
+    let fixture = Fixture::new();
+    fixture.write("a.txt", "a\n");
+    fixture.commit_all("second");
+    // Staged changes with a fully valid cache-tree in the index: git writes it on commit
+    // and keeps it across `reset --soft`.
+    fixture.git(&["reset", "-q", "--soft", "HEAD~1"]);
+    fixture.git(&["write-tree"]);
+    assert!(is_dirty(&fixture.root).unwrap());
+    fixture.git(&["commit", "-q", "-m", "again"]);
+    assert!(!is_dirty(&fixture.root).unwrap());
+}

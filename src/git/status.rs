@@ -99,8 +99,16 @@ pub(crate) fn changed_paths(
     patterns: Vec<BString>,
     first_only: bool,
 ) -> Result<Vec<BString>, gix::Error> {
-    let iter = repo
+    let index = repo.index_or_empty()?;
+    let head_tree = repo.head_tree_id_or_empty()?.detach();
+    // git keeps a cache of the index's trees; when it is valid and its root is HEAD's tree,
+    // the index equals HEAD and comparing them (reading every tree) can be skipped.
+    let index_is_head = index.tree().is_some_and(|tree| {
+        tree.id == head_tree && tree.num_entries.map(|n| n as usize) == Some(index.entries().len())
+    });
+    let platform = repo
         .status(gix::progress::Discard)?
+        .index(gix::worktree::IndexPersistedOrInMemory::Persisted(index))
         .untracked_files(if first_only {
             gix::status::UntrackedFiles::Collapsed
         } else {
@@ -108,10 +116,18 @@ pub(crate) fn changed_paths(
         })
         .dirwalk_options(|options| options.empty_patterns_match_prefix(false))
         .index_worktree_rewrites(None)
-        .index_worktree_submodules(gix::status::Submodule::AsConfigured { check_dirty: true })
-        .into_iter(patterns)?;
+        .index_worktree_submodules(gix::status::Submodule::AsConfigured { check_dirty: true });
+    let items: Box<dyn Iterator<Item = Result<gix::status::Item, gix::Error>>> = if index_is_head {
+        Box::new(
+            platform
+                .into_index_worktree_iter(patterns)?
+                .map(|item| item.map(gix::status::Item::IndexWorktree)),
+        )
+    } else {
+        Box::new(platform.into_iter(patterns)?)
+    };
     let mut out = Vec::new();
-    for item in iter {
+    for item in items {
         let item = item?;
         if let gix::status::Item::IndexWorktree(change) = &item
             && change.summary().is_none()
