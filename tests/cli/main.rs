@@ -6,6 +6,7 @@ mod support;
 
 mod test_claude;
 mod test_docs;
+mod test_gemini;
 mod test_merge;
 mod test_start;
 mod test_status;

@@ -1,11 +1,12 @@
-//! A scripted Anthropic Messages API on 127.0.0.1 for the real Claude Code CLI (std only).
+//! A scripted model on 127.0.0.1 for real agent CLIs (std only): the Anthropic Messages API
+//! for Claude Code, and the Gemini API (`streamGenerateContent`) for Gemini CLI.
 //!
 //! The "model" is a script, not a language model. For the OpenSpec change named in the
 //! prompt it asks the CLI to Read the change's tasks.md, then per selected open task to Write
 //! a file and Edit tasks.md to tick the box, optionally to commit through Bash, and finally
 //! answers with a summary. The server keeps no conversation state: every request carries the
 //! whole history, so the next step is the number of tool uses already in it. Runs are told
-//! apart by the CLI's session id header; each change's n-th run follows the n-th [`Run`] of
+//! apart by Claude Code's session id header, else by a conversation's first turn; each change's n-th run follows the n-th [`Run`] of
 //! its script (the last one repeats). Responses are streamed as server-sent events, the way
 //! the real API does, since that is what the CLI asks for.
 
@@ -253,51 +254,60 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         return;
     };
     let json_type = [("Content-Type", "application/json".to_owned())];
-    if req.method != "POST"
-        || !req
-            .path
-            .split('?')
-            .next()
-            .unwrap_or("")
-            .ends_with("/v1/messages")
-    {
-        let body = if req.path.contains("count_tokens") {
-            json!({"input_tokens": 1}).to_string()
+    let route = req.path.split('?').next().unwrap_or("");
+    let api = if route.ends_with("/v1/messages") {
+        Api::Anthropic
+    } else if route.contains(":streamGenerateContent") || route.contains(":generateContent") {
+        Api::Gemini
+    } else {
+        let body = if route.contains("count_tokens") {
+            json!({"input_tokens": 1})
+        } else if route.contains(":countTokens") {
+            json!({"totalTokens": 1})
         } else {
-            "{}".to_owned()
+            json!({})
         };
-        respond(&mut stream, 200, &json_type, body.as_bytes());
+        respond(&mut stream, 200, &json_type, body.to_string().as_bytes());
         return;
-    }
+    };
     let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
         respond(&mut stream, 400, &json_type, b"{}");
         return;
     };
-    let conv = Conversation::new(&body);
+    if req.method != "POST" {
+        respond(&mut stream, 200, &json_type, b"{}");
+        return;
+    }
+    let conv = Conversation::new(&body, api);
     let model = body["model"]
         .as_str()
-        .unwrap_or("claude-scripted")
+        .or_else(|| route.rsplit('/').next()?.split(':').next())
+        .unwrap_or("scripted")
         .to_owned();
+    let streaming = api == Api::Anthropic || route.contains(":streamGenerateContent");
     if !conv.agent_turn {
         // A side request (a title, a classification): a short plain answer.
-        stream_message(
+        send_message(
             &mut stream,
+            api,
+            streaming,
             &model,
             &[Block::Text("OK.".into())],
             "end_turn",
         );
         return;
     }
-    let session = req
-        .headers
-        .get("x-claude-code-session-id")
-        .cloned()
-        .unwrap_or_else(|| "no-session".to_owned());
     let change = conv.change.clone();
     let (run_no, run, error_count) = {
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
         let key = change.clone().unwrap_or_default();
         let sessions = st.sessions.entry(key.clone()).or_default();
+        // Claude Code names its session; otherwise a conversation's first turn starts a run.
+        let session = match req.headers.get("x-claude-code-session-id") {
+            Some(id) => id.clone(),
+            None if conv.step == 0 || sessions.is_empty() => format!("run-{}", sessions.len() + 1),
+            None => sessions.last().cloned().unwrap_or_default(),
+        };
         if !sessions.contains(&session) {
             sessions.push(session.clone());
         }
@@ -341,7 +351,14 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
             if let Some(r) = should_retry {
                 headers.push(("x-should-retry", r.to_string()));
             }
-            let body = json!({"type": "error", "error": {"type": kind, "message": message}});
+            let body = match api {
+                Api::Anthropic => {
+                    json!({"type": "error", "error": {"type": kind, "message": message}})
+                }
+                Api::Gemini => {
+                    json!({"error": {"code": status, "message": message, "status": "UNAVAILABLE"}})
+                }
+            };
             respond(&mut stream, *status, &headers, body.to_string().as_bytes());
             return;
         }
@@ -358,7 +375,81 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         _ => "answer".into(),
     });
     let blocks = with_ids(blocks, state);
-    stream_message(&mut stream, &model, &blocks, stop_reason);
+    send_message(&mut stream, api, streaming, &model, &blocks, stop_reason);
+}
+
+/// Which wire format a request speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Api {
+    /// Anthropic Messages (`POST /v1/messages`), Claude Code.
+    Anthropic,
+    /// Gemini `models/<model>:streamGenerateContent?alt=sse`, Gemini CLI.
+    Gemini,
+}
+
+/// The tool names a CLI offers for the script's Read / Write / Edit / Bash (their inputs
+/// share the key names `file_path`, `content`, `old_string`, `new_string`, `command`).
+fn tool_name(api: Api, generic: &str) -> &str {
+    match (api, generic) {
+        (Api::Anthropic, name) => name,
+        (Api::Gemini, "Read") => "read_file",
+        (Api::Gemini, "Write") => "write_file",
+        (Api::Gemini, "Edit") => "replace",
+        (Api::Gemini, "Bash") => "run_shell_command",
+        (Api::Gemini, name) => name,
+    }
+}
+
+fn send_message(
+    stream: &mut TcpStream,
+    api: Api,
+    streaming: bool,
+    model: &str,
+    blocks: &[Block],
+    stop_reason: &str,
+) {
+    match api {
+        Api::Anthropic => stream_message(stream, model, blocks, stop_reason),
+        Api::Gemini => gemini_message(stream, streaming, model, blocks),
+    }
+}
+
+/// One Gemini response: a single candidate with every part, as one SSE event or one JSON body.
+fn gemini_message(stream: &mut TcpStream, streaming: bool, model: &str, blocks: &[Block]) {
+    let parts: Vec<Value> = blocks
+        .iter()
+        .map(|b| match b {
+            Block::Text(text) => json!({"text": text}),
+            Block::Tool(name, input, id) => {
+                let mut args = input.clone();
+                if name == "Edit" {
+                    args["instruction"] = json!("Tick the finished task's checkbox.");
+                }
+                json!({"functionCall": {"name": tool_name(Api::Gemini, name), "args": args, "id": id}})
+            }
+        })
+        .collect();
+    let body = json!({
+        "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120},
+        "modelVersion": model,
+    });
+    if streaming {
+        let data = format!("data: {body}\r\n\r\n");
+        respond(
+            stream,
+            200,
+            &[("Content-Type", "text/event-stream".to_owned())],
+            data.as_bytes(),
+        );
+    } else {
+        respond(
+            stream,
+            200,
+            &[("Content-Type", "application/json".to_owned())],
+            body.to_string().as_bytes(),
+        );
+    }
 }
 
 /// Holds the request open without a byte of answer until the client hangs up or the server
@@ -463,7 +554,62 @@ struct Conversation {
 }
 
 impl Conversation {
-    fn new(body: &Value) -> Conversation {
+    fn new(body: &Value, api: Api) -> Conversation {
+        match api {
+            Api::Anthropic => Conversation::anthropic(body),
+            Api::Gemini => Conversation::gemini(body),
+        }
+    }
+
+    /// Gemini `contents`: `model` turns with `functionCall` parts, `user` turns with text and
+    /// `functionResponse` parts (read_file answers with the file's plain text).
+    fn gemini(body: &Value) -> Conversation {
+        let tools: Vec<&str> = body["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t["functionDeclarations"].as_array().into_iter().flatten())
+            .filter_map(|d| d["name"].as_str())
+            .collect();
+        let mut user_text = String::new();
+        let mut uses: Vec<(String, String)> = Vec::new();
+        let mut results: HashMap<String, String> = HashMap::new();
+        for turn in body["contents"].as_array().into_iter().flatten() {
+            for part in turn["parts"].as_array().into_iter().flatten() {
+                if let Some(text) = part["text"].as_str() {
+                    if turn["role"] == "user" {
+                        user_text.push_str(text);
+                    }
+                } else if let Some(call) = part.get("functionCall") {
+                    uses.push((
+                        call["id"].as_str().unwrap_or("").to_owned(),
+                        call["name"].as_str().unwrap_or("").to_owned(),
+                    ));
+                } else if let Some(resp) = part.get("functionResponse") {
+                    let output = &resp["response"]["output"];
+                    results.insert(
+                        resp["id"].as_str().unwrap_or("").to_owned(),
+                        output
+                            .as_str()
+                            .map_or_else(|| output.to_string(), str::to_owned),
+                    );
+                }
+            }
+        }
+        let tasks_text = uses
+            .first()
+            .filter(|(_, name)| name == "read_file")
+            .and_then(|(id, _)| results.get(id))
+            .cloned();
+        Conversation {
+            agent_turn: tools.contains(&"read_file") && tools.contains(&"replace"),
+            change: find_change(&user_text),
+            step: uses.len(),
+            tasks_text,
+        }
+    }
+
+    fn anthropic(body: &Value) -> Conversation {
         let tools: Vec<&str> = body["tools"]
             .as_array()
             .map(|t| t.iter().filter_map(|t| t["name"].as_str()).collect())

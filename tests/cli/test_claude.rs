@@ -21,15 +21,12 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/claude")
 }
 
-/// The Claude Code executable, or a failure that says how to get it.
-fn claude_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("CONFLUX_CLAUDE_BIN") {
+/// An agent CLI the tests drive: `$<env_var>`, else where scripts/test.sh installs it
+/// (`<cache>/<name>/node_modules/.bin/<name>`), else a failure that says how to get it.
+pub(crate) fn cli_bin(name: &str, package: &str, env_var: &str) -> PathBuf {
+    if let Some(bin) = std::env::var_os(env_var) {
         let bin = PathBuf::from(bin);
-        assert!(
-            bin.is_file(),
-            "CONFLUX_CLAUDE_BIN={} is not a file",
-            bin.display()
-        );
+        assert!(bin.is_file(), "{env_var}={} is not a file", bin.display());
         return bin;
     }
     let cache = std::env::var_os("CONFLUX_TEST_CACHE")
@@ -40,15 +37,18 @@ fn claude_bin() -> PathBuf {
         .or_else(|| {
             std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/git-conflux-test"))
         });
-    let bin = cache.map(|c| c.join("claude/node_modules/.bin/claude"));
-    match bin {
+    match cache.map(|c| c.join(format!("{name}/node_modules/.bin/{name}"))) {
         Some(bin) if bin.is_file() => bin,
         _ => panic!(
-            "the Claude Code CLI is not installed, so the claude end-to-end tests cannot run: \
-             run the tests through scripts/test.sh (it installs @anthropic-ai/claude-code with npm \
-             into its cache), or set CONFLUX_CLAUDE_BIN to a claude executable"
+            "{package} is not installed, so the {name} end-to-end tests cannot run: run the \
+             tests through scripts/test.sh (it installs {package} with npm into its cache; \
+             npm is required), or set {env_var} to a {name} executable"
         ),
     }
+}
+
+fn claude_bin() -> PathBuf {
+    cli_bin("claude", "@anthropic-ai/claude-code", "CONFLUX_CLAUDE_BIN")
 }
 
 /// A test repository whose agent is the `claude` preset, pointed at a scripted model.
@@ -148,7 +148,7 @@ impl ClaudeEnv {
 }
 
 /// Runs `cmd`, killing it and failing the test after `limit`.
-fn bounded(env: &TestEnv, mut cmd: Command, limit: Duration) -> Output {
+pub(crate) fn bounded(env: &TestEnv, mut cmd: Command, limit: Duration) -> Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn git-conflux");
     let mut pipes = [
@@ -196,7 +196,7 @@ fn bounded(env: &TestEnv, mut cmd: Command, limit: Duration) -> Output {
 }
 
 /// Live (not zombie) processes whose working directory is under `dir`: pid and command line.
-fn processes_under(dir: &Path) -> Vec<(u32, String)> {
+pub(crate) fn processes_under(dir: &Path) -> Vec<(u32, String)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
