@@ -17,10 +17,6 @@ use crate::support::{Output, TestEnv};
 /// Upper bound of one `git conflux start` here; a run that needs it is a failure.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/claude")
-}
-
 /// An agent CLI the tests drive: `$<env_var>`, else where scripts/test.sh installs it
 /// (`<cache>/<name>/node_modules/.bin/<name>`), else a failure that says how to get it.
 pub(crate) fn cli_bin(name: &str, package: &str, env_var: &str) -> PathBuf {
@@ -440,10 +436,16 @@ fn root_without_is_sandbox_is_a_preflight_error() {
     }
 }
 
-/// Decodes a recorded transcript into the text `git conflux logs` shows.
-fn render(name: &str) -> String {
-    let text = std::fs::read_to_string(fixtures().join(name)).unwrap();
-    let mut d = Decoder::new(StreamFormat::Claude);
+/// Decodes a recorded transcript (tests/fixtures/<dir>/<name>) into the text `git conflux
+/// logs` shows.
+pub(crate) fn render(dir: &str, format: StreamFormat, name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(dir)
+        .join(name);
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let mut d = Decoder::new(format);
     let mut out = Vec::new();
     for line in text.lines() {
         out.extend(d.decode(line).lines);
@@ -452,10 +454,14 @@ fn render(name: &str) -> String {
     out.join("\n") + "\n"
 }
 
-/// Compares with `<name>.golden`; `CONFLUX_BLESS=1` rewrites the golden file.
-fn assert_golden(name: &str) {
-    let rendered = render(&format!("{name}.jsonl"));
-    let golden = fixtures().join(format!("{name}.golden"));
+/// Compares the rendering of `<name>.jsonl` with `<name>.golden` beside it;
+/// `CONFLUX_BLESS=1` rewrites the golden file.
+pub(crate) fn assert_golden(dir: &str, format: StreamFormat, name: &str) {
+    let rendered = render(dir, format, &format!("{name}.jsonl"));
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(dir)
+        .join(format!("{name}.golden"));
     if std::env::var_os("CONFLUX_BLESS").is_some() {
         std::fs::write(&golden, &rendered).unwrap();
     }
@@ -463,7 +469,7 @@ fn assert_golden(name: &str) {
         .unwrap_or_else(|e| panic!("read {}: {e} (CONFLUX_BLESS=1 writes it)", golden.display()));
     assert_eq!(
         rendered, expected,
-        "{name}: rendered text differs from the golden file"
+        "{dir}/{name}: rendered text differs from the golden file"
     );
 }
 
@@ -476,9 +482,12 @@ fn recorded_transcripts_render_as_their_golden_text() {
         "api-retry-then-success",
         "hung-model",
     ] {
-        assert_golden(name);
+        assert_golden("claude", StreamFormat::Claude, name);
     }
-    let version = std::fs::read_to_string(fixtures().join("VERSION")).unwrap();
+    let version = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/claude/VERSION"),
+    )
+    .unwrap();
     assert!(version.contains("(Claude Code)"), "{version}");
     // Every recorded line is one the decoder understands: nothing passes through raw.
     for name in [
@@ -486,7 +495,7 @@ fn recorded_transcripts_render_as_their_golden_text() {
         "overloaded-529",
         "api-retry-then-success",
     ] {
-        let rendered = render(&format!("{name}.jsonl"));
+        let rendered = render("claude", StreamFormat::Claude, &format!("{name}.jsonl"));
         assert!(!rendered.contains("{\""), "{name}:\n{rendered}");
     }
 }

@@ -4,7 +4,16 @@
 
 use crate::model_server::{ModelServer, Run};
 use crate::support::TestEnv;
-use crate::test_claude::{bounded, cli_bin, processes_under};
+use git_conflux::agent::stream::StreamFormat;
+
+use crate::test_claude::{assert_golden, bounded, cli_bin, processes_under, render};
+
+#[test]
+fn recorded_gemini_transcript_renders_as_its_golden_text() {
+    assert_golden("gemini", StreamFormat::Gemini, "tools-and-result");
+    let rendered = render("gemini", StreamFormat::Gemini, "tools-and-result.jsonl");
+    assert!(!rendered.contains("{\""), "{rendered}");
+}
 
 #[test]
 fn gemini_completes_a_change_offline() {
