@@ -51,7 +51,8 @@ static PRESETS: [Preset; 5] = [
         // `-p` reads the prompt from stdin when no prompt argument is given. Permissions: the
         // agent runs unattended in a throwaway worktree, so every tool is allowed. The CLI
         // refuses this flag as root unless `IS_SANDBOX=1`; [`preflight`] says so up front.
-        // `extra_args: "--permission-mode acceptEdits --allowedTools ..."` narrows it instead.
+        // To narrow it, `agent.command` gives the same line with `--permission-mode acceptEdits
+        // --allowedTools ...` in place of the flag (which would otherwise win).
         template: "claude -p --output-format stream-json --verbose --dangerously-skip-permissions{extra_args}",
         prompt_via: PromptVia::Stdin,
         format: StreamFormat::Claude,
@@ -67,8 +68,10 @@ static PRESETS: [Preset; 5] = [
     Preset {
         name: "gemini",
         binary: "gemini",
-        // Headless whenever stdin is not a terminal; the prompt is read from stdin.
-        template: "gemini --output-format stream-json --yolo{extra_args}",
+        // Headless whenever stdin is not a terminal; the prompt is read from stdin. A new
+        // worktree is an untrusted folder, where the CLI exits 55 (0.61) without
+        // `--skip-trust` (or GEMINI_CLI_TRUST_WORKSPACE=true).
+        template: "gemini --output-format stream-json --yolo --skip-trust{extra_args}",
         prompt_via: PromptVia::Stdin,
         format: StreamFormat::Gemini,
     },

@@ -30,15 +30,13 @@ fn gemini_completes_a_change_offline() {
         r#"{"security": {"auth": {"selectedType": "gemini-api-key"}}}"#,
     )
     .unwrap();
-    // A fixed model skips the CLI's model-routing request; a new worktree is an untrusted
-    // folder, where the CLI turns --yolo back into "ask first" unless the workspace is trusted.
+    // A fixed model skips the CLI's model-routing request (a JSON classification call).
     env.write(
         ".conflux.yaml",
         &format!(
             "agent: gemini\nstagger: 0s\nkill_grace: 1s\nretry: {{delay: 0s}}\n\
              inactivity_timeout: 60s\nenv:\n  GOOGLE_GEMINI_BASE_URL: \"{}\"\n  \
-             GEMINI_API_KEY: dummy-key-not-a-secret\n  GEMINI_MODEL: gemini-2.5-pro\n  \
-             GEMINI_CLI_TRUST_WORKSPACE: \"true\"\n",
+             GEMINI_API_KEY: dummy-key-not-a-secret\n  GEMINI_MODEL: gemini-2.5-pro\n",
             server.base_url()
         ),
     );
