@@ -1,10 +1,18 @@
 #!/bin/sh
-# The test command (README.md): installs the tools the tests compare against, then runs the
-# whole suite. Tools go to a cache directory outside the repository.
+# The test command (README.md): installs the tools the tests compare against or drive, then
+# runs the whole suite. Tools go to a cache directory outside the repository:
+#   - OpenSpec (@fission-ai/openspec), for the task-counting comparison;
+#   - Claude Code (@anthropic-ai/claude-code) and Gemini CLI (@google/gemini-cli), the real
+#     CLIs the presets' end-to-end tests run offline against a scripted model server
+#     (tests/cli/test_claude.rs, test_gemini.rs). Without them those tests fail and say why;
+#     CONFLUX_CLAUDE_BIN / CONFLUX_GEMINI_BIN point the tests at other executables.
 set -eu
 cd "$(dirname "$0")/.."
 cache=${CONFLUX_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/git-conflux-test}
 openspec_version=1.13.2
+# The version the fixtures in tests/fixtures/claude/ were recorded with (see VERSION there).
+claude_version=2.1.332
+gemini_version=0.61.0
 
 if [ ! -x "$cache/node_modules/.bin/openspec" ]; then
     if command -v npm >/dev/null 2>&1; then
@@ -19,4 +27,24 @@ if [ -x "$cache/node_modules/.bin/openspec" ]; then
     PATH="$cache/node_modules/.bin:$PATH"
     export PATH
 fi
+
+# install_cli NAME PACKAGE VERSION: the agent CLI into $cache/NAME unless that version is there.
+install_cli() {
+    bin="$cache/$1/node_modules/.bin/$1"
+    if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "$3"; then
+        return 0
+    fi
+    if command -v npm >/dev/null 2>&1; then
+        echo "installing $2@$3 into $cache/$1 (for the $1 end-to-end tests; offline, no account)"
+        mkdir -p "$cache/$1"
+        npm install --silent --no-audit --no-fund --prefix "$cache/$1" "$2@$3" >/dev/null
+    else
+        echo "npm is not installed: the $1 end-to-end tests will fail (install Node.js and npm)" >&2
+    fi
+}
+install_cli claude @anthropic-ai/claude-code "$claude_version"
+install_cli gemini @google/gemini-cli "$gemini_version"
+# The tests find the CLIs in $cache themselves; these say where when the cache moves.
+CONFLUX_TEST_CACHE=$cache
+export CONFLUX_TEST_CACHE
 exec cargo test --locked "$@"

@@ -47,7 +47,11 @@ static PRESETS: [Preset; 5] = [
     Preset {
         name: "claude",
         binary: "claude",
-        // `-p` reads the prompt from stdin when no prompt argument is given.
+        // `-p` reads the prompt from stdin when no prompt argument is given. Permissions: the
+        // agent runs unattended in a throwaway worktree, so every tool is allowed. The CLI
+        // refuses this flag as root unless `IS_SANDBOX=1`; [`preflight`] says so up front.
+        // To narrow it, `agent.command` gives the same line with `--permission-mode acceptEdits
+        // --allowedTools ...` in place of the flag (which would otherwise win).
         template: "claude -p --output-format stream-json --verbose --dangerously-skip-permissions{extra_args}",
         prompt_via: PromptVia::Stdin,
         format: StreamFormat::Claude,
@@ -63,8 +67,10 @@ static PRESETS: [Preset; 5] = [
     Preset {
         name: "gemini",
         binary: "gemini",
-        // Headless whenever stdin is not a terminal; the prompt is read from stdin.
-        template: "gemini --output-format stream-json --yolo{extra_args}",
+        // Headless whenever stdin is not a terminal; the prompt is read from stdin. A new
+        // worktree is an untrusted folder, where the CLI exits 55 (0.61) without
+        // `--skip-trust` (or GEMINI_CLI_TRUST_WORKSPACE=true).
+        template: "gemini --output-format stream-json --yolo --skip-trust{extra_args}",
         prompt_via: PromptVia::Stdin,
         format: StreamFormat::Gemini,
     },
@@ -171,6 +177,10 @@ pub enum Error {
         "the agent command is {len} bytes with the prompt substituted for {{prompt}}, over the {max}-byte limit of one argument; use {{prompt_file}} or `prompt: stdin` instead"
     )]
     PromptTooLong { len: usize, max: usize },
+    #[error(
+        "the `claude` preset passes --dangerously-skip-permissions, which Claude Code refuses for root (uid 0) unless IS_SANDBOX=1; set `env: {{IS_SANDBOX: \"1\"}}` in .conflux.yaml if this is a sandbox or container, or run git conflux as a normal user"
+    )]
+    RootWithoutSandbox,
     #[error("cannot write the prompt file {path}: {source}")]
     PromptFile {
         path: PathBuf,
@@ -271,6 +281,45 @@ pub fn check_available(spec: &AgentSpec) -> Result<PathBuf, Error> {
             .into_owned(),
         binary,
     })
+}
+
+/// Checks what the agent's CLI would refuse at once, before any worktree exists: Claude
+/// Code exits 1 on `--dangerously-skip-permissions` as root unless `IS_SANDBOX=1`, which a
+/// run would otherwise retry for minutes. `env` is the configured agent environment (the
+/// spec's own `env` is looked at too); the process environment counts as well.
+pub fn preflight(spec: &AgentSpec, env: &BTreeMap<String, String>) -> Result<(), Error> {
+    let process = std::env::var("IS_SANDBOX").ok();
+    preflight_as(
+        spec,
+        env,
+        process.as_deref(),
+        nix::unistd::geteuid().is_root(),
+    )
+}
+
+fn preflight_as(
+    spec: &AgentSpec,
+    env: &BTreeMap<String, String>,
+    process_is_sandbox: Option<&str>,
+    root: bool,
+) -> Result<(), Error> {
+    let (name, own_env) = match spec {
+        AgentSpec::Preset(name) => (name.as_str(), None),
+        AgentSpec::Tuned { preset, env, .. } => (preset.as_str(), Some(env)),
+        AgentSpec::Custom { .. } => return Ok(()),
+    };
+    if name != "claude" || !root {
+        return Ok(());
+    }
+    // The spec's env is applied after the config's, so it wins.
+    let configured = own_env
+        .and_then(|e| e.get("IS_SANDBOX"))
+        .or_else(|| env.get("IS_SANDBOX"))
+        .map(String::as_str);
+    match configured.or(process_is_sandbox) {
+        Some("1") => Ok(()),
+        _ => Err(Error::RootWithoutSandbox),
+    }
 }
 
 fn is_assignment(word: &str) -> bool {
@@ -486,6 +535,33 @@ mod tests {
             serde_json::from_str(r#"{"preset":"claude","extra_args":"--model opus"}"#).unwrap();
         assert!(matches!(t, AgentSpec::Tuned { .. }));
         assert!(serde_json::from_str::<AgentSpec>(r#"{"command":"a","bogus":1}"#).is_err());
+    }
+
+    #[test]
+    fn claude_as_root_needs_is_sandbox() {
+        let none = BTreeMap::new();
+        let sandbox = BTreeMap::from([("IS_SANDBOX".to_owned(), "1".to_owned())]);
+        let claude = AgentSpec::Preset("claude".into());
+        let err = preflight_as(&claude, &none, None, true).unwrap_err();
+        assert!(err.to_string().contains("IS_SANDBOX: \"1\""), "{err}");
+        assert!(preflight_as(&claude, &sandbox, None, true).is_ok());
+        assert!(preflight_as(&claude, &none, Some("1"), true).is_ok());
+        assert!(preflight_as(&claude, &none, Some("0"), true).is_err());
+        assert!(preflight_as(&claude, &none, None, false).is_ok());
+        let tuned = AgentSpec::Tuned {
+            preset: "claude".into(),
+            extra_args: None,
+            env: sandbox.clone(),
+        };
+        assert!(preflight_as(&tuned, &none, None, true).is_ok());
+        let tuned_off = AgentSpec::Tuned {
+            preset: "claude".into(),
+            extra_args: None,
+            env: BTreeMap::from([("IS_SANDBOX".to_owned(), "0".to_owned())]),
+        };
+        assert!(preflight_as(&tuned_off, &sandbox, None, true).is_err());
+        let codex = AgentSpec::Preset("codex".into());
+        assert!(preflight_as(&codex, &none, None, true).is_ok());
     }
 
     #[test]

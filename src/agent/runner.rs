@@ -72,7 +72,8 @@ pub struct RetryPolicy {
     /// First delay; doubled after each retry, up to `max_delay`.
     pub delay: Duration,
     pub max_delay: Duration,
-    /// A non-zero exit whose output contains one of these (ASCII case-insensitive) is retried.
+    /// A non-zero exit whose decoded output contains one of these (ASCII case-insensitive, not
+    /// inside a longer run of letters and digits: "529" is not found in port 35291) is retried.
     pub patterns: Vec<String>,
     /// A non-zero exit sooner than this is retried (except 126/127: not executable/not found).
     pub min_runtime: Duration,
@@ -642,14 +643,6 @@ impl<'a> Output<'a> {
 
     fn line(&mut self, stream: Stream, raw: &[u8], dropped: u64) {
         let text = String::from_utf8_lossy(raw);
-        if self.matched.is_none() && !self.patterns.is_empty() {
-            let lower = text.to_ascii_lowercase();
-            self.matched = self
-                .patterns
-                .iter()
-                .find(|(p, _)| lower.contains(p.as_str()))
-                .map(|(_, orig)| orig.clone());
-        }
         let mut lines = match stream {
             Stream::Stdout => {
                 let d = self.decoder.decode(&text);
@@ -660,6 +653,19 @@ impl<'a> Output<'a> {
             }
             Stream::Stderr => vec![text.into_owned()],
         };
+        // Patterns see the decoded text, not raw JSON: ids, durations and token counts in an
+        // agent's events ("retry_delay_ms":4297, a uuid with 529 in it) must not match "429".
+        if self.matched.is_none() && !self.patterns.is_empty() {
+            for line in &lines {
+                let lower = line.to_ascii_lowercase();
+                if let Some((_, orig)) =
+                    self.patterns.iter().find(|(p, _)| contains_word(&lower, p))
+                {
+                    self.matched = Some(orig.clone());
+                    break;
+                }
+            }
+        }
         if dropped > 0 {
             let note = format!(
                 " [line truncated: {} of {} bytes shown]",
@@ -675,6 +681,14 @@ impl<'a> Output<'a> {
             self.emit(stream, text);
         }
     }
+}
+
+/// Whether `needle` occurs in `hay` with no ASCII letter or digit right before or after it.
+fn contains_word(hay: &str, needle: &str) -> bool {
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    hay.match_indices(needle).any(|(i, _)| {
+        !alnum(hay[..i].chars().next_back()) && !alnum(hay[i + needle.len()..].chars().next())
+    })
 }
 
 /// The last [`TAIL_BYTES`] of output, whole lines where they fit.
@@ -708,6 +722,21 @@ impl Tail {
 
 #[cfg(test)]
 mod tests {
+    use super::contains_word;
+
+    #[test]
+    fn retry_patterns_match_whole_words_only() {
+        assert!(contains_word("api error: 529 overloaded", "529"));
+        assert!(contains_word(
+            "\"error\":\"rate_limit_error\"",
+            "rate_limit"
+        ));
+        assert!(contains_word("overloaded_error", "overloaded"));
+        assert!(!contains_word("gateway (127.0.0.1:35291)", "529"));
+        assert!(!contains_word("\"retry_delay_ms\":4297", "429"));
+        assert!(!contains_word("session 8a4290c1", "429"));
+    }
+
     use super::*;
 
     #[test]

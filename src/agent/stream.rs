@@ -159,6 +159,13 @@ impl Decoder {
                     .and_then(|e| e.as_str())
                     .unwrap_or("error")
             )),
+            // The CLI's stand-in message for a failed API call repeats the error the result
+            // event reports; it is shown once, as that result's "error:" line.
+            ("assistant", _)
+                if ev
+                    .message
+                    .as_ref()
+                    .is_some_and(|m| m.model.as_deref() == Some("<synthetic>")) => {}
             ("assistant", _) => {
                 for block in ev.message.map(|m| m.content.0).unwrap_or_default() {
                     match block.kind {
@@ -723,6 +730,8 @@ mod claude {
     pub(super) struct Message<'a> {
         #[serde(borrow, default)]
         pub content: Blocks<'a>,
+        #[serde(borrow, default)]
+        pub model: Option<Cow<'a, str>>,
     }
 
     #[derive(Debug, Deserialize)]

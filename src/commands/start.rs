@@ -152,6 +152,8 @@ fn plan_run(
         CommandError::from_error(Exit::Usage, e)
             .hint("install the agent, or choose another with --agent or `agent:` in .conflux.yaml")
     })?;
+    presets::preflight(&agent, &config.env)
+        .map_err(|e| CommandError::from_error(Exit::Usage, e))?;
 
     for v in &selected {
         let dirty = ws

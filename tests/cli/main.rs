@@ -1,9 +1,12 @@
 //! Integration tests of the `git-conflux` binary, linked into one test binary so the crate is
 //! linked once.
 
+mod model_server;
 mod support;
 
+mod test_claude;
 mod test_docs;
+mod test_gemini;
 mod test_hooks;
 mod test_merge;
 mod test_review;

@@ -1,0 +1,792 @@
+//! A scripted model on 127.0.0.1 for real agent CLIs (std only): the Anthropic Messages API
+//! for Claude Code, and the Gemini API (`streamGenerateContent`) for Gemini CLI.
+//!
+//! The "model" is a script, not a language model. For the OpenSpec change named in the
+//! prompt it asks the CLI to Read the change's tasks.md, then per selected open task to Write
+//! a file and Edit tasks.md to tick the box, optionally to commit through Bash, and finally
+//! answers with a summary. The server keeps no conversation state: every request carries the
+//! whole history, so the next step is the number of tool uses already in it. Runs are told
+//! apart by Claude Code's session id header, else by a conversation's first turn; each change's n-th run follows the n-th [`Run`] of
+//! its script (the last one repeats). Responses are streamed as server-sent events, the way
+//! the real API does, since that is what the CLI asks for.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// What one run (one CLI invocation) of a change does.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// Open tasks ticked in this run; `None` = all of them.
+    pub tasks: Option<usize>,
+    /// Finish with `git add -A && git commit` through the Bash tool.
+    pub commit: bool,
+    pub fault: Option<Fault>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Accept the first request of the run and never answer it.
+    Hang,
+    /// Answer the first `times` requests of the run (every one: `None`) with this HTTP error.
+    Error {
+        status: u16,
+        should_retry: Option<bool>,
+        times: Option<u32>,
+    },
+}
+
+impl Run {
+    pub fn all() -> Run {
+        Run {
+            tasks: None,
+            commit: false,
+            fault: None,
+        }
+    }
+    pub fn ticks(n: usize) -> Run {
+        Run {
+            tasks: Some(n),
+            ..Run::all()
+        }
+    }
+    pub fn committing(self) -> Run {
+        Run {
+            commit: true,
+            ..self
+        }
+    }
+    pub fn fault(fault: Fault) -> Run {
+        Run {
+            fault: Some(fault),
+            ..Run::all()
+        }
+    }
+}
+
+/// One request the server answered, for the tests' assertions.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub change: Option<String>,
+    /// 1-based run of the change.
+    pub run: usize,
+    /// Tool uses already in the conversation.
+    pub step: usize,
+    /// What was answered: "Read", "Write", "Edit", "Bash", "answer", "hang", "error 529".
+    pub action: String,
+}
+
+#[derive(Default)]
+struct State {
+    scripts: HashMap<String, Vec<Run>>,
+    default: Vec<Run>,
+    /// change → sessions in order of first sight.
+    sessions: HashMap<String, Vec<String>>,
+    /// (change, session) → errors answered so far.
+    errors: HashMap<(String, String), u32>,
+    log: Vec<Request>,
+    next_id: u64,
+}
+
+pub struct ModelServer {
+    port: u16,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ModelServer {
+    /// Starts the server; every change not given a script runs `default`.
+    pub fn start(default: Vec<Run>) -> ModelServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
+        let port = listener.local_addr().expect("local addr").port();
+        let state = Arc::new(Mutex::new(State {
+            default,
+            ..State::default()
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, sp) = (state.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !sp.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (st, sp) = (st.clone(), sp.clone());
+                        std::thread::spawn(move || serve(stream, &st, &sp));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        ModelServer {
+            port,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The script of one change: its n-th run follows `runs[n-1]`, the last one repeating.
+    pub fn script(&self, change: &str, runs: Vec<Run>) {
+        self.state().scripts.insert(change.to_owned(), runs);
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every request answered so far.
+    pub fn requests(&self) -> Vec<Request> {
+        self.state().log.clone()
+    }
+
+    /// How many runs (CLI sessions) of `change` reached the server.
+    pub fn runs(&self, change: &str) -> usize {
+        self.state().sessions.get(change).map_or(0, Vec::len)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for ModelServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct HttpRequest {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+fn read_request(stream: &TcpStream) -> Option<HttpRequest> {
+    let mut r = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    r.read_line(&mut line).ok()?;
+    let mut words = line.split_whitespace();
+    let method = words.next()?.to_owned();
+    let path = words.next()?.to_owned();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).ok()? == 0 {
+            return None;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+        }
+    }
+    let mut body = Vec::new();
+    if let Some(n) = headers.get("content-length").and_then(|n| n.parse().ok()) {
+        body.resize(n, 0);
+        r.read_exact(&mut body).ok()?;
+    } else if headers
+        .get("transfer-encoding")
+        .is_some_and(|t| t.contains("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).ok()?;
+            let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).ok()?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    }
+    Some(HttpRequest {
+        method,
+        path,
+        headers,
+        body,
+    })
+}
+
+fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &[u8]) {
+    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body);
+    let _ = stream.flush();
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        529 => "Overloaded",
+        _ => "Status",
+    }
+}
+
+fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let Some(req) = read_request(&stream) else {
+        return;
+    };
+    let json_type = [("Content-Type", "application/json".to_owned())];
+    let route = req.path.split('?').next().unwrap_or("");
+    let api = if route.ends_with("/v1/messages") {
+        Api::Anthropic
+    } else if route.contains(":streamGenerateContent") || route.contains(":generateContent") {
+        Api::Gemini
+    } else {
+        let body = if route.contains("count_tokens") {
+            json!({"input_tokens": 1})
+        } else if route.contains(":countTokens") {
+            json!({"totalTokens": 1})
+        } else {
+            json!({})
+        };
+        respond(&mut stream, 200, &json_type, body.to_string().as_bytes());
+        return;
+    };
+    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+        respond(&mut stream, 400, &json_type, b"{}");
+        return;
+    };
+    if req.method != "POST" {
+        respond(&mut stream, 200, &json_type, b"{}");
+        return;
+    }
+    let conv = Conversation::new(&body, api);
+    let model = body["model"]
+        .as_str()
+        .or_else(|| route.rsplit('/').next()?.split(':').next())
+        .unwrap_or("scripted")
+        .to_owned();
+    let streaming = api == Api::Anthropic || route.contains(":streamGenerateContent");
+    if !conv.agent_turn {
+        // A side request (a title, a classification): a short plain answer.
+        send_message(
+            &mut stream,
+            api,
+            streaming,
+            &model,
+            &[Block::Text("OK.".into())],
+            "end_turn",
+        );
+        return;
+    }
+    let change = conv.change.clone();
+    let (run_no, run, error_count) = {
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        let key = change.clone().unwrap_or_default();
+        let sessions = st.sessions.entry(key.clone()).or_default();
+        // Claude Code names its session; otherwise a conversation's first turn starts a run.
+        let session = match req.headers.get("x-claude-code-session-id") {
+            Some(id) => id.clone(),
+            None if conv.step == 0 || sessions.is_empty() => format!("run-{}", sessions.len() + 1),
+            None => sessions.last().cloned().unwrap_or_default(),
+        };
+        if !sessions.contains(&session) {
+            sessions.push(session.clone());
+        }
+        let run_no = sessions.iter().position(|s| *s == session).unwrap_or(0) + 1;
+        let runs = st.scripts.get(&key).unwrap_or(&st.default);
+        let run = runs
+            .get(run_no - 1)
+            .or(runs.last())
+            .cloned()
+            .unwrap_or_else(Run::all);
+        let count = st.errors.entry((key, session)).or_insert(0);
+        let errors_so_far = *count;
+        if matches!(&run.fault, Some(Fault::Error { times, .. }) if times.is_none_or(|t| errors_so_far < t))
+        {
+            *count += 1;
+        }
+        (run_no, run, errors_so_far)
+    };
+    let log = |action: String| {
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        st.log.push(Request {
+            change: change.clone(),
+            run: run_no,
+            step: conv.step,
+            action,
+        });
+    };
+    match &run.fault {
+        Some(Fault::Error {
+            status,
+            should_retry,
+            times,
+        }) if times.is_none_or(|t| error_count < t) => {
+            log(format!("error {status}"));
+            let (kind, message) = match status {
+                529 => ("overloaded_error", "Overloaded"),
+                429 => ("rate_limit_error", "Rate limited (scripted)"),
+                _ => ("api_error", "Internal server error (scripted)"),
+            };
+            let mut headers = json_type.to_vec();
+            if let Some(r) = should_retry {
+                headers.push(("x-should-retry", r.to_string()));
+            }
+            let body = match api {
+                Api::Anthropic => {
+                    json!({"type": "error", "error": {"type": kind, "message": message}})
+                }
+                Api::Gemini => {
+                    json!({"error": {"code": status, "message": message, "status": "UNAVAILABLE"}})
+                }
+            };
+            respond(&mut stream, *status, &headers, body.to_string().as_bytes());
+            return;
+        }
+        Some(Fault::Hang) if conv.step == 0 => {
+            log("hang".into());
+            hang(&stream, stop);
+            return;
+        }
+        _ => {}
+    }
+    let (blocks, stop_reason) = conv.next(&run);
+    log(match blocks.last() {
+        Some(Block::Tool(name, _, _)) => name.clone(),
+        _ => "answer".into(),
+    });
+    let blocks = with_ids(blocks, state);
+    send_message(&mut stream, api, streaming, &model, &blocks, stop_reason);
+}
+
+/// Which wire format a request speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Api {
+    /// Anthropic Messages (`POST /v1/messages`), Claude Code.
+    Anthropic,
+    /// Gemini `models/<model>:streamGenerateContent?alt=sse`, Gemini CLI.
+    Gemini,
+}
+
+/// The tool names a CLI offers for the script's Read / Write / Edit / Bash (their inputs
+/// share the key names `file_path`, `content`, `old_string`, `new_string`, `command`).
+fn tool_name(api: Api, generic: &str) -> &str {
+    match (api, generic) {
+        (Api::Anthropic, name) => name,
+        (Api::Gemini, "Read") => "read_file",
+        (Api::Gemini, "Write") => "write_file",
+        (Api::Gemini, "Edit") => "replace",
+        (Api::Gemini, "Bash") => "run_shell_command",
+        (Api::Gemini, name) => name,
+    }
+}
+
+fn send_message(
+    stream: &mut TcpStream,
+    api: Api,
+    streaming: bool,
+    model: &str,
+    blocks: &[Block],
+    stop_reason: &str,
+) {
+    match api {
+        Api::Anthropic => stream_message(stream, model, blocks, stop_reason),
+        Api::Gemini => gemini_message(stream, streaming, model, blocks),
+    }
+}
+
+/// One Gemini response: a single candidate with every part, as one SSE event or one JSON body.
+fn gemini_message(stream: &mut TcpStream, streaming: bool, model: &str, blocks: &[Block]) {
+    let parts: Vec<Value> = blocks
+        .iter()
+        .map(|b| match b {
+            Block::Text(text) => json!({"text": text}),
+            Block::Tool(name, input, id) => {
+                let mut args = input.clone();
+                if name == "Edit" {
+                    args["instruction"] = json!("Tick the finished task's checkbox.");
+                }
+                json!({"functionCall": {"name": tool_name(Api::Gemini, name), "args": args, "id": id}})
+            }
+        })
+        .collect();
+    let body = json!({
+        "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120},
+        "modelVersion": model,
+    });
+    if streaming {
+        let data = format!("data: {body}\r\n\r\n");
+        respond(
+            stream,
+            200,
+            &[("Content-Type", "text/event-stream".to_owned())],
+            data.as_bytes(),
+        );
+    } else {
+        respond(
+            stream,
+            200,
+            &[("Content-Type", "application/json".to_owned())],
+            body.to_string().as_bytes(),
+        );
+    }
+}
+
+/// Holds the request open without a byte of answer until the client hangs up or the server
+/// stops.
+fn hang(stream: &TcpStream, stop: &AtomicBool) {
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut buf = [0u8; 1];
+    while !stop.load(Ordering::SeqCst) {
+        match stream.peek(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => std::thread::sleep(Duration::from_millis(100)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+#[derive(Clone, Debug)]
+enum Block {
+    Text(String),
+    /// name, input, id (given when the message is sent).
+    Tool(String, Value, String),
+}
+
+fn with_ids(mut blocks: Vec<Block>, state: &Mutex<State>) -> Vec<Block> {
+    for b in &mut blocks {
+        if let Block::Tool(_, _, id) = b {
+            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+            st.next_id += 1;
+            *id = format!("toolu_scripted{:012}", st.next_id);
+        }
+    }
+    blocks
+}
+
+/// The SSE events of one assistant message: message_start, a start/delta/stop per block,
+/// message_delta with the stop reason, message_stop.
+fn stream_message(stream: &mut TcpStream, model: &str, blocks: &[Block], stop_reason: &str) {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n";
+    let mut out = String::from(head);
+    let mut ev = |kind: &str, data: Value| {
+        out.push_str(&format!("event: {kind}\ndata: {data}\n\n"));
+    };
+    let usage = json!({"input_tokens": 100, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 1});
+    ev(
+        "message_start",
+        json!({"type": "message_start", "message": {"id": "msg_scripted", "type": "message",
+            "role": "assistant", "model": model, "content": [], "stop_reason": null,
+            "stop_sequence": null, "usage": usage}}),
+    );
+    for (i, b) in blocks.iter().enumerate() {
+        match b {
+            Block::Text(text) => {
+                ev(
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}}),
+                );
+                ev(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": text}}),
+                );
+            }
+            Block::Tool(name, input, id) => {
+                ev(
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": i, "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}),
+                );
+                ev(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": input.to_string()}}),
+                );
+            }
+        }
+        ev(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": i}),
+        );
+    }
+    ev(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null}, "usage": {"output_tokens": 20}}),
+    );
+    ev("message_stop", json!({"type": "message_stop"}));
+    let _ = stream.write_all(out.as_bytes());
+    let _ = stream.flush();
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// What the request says about the run: the change, how far it got, what tasks.md held.
+struct Conversation {
+    /// The CLI offers its file tools: this is the agent's own turn, not a side request.
+    agent_turn: bool,
+    change: Option<String>,
+    step: usize,
+    /// tasks.md as the first Read returned it.
+    tasks_text: Option<String>,
+}
+
+impl Conversation {
+    fn new(body: &Value, api: Api) -> Conversation {
+        match api {
+            Api::Anthropic => Conversation::anthropic(body),
+            Api::Gemini => Conversation::gemini(body),
+        }
+    }
+
+    /// Gemini `contents`: `model` turns with `functionCall` parts, `user` turns with text and
+    /// `functionResponse` parts (read_file answers with the file's plain text).
+    fn gemini(body: &Value) -> Conversation {
+        let tools: Vec<&str> = body["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t["functionDeclarations"].as_array().into_iter().flatten())
+            .filter_map(|d| d["name"].as_str())
+            .collect();
+        let mut user_text = String::new();
+        let mut uses: Vec<(String, String)> = Vec::new();
+        let mut results: HashMap<String, String> = HashMap::new();
+        for turn in body["contents"].as_array().into_iter().flatten() {
+            for part in turn["parts"].as_array().into_iter().flatten() {
+                if let Some(text) = part["text"].as_str() {
+                    if turn["role"] == "user" {
+                        user_text.push_str(text);
+                    }
+                } else if let Some(call) = part.get("functionCall") {
+                    uses.push((
+                        call["id"].as_str().unwrap_or("").to_owned(),
+                        call["name"].as_str().unwrap_or("").to_owned(),
+                    ));
+                } else if let Some(resp) = part.get("functionResponse") {
+                    let output = &resp["response"]["output"];
+                    results.insert(
+                        resp["id"].as_str().unwrap_or("").to_owned(),
+                        output
+                            .as_str()
+                            .map_or_else(|| output.to_string(), str::to_owned),
+                    );
+                }
+            }
+        }
+        let tasks_text = uses
+            .first()
+            .filter(|(_, name)| name == "read_file")
+            .and_then(|(id, _)| results.get(id))
+            .cloned();
+        Conversation {
+            agent_turn: tools.contains(&"read_file") && tools.contains(&"replace"),
+            change: find_change(&user_text),
+            step: uses.len(),
+            tasks_text,
+        }
+    }
+
+    fn anthropic(body: &Value) -> Conversation {
+        let tools: Vec<&str> = body["tools"]
+            .as_array()
+            .map(|t| t.iter().filter_map(|t| t["name"].as_str()).collect())
+            .unwrap_or_default();
+        let agent_turn = tools.contains(&"Read") && tools.contains(&"Edit");
+        let mut user_text = String::new();
+        let mut uses: Vec<(String, String)> = Vec::new();
+        let mut results: HashMap<String, String> = HashMap::new();
+        for m in body["messages"].as_array().into_iter().flatten() {
+            let content = &m["content"];
+            match m["role"].as_str() {
+                Some("assistant") => {
+                    for b in content.as_array().into_iter().flatten() {
+                        if b["type"] == "tool_use" {
+                            uses.push((
+                                b["id"].as_str().unwrap_or("").to_owned(),
+                                b["name"].as_str().unwrap_or("").to_owned(),
+                            ));
+                        }
+                    }
+                }
+                Some("user") => {
+                    if let Some(s) = content.as_str() {
+                        user_text.push_str(s);
+                    }
+                    for b in content.as_array().into_iter().flatten() {
+                        match b["type"].as_str() {
+                            Some("text") => user_text.push_str(b["text"].as_str().unwrap_or("")),
+                            Some("tool_result") => {
+                                results.insert(
+                                    b["tool_use_id"].as_str().unwrap_or("").to_owned(),
+                                    text_of(&b["content"]),
+                                );
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let tasks_text = uses
+            .first()
+            .filter(|(_, name)| name == "Read")
+            .and_then(|(id, _)| results.get(id))
+            .map(|r| strip_line_numbers(r));
+        Conversation {
+            agent_turn,
+            change: find_change(&user_text),
+            step: uses.len(),
+            tasks_text,
+        }
+    }
+
+    /// The next assistant message of `run`'s script.
+    fn next(&self, run: &Run) -> (Vec<Block>, &'static str) {
+        let Some(change) = &self.change else {
+            return (
+                vec![Block::Text(
+                    "I found no openspec/changes/<id> in the prompt.".into(),
+                )],
+                "end_turn",
+            );
+        };
+        let tasks_path = format!("openspec/changes/{change}/tasks.md");
+        if self.step == 0 {
+            return (
+                vec![
+                    Block::Text(format!("I'll read the task list of change {change}.")),
+                    Block::Tool(
+                        "Read".into(),
+                        json!({"file_path": tasks_path}),
+                        String::new(),
+                    ),
+                ],
+                "tool_use",
+            );
+        }
+        let tasks = self.tasks_text.clone().unwrap_or_default();
+        // (number among all checkboxes, line) of each open task.
+        let open: Vec<(usize, &str)> = tasks
+            .lines()
+            .filter(|l| l.trim_start().starts_with("- ["))
+            .enumerate()
+            .filter(|(_, l)| l.trim_start().starts_with("- [ ]"))
+            .map(|(i, l)| (i + 1, l))
+            .collect();
+        let selected = &open[..run.tasks.unwrap_or(open.len()).min(open.len())];
+        let mut calls = Vec::new();
+        for (n, line) in selected {
+            let text = line.trim_start().trim_start_matches("- [ ]").trim();
+            calls.push((
+                format!("Writing the result of task \"{text}\"."),
+                "Write",
+                json!({"file_path": format!("claude-work/{change}/task-{n}.txt"),
+                       "content": format!("{change}: {text}\n")}),
+            ));
+            calls.push((
+                format!("Ticking \"{text}\" in tasks.md."),
+                "Edit",
+                json!({"file_path": tasks_path, "old_string": line, "new_string": line.replacen("- [ ]", "- [x]", 1)}),
+            ));
+        }
+        if run.commit && !selected.is_empty() {
+            calls.push((
+                "Committing the work.".into(),
+                "Bash",
+                json!({"command": format!("git add -A && git commit -q -m 'claude: {change}'"),
+                       "description": "Commit the change's work"}),
+            ));
+        }
+        if let Some((say, tool, input)) = calls.get(self.step - 1) {
+            return (
+                vec![
+                    Block::Text(say.clone()),
+                    Block::Tool((*tool).to_owned(), input.clone(), String::new()),
+                ],
+                "tool_use",
+            );
+        }
+        let answer = if selected.is_empty() {
+            format!(
+                "I did not complete any task of change {change}; {} remain open.",
+                open.len()
+            )
+        } else {
+            format!(
+                "Completed {} task(s) of change {change}; {} remain open.",
+                selected.len(),
+                open.len() - selected.len()
+            )
+        };
+        (vec![Block::Text(answer)], "end_turn")
+    }
+}
+
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|b| b["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// The CLI's Read result (`1\tline` or `     1→line`) back to the file's text.
+fn strip_line_numbers(read: &str) -> String {
+    read.lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let digits = l.len() - l.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            if digits == 0 {
+                return None;
+            }
+            let rest = &l[digits..];
+            rest.strip_prefix('\t').or_else(|| rest.strip_prefix('→'))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The id after the first `openspec/changes/` in the prompt.
+fn find_change(text: &str) -> Option<String> {
+    let mut rest = text;
+    while let Some(i) = rest.find("openspec/changes/") {
+        rest = &rest[i + "openspec/changes/".len()..];
+        let id: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect();
+        let id = id.trim_end_matches('.').to_owned();
+        if !id.is_empty() && id != "archive" {
+            return Some(id);
+        }
+    }
+    None
+}
