@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks. Usage: scripts/bench.sh <section>
-#   git   native git layer vs the git CLI on a generated 50,000-file repository
+#   git          native git layer vs the git CLI on a generated 50,000-file repository
+#   status       `git conflux status --json` vs `openspec list --json`, 200 changes x 30 tasks
+#   orchestrate  `git conflux start` on 100 changes, 16 slots, a 1 s agent: makespan, CPU, RSS
+#   agent        the runner and stream decoders (criterion: cargo bench --bench agent)
 # Each section prints medians of >= 5 runs and the ratios to its baseline.
 set -euo pipefail
 
@@ -129,8 +132,11 @@ PY
 
 case "${1:-}" in
   git) section_git ;;
+  status) exec "$ROOT/scripts/bench/status.sh" ;;
+  orchestrate) exec "$ROOT/scripts/bench/orchestrate.sh" ;;
+  agent) cd "$ROOT" && exec cargo bench --bench agent ;;
   *)
-    echo "usage: $0 <section>   (sections: git)" >&2
+    echo "usage: $0 <section>   (sections: git, status, orchestrate, agent)" >&2
     exit 2
     ;;
 esac

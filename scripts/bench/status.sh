@@ -8,7 +8,8 @@ cargo build --release --quiet
 bin=$PWD/target/release/git-conflux
 openspec=$(command -v openspec || echo "${XDG_CACHE_HOME:-$HOME/.cache}/git-conflux-test/node_modules/.bin/openspec")
 [ -x "$openspec" ] || { echo "openspec not found: run scripts/test.sh once (it installs it)" >&2; exit 2; }
-data=target/bench-data/status-200x30
+data=$PWD/target/bench-data/status-200x30
+times=$PWD/target/bench-data/times
 if [ ! -d "$data/.git" ]; then
     rm -rf "$data"; mkdir -p "$data"
     (
@@ -34,13 +35,13 @@ if [ ! -d "$data/.git" ]; then
 fi
 median_ms() { # command...
     n=0
-    : >target/bench-data/times
+    : >"$times"
     while [ $n -lt "$runs" ]; do
         s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N)
-        echo $(((e - s) / 1000)) >>target/bench-data/times
+        echo $(((e - s) / 1000)) >>"$times"
         n=$((n + 1))
     done
-    sort -n target/bench-data/times | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m/1000}'
+    sort -n "$times" | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m/1000}'
 }
 ours=$(cd "$data" && median_ms "$bin" status --json)
 theirs=$(cd "$data" && median_ms "$openspec" list --json)
