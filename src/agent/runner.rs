@@ -97,7 +97,7 @@ impl Default for RetryPolicy {
             ]
             .map(String::from)
             .to_vec(),
-            min_runtime: Duration::from_secs(5),
+            min_runtime: Duration::ZERO,
             timeout_retries: 1,
         }
     }
