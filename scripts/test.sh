@@ -14,20 +14,6 @@ openspec_version=1.13.2
 claude_version=2.1.332
 gemini_version=0.61.0
 
-if [ ! -x "$cache/node_modules/.bin/openspec" ]; then
-    if command -v npm >/dev/null 2>&1; then
-        echo "installing @fission-ai/openspec@$openspec_version into $cache (for the task-counting comparison)"
-        mkdir -p "$cache"
-        npm install --silent --no-audit --no-fund --prefix "$cache" "@fission-ai/openspec@$openspec_version" >/dev/null
-    else
-        echo "npm is not installed: the OpenSpec comparison test cannot run (install Node.js and npm)" >&2
-    fi
-fi
-if [ -x "$cache/node_modules/.bin/openspec" ]; then
-    PATH="$cache/node_modules/.bin:$PATH"
-    export PATH
-fi
-
 # install_cli NAME PACKAGE VERSION: the agent CLI into $cache/NAME unless that version is there.
 install_cli() {
     bin="$cache/$1/node_modules/.bin/$1"
@@ -35,16 +21,22 @@ install_cli() {
         return 0
     fi
     if command -v npm >/dev/null 2>&1; then
-        echo "installing $2@$3 into $cache/$1 (for the $1 end-to-end tests; offline, no account)"
+        echo "installing $2@$3 into $cache/$1"
         mkdir -p "$cache/$1"
         npm install --silent --no-audit --no-fund --prefix "$cache/$1" "$2@$3" >/dev/null
     else
-        echo "npm is not installed: the $1 end-to-end tests will fail (install Node.js and npm)" >&2
+        echo "npm is not installed: the tests that need $1 will fail (install Node.js and npm)" >&2
     fi
 }
+install_cli openspec @fission-ai/openspec "$openspec_version"
 install_cli claude @anthropic-ai/claude-code "$claude_version"
 install_cli gemini @google/gemini-cli "$gemini_version"
-# The tests find the CLIs in $cache themselves; these say where when the cache moves.
+# The OpenSpec tests find `openspec` on PATH.
+if [ -x "$cache/openspec/node_modules/.bin/openspec" ]; then
+    PATH="$cache/openspec/node_modules/.bin:$PATH"
+    export PATH
+fi
+# The tests find the agent CLIs in $cache themselves; these say where when the cache moves.
 CONFLUX_TEST_CACHE=$cache
 export CONFLUX_TEST_CACHE
 exec cargo test --locked "$@"

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/../.."
 runs=${RUNS:-15}
 cargo build --release --quiet
 bin=$PWD/target/release/git-conflux
-openspec=$(command -v openspec || echo "${XDG_CACHE_HOME:-$HOME/.cache}/git-conflux-test/node_modules/.bin/openspec")
+openspec=$(command -v openspec || echo "${XDG_CACHE_HOME:-$HOME/.cache}/git-conflux-test/openspec/node_modules/.bin/openspec")
 [ -x "$openspec" ] || { echo "openspec not found: run scripts/test.sh once (it installs it)" >&2; exit 2; }
 data=$PWD/target/bench-data/status-200x30
 times=$PWD/target/bench-data/times
