@@ -492,3 +492,42 @@ fn dirty_check_sees_an_index_that_differs_from_a_moved_head() {
     fixture.git(&["commit", "-q", "-m", "again"]);
     assert!(!is_dirty(&fixture.root).unwrap());
 }
+
+/// Many worktrees created at once from one `Repo` (as `start` does with N slots) all succeed:
+/// a registration half-written by one creation must not fail another.
+#[test]
+fn concurrent_creations_all_succeed() {
+    let fixture = Fixture::new();
+    for i in 0..40 {
+        fixture.write(&format!("dir{}/file{i}.txt", i % 4), "content\n");
+    }
+    fixture.commit_all("files");
+    let repo = Repo::discover(&fixture.root).unwrap();
+    let ids: Vec<String> = (0..12).map(|i| format!("c{i}")).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let (repo, spec) = (repo.clone(), spec(&fixture, id));
+                scope.spawn(move || repo.prepare_worktree(&spec))
+            })
+            .collect();
+        for (id, handle) in ids.iter().zip(handles) {
+            let prepared = handle
+                .join()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert!(prepared.created, "{id}");
+        }
+    });
+    let list = porcelain_worktrees(&fixture);
+    assert_eq!(list.matches("worktree ").count(), 13, "{list}");
+    for id in &ids {
+        assert_eq!(
+            fixture.status_in(&fixture.base.join("wt").join(id)),
+            "",
+            "{id}"
+        );
+    }
+    fixture.assert_fsck();
+}

@@ -197,8 +197,9 @@ fn is_empty_or_only_git_link(path: &Path) -> bool {
     }
 }
 
-/// Serializes worktree creation within this process (see [`Repo::prepare_worktree`]).
-static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Worktree creations run side by side (shared), and a creation that failed runs again alone
+/// (exclusive): see [`Repo::prepare_worktree`].
+static CREATING: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 impl Repo {
     /// Make (or, on resume, reuse) the worktree and branch of one change.
@@ -217,11 +218,31 @@ impl Repo {
     /// files are checked out as pointers unless the `lfs` filter driver is configured and
     /// `git-lfs` is on PATH, in which case gix runs it as git would.
     pub fn prepare_worktree(&self, spec: &WorktreeSpec) -> Result<Prepared, create::Error> {
-        // One at a time: a registration being written (its admin dir exists, its `gitdir` file
-        // not yet) makes a concurrent `add_worktree` fail while it lists the registrations.
-        let _one_at_a_time = CREATING
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // A registration being written by a concurrent creation (its admin dir exists, its
+        // `gitdir` file not yet) makes listing the registrations fail, before anything is
+        // written. Such a failure is tried once more with no other creation running.
+        let first = {
+            let _shared = CREATING
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            self.prepare_worktree_once(spec)
+        };
+        match first {
+            Err(
+                create::Error::Checkout { .. }
+                | create::Error::Inspect { .. }
+                | create::Error::Branch(_),
+            ) => {
+                let _alone = CREATING
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                self.prepare_worktree_once(spec)
+            }
+            other => other,
+        }
+    }
+
+    fn prepare_worktree_once(&self, spec: &WorktreeSpec) -> Result<Prepared, create::Error> {
         let repo = self.local();
         let name = branch::full_name(&spec.branch)?;
         let path = absolute(&spec.path);
