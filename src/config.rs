@@ -329,14 +329,14 @@ impl Layer {
                 ));
             }
         }
-        if let Some(resolve) = self.merge.as_ref().and_then(|m| m.resolve.as_deref()) {
-            if Resolve::parse(resolve).is_none() {
-                let known: Vec<&str> = Resolve::NAMES.iter().map(|(name, _)| *name).collect();
-                return Err(invalid(
-                    "merge.resolve",
-                    &format!("`{resolve}` is not one of: {}", known.join(", ")),
-                ));
-            }
+        if let Some(resolve) = self.merge.as_ref().and_then(|m| m.resolve.as_deref())
+            && Resolve::parse(resolve).is_none()
+        {
+            let known: Vec<&str> = Resolve::NAMES.iter().map(|(name, _)| *name).collect();
+            return Err(invalid(
+                "merge.resolve",
+                &format!("`{resolve}` is not one of: {}", known.join(", ")),
+            ));
         }
         if let Some(hooks) = &self.hooks {
             if let Some(name) = hooks.keys().find(|k| !HOOK_NAMES.contains(&k.as_str())) {

@@ -62,7 +62,7 @@ pub enum Error {
         base: String,
         branch: String,
         conflicts: Vec<Conflict>,
-        source: git::worktree_merge::Error,
+        source: Box<git::worktree_merge::Error>,
     },
     #[error(
         "resolving {id}'s conflicts with {base} failed: {reason}. {base} was not changed; the merge of {base} into {branch} is left in progress in {}: finish it there (edit the files, then `git add -A && git commit`) and run `git conflux merge {id}` again, or abort it with `git -C {} merge --abort`",
@@ -174,12 +174,12 @@ pub fn merge_change(
         source,
     };
     let mut outcome = ws.repo.merge_into(&request).map_err(git_err)?;
-    if let MergeOutcome::Conflicts(conflicts) = &outcome {
-        if config.merge_resolve == Resolve::Agent {
-            resolve(ws, config, change, &st, conflicts)?;
-            // The branch now contains the base: a fast-forward, or a clean merge.
-            outcome = ws.repo.merge_into(&request).map_err(git_err)?;
-        }
+    if let MergeOutcome::Conflicts(conflicts) = &outcome
+        && config.merge_resolve == Resolve::Agent
+    {
+        resolve(ws, config, change, &st, conflicts)?;
+        // The branch now contains the base: a fast-forward, or a clean merge.
+        outcome = ws.repo.merge_into(&request).map_err(git_err)?;
     }
     let merged = match outcome {
         MergeOutcome::AlreadyMerged => Merged::Already,
@@ -250,7 +250,7 @@ fn resolve(
         base: st.base.clone(),
         branch: st.branch.clone(),
         conflicts: conflicts.to_vec(),
-        source,
+        source: Box::new(source),
     };
     let failed = |reason: String, still_conflicting: bool| Error::Resolve {
         id: id.to_owned(),
