@@ -152,3 +152,40 @@ fn failing_verify_after_the_resolution_is_refused_and_the_base_unchanged() {
     assert_eq!(env.git(&["rev-parse", "main"]), main_before);
     assert_eq!(env.state("b")["phase"], "done");
 }
+
+#[test]
+fn start_merge_resolves_with_the_configured_agent_too() {
+    let env = TestEnv::new();
+    // One agent for both jobs: the demo agent for tasks, a resolver for conflicts.
+    let script = env.path().join("agent.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprompt=$(cat)\ncase $prompt in\n*'resolving merge conflicts'*) {RESOLVES} ;;\n*) printf '%s' \"$prompt\" | sh '{}' ;;\nesac\n",
+            crate::support::demo_agent().display()
+        ),
+    )
+    .unwrap();
+    env.write(
+        ".conflux.yaml",
+        &format!(
+            "agent: {{command: \"sh {}\", prompt: stdin}}\nstagger: 0s\nkill_grace: 2s\nenv: {{DEMO_TICK: all, DEMO_FILE: shared.txt}}\nmerge: {{resolve: agent}}\n",
+            script.display()
+        ),
+    );
+    env.add_change("a", &["one"], &[], "");
+    env.add_change("b", &["one"], &[], "");
+    env.commit_all("changes");
+    let out = env.conflux(&["start", "--merge"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(env.git(&["show", "main:shared.txt"]), "a: one\nb: one\n");
+    let subjects = env.git(&["log", "--format=%s", "main"]);
+    assert!(
+        subjects.contains("Merge branch 'main' into conflux/"),
+        "{subjects}"
+    );
+    for id in ["a", "b"] {
+        assert_eq!(env.state(id)["phase"], "merged", "{out}");
+    }
+    env.git(&["fsck", "--strict"]);
+}
