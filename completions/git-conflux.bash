@@ -331,7 +331,7 @@ _git__conflux() {
             return 0
             ;;
         git__subcmd__conflux__subcmd__merge)
-            opts="-C -v -q -h -V --all --no-ff --squash --keep --with-deps --force --dry-run --json --color --verbose --quiet --help --version"
+            opts="-C -v -q -h -V --all --no-ff --squash --keep --with-deps --force --resolve --dry-run --json --color --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

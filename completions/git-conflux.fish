@@ -87,6 +87,7 @@ complete -c git-conflux -n "__fish_git_conflux_using_subcommand merge" -l squash
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand merge" -l keep -d 'Keep the worktree and branch after merging'
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand merge" -l with-deps -d 'Also merge the changes\' unmerged dependencies first'
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand merge" -l force -d 'Merge even when the change is not done (open tasks, failed verify)'
+complete -c git-conflux -n "__fish_git_conflux_using_subcommand merge" -l resolve -d 'On conflicts, merge the base into the change\'s worktree, have its agent resolve the conflicts (then verify), commit, and merge again'
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand merge" -l dry-run -d 'Say what would be merged and change nothing'
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand merge" -l json -d 'Print the result as JSON'
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand merge" -s v -l verbose -d 'More detail (tasks in `status`, debug logging with -vv)'

@@ -139,7 +139,8 @@ pub struct StartArgs {
 ///
 /// Fast-forwards when possible. Your checkout changes only as `git merge` would change it:
 /// when local changes would be overwritten, nothing is changed. Conflicts are listed with
-/// their paths and exit with code 3, leaving everything as it was.
+/// their paths and exit with code 3, leaving everything as it was; with --resolve (or
+/// `merge: {resolve: agent}` in the configuration) the change's agent resolves them first.
 #[derive(Debug, Args)]
 pub struct MergeArgs {
     /// The changes to merge.
@@ -163,6 +164,10 @@ pub struct MergeArgs {
     /// Merge even when the change is not done (open tasks, failed verify).
     #[arg(long)]
     pub force: bool,
+    /// On conflicts, merge the base into the change's worktree, have its agent resolve the
+    /// conflicts (then verify), commit, and merge again.
+    #[arg(long)]
+    pub resolve: bool,
     /// Say what would be merged and change nothing.
     #[arg(long)]
     pub dry_run: bool,

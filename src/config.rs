@@ -59,6 +59,30 @@ pub struct Config {
     pub env: BTreeMap<String, String>,
     /// The review stage; off unless configured.
     pub review: Option<Review>,
+    /// `merge.resolve`: what `merge` does when a change conflicts with its base.
+    pub merge_resolve: Resolve,
+}
+
+/// What `merge` does with a change that conflicts with its base (`merge.resolve`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Resolve {
+    /// Report the conflicts and change nothing (exit 3).
+    #[default]
+    None,
+    /// Merge the base into the change's worktree and have the change's agent resolve it.
+    Agent,
+}
+
+impl Resolve {
+    /// The values `merge.resolve` accepts.
+    const NAMES: &[(&str, Resolve)] = &[("none", Resolve::None), ("agent", Resolve::Agent)];
+
+    fn parse(text: &str) -> Option<Resolve> {
+        Resolve::NAMES
+            .iter()
+            .find(|(name, _)| *name == text.trim())
+            .map(|(_, value)| *value)
+    }
 }
 
 /// A second agent judges each change once its tasks are ticked and verify passes.
@@ -94,6 +118,7 @@ impl Default for Config {
             archive: None,
             env: BTreeMap::new(),
             review: None,
+            merge_resolve: Resolve::None,
         }
     }
 }
@@ -123,6 +148,14 @@ pub struct Layer {
     pub archive: Option<String>,
     pub env: Option<BTreeMap<String, String>>,
     pub review: Option<ReviewLayer>,
+    pub merge: Option<MergeLayer>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeLayer {
+    /// `agent` or `none`; checked by [`Layer::validate`].
+    pub resolve: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -296,6 +329,15 @@ impl Layer {
                 ));
             }
         }
+        if let Some(resolve) = self.merge.as_ref().and_then(|m| m.resolve.as_deref())
+            && Resolve::parse(resolve).is_none()
+        {
+            let known: Vec<&str> = Resolve::NAMES.iter().map(|(name, _)| *name).collect();
+            return Err(invalid(
+                "merge.resolve",
+                &format!("`{resolve}` is not one of: {}", known.join(", ")),
+            ));
+        }
         if let Some(hooks) = &self.hooks {
             if let Some(name) = hooks.keys().find(|k| !HOOK_NAMES.contains(&k.as_str())) {
                 return Err(invalid(
@@ -375,6 +417,13 @@ impl Config {
         }
         if let Some(env) = layer.env {
             self.env.extend(env);
+        }
+        if let Some(resolve) = layer
+            .merge
+            .and_then(|m| m.resolve)
+            .and_then(|r| Resolve::parse(&r))
+        {
+            self.merge_resolve = resolve;
         }
         if let Some(r) = layer.review {
             let review = self.review.get_or_insert(Review {
@@ -511,6 +560,24 @@ mod tests {
             (c.max_iterations, c.kill_grace),
             (3, Duration::from_secs(1))
         );
+    }
+
+    #[test]
+    fn merge_resolve_is_validated_and_layered() {
+        let mut c = Config::default();
+        assert_eq!(c.merge_resolve, Resolve::None);
+        c.apply(parse("merge: {resolve: agent}\n").unwrap());
+        assert_eq!(c.merge_resolve, Resolve::Agent);
+        c.apply(parse("merge: {resolve: none}\n").unwrap());
+        assert_eq!(c.merge_resolve, Resolve::None);
+        let err = parse("merge: {resolve: robot}\n").unwrap_err().to_string();
+        assert!(
+            err.contains("merge.resolve") && err.contains("robot"),
+            "{err}"
+        );
+        assert!(err.contains("none, agent"), "{err}");
+        let err = parse("merge: {resolv: agent}\n").unwrap_err().to_string();
+        assert!(err.contains("resolv"), "{err}");
     }
 
     #[test]

@@ -134,6 +134,90 @@ pub fn render_review(
     substitute(template.unwrap_or(DEFAULT_REVIEW_TEMPLATE), &values)
 }
 
+/// The prompt of the agent that resolves a conflicting merge of the base into a change.
+pub const RESOLVE_TEMPLATE: &str = "\
+You are resolving merge conflicts for the change `{change_id}` ({title}), in its git worktree \
+on branch {branch}. The base branch {base} has been merged into this branch, and these paths \
+conflict:
+{conflicts}
+Conflicting text files hold conflict markers: the lines between `<<<<<<< {branch}` and \
+`=======` are this change's version, those between `=======` and `>>>>>>> {base}` are the \
+base's version.
+
+This change's intent: {proposal}.
+What the base gained meanwhile (run `git log {branch}..MERGE_HEAD` for its commits):
+{base_side}
+Edit each conflicting file so that it keeps what both sides meant to do, and remove every \
+conflict marker. Do not commit and do not run git merge, reset or checkout: git-conflux \
+checks that no marker remains{verify}, commits the merge and merges the change into {base}.
+";
+
+/// What the resolve prompt is made from.
+pub struct ResolveInput<'a> {
+    pub change: &'a Change,
+    pub branch: &'a str,
+    pub base: &'a str,
+    /// `path (kind)` of each conflicting path.
+    pub conflicts: &'a [String],
+    /// The base side's intent: one line per change merged into it since this one started
+    /// (its id, title and proposal), or empty when none is known.
+    pub base_side: &'a [String],
+    /// The verify command that must pass afterwards.
+    pub verify: Option<&'a str>,
+}
+
+/// Renders the resolve prompt.
+pub fn render_resolve(input: &ResolveInput<'_>) -> String {
+    let list = |items: &[String], empty: &str| -> String {
+        if items.is_empty() {
+            format!("{empty}\n")
+        } else {
+            items.iter().map(|item| format!("- {item}\n")).collect()
+        }
+    };
+    let change = input.change;
+    let values: [(&str, String); 8] = [
+        ("change_id", change.id.clone()),
+        (
+            "title",
+            change.title.clone().unwrap_or_else(|| change.id.clone()),
+        ),
+        ("branch", input.branch.to_owned()),
+        ("base", input.base.to_owned()),
+        ("conflicts", bounded(&list(input.conflicts, "(none)"), 8000)),
+        (
+            "proposal",
+            format!("read {}", proposal_of(change).display()),
+        ),
+        (
+            "base_side",
+            bounded(
+                &list(
+                    input.base_side,
+                    "- (no change merged by git-conflux is known; the commits tell)",
+                ),
+                4000,
+            ),
+        ),
+        (
+            "verify",
+            input
+                .verify
+                .map(|v| format!(", runs the verify command `{v}`"))
+                .unwrap_or_default(),
+        ),
+    ];
+    substitute(RESOLVE_TEMPLATE, &values)
+}
+
+/// The document that states a change's intent: OpenSpec's proposal, spec-kit's spec.
+pub fn proposal_of(change: &Change) -> std::path::PathBuf {
+    match change.source {
+        crate::change::Source::Openspec => change.dir.join("proposal.md"),
+        crate::change::Source::SpecKit => change.dir.join("spec.md"),
+    }
+}
+
 /// At most `max` bytes of `text`, cut at a line end when possible.
 fn bounded(text: &str, max: usize) -> String {
     if text.len() <= max {
@@ -144,7 +228,7 @@ fn bounded(text: &str, max: usize) -> String {
         end -= 1;
     }
     let cut = text[..end].rfind('\n').map_or(end, |i| i + 1);
-    format!("{}(… more findings cut)\n", &text[..cut])
+    format!("{}(… more cut)\n", &text[..cut])
 }
 
 /// One pass over the template, so substituted text is never substituted again.

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use crate::cli::MergeArgs;
 use crate::commands::Context;
+use crate::config::Resolve;
 use crate::error::{CommandError, Exit};
 use crate::git::MergeMode;
 use crate::run::merge::{self, MergeOptions, Merged};
@@ -118,9 +119,13 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> Result<Exit, CommandError> {
             results.push((id.to_string(), can));
             continue;
         }
-        let change_config = config
+        let mut change_config = config
             .for_change(v.change.config.as_ref(), &v.change.dir.join("proposal.md"))
             .map_err(crate::commands::config_error)?;
+        // The flag is the command-line layer of `merge.resolve`.
+        if args.resolve {
+            change_config.merge_resolve = Resolve::Agent;
+        }
         match merge::merge_change(&ws, &change_config, &v.change, &options) {
             Ok(merged) => {
                 let text = match &merged {

@@ -62,6 +62,35 @@ pub enum Error {
 /// agent's iteration on its own branch, and hooks belong to the user, who runs what they want
 /// through conflux's own hooks configuration (a failing hook must not lose an iteration).
 pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<ObjectId>, Error> {
+    commit_worktree(worktree, message, None)
+}
+
+/// Conclude a merge in progress in `worktree` (see [`Repo::merge_base_into_worktree`]): commit
+/// everything there, like `git add -A && git commit`, with `other` as the second parent, and
+/// remove `MERGE_HEAD`. Unmerged paths count as resolved with what their files now hold, as
+/// `git add` would record them. Always makes a commit, even when the tree equals HEAD's.
+pub fn commit_merge(worktree: &Path, message: &str, other: ObjectId) -> Result<ObjectId, Error> {
+    let commit = commit_worktree(worktree, message, Some(other))?;
+    let repo = Repo::open_at(worktree)?;
+    super::worktree_merge::clear_merge_state(&repo).map_err(|source| Error::Git {
+        action: "remove MERGE_HEAD",
+        worktree: worktree.to_owned(),
+        source: gix::Error::from_error(source),
+    })?;
+    commit.ok_or_else(|| Error::Git {
+        action: "make the merge commit",
+        worktree: worktree.to_owned(),
+        source: gix::Error::from_error(std::io::Error::other("no commit was made")),
+    })
+}
+
+/// The one `add -A && commit` path: with `merge`, a merge commit whose second parent is
+/// `merge`, and unmerged paths are taken from the worktree instead of refused.
+fn commit_worktree(
+    worktree: &Path,
+    message: &str,
+    merge: Option<ObjectId>,
+) -> Result<Option<ObjectId>, Error> {
     let repo = Repo::open_at(worktree)?;
     let (committer, author) = identity(&repo)?;
     let git = |action: &'static str| {
@@ -153,7 +182,7 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<ObjectId>, Er
             Item::Rewrite { .. } => {}
         }
     }
-    if !unmerged.is_empty() {
+    if merge.is_none() && !unmerged.is_empty() {
         unmerged.sort();
         unmerged.dedup();
         return Err(Error::Unmerged {
@@ -164,6 +193,21 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<ObjectId>, Er
     if !remove.is_empty() {
         remove.sort_unstable();
         index.remove_entries(|at, _, _| remove.binary_search(&at).is_ok());
+        changed_index = true;
+    }
+    if merge.is_some() && !unmerged.is_empty() {
+        // `git add` on a conflicted path: every stage goes, the file becomes stage 0.
+        unmerged.sort();
+        unmerged.dedup();
+        let resolved: Vec<BString> = unmerged.drain(..).map(BString::from).collect();
+        index.remove_entries(|_, path, _| {
+            resolved.binary_search_by(|p| p.as_bstr().cmp(path)).is_ok()
+        });
+        for path in &resolved {
+            if let Some(found) = hash_file(&mut pipeline, &workdir, path.as_ref(), &index)? {
+                additions.push((path.clone(), found));
+            }
+        }
         changed_index = true;
     }
     for (path, (id, mode, stat)) in &additions {
@@ -183,7 +227,7 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<ObjectId>, Er
     }
 
     let tree = tree_of_index(&repo, head_tree, &index).map_err(git("write the tree"))?;
-    let commit = if tree == head_tree && head_id.is_some() {
+    let commit = if tree == head_tree && head_id.is_some() && merge.is_none() {
         None
     } else {
         let id = repo
@@ -193,7 +237,7 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<ObjectId>, Er
                 "HEAD",
                 message,
                 tree,
-                head_id,
+                head_id.into_iter().chain(merge),
             )
             .map_err(git("commit"))?;
         Some(id.detach())

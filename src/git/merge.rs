@@ -282,6 +282,28 @@ fn merge_two(
     ours_label: &str,
     theirs_label: &str,
 ) -> Result<Result<ObjectId, Vec<Conflict>>, Error> {
+    let mut outcome = merge_outcome(repo, ours, theirs, ours_label, theirs_label)?;
+    let conflicts = unresolved(&outcome.tree_merge);
+    if !conflicts.is_empty() {
+        return Ok(Err(conflicts));
+    }
+    let tree = outcome
+        .tree_merge
+        .tree
+        .write()
+        .map_err(git(format!("merge {theirs_label} into {ours_label}")))?;
+    Ok(Ok(tree.detach()))
+}
+
+/// The full in-memory merge of `theirs` into `ours` (the tree, with conflict markers in
+/// conflicting files, and the conflicts), labelled for the markers.
+pub(crate) fn merge_outcome<'repo>(
+    repo: &'repo gix::Repository,
+    ours: ObjectId,
+    theirs: ObjectId,
+    ours_label: &str,
+    theirs_label: &str,
+) -> Result<gix::merge::commit::Outcome<'repo>, Error> {
     let action = || format!("merge {theirs_label} into {ours_label}");
     let options = repo.tree_merge_options().map_err(git(action()))?;
     let labels = gix::merge::blob::builtin_driver::text::Labels {
@@ -289,24 +311,22 @@ fn merge_two(
         current: Some(ours_label.into()),
         other: Some(theirs_label.into()),
     };
-    let mut outcome = repo
-        .merge_commits(ours, theirs, labels, options.into())
-        .map_err(git(action()))?;
+    repo.merge_commits(ours, theirs, labels, options.into())
+        .map_err(git(action()))
+}
+
+/// The conflicts git would leave unresolved, sorted, one per path and kind.
+pub(crate) fn unresolved(outcome: &gix::merge::tree::Outcome<'_>) -> Vec<Conflict> {
     let how = gix::merge::tree::TreatAsUnresolved::git();
-    if outcome.tree_merge.has_unresolved_conflicts(how) {
-        let mut conflicts: Vec<Conflict> = outcome
-            .tree_merge
-            .conflicts
-            .iter()
-            .filter(|conflict| conflict.is_unresolved(how))
-            .map(describe)
-            .collect();
-        conflicts.sort();
-        conflicts.dedup();
-        return Ok(Err(conflicts));
-    }
-    let tree = outcome.tree_merge.tree.write().map_err(git(action()))?;
-    Ok(Ok(tree.detach()))
+    let mut conflicts: Vec<Conflict> = outcome
+        .conflicts
+        .iter()
+        .filter(|conflict| conflict.is_unresolved(how))
+        .map(describe)
+        .collect();
+    conflicts.sort();
+    conflicts.dedup();
+    conflicts
 }
 
 /// The path and git-style kind of one unresolved conflict.
@@ -363,7 +383,7 @@ pub(crate) fn commit_tree(
         .detach())
 }
 
-fn new_commit(
+pub(crate) fn new_commit(
     repo: &gix::Repository,
     message: &str,
     tree: ObjectId,

@@ -15,11 +15,13 @@ pub mod open;
 mod repo;
 pub mod status;
 pub mod worktree;
+pub mod worktree_merge;
 
-pub use commit::commit_all;
+pub use commit::{commit_all, commit_merge};
 pub use gix::ObjectId;
 pub use merge::{Conflict, ConflictKind, MergeMode, MergeOutcome, MergeRequest, MergedCommit};
 
 pub use repo::Repo;
 pub use status::is_dirty;
 pub use worktree::{Prepared, WorktreeInfo, WorktreeSpec};
+pub use worktree_merge::WorktreeMerge;

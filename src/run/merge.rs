@@ -4,14 +4,17 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::agent::presets::Invocation;
-use crate::agent::runner::{self, Cancel, Limits, RetryPolicy, RunRequest, RunResult, Stagger};
+use crate::agent::presets::{self, Invocation, Vars};
+use crate::agent::prompt::{self, ResolveInput};
+use crate::agent::runner::{
+    self, Cancel, Limits, RetryPolicy, RunOutcome, RunRequest, RunResult, Stagger,
+};
 use crate::agent::stream::StreamFormat;
 use crate::change::{Change, Source};
 use crate::commands::Workspace;
-use crate::config::Config;
+use crate::config::{Config, Resolve};
 use crate::error::Exit;
-use crate::git::{self, Conflict, MergeMode, MergeOutcome, MergeRequest};
+use crate::git::{self, Conflict, MergeMode, MergeOutcome, MergeRequest, WorktreeMerge};
 use crate::run::hooks::{self, HookVars};
 use crate::run::state::{self, ChangeState, Phase, now_secs};
 
@@ -50,6 +53,30 @@ pub enum Error {
         worktree: PathBuf,
         conflicts: Vec<Conflict>,
     },
+    #[error(
+        "merging {id} into {base} conflicts in {}, and the base could not be merged into {branch} to resolve them: {source}",
+        list(.conflicts)
+    )]
+    ResolveStart {
+        id: String,
+        base: String,
+        branch: String,
+        conflicts: Vec<Conflict>,
+        source: Box<git::worktree_merge::Error>,
+    },
+    #[error(
+        "resolving {id}'s conflicts with {base} failed: {reason}. {base} was not changed; the merge of {base} into {branch} is left in progress in {}: finish it there (edit the files, then `git add -A && git commit`) and run `git conflux merge {id}` again, or abort it with `git -C {} merge --abort`",
+        .worktree.display(), .worktree.display()
+    )]
+    Resolve {
+        id: String,
+        base: String,
+        branch: String,
+        worktree: PathBuf,
+        reason: String,
+        /// Conflict markers remain: the change still conflicts (exit 3).
+        still_conflicting: bool,
+    },
     #[error("archiving {id} failed, so it was not merged: {reason}")]
     Archive { id: String, reason: String },
     #[error("merging {id}: {source}")]
@@ -73,7 +100,12 @@ impl Error {
     /// The phase a change ends in when `start --merge` could not merge it.
     pub fn phase(&self) -> Phase {
         match self {
-            Error::Conflicts { .. } => Phase::Conflict,
+            Error::Conflicts { .. }
+            | Error::ResolveStart { .. }
+            | Error::Resolve {
+                still_conflicting: true,
+                ..
+            } => Phase::Conflict,
             _ => Phase::Failed,
         }
     }
@@ -81,7 +113,12 @@ impl Error {
     /// The documented exit code: 3 for conflicts, 1 for refusals.
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Conflicts { .. } => Exit::Conflict,
+            Error::Conflicts { .. }
+            | Error::ResolveStart { .. }
+            | Error::Resolve {
+                still_conflicting: true,
+                ..
+            } => Exit::Conflict,
             Error::State(_) => Exit::Usage,
             _ => Exit::Failed,
         }
@@ -136,7 +173,15 @@ pub fn merge_change(
         id: id.to_owned(),
         source,
     };
-    let merged = match ws.repo.merge_into(&request).map_err(git_err)? {
+    let mut outcome = ws.repo.merge_into(&request).map_err(git_err)?;
+    if let MergeOutcome::Conflicts(conflicts) = &outcome
+        && config.merge_resolve == Resolve::Agent
+    {
+        resolve(ws, config, change, &st, conflicts)?;
+        // The branch now contains the base: a fast-forward, or a clean merge.
+        outcome = ws.repo.merge_into(&request).map_err(git_err)?;
+    }
+    let merged = match outcome {
         MergeOutcome::AlreadyMerged => Merged::Already,
         MergeOutcome::FastForward { to, .. } => Merged::FastForward {
             base: st.base.clone(),
@@ -188,6 +233,301 @@ pub fn merge_change(
     Ok(merged)
 }
 
+/// Resolves `conflicts` inside the change's worktree: merge the base in (markers left in the
+/// files), run the change's agent with the resolve prompt, require that no marker remains and
+/// that verify passes, and commit the merge on the change branch. The base is not touched.
+fn resolve(
+    ws: &Workspace,
+    config: &Config,
+    change: &Change,
+    st: &ChangeState,
+    conflicts: &[Conflict],
+) -> Result<(), Error> {
+    let id = change.id.as_str();
+    let worktree = &st.worktree;
+    let start_err = |source| Error::ResolveStart {
+        id: id.to_owned(),
+        base: st.base.clone(),
+        branch: st.branch.clone(),
+        conflicts: conflicts.to_vec(),
+        source: Box::new(source),
+    };
+    let failed = |reason: String, still_conflicting: bool| Error::Resolve {
+        id: id.to_owned(),
+        base: st.base.clone(),
+        branch: st.branch.clone(),
+        worktree: worktree.clone(),
+        reason,
+        still_conflicting,
+    };
+    let (other, conflicts) = match ws
+        .repo
+        .merge_base_into_worktree(worktree, &st.branch, &st.base)
+        .map_err(start_err)?
+    {
+        WorktreeMerge::UpToDate => return Ok(()),
+        WorktreeMerge::InProgress { other, conflicts } => (other, conflicts),
+    };
+
+    if !conflicts.is_empty() {
+        let Some(spec) = config.agent.as_ref() else {
+            return Err(failed(
+                "no agent is configured to resolve them; set `agent` in .conflux.yaml".into(),
+                true,
+            ));
+        };
+        let listed: Vec<String> = conflicts
+            .iter()
+            .map(|c| format!("{} ({})", c.path.display(), c.kind))
+            .collect();
+        let base_side = base_side(ws, st, worktree);
+        let text = prompt::render_resolve(&ResolveInput {
+            change,
+            branch: &st.branch,
+            base: &st.base,
+            conflicts: &listed,
+            base_side: &base_side,
+            verify: config.verify.as_deref(),
+        });
+        let mut prompt_file = ws.run_dir.prompt_path(id);
+        prompt_file.set_extension("resolve.md");
+        let vars = Vars {
+            change_id: id.to_owned(),
+            worktree: worktree.clone(),
+            base: st.base.clone(),
+            prompt: text,
+            prompt_file,
+            iteration: st.iteration,
+        };
+        let mut invocation =
+            presets::build(spec, &vars).map_err(|e| failed(e.to_string(), true))?;
+        invocation
+            .env
+            .extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let limits = Limits {
+            inactivity_timeout: config.inactivity_timeout,
+            timeout: config.timeout,
+            kill_grace: config.kill_grace,
+        };
+        let outcome = supervise(invocation, worktree, limits, config.retry.clone())
+            .map_err(|e| failed(e, true))?;
+        if !matches!(outcome.result, RunResult::Success) {
+            return Err(failed(
+                format!(
+                    "the agent did not finish ({}): {}",
+                    describe(&outcome.result),
+                    outcome.output_tail.trim()
+                ),
+                true,
+            ));
+        }
+        let marked: Vec<String> = conflicts
+            .iter()
+            .filter(|c| has_markers(&worktree.join(&c.path)))
+            .map(|c| c.path.display().to_string())
+            .collect();
+        if !marked.is_empty() {
+            return Err(failed(
+                format!("conflict markers remain in {}", marked.join(", ")),
+                true,
+            ));
+        }
+    }
+    if let Some(verify) = &config.verify {
+        let outcome = run_command(config, id, worktree, verify).map_err(|e| failed(e, false))?;
+        if !matches!(outcome.result, RunResult::Success) {
+            return Err(failed(
+                format!(
+                    "verify (`{verify}`) failed after the resolution: {}",
+                    outcome.output_tail.trim()
+                ),
+                false,
+            ));
+        }
+    }
+    let message = format!(
+        "Merge branch '{}' into {}\n\nConflicts resolved by the agent of change {id} (git-conflux).\n",
+        st.base, st.branch
+    );
+    // An agent that committed the merge itself has concluded it already.
+    let tip = ws
+        .repo
+        .branch_tip(&st.branch)
+        .map_err(|e| failed(e.to_string(), false))?;
+    let concluded = match tip {
+        Some(tip) => ws
+            .repo
+            .is_ancestor(other, tip)
+            .map_err(|e| failed(e.to_string(), false))?,
+        None => false,
+    };
+    let committed = if concluded {
+        git::commit_all(worktree, &message).map(|_| ())
+    } else {
+        git::commit_merge(worktree, &message, other).map(|_| ())
+    };
+    committed.map_err(|e| failed(format!("cannot commit the merge: {e}"), false))
+}
+
+/// Whether the file at `path` still holds a conflict marker line (`<<<<<<< `, a lone
+/// `=======`, or `>>>>>>> `). A missing or unreadable file has none.
+fn has_markers(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    bytes.split(|&b| b == b'\n').any(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        line.starts_with(b"<<<<<<< ") || line == b"=======" || line.starts_with(b">>>>>>> ")
+    })
+}
+
+/// The base side's intent for the resolve prompt: the changes merged since this one started,
+/// each with its title and the proposal to read (as the merged worktree holds it).
+fn base_side(ws: &Workspace, st: &ChangeState, worktree: &Path) -> Vec<String> {
+    let mut merged: Vec<ChangeState> = ws
+        .run_dir
+        .load_all()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|other| {
+            other.id != st.id
+                && other.phase == Phase::Merged
+                && other.base == st.base
+                && match (st.started_at, other.updated_at) {
+                    (Some(started), Some(merged_at)) => merged_at >= started,
+                    _ => true,
+                }
+        })
+        .collect();
+    merged.sort_by_key(|other| other.updated_at);
+    merged
+        .iter()
+        .map(|other| {
+            let id = &other.id;
+            let candidates = [
+                Some(PathBuf::from(format!("openspec/changes/{id}/proposal.md"))),
+                archived_folder(worktree, id).and_then(|dir| {
+                    dir.strip_prefix(worktree)
+                        .ok()
+                        .map(|rel| rel.join("proposal.md"))
+                }),
+                Some(PathBuf::from(format!("specs/{id}/spec.md"))),
+            ];
+            match candidates
+                .into_iter()
+                .flatten()
+                .find(|rel| worktree.join(rel).is_file())
+            {
+                Some(rel) => match title(&worktree.join(&rel)) {
+                    Some(title) => format!("change `{id}` ({title}): read {}", rel.display()),
+                    None => format!("change `{id}`: read {}", rel.display()),
+                },
+                None => format!("change `{id}` (its proposal is not in the worktree)"),
+            }
+        })
+        .collect()
+}
+
+/// The first `# ` heading of a markdown file, without a `Change:` prefix.
+fn title(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let heading = text
+        .lines()
+        .find_map(|line| line.strip_prefix("# "))?
+        .trim();
+    Some(
+        heading
+            .strip_prefix("Change:")
+            .unwrap_or(heading)
+            .trim()
+            .to_owned(),
+    )
+}
+
+fn describe(result: &RunResult) -> String {
+    match result {
+        RunResult::Success => "success".into(),
+        RunResult::Failed { reason } => reason.clone(),
+        RunResult::TimedOut { after } => format!("printed nothing for {}s", after.as_secs()),
+        RunResult::Cancelled => "cancelled".into(),
+    }
+}
+
+/// Runs a configured shell command (archive, verify) in the worktree, once, through the runner.
+fn run_command(
+    config: &Config,
+    id: &str,
+    worktree: &Path,
+    command: &str,
+) -> Result<RunOutcome, String> {
+    let mut invocation = Invocation {
+        command: command.to_owned(),
+        stdin: None,
+        format: StreamFormat::Text,
+        env: vec![
+            ("CONFLUX_CHANGE_ID".into(), id.to_owned()),
+            ("CONFLUX_WORKTREE".into(), worktree.display().to_string()),
+        ],
+    };
+    invocation
+        .env
+        .extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let limits = Limits {
+        inactivity_timeout: config.inactivity_timeout,
+        timeout: config.timeout,
+        kill_grace: config.kill_grace,
+    };
+    let retry = RetryPolicy {
+        max: 0,
+        timeout_retries: 0,
+        ..RetryPolicy::default()
+    };
+    supervise(invocation, worktree, limits, retry)
+}
+
+/// Runs one process (group) through the runner from synchronous code. Ctrl-C or SIGTERM
+/// cancels it, so that the whole group ends before `merge` does.
+fn supervise(
+    invocation: Invocation,
+    cwd: &Path,
+    limits: Limits,
+    retry: RetryPolicy,
+) -> Result<RunOutcome, String> {
+    let request = RunRequest {
+        invocation,
+        cwd: cwd.to_owned(),
+        env: Vec::new(),
+        limits,
+        retry,
+    };
+    hooks::block_on(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let cancel = Cancel::new();
+        let stagger = Stagger::new(std::time::Duration::ZERO);
+        let mut log = |event: runner::AgentEvent| {
+            if let runner::AgentEvent::Line { text, .. } = event {
+                tracing::info!("{text}");
+            }
+        };
+        let run = runner::run(request, &stagger, &cancel, &mut log);
+        tokio::pin!(run);
+        let (mut interrupt, mut terminate) = match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(a), Ok(b)) => (a, b),
+            _ => return Err("cannot install the signal handlers".to_owned()),
+        };
+        loop {
+            tokio::select! {
+                outcome = &mut run => return Ok(outcome),
+                _ = interrupt.recv() => cancel.cancel(),
+                _ = terminate.recv() => cancel.cancel(),
+            }
+        }
+    })?
+}
+
 /// The `archive` step: run it in the change's worktree, commit what it did, and check that
 /// an OpenSpec change's folder moved under `openspec/changes/archive/`.
 fn archive(config: &Config, change: &Change, st: &ChangeState, command: &str) -> Result<(), Error> {
@@ -203,42 +543,7 @@ fn archive(config: &Config, change: &Change, st: &ChangeState, command: &str) ->
     let already = !worktree.join(&change.dir).exists() && archived_folder(worktree, id).is_some();
     if !already {
         let command = command.replace("{change_id}", &shell_words::quote(id));
-        let request = RunRequest {
-            invocation: Invocation {
-                command: command.clone(),
-                stdin: None,
-                format: StreamFormat::Text,
-                env: vec![
-                    ("CONFLUX_CHANGE_ID".into(), id.to_owned()),
-                    ("CONFLUX_WORKTREE".into(), worktree.display().to_string()),
-                ],
-            },
-            cwd: worktree.clone(),
-            env: config
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            limits: Limits {
-                inactivity_timeout: config.inactivity_timeout,
-                timeout: config.timeout,
-                kill_grace: config.kill_grace,
-            },
-            retry: RetryPolicy {
-                max: 0,
-                timeout_retries: 0,
-                ..RetryPolicy::default()
-            },
-        };
-        let cancel = Cancel::new();
-        let mut quiet = |_| {};
-        let outcome = hooks::block_on(runner::run(
-            request,
-            &Stagger::new(std::time::Duration::ZERO),
-            &cancel,
-            &mut quiet,
-        ))
-        .map_err(&fail)?;
+        let outcome = run_command(config, id, worktree, &command).map_err(&fail)?;
         if !matches!(outcome.result, RunResult::Success) {
             return Err(fail(format!(
                 "`{command}` failed: {}",

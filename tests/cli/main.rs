@@ -9,6 +9,7 @@ mod test_docs;
 mod test_gemini;
 mod test_hooks;
 mod test_merge;
+mod test_resolve;
 mod test_review;
 mod test_start;
 mod test_status;
