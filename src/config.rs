@@ -282,14 +282,14 @@ impl Layer {
 
     /// The `conflux:` key of a change's front matter; run-wide keys are refused there.
     pub fn from_front_matter(value: &serde_json::Value, origin: &Path) -> Result<Layer, Error> {
-        if let Some(map) = value.as_object() {
-            if let Some(key) = map.keys().find(|k| RUN_WIDE_KEYS.contains(&k.as_str())) {
-                return Err(Error::Invalid {
+        if let Some(map) = value.as_object()
+            && let Some(key) = map.keys().find(|k| RUN_WIDE_KEYS.contains(&k.as_str()))
+        {
+            return Err(Error::Invalid {
                     path: origin.to_owned(),
                     key: format!("conflux.{key}"),
                     message: "applies to a whole run and cannot be set per change; set it in .conflux.yaml or on the command line".into(),
                 });
-            }
         }
         let layer: Layer = serde_json::from_value(value.clone()).map_err(|e| Error::Parse {
             path: origin.to_owned(),
@@ -317,17 +317,16 @@ impl Layer {
         if self.stall_iterations == Some(0) {
             return Err(invalid("stall_iterations", "must be at least 1"));
         }
-        if let Some(prefix) = &self.branch_prefix {
-            if prefix.is_empty()
+        if let Some(prefix) = &self.branch_prefix
+            && (prefix.is_empty()
                 || prefix.starts_with('/')
                 || prefix.contains("..")
-                || prefix.contains(char::is_whitespace)
-            {
-                return Err(invalid(
-                    "branch_prefix",
-                    "must be a non-empty ref prefix such as `conflux/`",
-                ));
-            }
+                || prefix.contains(char::is_whitespace))
+        {
+            return Err(invalid(
+                "branch_prefix",
+                "must be a non-empty ref prefix such as `conflux/`",
+            ));
         }
         if let Some(resolve) = self.merge.as_ref().and_then(|m| m.resolve.as_deref())
             && Resolve::parse(resolve).is_none()
@@ -338,13 +337,13 @@ impl Layer {
                 &format!("`{resolve}` is not one of: {}", known.join(", ")),
             ));
         }
-        if let Some(hooks) = &self.hooks {
-            if let Some(name) = hooks.keys().find(|k| !HOOK_NAMES.contains(&k.as_str())) {
-                return Err(invalid(
-                    &format!("hooks.{name}"),
-                    &format!("unknown hook; known hooks: {}", HOOK_NAMES.join(", ")),
-                ));
-            }
+        if let Some(hooks) = &self.hooks
+            && let Some(name) = hooks.keys().find(|k| !HOOK_NAMES.contains(&k.as_str()))
+        {
+            return Err(invalid(
+                &format!("hooks.{name}"),
+                &format!("unknown hook; known hooks: {}", HOOK_NAMES.join(", ")),
+            ));
         }
         Ok(())
     }
@@ -444,10 +443,10 @@ impl Config {
     /// Defaults < user file < the repository's `.conflux.yaml`.
     pub fn load(repo_root: &Path) -> Result<Config, Error> {
         let mut config = Config::default();
-        if let Some(path) = user_config_path() {
-            if let Some(layer) = Layer::load(&path)? {
-                config.apply(layer);
-            }
+        if let Some(path) = user_config_path()
+            && let Some(layer) = Layer::load(&path)?
+        {
+            config.apply(layer);
         }
         if let Some(layer) = Layer::load(&repo_root.join(REPO_FILE))? {
             config.apply(layer);

@@ -459,7 +459,6 @@ async fn execute(
     )
     .await;
     run_hook("on_finish").await;
-    drop(report);
     if !recorder.errors.is_empty() || !summary.internal_errors.is_empty() {
         run_hook("on_error").await;
     }

@@ -219,11 +219,11 @@ pub fn merge_change(
     }
     if !options.keep {
         // The merge is done; failing to tidy up is worth a warning, not a failed merge.
-        if st.worktree.exists() {
-            if let Err(e) = ws.repo.remove_worktree(&st.worktree, false) {
-                tracing::warn!("kept the worktree {}: {e}", st.worktree.display());
-                return Ok(merged);
-            }
+        if st.worktree.exists()
+            && let Err(e) = ws.repo.remove_worktree(&st.worktree, false)
+        {
+            tracing::warn!("kept the worktree {}: {e}", st.worktree.display());
+            return Ok(merged);
         }
         let squashed = options.mode == MergeMode::Squash;
         if let Err(e) = ws.repo.delete_branch(&st.branch, squashed) {

@@ -630,21 +630,7 @@ impl Pipeline<'_> {
         invocation
             .env
             .extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let limits = Limits {
-            inactivity_timeout: config.inactivity_timeout,
-            timeout: config.timeout,
-            kill_grace: config.kill_grace,
-        };
-        self.supervise(
-            role,
-            invocation,
-            worktree,
-            limits,
-            config.retry.clone(),
-            true,
-            collect,
-        )
-        .await
+        self.supervise(role, invocation, worktree, collect).await
     }
 
     /// Runs a configured shell command (setup, verify) in the worktree through the runner.
@@ -665,30 +651,37 @@ impl Pipeline<'_> {
                 ("CONFLUX_ITERATION".into(), iteration.to_string()),
             ],
         };
-        let limits = Limits {
-            inactivity_timeout: None,
-            timeout: self.plan.config.timeout,
-            kill_grace: self.plan.config.kill_grace,
-        };
-        let retry = RetryPolicy {
-            max: 0,
-            timeout_retries: 0,
-            ..RetryPolicy::default()
-        };
-        self.supervise(role, invocation, worktree, limits, retry, false, None)
-            .await
+        self.supervise(role, invocation, worktree, None).await
     }
 
+    /// Runs one process of the change through the runner: agents (coder, reviewer) with the
+    /// change's timeouts, retries and the shared stagger; our commands (setup, verify) once,
+    /// with only the overall timeout. Its events are reported; with `collect`, its decoded
+    /// lines are also gathered (bounded).
     async fn supervise(
         &self,
         role: Role,
         invocation: Invocation,
         cwd: &Path,
-        limits: Limits,
-        retry: RetryPolicy,
-        staggered: bool,
         mut collect: Option<&mut String>,
     ) -> RunOutcome {
+        let config = &self.plan.config;
+        let agent = matches!(role, Role::Agent | Role::Review);
+        let limits = Limits {
+            inactivity_timeout: config.inactivity_timeout.filter(|_| agent),
+            timeout: config.timeout,
+            kill_grace: config.kill_grace,
+        };
+        let retry = if agent {
+            config.retry.clone()
+        } else {
+            RetryPolicy {
+                max: 0,
+                timeout_retries: 0,
+                ..RetryPolicy::default()
+            }
+        };
+        let staggered = agent;
         let request = RunRequest {
             invocation,
             cwd: cwd.to_owned(),

@@ -44,8 +44,16 @@ pub struct Summary {
     pub internal_errors: Vec<String>,
 }
 
+/// The pipelines running now, and which change each task runs, so that a panicked one is
+/// still reported by its id.
+#[derive(Default)]
+struct Running {
+    set: JoinSet<(String, Outcome)>,
+    ids: HashMap<tokio::task::Id, String>,
+}
+
 enum Slot {
-    Waiting(Job),
+    Waiting(Box<Job>),
     Running,
     Finished,
 }
@@ -66,12 +74,10 @@ pub async fn run(
         .collect();
     let mut slots: BTreeMap<String, Slot> = jobs_in_order
         .into_iter()
-        .map(|j| (j.plan.change.id.clone(), Slot::Waiting(j)))
+        .map(|j| (j.plan.change.id.clone(), Slot::Waiting(Box::new(j))))
         .collect();
     let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
-    let mut running: JoinSet<(String, Outcome)> = JoinSet::new();
-    // Which change each task runs, so a panicked one is still reported by id.
-    let mut tasks: HashMap<tokio::task::Id, String> = HashMap::new();
+    let mut running = Running::default();
     let mut internal_errors = Vec::new();
     let mut interrupts = 0u32;
     let (mut sigint, mut sigterm, mut sigquit) = match (
@@ -108,12 +114,11 @@ pub async fn run(
                 &mut slots,
                 &mut outcomes,
                 &mut running,
-                &mut tasks,
                 parallel,
                 report,
             );
         }
-        if running.is_empty() {
+        if running.set.is_empty() {
             // Drain what the finished pipelines sent before saying the run is over.
             while let Ok(event) = events.try_recv() {
                 report(&event);
@@ -122,26 +127,26 @@ pub async fn run(
         }
         tokio::select! {
             Some(event) = events.recv() => report(&event),
-            Some(joined) = running.join_next_with_id() => {
+            Some(joined) = running.set.join_next_with_id() => {
                 while let Ok(event) = events.try_recv() {
                     report(&event);
                 }
                 let (id, mut outcome) = match joined {
                     Ok((task, done)) => {
-                        tasks.remove(&task);
+                        running.ids.remove(&task);
                         done
                     }
                     Err(e) => {
                         // A pipeline panicked: its runner's guard has already killed its agent.
-                        let id = tasks.remove(&e.id()).unwrap_or_default();
+                        let id = running.ids.remove(&e.id()).unwrap_or_default();
                         let reason = format!("internal error in git-conflux (please report it): {e}");
                         internal_errors.push(format!("{id}: {reason}"));
                         report(&Event::change(&id, ChangeEvent::Phase { phase: Phase::Failed, reason: Some(reason.clone()) }));
                         (id, Outcome { phase: Phase::Failed, reason: Some(reason) })
                     }
                 };
-                if outcome.phase == Phase::Done && interrupts == 0 {
-                    if let Some(merge) = &merge {
+                if outcome.phase == Phase::Done && interrupts == 0
+                    && let Some(merge) = &merge {
                         let (merge, merge_id) = (Arc::clone(merge), id.clone());
                         let verdict = tokio::task::spawn_blocking(move || merge(&merge_id))
                             .await
@@ -156,7 +161,6 @@ pub async fn run(
                         outcome = Outcome { phase, reason: reason.clone() };
                         report(&Event::change(&id, ChangeEvent::Phase { phase, reason }));
                     }
-                }
                 slots.insert(id.clone(), Slot::Finished);
                 outcomes.insert(id, outcome);
             }
@@ -240,13 +244,12 @@ fn launch_ready(
     order: &[String],
     slots: &mut BTreeMap<String, Slot>,
     outcomes: &mut BTreeMap<String, Outcome>,
-    running: &mut JoinSet<(String, Outcome)>,
-    tasks: &mut HashMap<tokio::task::Id, String>,
+    running: &mut Running,
     parallel: usize,
     report: &mut dyn FnMut(&Event),
 ) {
     for id in order {
-        if running.len() >= parallel {
+        if running.set.len() >= parallel {
             return;
         }
         let ready = match slots.get(id) {
@@ -275,11 +278,11 @@ fn launch_ready(
                 let shared = Arc::clone(shared);
                 let id = id.clone();
                 let task_id = id.clone();
-                let handle = running.spawn(async move {
+                let handle = running.set.spawn(async move {
                     let outcome = pipeline::run(shared, job.plan, start).await;
                     (id, outcome)
                 });
-                tasks.insert(handle.id(), task_id);
+                running.ids.insert(handle.id(), task_id);
             }
             Err((phase, reason)) => {
                 report(&Event::change(

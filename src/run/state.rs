@@ -380,14 +380,14 @@ fn take_lock(root: &Path, path: &Path, what: &'static str) -> Result<RunLock, Er
         match std::fs::hard_link(tmp.path(), &path) {
             Ok(()) => return Ok(RunLock { path: path.clone() }),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if let Some(holder) = holder(&path) {
-                    if holder.pid != std::process::id() {
-                        return Err(Error::Locked {
-                            what,
-                            pid: holder.pid,
-                            since: format_time(holder.started_at),
-                        });
-                    }
+                if let Some(holder) = holder(&path)
+                    && holder.pid != std::process::id()
+                {
+                    return Err(Error::Locked {
+                        what,
+                        pid: holder.pid,
+                        since: format_time(holder.started_at),
+                    });
                 }
                 // Stale: its process is gone. Remove it and try again.
                 tracing::info!(path = %path.display(), "taking over a stale lock");

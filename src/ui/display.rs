@@ -30,10 +30,10 @@ impl Display {
         match self {
             Display::Progress(p) => p.show(event),
             Display::Plain { quiet } => {
-                if let Some(line) = plain_line(event) {
-                    if !*quiet {
-                        let _ = writeln!(std::io::stderr().lock(), "{} {line}", clock(now_secs()));
-                    }
+                if let Some(line) = plain_line(event)
+                    && !*quiet
+                {
+                    let _ = writeln!(std::io::stderr().lock(), "{} {line}", clock(now_secs()));
                 }
             }
             Display::Json => {
