@@ -68,6 +68,18 @@ pub fn cmd_status(ctx: &Context, args: StatusArgs) -> Result<Exit, CommandError>
     } else {
         ctx.ui.out(&render_table(ctx, &ws.root, &selected));
     }
+    if !args.json && args.ids.is_empty() && !view.orphans.is_empty() {
+        // Merged changes that were archived (or deleted) leave only their run record.
+        let gone: Vec<String> = view
+            .orphans
+            .iter()
+            .map(|s| format!("{} ({})", s.id, s.phase))
+            .collect();
+        ctx.ui.note(&format!(
+            "Runs whose change folder is gone (archived or deleted): {}. `git conflux clean` forgets them.",
+            gone.join(", ")
+        ));
+    }
     for problem in &view.problems {
         ctx.ui.warn(&problem.to_string());
     }
