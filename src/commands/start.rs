@@ -14,6 +14,7 @@ use crate::error::{CommandError, Exit};
 use crate::git::MergeMode;
 use crate::run::event::Event;
 use crate::run::hooks::{self, HookVars};
+use crate::run::leftover;
 use crate::run::merge::{self, MergeOptions};
 use crate::run::overview::{ChangeView, Overview, overview};
 use crate::run::pipeline::{Plan, Shared};
@@ -372,6 +373,15 @@ async fn execute(
         events: tx,
     });
     let mut recorder = Recorder::new(ws.run_dir.clone());
+    // Agents a killed orchestrator left behind must not keep writing into reused worktrees.
+    for prior in plan.jobs.iter().filter_map(|j| j.plan.prior.as_ref()) {
+        if let Some(pid) = leftover::end_leftover_agent(prior) {
+            ctx.ui.warn(&format!(
+                "{}: ended the agent (pid {pid}) left running by an earlier git conflux start",
+                prior.id
+            ));
+        }
+    }
     for job in &plan.jobs {
         let p = &job.plan;
         let mut state = p

@@ -3,6 +3,7 @@
 
 pub mod event;
 pub mod hooks;
+pub mod leftover;
 pub mod merge;
 pub mod overview;
 pub mod pipeline;

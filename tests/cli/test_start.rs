@@ -435,3 +435,37 @@ fn stop_from_another_terminal_ends_the_run_and_its_agents() {
     assert!(!group_alive(pgid));
     assert_eq!(env.state("h")["phase"], "cancelled");
 }
+
+#[test]
+fn agents_left_by_a_killed_start_are_ended_before_the_worktree_is_reused() {
+    let env = TestEnv::new();
+    env.use_demo_agent("");
+    add(&env, "h", 1, &[], "conflux: {env: {DEMO_MODE: hang}}");
+    env.commit_all("change");
+    let mut child = spawn_start(&env, &[]);
+    wait_for("the agent to start", Duration::from_secs(20), || {
+        agent_pid(&env, "h").is_some()
+    });
+    let pgid = agent_pid(&env, "h").unwrap();
+    child.kill().unwrap(); // SIGKILL: no cleanup at all
+    child.wait().unwrap();
+    assert!(
+        group_alive(pgid),
+        "the agent should outlive a SIGKILLed orchestrator"
+    );
+    env.write(
+        "openspec/changes/h/proposal.md",
+        &env.read("openspec/changes/h/proposal.md")
+            .replace("DEMO_MODE: hang", "DEMO_TICK: all"),
+    );
+    env.commit_all("no longer hangs");
+    let out = env.conflux(&["start"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stderr
+            .contains(&format!("ended the agent (pid {pgid})")),
+        "{out}"
+    );
+    assert!(!group_alive(pgid));
+    assert_eq!(env.state("h")["phase"], "done");
+}
