@@ -111,6 +111,10 @@ pub enum Role {
     Verify,
     Review,
     Hook,
+    /// The agent resolving a merge's conflicts.
+    Resolve,
+    /// The `archive` command before a merge.
+    Archive,
 }
 
 impl Role {
@@ -121,6 +125,8 @@ impl Role {
             Role::Verify => "verify",
             Role::Review => "review",
             Role::Hook => "hook",
+            Role::Resolve => "resolve",
+            Role::Archive => "archive",
         }
     }
 }

@@ -15,8 +15,10 @@ use crate::commands::Workspace;
 use crate::config::{Config, Resolve};
 use crate::error::Exit;
 use crate::git::{self, Conflict, MergeMode, MergeOutcome, MergeRequest, WorktreeMerge};
+use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
-use crate::run::state::{self, ChangeState, Phase, now_secs};
+use crate::run::record::Recorder;
+use crate::run::state::{self, ChangeState, Phase, RunDir, now_secs};
 
 #[derive(Clone, Debug)]
 pub struct MergeOptions {
@@ -153,7 +155,7 @@ pub fn merge_change(
         });
     }
     if let Some(command) = &config.archive {
-        archive(config, change, &st, command)?;
+        archive(&ws.run_dir, config, change, &st, command)?;
     }
     let mut message = format!("Merge change {id}");
     if let Some(title) = &change.title {
@@ -309,8 +311,14 @@ fn resolve(
             timeout: config.timeout,
             kill_grace: config.kill_grace,
         };
-        let outcome = supervise(invocation, worktree, limits, config.retry.clone())
-            .map_err(|e| failed(e, true))?;
+        let outcome = supervise(
+            invocation,
+            worktree,
+            limits,
+            config.retry.clone(),
+            (&ws.run_dir, id, Role::Resolve),
+        )
+        .map_err(|e| failed(e, true))?;
         if !matches!(outcome.result, RunResult::Success) {
             return Err(failed(
                 format!(
@@ -334,7 +342,14 @@ fn resolve(
         }
     }
     if let Some(verify) = &config.verify {
-        let outcome = run_command(config, id, worktree, verify).map_err(|e| failed(e, false))?;
+        let outcome = run_command(
+            config,
+            id,
+            worktree,
+            verify,
+            (&ws.run_dir, id, Role::Verify),
+        )
+        .map_err(|e| failed(e, false))?;
         if !matches!(outcome.result, RunResult::Success) {
             return Err(failed(
                 format!(
@@ -459,6 +474,7 @@ fn run_command(
     id: &str,
     worktree: &Path,
     command: &str,
+    log: LogTo<'_>,
 ) -> Result<RunOutcome, String> {
     let mut invocation = Invocation {
         command: command.to_owned(),
@@ -482,8 +498,11 @@ fn run_command(
         timeout_retries: 0,
         ..RetryPolicy::default()
     };
-    supervise(invocation, worktree, limits, retry)
+    supervise(invocation, worktree, limits, retry, log)
 }
+
+/// Where a process's lines go: the change's log, as the role's lines.
+type LogTo<'a> = (&'a RunDir, &'a str, Role);
 
 /// Runs one process (group) through the runner from synchronous code. Ctrl-C or SIGTERM
 /// cancels it, so that the whole group ends before `merge` does.
@@ -492,7 +511,10 @@ fn supervise(
     cwd: &Path,
     limits: Limits,
     retry: RetryPolicy,
+    (run_dir, id, role): LogTo<'_>,
 ) -> Result<RunOutcome, String> {
+    let mut recorder = Recorder::new(run_dir.clone());
+    let id = id.to_owned();
     let request = RunRequest {
         invocation,
         cwd: cwd.to_owned(),
@@ -506,7 +528,10 @@ fn supervise(
         let stagger = Stagger::new(std::time::Duration::ZERO);
         let mut log = |event: runner::AgentEvent| {
             if let runner::AgentEvent::Line { text, .. } = event {
-                tracing::info!("{text}");
+                recorder.record(&Event::change(
+                    &id,
+                    ChangeEvent::Output { role, line: text },
+                ));
             }
         };
         let run = runner::run(request, &stagger, &cancel, &mut log);
@@ -530,7 +555,13 @@ fn supervise(
 
 /// The `archive` step: run it in the change's worktree, commit what it did, and check that
 /// an OpenSpec change's folder moved under `openspec/changes/archive/`.
-fn archive(config: &Config, change: &Change, st: &ChangeState, command: &str) -> Result<(), Error> {
+fn archive(
+    run_dir: &RunDir,
+    config: &Config,
+    change: &Change,
+    st: &ChangeState,
+    command: &str,
+) -> Result<(), Error> {
     let id = change.id.as_str();
     let fail = |reason: String| Error::Archive {
         id: id.to_owned(),
@@ -543,7 +574,8 @@ fn archive(config: &Config, change: &Change, st: &ChangeState, command: &str) ->
     let already = !worktree.join(&change.dir).exists() && archived_folder(worktree, id).is_some();
     if !already {
         let command = command.replace("{change_id}", &shell_words::quote(id));
-        let outcome = run_command(config, id, worktree, &command).map_err(&fail)?;
+        let outcome = run_command(config, id, worktree, &command, (run_dir, id, Role::Archive))
+            .map_err(&fail)?;
         if !matches!(outcome.result, RunResult::Success) {
             return Err(fail(format!(
                 "`{command}` failed: {}",

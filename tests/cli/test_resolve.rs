@@ -37,7 +37,7 @@ fn use_resolver(env: &TestEnv, body: &str, extra: &str) {
     env.commit_all("the resolver agent");
 }
 
-const RESOLVES: &str = "printf 'a: one\\nb: one\\n' >shared.txt";
+const RESOLVES: &str = "printf 'a: one\\nb: one\\n' >shared.txt; echo 'resolved shared.txt'";
 
 fn assert_resolved_and_merged(env: &TestEnv) {
     assert_eq!(env.git(&["show", "main:shared.txt"]), "a: one\nb: one\n");
@@ -81,6 +81,12 @@ fn resolve_flag_has_the_agent_resolve_then_merges_both_sides() {
         "{prompt}"
     );
     assert!(prompt.contains("<<<<<<< conflux/b"), "{prompt}");
+    // Its output is in the change's log.
+    assert!(
+        env.log("b").contains("resolve│ resolved shared.txt"),
+        "{}",
+        env.log("b")
+    );
 }
 
 #[test]
