@@ -26,21 +26,21 @@ git init -q -b main
 git config user.name >/dev/null 2>&1 || git config user.name "Conflux Demo"
 git config user.email >/dev/null 2>&1 || git config user.email "demo@example.com"
 
-change() { # id, deps, tasks...
-    id=$1; deps=$2; shift 2
+change() { # id, deps, title, tasks...
+    id=$1; deps=$2; title=$3; shift 3
     mkdir -p "openspec/changes/$id"
     {
         [ -z "$deps" ] || printf -- '---\ndependencies: [%s]\n---\n' "$deps"
-        printf '# Change: %s\n\n## Why\nThe demo shop needs it.\n\n## What Changes\n- %s\n' "$id" "$1"
+        printf '# Change: %s\n\n## Why\nThe demo shop needs it.\n\n## What Changes\n- %s\n' "$title" "$1"
     } >"openspec/changes/$id/proposal.md"
     {
         printf '## 1. Implementation\n'
         for t in "$@"; do printf -- '- [ ] %s\n' "$t"; done
     } >"openspec/changes/$id/tasks.md"
 }
-change add-catalog "" "Define the product model" "List products" "Show one product" "Add catalog tests"
-change add-cart "add-catalog" "Create the cart" "Add to cart" "Remove from cart"
-change add-search "" "Index product names" "Search by name" "Rank results" "Add search tests"
+change add-catalog "" "Add the product catalog" "Define the product model" "List products" "Show one product" "Add catalog tests"
+change add-cart "add-catalog" "Add a shopping cart" "Create the cart" "Add to cart" "Remove from cart"
+change add-search "" "Search products by name" "Index product names" "Search by name" "Rank results" "Add search tests"
 cat >.conflux.yaml <<YAML
 # The bundled demo agent ticks one task per run, pausing so the progress is visible.
 agent: {command: "sh $here/demo-agent.sh", prompt: stdin}
