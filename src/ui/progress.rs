@@ -2,7 +2,7 @@
 //! result for each finished change.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -30,7 +30,6 @@ pub struct Progress {
     header: ProgressBar,
     rows: HashMap<String, Row>,
     order: Vec<String>,
-    started: Instant,
     style: Styles,
     id_width: usize,
 }
@@ -40,7 +39,7 @@ impl Progress {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
         let header = multi.add(ProgressBar::new_spinner());
         header.set_style(
-            ProgressStyle::with_template("{spinner:.cyan} {msg}")
+            ProgressStyle::with_template("{spinner:.cyan} {msg}  {elapsed}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         header.enable_steady_tick(Duration::from_millis(120));
@@ -49,7 +48,6 @@ impl Progress {
             header,
             rows: HashMap::new(),
             order: Vec::new(),
-            started: Instant::now(),
             style,
             id_width: 8,
         }
@@ -189,9 +187,8 @@ impl Progress {
         let done = count(&|p| matches!(p, Phase::Done | Phase::Merged));
         let failed = count(&|p| p.is_failure());
         let cost: f64 = self.rows.values().map(|r| r.cost).sum();
-        let elapsed = Duration::from_secs(self.started.elapsed().as_secs());
         let mut text = format!(
-            "conflux  {} running · {queued} queued · {} done · {} failed  {}",
+            "conflux  {} running · {queued} queued · {} done · {} failed",
             self.style.cyan(&running.to_string()),
             self.style.green(&done.to_string()),
             if failed > 0 {
@@ -199,7 +196,6 @@ impl Progress {
             } else {
                 failed.to_string()
             },
-            humantime::format_duration(elapsed),
         );
         if cost > 0.0 {
             text.push_str(&format!("  ${cost:.2}"));
