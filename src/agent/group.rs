@@ -163,9 +163,15 @@ impl ProcessTree {
     /// Whether any process of the group or any recorded descendant still runs (zombies,
     /// which only wait to be reaped, do not count).
     pub fn alive(&self) -> bool {
+        // The common end: the group is empty and nothing left it. Only when something might
+        // remain is /proc walked (zombie members still answer `killpg`).
+        let group_empty = killpg(Pid::from_raw(self.pgid), None) == Err(Errno::ESRCH);
+        if group_empty && self.recorded.is_empty() {
+            return false;
+        }
         let procs = read_procs();
         if procs.is_empty() {
-            return killpg(Pid::from_raw(self.pgid), None) != Err(Errno::ESRCH);
+            return !group_empty;
         }
         procs.iter().any(|(pid, st)| {
             !st.zombie

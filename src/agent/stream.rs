@@ -123,8 +123,13 @@ impl Decoder {
     }
 
     /// "Edit src/x.rs", "Bash cargo test", or just the tool's name.
-    fn tool_line(&self, name: &str, input: Option<&ToolInput<'_>>) -> String {
-        match input.and_then(|i| i.summary()) {
+    fn tool_line(&self, name: &str, input: Option<ToolInput<'_>>) -> String {
+        self.tool_summary_line(name, input.and_then(ToolInput::summary))
+    }
+
+    /// [`Decoder::tool_line`] from the argument [`ToolInput::summary`] picked.
+    fn tool_summary_line(&self, name: &str, arg: Option<(Cow<'_, str>, bool)>) -> String {
+        match arg {
             Some((arg, true)) => format!("{name} {}", self.path(&arg)),
             Some((arg, false)) => format!("{name} {}", clip(&arg)),
             None => name.to_owned(),
@@ -156,7 +161,7 @@ impl Decoder {
                 ev.error_status.map(|s| s.to_string()).unwrap_or_default(),
                 ev.error
                     .as_ref()
-                    .and_then(|e| e.as_str())
+                    .and_then(|e| e.0.as_deref())
                     .unwrap_or("error")
             )),
             // The CLI's stand-in message for a failed API call repeats the error the result
@@ -167,26 +172,23 @@ impl Decoder {
                     .as_ref()
                     .is_some_and(|m| m.model.as_deref() == Some("<synthetic>")) => {}
             ("assistant", _) => {
-                for block in ev.message.map(|m| m.content.0).unwrap_or_default() {
-                    match block.kind {
-                        "text" => {
-                            let text = block.text.as_deref().unwrap_or("");
-                            out.text(text);
-                            text.clone_into(&mut self.last_text);
+                for piece in ev.message.map(|m| m.content.0).unwrap_or_default() {
+                    match piece {
+                        Piece::Text(text) => {
+                            out.text(&text);
+                            text.as_ref().clone_into(&mut self.last_text);
                         }
-                        "tool_use" => out.push(self.tool_line(
-                            block.name.as_deref().unwrap_or("tool"),
-                            block.input.as_ref(),
-                        )),
-                        _ => {}
+                        Piece::ToolUse { name, arg } => {
+                            out.push(self.tool_summary_line(&name, arg))
+                        }
+                        Piece::ToolResult { .. } => {}
                     }
                 }
             }
             ("user", _) => {
-                for block in ev.message.map(|m| m.content.0).unwrap_or_default() {
-                    if block.kind == "tool_result" {
-                        let summary = block.content.unwrap_or_default();
-                        out.push(summary.line(block.is_error.unwrap_or(false)));
+                for piece in ev.message.map(|m| m.content.0).unwrap_or_default() {
+                    if let Piece::ToolResult { summary, is_error } = piece {
+                        out.push(summary.line(is_error));
                     }
                 }
             }
@@ -348,10 +350,7 @@ impl Decoder {
             "message" => {}
             "tool_use" => {
                 self.last_text.clear();
-                out.push(self.tool_line(
-                    ev.tool_name.as_deref().unwrap_or("tool"),
-                    ev.parameters.as_ref(),
-                ))
+                out.push(self.tool_line(ev.tool_name.as_deref().unwrap_or("tool"), ev.parameters))
             }
             "tool_result" => {
                 if ev.status == Some("error") {
@@ -415,11 +414,12 @@ impl Decoder {
                 text.clone_into(&mut self.last_text);
             }
             "tool_use" => {
-                let Some(part) = &ev.part else { return false };
-                let name = part.tool.as_deref().unwrap_or("tool");
-                let state = part.state.as_ref();
-                out.push(self.tool_line(name, state.and_then(|s| s.input.as_ref())));
-                match state {
+                let Some(mut part) = ev.part else {
+                    return false;
+                };
+                let input = part.state.as_mut().and_then(|s| s.input.take());
+                out.push(self.tool_line(part.tool.as_deref().unwrap_or("tool"), input));
+                match &part.state {
                     Some(s) if s.status == Some("error") => out.push(format!(
                         "  ✗ {}",
                         first_line(s.error.as_deref().unwrap_or(""))
@@ -568,28 +568,19 @@ struct ToolInput<'a> {
     description: Option<Cow<'a, str>>,
 }
 
-impl ToolInput<'_> {
+impl<'a> ToolInput<'a> {
     /// The most telling argument, and whether it is a path.
-    fn summary(&self) -> Option<(String, bool)> {
-        let path = [&self.file_path, &self.file_path_camel, &self.notebook_path];
-        if let Some(p) = path.into_iter().flatten().next() {
-            return Some((p.to_string(), true));
-        }
-        let other = [
-            &self.command,
-            &self.pattern,
-            &self.url,
-            &self.query,
-            &self.description,
-        ];
-        if let Some(o) = other.into_iter().flatten().next() {
-            return Some((o.to_string(), false));
-        }
-        [&self.path, &self.dir_path]
-            .into_iter()
-            .flatten()
-            .next()
-            .map(|p| (p.to_string(), true))
+    fn summary(self) -> Option<(Cow<'a, str>, bool)> {
+        let path = self
+            .file_path
+            .or(self.file_path_camel)
+            .or(self.notebook_path);
+        let other = (self.command.or(self.pattern).or(self.url))
+            .or(self.query)
+            .or(self.description);
+        path.map(|p| (p, true))
+            .or(other.map(|o| (o, false)))
+            .or(self.path.or(self.dir_path).map(|p| (p, true)))
     }
 }
 
@@ -657,9 +648,26 @@ impl<'de> Deserialize<'de> for ResultSummary {
     }
 }
 
-/// Message content: Claude sends either a plain string or a list of blocks.
+/// Message content: Claude sends either a plain string or a list of blocks. Each block is
+/// reduced to the [`Piece`] its line needs as it is parsed, so the full blocks (tool inputs
+/// and all) are never stored.
 #[derive(Debug, Default)]
-struct Blocks<'a>(Vec<claude::Block<'a>>);
+struct Blocks<'a>(Vec<Piece<'a>>);
+
+/// What one content block shows.
+#[derive(Debug)]
+enum Piece<'a> {
+    Text(Cow<'a, str>),
+    ToolUse {
+        name: Cow<'a, str>,
+        /// [`ToolInput::summary`].
+        arg: Option<(Cow<'a, str>, bool)>,
+    },
+    ToolResult {
+        summary: ResultSummary,
+        is_error: bool,
+    },
+}
 
 impl<'de: 'a, 'a> Deserialize<'de> for Blocks<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -678,10 +686,68 @@ impl<'de: 'a, 'a> Deserialize<'de> for Blocks<'a> {
                 mut seq: A,
             ) -> Result<Blocks<'a>, A::Error> {
                 let mut v = Vec::new();
-                while let Some(b) = seq.next_element()? {
-                    v.push(b);
+                while let Some(b) = seq.next_element::<claude::Block<'a>>()? {
+                    v.extend(match b.kind {
+                        "text" => Some(Piece::Text(b.text.unwrap_or_default())),
+                        "tool_use" => Some(Piece::ToolUse {
+                            name: b.name.unwrap_or(Cow::Borrowed("tool")),
+                            arg: b.input.and_then(ToolInput::summary),
+                        }),
+                        "tool_result" => Some(Piece::ToolResult {
+                            summary: b.content.unwrap_or_default(),
+                            is_error: b.is_error.unwrap_or(false),
+                        }),
+                        _ => None,
+                    });
                 }
                 Ok(Blocks(v))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// Any JSON value, keeping only a string: an API error is a string or an object.
+#[derive(Debug)]
+struct ErrorText<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ErrorText<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = ErrorText<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<ErrorText<'a>, E> {
+                Ok(ErrorText(Some(Cow::Borrowed(s))))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<ErrorText<'a>, E> {
+                Ok(ErrorText(Some(Cow::Owned(s.to_owned()))))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<ErrorText<'a>, E> {
+                Ok(ErrorText(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<ErrorText<'a>, E> {
+                Ok(ErrorText(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<ErrorText<'a>, E> {
+                Ok(ErrorText(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<ErrorText<'a>, E> {
+                Ok(ErrorText(None))
+            }
+            fn visit_unit<E>(self) -> Result<ErrorText<'a>, E> {
+                Ok(ErrorText(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ErrorText<'a>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ErrorText(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ErrorText<'a>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(ErrorText(None))
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))
@@ -710,8 +776,8 @@ mod claude {
         pub max_retries: Option<u32>,
         #[serde(default)]
         pub error_status: Option<u32>,
-        #[serde(default)]
-        pub error: Option<serde_json::Value>,
+        #[serde(borrow, default)]
+        pub error: Option<ErrorText<'a>>,
         #[serde(default)]
         pub is_error: Option<bool>,
         #[serde(borrow, default)]
