@@ -116,30 +116,64 @@ pub(crate) struct CheckedOut {
 /// HEAD of every worktree, main first.
 pub(crate) fn checked_out(repo: &gix::Repository) -> Result<Vec<CheckedOut>, Error> {
     let list_error = |source| Error::ListWorktrees { source };
+    let main_workdir = repo
+        .main_repo()
+        .map_err(|e| list_error(gix::Error::from_error(e)))?
+        .workdir()
+        .map(absolute);
     let mut out = Vec::new();
-    for (index, worktree) in repo
-        .worktrees_including_main()
-        .map_err(list_error)?
-        .enumerate()
+    let (branch, head) = head_in(repo, repo.common_dir(), main_workdir.as_deref())?;
+    out.push(CheckedOut {
+        branch,
+        head,
+        workdir: main_workdir,
+        is_main: true,
+    });
+    for proxy in repo
+        .worktrees()
+        .map_err(|e| list_error(gix::Error::from_error(e)))?
     {
-        let worktree = worktree.map_err(list_error)?;
-        let workdir = worktree.workdir().map(absolute);
-        let read_error = |source| Error::ReadHead {
-            worktree: workdir
-                .clone()
-                .unwrap_or_else(|| worktree.git_dir().to_owned()),
-            source,
-        };
-        let branch = worktree.head_name().map_err(read_error)?;
-        let head = worktree.head_id().ok().map(|id| id.detach());
+        let workdir = proxy.base().ok().map(|base| absolute(&base));
+        let (branch, head) = head_in(repo, proxy.git_dir(), workdir.as_deref())?;
         out.push(CheckedOut {
             branch,
             head,
             workdir,
-            is_main: index == 0,
+            is_main: false,
         });
     }
     Ok(out)
+}
+
+/// The branch HEAD names (`None` when detached) and the commit it points to (`None` when the
+/// branch has no commit yet), read from the HEAD file in a worktree's private git dir (the
+/// common dir for the main worktree). Reading the file, rather than opening every worktree as
+/// a repository, keeps work over N worktrees linear in N.
+pub(crate) fn head_in(
+    repo: &gix::Repository,
+    git_dir: &std::path::Path,
+    workdir: Option<&std::path::Path>,
+) -> Result<(Option<FullName>, Option<ObjectId>), Error> {
+    let read_error = |source| Error::ReadHead {
+        worktree: workdir.unwrap_or(git_dir).to_owned(),
+        source,
+    };
+    let text = std::fs::read_to_string(git_dir.join("HEAD"))
+        .map_err(|e| read_error(gix::Error::from_error(e)))?;
+    let text = text.trim();
+    match text.strip_prefix("ref:") {
+        Some(target) => {
+            let name = FullName::try_from(target.trim())
+                .map_err(|e| read_error(gix::Error::from_error(e)))?;
+            let head = tip(repo, &name)?;
+            Ok((Some(name), head))
+        }
+        None => {
+            let id = ObjectId::from_hex(text.as_bytes())
+                .map_err(|e| read_error(gix::Error::from_error(e)))?;
+            Ok((None, Some(id)))
+        }
+    }
 }
 
 impl Repo {

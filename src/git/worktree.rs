@@ -167,13 +167,8 @@ fn registrations(repo: &gix::Repository) -> Result<Vec<Registration>, gix::Error
         let path = proxy.base().ok().map(|base| absolute(&base));
         let locked = proxy.is_locked();
         let prunable = proxy.is_prunable();
-        let (branch, head) = match proxy.into_repo_with_possibly_inaccessible_worktree() {
-            Ok(linked) => (
-                linked.head_name().ok().flatten(),
-                linked.head_id().ok().map(|id| id.detach()),
-            ),
-            Err(_) => (None, None),
-        };
+        let (branch, head) =
+            branch::head_in(repo, &admin_dir, path.as_deref()).unwrap_or((None, None));
         out.push(Registration {
             admin_dir,
             id,
