@@ -106,7 +106,7 @@ pub async fn run(shared: Arc<Shared>, plan: Plan, start: gix::ObjectId) -> Outco
         "on_change_failed"
     };
     if outcome.phase != Phase::Cancelled {
-        p.hook(hook, outcome.phase).await.ok();
+        p.hook(hook, outcome.phase.as_str()).await.ok();
     }
     outcome
 }
@@ -131,7 +131,9 @@ impl Pipeline<'_> {
             Ok(wt) => wt,
             Err(reason) => return Outcome::new(Phase::Failed, reason),
         };
-        self.hook("on_change_start", Phase::Preparing).await.ok();
+        self.hook("on_change_start", Phase::Preparing.as_str())
+            .await
+            .ok();
         let tasks_path = worktree.join(&self.plan.change.tasks_file);
         let mut tasks = match self.read_tasks(&tasks_path) {
             Ok(t) => t,
@@ -226,7 +228,7 @@ impl Pipeline<'_> {
                 iteration,
                 max: config.max_iterations,
             });
-            if let Err(reason) = self.hook("pre_iteration", Phase::Applying).await {
+            if let Err(reason) = self.hook("pre_iteration", Phase::Applying.as_str()).await {
                 return Outcome::new(
                     Phase::Failed,
                     format!("iteration {iteration} not run: {reason}"),
@@ -239,7 +241,9 @@ impl Pipeline<'_> {
             let committed = self
                 .commit_iteration(&worktree, &tasks_path, iteration)
                 .await;
-            self.hook("post_iteration", Phase::Applying).await.ok();
+            self.hook("post_iteration", Phase::Applying.as_str())
+                .await
+                .ok();
             match (result, committed) {
                 (Err(outcome), _) => return outcome,
                 (Ok(()), Err(reason)) => return Outcome::new(Phase::Failed, reason),
@@ -369,7 +373,7 @@ impl Pipeline<'_> {
                     .unwrap_or_default(),
             });
             let state = found.as_ref().map_or("no verdict", |v| v.verdict.as_str());
-            self.hook("on_review", Phase::Reviewing).await.ok();
+            self.hook("on_review", state).await.ok();
             if let Some(found) = found {
                 return Ok(found);
             }
@@ -443,7 +447,7 @@ impl Pipeline<'_> {
 
     /// Runs a configured hook in the worktree (the repository root before it exists);
     /// its lines go to the log. `Err` carries the reason when it failed.
-    async fn hook(&self, event: &str, phase: Phase) -> Result<(), String> {
+    async fn hook(&self, event: &str, state: &str) -> Result<(), String> {
         let worktree = self.plan.worktree.clone();
         let tasks =
             change::read_tasks(&worktree.join(&self.plan.change.tasks_file)).unwrap_or_default();
@@ -452,7 +456,7 @@ impl Pipeline<'_> {
             worktree: Some(worktree.clone()),
             branch: Some(self.plan.branch.clone()),
             iteration: Some(self.iteration.load(Ordering::Relaxed)),
-            state: Some(phase.to_string()),
+            state: Some(state.to_owned()),
             tasks_done: Some(tasks.iter().filter(|t| t.done).count()),
             tasks_total: Some(tasks.len()),
         };

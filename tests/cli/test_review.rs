@@ -41,7 +41,11 @@ fn pass_on_the_first_round() {
         &["Looks right.\n{\"verdict\": \"pass\", \"findings\": []}\n"],
         "",
     );
-    setup(&env, &r);
+    let hook = format!(
+        "hooks: {{on_review: \"echo $CONFLUX_STATE >> {}\"}}\n",
+        env.path().join("verdicts").display()
+    );
+    setup(&env, &format!("{r}{hook}"));
     let out = env.conflux(&["start"]);
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(env.state("a")["review"]["verdict"], "pass");
@@ -54,6 +58,10 @@ fn pass_on_the_first_round() {
     );
     let status = env.conflux(&["status", "--json"]);
     assert!(status.stdout.contains("\"verdict\": \"pass\""), "{status}");
+    assert_eq!(
+        std::fs::read_to_string(env.path().join("verdicts")).unwrap(),
+        "pass\n"
+    );
 }
 
 #[test]
