@@ -469,3 +469,33 @@ fn agents_left_by_a_killed_start_are_ended_before_the_worktree_is_reused() {
     assert!(!group_alive(pgid));
     assert_eq!(env.state("h")["phase"], "done");
 }
+
+#[test]
+fn json_prints_one_event_object_per_line() {
+    let env = TestEnv::new();
+    env.use_demo_agent("env: {DEMO_TICK: all}\n");
+    add(&env, "a", 2, &[], "");
+    env.commit_all("change");
+    let out = env.conflux(&["start", "--json"]);
+    assert_eq!(out.code, 0, "{out}");
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert_eq!(events.first().unwrap()["event"], "run_started");
+    assert_eq!(events.last().unwrap()["event"], "run_finished");
+    assert!(events.iter().any(|e| e["event"] == "change"
+        && e["kind"] == "phase"
+        && e["phase"] == "done"
+        && e["id"] == "a"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "output" && e["role"] == "agent")
+    );
+    assert!(
+        !out.stderr.contains("RESULT"),
+        "no summary table in JSON mode: {out}"
+    );
+}
