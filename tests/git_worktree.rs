@@ -531,3 +531,38 @@ fn concurrent_creations_all_succeed() {
     }
     fixture.assert_fsck();
 }
+
+/// A creation killed mid-checkout leaves its registration locked `initializing` and a
+/// half-filled folder; the next prepare starts that worktree over instead of reusing it.
+#[test]
+fn interrupted_creation_is_started_over() {
+    let fixture = Fixture::new();
+    fixture.write("a.txt", "a\n");
+    fixture.write("b/c.txt", "c\n");
+    fixture.commit_all("files");
+    let repo = Repo::discover(&fixture.root).unwrap();
+    let spec = spec(&fixture, "half");
+    let first = repo.prepare_worktree(&spec).unwrap();
+    assert!(first.created);
+    // What a kill during checkout leaves: the lock creation writes first, files missing.
+    let admin = fixture.root.join(".git/worktrees/half");
+    std::fs::write(admin.join("locked"), "initializing\n").unwrap();
+    std::fs::remove_dir_all(spec.path.join("b")).unwrap();
+    let again = repo.prepare_worktree(&spec).unwrap();
+    assert!(
+        again.created,
+        "an interrupted creation must be redone, not reused"
+    );
+    assert_eq!(
+        std::fs::read_to_string(spec.path.join("b/c.txt")).unwrap(),
+        "c\n"
+    );
+    assert_eq!(fixture.status_in(&spec.path), "");
+    assert!(!porcelain_worktrees(&fixture).contains("locked"));
+    // A finished worktree is reused as it is, local work and all.
+    std::fs::write(spec.path.join("work.txt"), "mine\n").unwrap();
+    let reused = repo.prepare_worktree(&spec).unwrap();
+    assert!(!reused.created);
+    assert!(spec.path.join("work.txt").exists());
+    fixture.assert_fsck();
+}

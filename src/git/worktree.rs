@@ -154,6 +154,9 @@ struct Registration {
     /// Absolute; may not exist.
     path: Option<PathBuf>,
     locked: bool,
+    /// Its creation never finished (it still holds the `initializing` lock that creation
+    /// writes first and removes last): a process died while checking it out.
+    initializing: bool,
     prunable: bool,
     branch: Option<gix::refs::FullName>,
     head: Option<ObjectId>,
@@ -166,6 +169,8 @@ fn registrations(repo: &gix::Repository) -> Result<Vec<Registration>, gix::Error
         let id = proxy.id().map(|id| id.to_string()).unwrap_or_default();
         let path = proxy.base().ok().map(|base| absolute(&base));
         let locked = proxy.is_locked();
+        let initializing = std::fs::read_to_string(admin_dir.join("locked"))
+            .is_ok_and(|reason| reason.trim() == "initializing");
         let prunable = proxy.is_prunable();
         let (branch, head) =
             branch::head_in(repo, &admin_dir, path.as_deref()).unwrap_or((None, None));
@@ -174,12 +179,20 @@ fn registrations(repo: &gix::Repository) -> Result<Vec<Registration>, gix::Error
             id,
             path,
             locked,
+            initializing,
             prunable,
             branch,
             head,
         });
     }
     Ok(out)
+}
+
+fn remove_dir_if_exists(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Whether a folder holds nothing, or nothing but a `.git` file (a leftover link).
@@ -249,7 +262,17 @@ impl Repo {
             if !(at_our_path || holds_our_branch) {
                 continue;
             }
-            if registration.prunable {
+            if registration.prunable || (registration.initializing && at_our_path) {
+                // An interrupted creation of ours holds no work yet (the agent starts only
+                // after creation): its half-checked-out folder goes with its registration.
+                if registration.initializing {
+                    if let Some(path) = &registration.path {
+                        remove_dir_if_exists(path).map_err(|source| create::Error::Prune {
+                            admin_dir: path.clone(),
+                            source,
+                        })?;
+                    }
+                }
                 std::fs::remove_dir_all(&registration.admin_dir).map_err(|source| {
                     create::Error::Prune {
                         admin_dir: registration.admin_dir.clone(),
