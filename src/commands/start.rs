@@ -381,6 +381,13 @@ async fn execute(
                 prior.id
             ));
         }
+        if let Some(lock) = leftover::clear_stale_index_lock(prior) {
+            ctx.ui.warn(&format!(
+                "{}: removed {}, left by an earlier git conflux start that was killed",
+                prior.id,
+                lock.display()
+            ));
+        }
     }
     for job in &plan.jobs {
         let p = &job.plan;

@@ -1,5 +1,7 @@
-//! Agents left running by an orchestrator that died without cleaning up (`kill -9`, a crash):
-//! found from the pids the state files recorded, and ended before their worktree is reused.
+//! What an orchestrator that died without cleaning up (`kill -9`, a crash, a power loss)
+//! leaves behind: agents still running, found from the pids the state files recorded, and
+//! the lock file of an index write it was in the middle of. Both are dealt with before the
+//! change's worktree is used again.
 
 use std::path::Path;
 
@@ -30,4 +32,22 @@ fn runs_in(pid: u32, dir: &Path) -> bool {
     };
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
     cwd.starts_with(&dir)
+}
+
+/// Removes the `index.lock` of `state`'s worktree when the orchestrator that recorded the
+/// state is dead: it was that orchestrator's (or its agents', now ended) and would make every
+/// later commit there fail. The index itself is untouched. Returns the path it removed.
+pub fn clear_stale_index_lock(state: &ChangeState) -> Option<std::path::PathBuf> {
+    if state.orchestrator_pid.is_some_and(pid_alive) {
+        return None;
+    }
+    let link = std::fs::read_to_string(state.worktree.join(".git")).ok()?;
+    let admin = std::path::PathBuf::from(link.strip_prefix("gitdir:")?.trim());
+    let admin = if admin.is_relative() {
+        state.worktree.join(admin)
+    } else {
+        admin
+    };
+    let lock = admin.join("index.lock");
+    std::fs::remove_file(&lock).ok().map(|()| lock)
 }

@@ -532,8 +532,6 @@ impl Pipeline<'_> {
                     }
                 }
             }
-        } else {
-            self.note(format!("reusing worktree {}", prepared.path.display()));
         }
         Ok(prepared.path)
     }

@@ -499,3 +499,27 @@ fn json_prints_one_event_object_per_line() {
         "no summary table in JSON mode: {out}"
     );
 }
+
+#[test]
+fn an_index_lock_left_by_a_killed_start_is_removed_on_resume() {
+    let env = TestEnv::new();
+    env.use_demo_agent("max_iterations: 1\n");
+    add(&env, "a", 2, &[], "");
+    env.commit_all("change");
+    assert_eq!(
+        env.conflux(&["start"]).code,
+        1,
+        "one iteration leaves a task open"
+    );
+    // What a kill during an index write leaves: the lock, and no process holding it.
+    let lock = env.root.join(".git/worktrees/a/index.lock");
+    std::fs::write(&lock, "").unwrap();
+    let out = env.conflux(&["start"]);
+    assert_eq!(out.code, 0, "the second start finishes the change: {out}");
+    assert!(
+        out.stderr.contains("index.lock") && out.stderr.contains("removed"),
+        "{out}"
+    );
+    assert!(!lock.exists());
+    assert_eq!(env.state("a")["phase"], "done");
+}
