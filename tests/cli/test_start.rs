@@ -447,6 +447,10 @@ fn agents_left_by_a_killed_start_are_ended_before_the_worktree_is_reused() {
         agent_pid(&env, "h").is_some()
     });
     let pgid = agent_pid(&env, "h").unwrap();
+    // Once it has printed, it sleeps without writing, so a closed pipe cannot end it either.
+    wait_for("the agent to print", Duration::from_secs(20), || {
+        env.log("h").contains("thinking about h")
+    });
     child.kill().unwrap(); // SIGKILL: no cleanup at all
     child.wait().unwrap();
     assert!(
