@@ -99,28 +99,32 @@ fn list(conflicts: &[Conflict]) -> String {
 }
 
 impl Error {
+    /// The branches still conflict (resolving was not asked for, or did not finish).
+    fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            Error::Conflicts { .. }
+                | Error::ResolveStart { .. }
+                | Error::Resolve {
+                    still_conflicting: true,
+                    ..
+                }
+        )
+    }
+
     /// The phase a change ends in when `start --merge` could not merge it.
     pub fn phase(&self) -> Phase {
-        match self {
-            Error::Conflicts { .. }
-            | Error::ResolveStart { .. }
-            | Error::Resolve {
-                still_conflicting: true,
-                ..
-            } => Phase::Conflict,
-            _ => Phase::Failed,
+        if self.is_conflict() {
+            Phase::Conflict
+        } else {
+            Phase::Failed
         }
     }
 
     /// The documented exit code: 3 for conflicts, 1 for refusals.
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Conflicts { .. }
-            | Error::ResolveStart { .. }
-            | Error::Resolve {
-                still_conflicting: true,
-                ..
-            } => Exit::Conflict,
+            _ if self.is_conflict() => Exit::Conflict,
             Error::State(_) => Exit::Usage,
             _ => Exit::Failed,
         }

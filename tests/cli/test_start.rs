@@ -246,17 +246,23 @@ fn agent_pid(env: &TestEnv, id: &str) -> Option<i32> {
     env.try_state(id)?["pid"].as_i64().map(|p| p as i32)
 }
 
+/// `start` in the background on one change `h` whose agent hangs (after printing once);
+/// returns the orchestrator and the agent's process group.
+fn start_hanging(env: &TestEnv, tasks: usize) -> (std::process::Child, i32) {
+    add(env, "h", tasks, &[], "conflux: {env: {DEMO_MODE: hang}}");
+    env.commit_all("change");
+    let child = spawn_start(env, &[]);
+    wait_for("the agent to start", Duration::from_secs(20), || {
+        agent_pid(env, "h").is_some()
+    });
+    (child, agent_pid(env, "h").unwrap())
+}
+
 #[test]
 fn ctrl_c_stops_agents_commits_work_and_resumes() {
     let env = TestEnv::new();
     env.use_demo_agent("kill_grace: 1s\n");
-    add(&env, "h", 2, &[], "conflux: {env: {DEMO_MODE: hang}}");
-    env.commit_all("change");
-    let mut child = spawn_start(&env, &[]);
-    wait_for("the agent to start", Duration::from_secs(20), || {
-        agent_pid(&env, "h").is_some()
-    });
-    let pgid = agent_pid(&env, "h").unwrap();
+    let (mut child, pgid) = start_hanging(&env, 2);
     // Work the agent left uncommitted must survive the interrupt.
     wait_for("the worktree", Duration::from_secs(10), || {
         env.worktree("h").is_dir()
@@ -410,19 +416,13 @@ fn logs_prints_and_follows_a_change_log() {
 fn stop_from_another_terminal_ends_the_run_and_its_agents() {
     let env = TestEnv::new();
     env.use_demo_agent("kill_grace: 1s\n");
-    add(&env, "h", 1, &[], "conflux: {env: {DEMO_MODE: hang}}");
-    env.commit_all("change");
     let nothing = env.conflux(&["stop"]);
     assert_eq!(nothing.code, 0, "{nothing}");
     assert!(
         nothing.stderr.contains("No git conflux start is running"),
         "{nothing}"
     );
-    let mut child = spawn_start(&env, &[]);
-    wait_for("the agent to start", Duration::from_secs(20), || {
-        agent_pid(&env, "h").is_some()
-    });
-    let pgid = agent_pid(&env, "h").unwrap();
+    let (mut child, pgid) = start_hanging(&env, 1);
     let status = env.conflux(&["status", "--json"]);
     assert!(
         status.stdout.contains("\"running\": true")
@@ -440,13 +440,7 @@ fn stop_from_another_terminal_ends_the_run_and_its_agents() {
 fn agents_left_by_a_killed_start_are_ended_before_the_worktree_is_reused() {
     let env = TestEnv::new();
     env.use_demo_agent("");
-    add(&env, "h", 1, &[], "conflux: {env: {DEMO_MODE: hang}}");
-    env.commit_all("change");
-    let mut child = spawn_start(&env, &[]);
-    wait_for("the agent to start", Duration::from_secs(20), || {
-        agent_pid(&env, "h").is_some()
-    });
-    let pgid = agent_pid(&env, "h").unwrap();
+    let (mut child, pgid) = start_hanging(&env, 1);
     // Once it has printed, it sleeps without writing, so a closed pipe cannot end it either.
     wait_for("the agent to print", Duration::from_secs(20), || {
         env.log("h").contains("thinking about h")
