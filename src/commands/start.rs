@@ -53,8 +53,9 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
 
     let plan = plan_run(ctx, &ws, &config, &view, &args)?;
     if plan.jobs.is_empty() {
-        ctx.ui
-            .note("Nothing to start: every change is done. `git conflux status` shows them.");
+        ctx.ui.note(
+            "Nothing to start: every change is done or blocked. `git conflux status` shows them.",
+        );
         return Ok(Exit::Ok);
     }
     if args.dry_run {
@@ -116,6 +117,17 @@ fn plan_run(
     }
 
     let selected: Vec<&ChangeView> = if args.ids.is_empty() {
+        for v in view.changes.iter().filter(|v| v.phase() == Phase::Blocked) {
+            ctx.ui.note(&format!(
+                "{} is blocked ({}); run it again by naming it: git conflux start {}",
+                v.change.id,
+                v.state
+                    .as_ref()
+                    .and_then(|s| s.reason.as_deref())
+                    .unwrap_or("see git conflux status -v"),
+                v.change.id
+            ));
+        }
         view.changes.iter().filter(|v| wants_run(v)).collect()
     } else {
         let mut chosen = Vec::new();
@@ -246,9 +258,10 @@ fn plan_run(
 }
 
 /// Without ids, `start` runs every change that is not done, resuming interrupted ones.
+/// A change the reviewer marked blocked waits for a person: it runs again only when named.
 fn wants_run(v: &ChangeView) -> bool {
     match v.phase() {
-        Phase::Done | Phase::Merged => false,
+        Phase::Done | Phase::Merged | Phase::Blocked => false,
         Phase::Pending => {
             !(v.change.tasks_total() > 0 && v.change.tasks_done() == v.change.tasks_total())
         }

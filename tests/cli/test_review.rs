@@ -136,6 +136,17 @@ fn blocked_stops_without_further_rounds() {
         "{st}"
     );
     assert_eq!(runs(&env), 1);
+    // It waits for a person: a plain `start` leaves it alone, naming it runs it again.
+    let again = env.conflux(&["start"]);
+    assert_eq!(again.code, 0, "{again}");
+    assert!(
+        again.stderr.contains("a is blocked") && again.stderr.contains("git conflux start a"),
+        "{again}"
+    );
+    assert_eq!(runs(&env), 1);
+    let named = env.conflux(&["start", "a"]);
+    assert_eq!(named.code, 1, "{named}");
+    assert_eq!(runs(&env), 2);
 }
 
 #[test]
