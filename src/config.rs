@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::agent::presets::AgentSpec;
-use crate::agent::runner::RetryPolicy;
+use crate::agent::runner::{Limits, RetryPolicy};
 
 /// The repository's configuration file, at the top of the main worktree (committed).
 pub const REPO_FILE: &str = ".conflux.yaml";
@@ -362,6 +362,16 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
 }
 
 impl Config {
+    /// The limits of one process of a change: agents get the inactivity timeout, our own
+    /// commands (setup, verify, archive) only the overall one.
+    pub fn limits(&self, agent: bool) -> Limits {
+        Limits {
+            inactivity_timeout: self.inactivity_timeout.filter(|_| agent),
+            timeout: self.timeout,
+            kill_grace: self.kill_grace,
+        }
+    }
+
     /// Lays `layer` over this configuration.
     pub fn apply(&mut self, layer: Layer) {
         fn set<T>(slot: &mut T, v: Option<T>) {

@@ -104,6 +104,15 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Run once: no retries at all (our own commands: setup, verify, archive, hooks).
+    pub fn none() -> Self {
+        RetryPolicy {
+            max: 0,
+            timeout_retries: 0,
+            ..RetryPolicy::default()
+        }
+    }
+
     /// Delay before retry number `n` (1-based): `delay * 2^(n-1)`, capped at `max_delay`.
     fn backoff(&self, n: u32) -> Duration {
         let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);

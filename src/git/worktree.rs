@@ -265,13 +265,13 @@ impl Repo {
             if registration.prunable || (registration.initializing && at_our_path) {
                 // An interrupted creation of ours holds no work yet (the agent starts only
                 // after creation): its half-checked-out folder goes with its registration.
-                if registration.initializing {
-                    if let Some(path) = &registration.path {
-                        remove_dir_if_exists(path).map_err(|source| create::Error::Prune {
-                            admin_dir: path.clone(),
-                            source,
-                        })?;
-                    }
+                if registration.initializing
+                    && let Some(path) = &registration.path
+                {
+                    remove_dir_if_exists(path).map_err(|source| create::Error::Prune {
+                        admin_dir: path.clone(),
+                        source,
+                    })?;
                 }
                 std::fs::remove_dir_all(&registration.admin_dir).map_err(|source| {
                     create::Error::Prune {

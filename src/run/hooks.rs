@@ -74,11 +74,7 @@ pub async fn run(
             timeout: Some(config.hooks_timeout),
             kill_grace: config.kill_grace,
         },
-        retry: RetryPolicy {
-            max: 0,
-            timeout_retries: 0,
-            ..RetryPolicy::default()
-        },
+        retry: RetryPolicy::none(),
     };
     let mut forward = |event: AgentEvent| {
         if let AgentEvent::Line { text, .. } = event {

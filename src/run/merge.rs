@@ -310,11 +310,7 @@ fn resolve(
         invocation
             .env
             .extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let limits = Limits {
-            inactivity_timeout: config.inactivity_timeout,
-            timeout: config.timeout,
-            kill_grace: config.kill_grace,
-        };
+        let limits = config.limits(true);
         let outcome = supervise(
             invocation,
             worktree,
@@ -492,17 +488,13 @@ fn run_command(
     invocation
         .env
         .extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let limits = Limits {
-        inactivity_timeout: config.inactivity_timeout,
-        timeout: config.timeout,
-        kill_grace: config.kill_grace,
-    };
-    let retry = RetryPolicy {
-        max: 0,
-        timeout_retries: 0,
-        ..RetryPolicy::default()
-    };
-    supervise(invocation, worktree, limits, retry, log)
+    supervise(
+        invocation,
+        worktree,
+        config.limits(false),
+        RetryPolicy::none(),
+        log,
+    )
 }
 
 /// Where a process's lines go: the change's log, as the role's lines.

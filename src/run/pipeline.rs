@@ -11,12 +11,12 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::agent::presets::{self, Invocation, Vars};
 use crate::agent::prompt::{self, PromptInput};
 use crate::agent::runner::{
-    self, AgentEvent, Cancel, Limits, RetryPolicy, RunOutcome, RunRequest, RunResult, Stagger,
+    self, AgentEvent, Cancel, RetryPolicy, RunOutcome, RunRequest, RunResult, Stagger,
 };
 use crate::agent::stream::StreamFormat;
 use crate::agent::verdict::{self, Decision, Verdict};
 use crate::change::{self, Change, Task};
-use crate::config::Config;
+use crate::config::{Config, Review};
 use crate::git::{self, Repo, WorktreeSpec};
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
@@ -174,7 +174,7 @@ impl Pipeline<'_> {
                         };
                         review_round += 1;
                         session_reviews += 1;
-                        match self.review(&worktree, review_round).await {
+                        match self.review(review, &worktree, review_round).await {
                             Ok(Verdict {
                                 verdict: Decision::Pass,
                                 ..
@@ -302,10 +302,12 @@ impl Pipeline<'_> {
 
     /// One review round: the reviewer judges the committed state; whatever it changes is set
     /// aside on `refs/conflux/review/<id>/<round>`. No verdict: asked once more, then failed.
-    async fn review(&self, worktree: &Path, round: u32) -> Result<Verdict, Outcome> {
-        let Some(review) = &self.plan.config.review else {
-            return Err(Outcome::new(Phase::Done, None));
-        };
+    async fn review(
+        &self,
+        review: &Review,
+        worktree: &Path,
+        round: u32,
+    ) -> Result<Verdict, Outcome> {
         let spec = review.agent.as_ref().or(self.plan.config.agent.as_ref());
         let Some(spec) = spec else {
             return Err(Outcome::new(
@@ -669,19 +671,11 @@ impl Pipeline<'_> {
     ) -> RunOutcome {
         let config = &self.plan.config;
         let agent = matches!(role, Role::Agent | Role::Review);
-        let limits = Limits {
-            inactivity_timeout: config.inactivity_timeout.filter(|_| agent),
-            timeout: config.timeout,
-            kill_grace: config.kill_grace,
-        };
+        let limits = config.limits(agent);
         let retry = if agent {
             config.retry.clone()
         } else {
-            RetryPolicy {
-                max: 0,
-                timeout_retries: 0,
-                ..RetryPolicy::default()
-            }
+            RetryPolicy::none()
         };
         let staggered = agent;
         let request = RunRequest {
