@@ -81,7 +81,7 @@ pub enum Error {
     },
     #[error("archiving {id} failed, so it was not merged: {reason}")]
     Archive { id: String, reason: String },
-    #[error("merging {id}: {source}")]
+    #[error("could not merge {id}")]
     Git {
         id: String,
         source: git::merge::Error,
