@@ -79,6 +79,10 @@ pub enum Error {
         /// Conflict markers remain: the change still conflicts (exit 3).
         still_conflicting: bool,
     },
+    #[error(
+        "change {id} is being run by git conflux start (pid {pid}, {phase}); wait for it to finish, or stop the run with `git conflux stop`, then merge"
+    )]
+    Running { id: String, pid: u32, phase: Phase },
     #[error("archiving {id} failed, so it was not merged: {reason}")]
     Archive { id: String, reason: String },
     #[error("could not merge {id}")]
@@ -147,6 +151,18 @@ pub fn merge_change(
     let _lock = ws.run_dir.merge_lock()?;
     if st.phase == Phase::Merged {
         return Ok(Merged::Already);
+    }
+    // A change a live `start` drives is its agent's until that run lets go of it: merging
+    // (even --force) would pull the worktree from under the agent.
+    if st.phase.is_active()
+        && let Some(holder) = ws.run_dir.lock_holder()
+        && holder.pid != std::process::id()
+    {
+        return Err(Error::Running {
+            id: id.to_owned(),
+            pid: holder.pid,
+            phase: st.phase,
+        });
     }
     if st.phase != Phase::Done && !options.force {
         let why = match &st.reason {

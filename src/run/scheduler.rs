@@ -20,8 +20,8 @@ pub struct Job {
     pub plan: Plan,
     /// Selected changes that must be done first, with their branches.
     pub waits_for: Vec<(String, String)>,
-    /// Branches (of done dependencies) the change builds on, besides the base.
-    pub builds_on: Vec<String>,
+    /// Done dependencies (id, branch) the change builds on, besides the base.
+    pub builds_on: Vec<(String, String)>,
 }
 
 /// What a merge-as-you-go callback says about a done change.
@@ -266,14 +266,14 @@ fn launch_ready(
             continue;
         };
         // Merged dependencies are in the base already; done ones are built on by branch.
-        let mut branches = job.builds_on.clone();
-        branches.extend(
+        let mut dependencies = job.builds_on.clone();
+        dependencies.extend(
             job.waits_for
                 .iter()
                 .filter(|(d, _)| outcomes.get(d).is_some_and(|o| o.phase == Phase::Done))
-                .map(|(_, b)| b.clone()),
+                .cloned(),
         );
-        match start_point(shared, &branches, id) {
+        match start_point(shared, &dependencies, id) {
             Ok(start) => {
                 let shared = Arc::clone(shared);
                 let id = id.clone();
@@ -306,9 +306,11 @@ fn launch_ready(
 }
 
 /// The commit a change starts from: the base tip, merged with its dependencies' branches.
+/// A dependency merged meanwhile (by `git conflux merge` from another terminal) is in the
+/// base tip already, and its branch may be gone.
 fn start_point(
     shared: &Shared,
-    dependency_branches: &[String],
+    dependencies: &[(String, String)],
     id: &str,
 ) -> Result<gix::ObjectId, (Phase, String)> {
     let failed = |reason: String| (Phase::Failed, reason);
@@ -318,21 +320,34 @@ fn start_point(
         .map_err(|e| failed(e.to_string()))?
         .ok_or_else(|| failed(format!("the base branch {} no longer exists", shared.base)))?;
     let mut tips = vec![base_tip];
-    for branch in dependency_branches {
-        let tip = shared
+    let mut branches = Vec::new();
+    for (dependency, branch) in dependencies {
+        match shared
             .repo
             .branch_tip(branch)
             .map_err(|e| failed(e.to_string()))?
-            .ok_or_else(|| failed(format!("the dependency branch {branch} does not exist")))?;
-        tips.push(tip);
+        {
+            Some(tip) => {
+                tips.push(tip);
+                branches.push(branch.as_str());
+            }
+            None if shared
+                .run_dir
+                .load(dependency)
+                .ok()
+                .flatten()
+                .is_some_and(|st| st.phase == Phase::Merged) => {}
+            None => {
+                return Err(failed(format!(
+                    "the branch {branch} of its dependency {dependency} does not exist; run `git conflux start {dependency}` to make it again"
+                )));
+            }
+        }
     }
     if tips.len() == 1 {
         return Ok(base_tip);
     }
-    let message = format!(
-        "conflux({id}): start from {}",
-        dependency_branches.join(", ")
-    );
+    let message = format!("conflux({id}): start from {}", branches.join(", "));
     match shared.repo.merge_commits_to_commit(&tips, &message) {
         Ok(MergedCommit::Commit(id)) => Ok(id),
         Ok(MergedCommit::Conflicts(conflicts)) => Err((

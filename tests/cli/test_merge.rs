@@ -363,3 +363,72 @@ fn a_merge_that_cannot_write_a_file_restores_the_checkout_and_moves_nothing() {
     assert_eq!(env.git(&["status", "--porcelain"]), "");
     env.git(&["fsck", "--strict"]);
 }
+
+#[test]
+fn merge_refuses_a_change_that_a_running_start_drives() {
+    let env = TestEnv::new();
+    env.use_demo_agent("kill_grace: 1s\n");
+    env.add_change("h", &["one"], &[], "conflux: {env: {DEMO_MODE: hang}}");
+    env.commit_all("change");
+    let mut cmd = env.conflux_cmd(&["start"]);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    crate::support::wait_for(
+        "the agent to start",
+        std::time::Duration::from_secs(20),
+        || env.try_state("h").is_some_and(|s| s["pid"].is_i64()),
+    );
+    let pgid = env.state("h")["pid"].as_i64().unwrap() as i32;
+
+    let out = env.conflux(&["merge", "--force", "h"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("h is being run by git conflux start")
+            && out.stderr.contains("git conflux stop"),
+        "{out}"
+    );
+    assert!(
+        env.worktree("h").exists(),
+        "the agent's worktree is untouched"
+    );
+    assert!(crate::support::group_alive(pgid), "the agent runs on");
+
+    let out = env.conflux(&["stop"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+}
+
+#[test]
+fn merging_a_done_dependency_during_a_run_lets_its_dependent_build_on_the_base() {
+    let env = TestEnv::new();
+    env.use_demo_agent("env: {DEMO_TICK: all}\n");
+    let go = env.path().join("go");
+    env.add_change("a", &["one"], &[], "");
+    env.add_change(
+        "s",
+        &["one"],
+        &[],
+        &format!("conflux: {{env: {{DEMO_WAIT_FOR: {}}}}}", go.display()),
+    );
+    env.add_change("b", &["one"], &["a", "s"], "");
+    env.commit_all("changes");
+    let mut cmd = env.conflux_cmd(&["start", "-j", "2"]);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    crate::support::wait_for("a to be done", std::time::Duration::from_secs(30), || {
+        env.try_state("a").is_some_and(|s| s["phase"] == "done")
+    });
+
+    let out = env.conflux(&["merge", "a"]);
+    assert_eq!(out.code, 0, "{out}");
+    std::fs::write(&go, "").unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "b: {}", env.state("b"));
+    assert_eq!(env.state("b")["phase"], "done");
+    let a_work = env.git(&["show", "conflux/b:conflux-demo/a.txt"]);
+    assert!(a_work.contains("a: one"), "b builds on a's merged work");
+    let s_work = env.git(&["show", "conflux/b:conflux-demo/s.txt"]);
+    assert!(s_work.contains("s: one"), "and on s's branch");
+}
