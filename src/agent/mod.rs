@@ -6,5 +6,6 @@ mod group;
 pub mod presets;
 pub mod prompt;
 pub mod runner;
+mod shell;
 pub mod stream;
 pub mod verdict;

@@ -312,11 +312,10 @@ fn obstructions(
                     }
                 })?;
             }
-            Some(_) => {
-                if update.old.is_none() && !expendable.contains(rel) {
-                    found.insert(name(rel));
-                }
+            Some(_) if update.old.is_none() && !expendable.contains(rel) => {
+                found.insert(name(rel));
             }
+            Some(_) => {}
         }
     }
     Ok(found)
