@@ -18,6 +18,7 @@ use crate::git::{self, Conflict, MergeMode, MergeOutcome, MergeRequest, Worktree
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
 use crate::run::record::Recorder;
+use crate::run::signals::{Stop, StopSignals};
 use crate::run::state::{self, ChangeState, Phase, RunDir, now_secs};
 
 #[derive(Clone, Debug)]
@@ -535,7 +536,6 @@ fn supervise(
         retry,
     };
     hooks::block_on(async move {
-        use tokio::signal::unix::{SignalKind, signal};
         let cancel = Cancel::new();
         let stagger = Stagger::new(std::time::Duration::ZERO);
         let mut log = |event: runner::AgentEvent| {
@@ -548,18 +548,17 @@ fn supervise(
         };
         let run = runner::run(request, &stagger, &cancel, &mut log);
         tokio::pin!(run);
-        let (mut interrupt, mut terminate) = match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(a), Ok(b)) => (a, b),
-            _ => return Err("cannot install the signal handlers".to_owned()),
-        };
+        let mut signals = StopSignals::install()
+            .map_err(|e| format!("cannot install the signal handlers: {e}"))?;
         loop {
             tokio::select! {
                 outcome = &mut run => return Ok(outcome),
-                _ = interrupt.recv() => cancel.cancel(),
-                _ = terminate.recv() => cancel.cancel(),
+                stop = signals.recv() => {
+                    cancel.cancel();
+                    if stop == Stop::Now {
+                        cancel.kill_now();
+                    }
+                }
             }
         }
     })?

@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 
 use crate::git::MergedCommit;
 use crate::run::event::{ChangeEvent, Event};
 use crate::run::pipeline::{self, Outcome, Plan, Shared};
+use crate::run::signals::{Stop, StopSignals};
 use crate::run::state::Phase;
 
 /// A planned change and what it waits for.
@@ -80,14 +80,10 @@ pub async fn run(
     let mut running = Running::default();
     let mut internal_errors = Vec::new();
     let mut interrupts = 0u32;
-    let (mut sigint, mut sigterm, mut sigquit) = match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::quit()),
-    ) {
-        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-        _ => {
-            tracing::error!("cannot install signal handlers");
+    let mut signals = match StopSignals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            tracing::error!("cannot install signal handlers: {e}");
             return Summary {
                 outcomes,
                 interrupted: true,
@@ -164,10 +160,10 @@ pub async fn run(
                 slots.insert(id.clone(), Slot::Finished);
                 outcomes.insert(id, outcome);
             }
-            _ = sigint.recv() => interrupt(&shared, &mut interrupts, report),
-            _ = sigterm.recv() => interrupt(&shared, &mut interrupts, report),
-            _ = sigquit.recv() => {
-                interrupts = interrupts.max(1);
+            stop = signals.recv() => {
+                if stop == Stop::Now {
+                    interrupts = interrupts.max(1);
+                }
                 interrupt(&shared, &mut interrupts, report);
             }
         }
