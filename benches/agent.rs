@@ -65,6 +65,7 @@ fn request(cwd: &Path) -> RunRequest {
         env: vec![],
         limits: Limits::default(),
         retry: RetryPolicy::default(),
+        owns_cwd: false,
     }
 }
 

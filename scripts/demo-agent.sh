@@ -11,6 +11,7 @@
 #   DEMO_MODE      normal | noop (ticks nothing) | hang (prints once, then sleeps)
 #                  | crash (exits 3) | ratelimit (first run fails with a 429, later runs work)
 #                  | json (prints Claude Code stream-json) | spawn (leaves a background child)
+#                  | escape (leaves a setsid child with closed stdio in the worktree)
 #                  | verify-fix (creates VERIFY_OK on its second run)
 #   DEMO_STATE     a directory for memory across runs (ratelimit, verify-fix)
 #   DEMO_FILE      the file the work goes to (default conflux-demo/<change id>.txt)
@@ -54,6 +55,7 @@ case $mode in
     crash) say "something went wrong" >&2; exit 3 ;;
     ratelimit) if [ "$runs" -eq 1 ]; then echo "API error 429: rate limit exceeded" >&2; exit 1; fi ;;
     spawn) (sleep 100000 &) ;;
+    escape) setsid sh -c 'exec sleep 300' >/dev/null 2>&1 </dev/null & ;;
     verify-fix) if [ "$runs" -ge 2 ]; then touch VERIFY_OK; fi ;;
 esac
 [ -n "$tasks" ] || { say "no tasks.md for $id"; exit 0; }

@@ -38,6 +38,7 @@ fn request(dir: &Path, script: &str) -> RunRequest {
             min_runtime: Duration::ZERO,
             timeout_retries: 0,
         },
+        owns_cwd: false,
     }
 }
 

@@ -252,6 +252,7 @@ async fn runner_decodes_and_adds_usage_across_retries() {
             min_runtime: Duration::ZERO,
             ..RetryPolicy::default()
         },
+        owns_cwd: false,
     };
     let mut events = Vec::new();
     let out = run(

@@ -48,6 +48,8 @@ struct Proc {
 struct Stat {
     ppid: i32,
     pgrp: i32,
+    /// The controlling terminal; 0 for none.
+    tty: i64,
     start: u64,
     zombie: bool,
 }
@@ -59,6 +61,8 @@ pub(super) struct ProcessTree {
     recorded: Vec<Proc>,
     /// Inodes of the agent's stdout/stderr pipes.
     pipes: Vec<u64>,
+    /// The directory the run owns (a change's worktree), and when its leader started.
+    confine: Option<(std::path::PathBuf, u64)>,
     armed: bool,
 }
 
@@ -71,7 +75,9 @@ pub(super) struct Terminated {
 
 impl ProcessTree {
     /// `leader` is the agent's pid, which is also its process group id.
-    pub fn new(leader: u32, pipes: &[&dyn AsFd]) -> Self {
+    /// With `confine`, processes started since that run in that directory, detached from
+    /// any terminal and orphaned, count as the tree's too ([`Self::scan_confined`]).
+    pub fn new(leader: u32, pipes: &[&dyn AsFd], confine: Option<&std::path::Path>) -> Self {
         let pipes = pipes
             .iter()
             .filter_map(|p| nix::sys::stat::fstat(p.as_fd()).ok())
@@ -80,12 +86,75 @@ impl ProcessTree {
         let pgid = i32::try_from(leader).unwrap_or(i32::MAX);
         // No scan yet: the agent has had no time to start children, and the first line
         // should not wait on a walk of /proc.
+        let confine = confine.and_then(|dir| {
+            let stat = std::fs::read_to_string(format!("/proc/{pgid}/stat")).ok()?;
+            let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+            Some((dir, parse_stat(&stat)?.start))
+        });
         ProcessTree {
             pgid,
             recorded: Vec::new(),
             pipes,
+            confine,
             armed: true,
         }
+    }
+
+    /// Records the processes that escaped the tree (`setsid`, a double fork, closed stdio)
+    /// but took the run's directory with them: started since the run's leader, working in
+    /// the directory the run owns, with no controlling terminal, and orphaned (their parent
+    /// is pid 1). A person's shell, editor or language server in that worktree has a
+    /// terminal or a live parent, and is left alone.
+    pub fn scan_confined(&mut self) {
+        let Some((dir, since)) = &self.confine else {
+            return;
+        };
+        let me = std::process::id() as i32;
+        for (&pid, st) in &read_procs() {
+            if pid == me
+                || st.zombie
+                || st.tty != 0
+                || st.ppid != 1
+                || st.start < *since
+                || self.recorded.iter().any(|p| p.pid == pid)
+            {
+                continue;
+            }
+            let in_dir = std::fs::read_link(format!("/proc/{pid}/cwd"))
+                .is_ok_and(|cwd| cwd.starts_with(dir));
+            if in_dir {
+                self.recorded.push(Proc {
+                    pid,
+                    start: st.start,
+                });
+            }
+        }
+    }
+
+    /// `pid N (command)` for each live process of the tree that is not in the group: what
+    /// escaped, for the change's log.
+    pub fn escaped(&self) -> Vec<String> {
+        let procs = read_procs();
+        self.recorded
+            .iter()
+            .filter(|p| {
+                procs
+                    .get(&p.pid)
+                    .is_some_and(|s| s.start == p.start && !s.zombie && s.pgrp != self.pgid)
+            })
+            .map(|p| {
+                let cmdline = std::fs::read(format!("/proc/{}/cmdline", p.pid)).unwrap_or_default();
+                let command: String = String::from_utf8_lossy(&cmdline)
+                    .split('\0')
+                    .filter(|w| !w.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .chars()
+                    .take(80)
+                    .collect();
+                format!("pid {} ({command})", p.pid)
+            })
+            .collect()
     }
 
     /// Records the current descendants and group members; forgets processes that are gone.
@@ -217,6 +286,7 @@ pub(super) async fn terminate(
     let _enter = span.enter();
     tree.scan();
     tree.scan_pipe_holders();
+    tree.scan_confined();
     tree.signal(Signal::SIGTERM);
     let mut status = None;
     let killed = tokio::select! {
@@ -294,6 +364,7 @@ fn parse_stat(s: &str) -> Option<Stat> {
         zombie: matches!(*f.first()?, "Z" | "X"),
         ppid: f.get(1)?.parse().ok()?,
         pgrp: f.get(2)?.parse().ok()?,
+        tty: f.get(4)?.parse().ok()?,
         start: f.get(19)?.parse().ok()?,
     })
 }
@@ -308,8 +379,8 @@ mod tests {
             parse_stat("42 (a) b (c)) S 7 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 12345 0 0")
                 .unwrap();
         assert_eq!(
-            (st.ppid, st.pgrp, st.start, st.zombie),
-            (7, 42, 12345, false)
+            (st.ppid, st.pgrp, st.tty, st.start, st.zombie),
+            (7, 42, 0, 12345, false)
         );
         assert!(parse_stat("garbage").is_none());
     }

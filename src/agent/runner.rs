@@ -42,6 +42,9 @@ pub struct RunRequest {
     pub env: Vec<(String, String)>,
     pub limits: Limits,
     pub retry: RetryPolicy,
+    /// The run owns `cwd` (a change's worktree): whatever still runs there when it ends,
+    /// escaped from its process tree or not, is ended with it.
+    pub owns_cwd: bool,
 }
 
 /// Time limits of one run.
@@ -224,6 +227,9 @@ pub enum AgentEvent {
         code: Option<i32>,
         signal: Option<i32>,
         leaked: bool,
+        /// `pid N (command)` of each process that had left the agent's process group
+        /// (`setsid`, a double fork) and was ended with it.
+        escaped: Vec<String>,
     },
 }
 
@@ -416,7 +422,7 @@ async fn attempt_once(
         .into_iter()
         .flatten()
         .collect();
-        ProcessTree::new(pid, &pipes)
+        ProcessTree::new(pid, &pipes, req.owns_cwd.then_some(req.cwd.as_path()))
     };
     (out.on_event)(AgentEvent::Spawned { attempt, pid });
     out.start_attempt(Decoder::new(req.invocation.format).relative_to(&req.cwd));
@@ -430,8 +436,16 @@ async fn attempt_once(
     .await;
     let mut status = exited;
     let mut leaked = false;
+    let mut escaped = Vec::new();
+    if exited.is_some() {
+        tree.scan_confined();
+    }
     if exited.is_none() || pipes_open || tree.alive() {
         leaked = exited.is_some();
+        tree.scan();
+        tree.scan_pipe_holders();
+        tree.scan_confined();
+        escaped = tree.escaped();
         // The pipes are read to the end meanwhile: an agent saving its work in its grace
         // period may print, and a closed pipe would kill it with SIGPIPE.
         let terminate =
@@ -452,6 +466,7 @@ async fn attempt_once(
         code: status.and_then(|s| s.code()),
         signal: status.and_then(|s| s.signal()),
         leaked,
+        escaped,
     });
     Ok((end, status))
 }

@@ -75,6 +75,7 @@ pub async fn run(
             kill_grace: config.kill_grace,
         },
         retry: RetryPolicy::none(),
+        owns_cwd: false,
     };
     let mut forward = |event: AgentEvent| {
         if let AgentEvent::Line { text, .. } = event {

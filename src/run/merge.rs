@@ -534,6 +534,7 @@ fn supervise(
         env: Vec::new(),
         limits,
         retry,
+        owns_cwd: true,
     };
     hooks::block_on(async move {
         let cancel = Cancel::new();

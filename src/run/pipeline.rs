@@ -684,6 +684,7 @@ impl Pipeline<'_> {
             env: Vec::new(),
             limits,
             retry,
+            owns_cwd: true,
         };
         let unstaggered = Stagger::new(Duration::ZERO);
         let stagger = if staggered {
@@ -724,6 +725,13 @@ impl Pipeline<'_> {
                     delay,
                 },
                 AgentEvent::InactivityTimeout { after } => ChangeEvent::InactivityTimeout { after },
+                AgentEvent::Exited { escaped, .. } if !escaped.is_empty() => ChangeEvent::Note {
+                    text: format!(
+                        "ended what the {} left running: {}",
+                        role.as_str(),
+                        escaped.join(", ")
+                    ),
+                },
                 AgentEvent::Exited { .. } => return,
             };
             self.emit(kind);

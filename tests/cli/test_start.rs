@@ -525,7 +525,12 @@ fn an_index_lock_left_by_a_killed_start_is_removed_on_resume() {
 #[test]
 fn a_closed_terminal_and_the_other_ending_signals_stop_the_run_like_sigterm() {
     use nix::sys::signal::Signal;
-    for signal in [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGALRM] {
+    for signal in [
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGALRM,
+    ] {
         let env = TestEnv::new();
         env.use_demo_agent("kill_grace: 1s\n");
         let (mut child, pgid) = start_hanging(&env, 1);
@@ -537,6 +542,57 @@ fn a_closed_terminal_and_the_other_ending_signals_stop_the_run_like_sigterm() {
         assert!(
             !env.root.join(".git/conflux/lock").exists(),
             "{signal}: the lock is released"
+        );
+    }
+}
+
+/// Live (not zombie) processes whose working directory is under `dir`.
+fn processes_in(dir: &std::path::Path) -> Vec<String> {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .filter(|e| {
+            std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(&dir))
+                && std::fs::read_to_string(e.path().join("stat")).is_ok_and(|s| {
+                    s.rsplit_once(") ")
+                        .is_some_and(|(_, r)| !r.starts_with('Z'))
+                })
+        })
+        .map(|e| {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            format!(
+                "{:?} {}",
+                e.file_name(),
+                String::from_utf8_lossy(&cmd).replace('\0', " ")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn setsid_escapees_with_closed_stdio_do_not_outlive_their_change() {
+    let env = TestEnv::new();
+    env.use_demo_agent("env: {DEMO_TICK: all, DEMO_MODE: escape}\n");
+    add(&env, "a", 1, &[], "");
+    add(&env, "b", 1, &[], "");
+    env.commit_all("changes");
+    let out = env.conflux(&["start"]);
+    assert_eq!(out.code, 0, "{out}");
+    let worktrees = env.path().join("repo.conflux");
+    let left = processes_in(&worktrees);
+    assert!(left.is_empty(), "still running in the worktrees: {left:?}");
+    for id in ["a", "b"] {
+        assert!(
+            env.log(id)
+                .contains("ended what the agent left running: pid"),
+            "{id}: {}",
+            env.log(id)
         );
     }
 }
