@@ -194,14 +194,29 @@ enum RawDuration {
     Text(String),
 }
 
-/// Parses `90s`, `15m`, `2h`, `1h 30m` or a bare number of seconds.
+/// The longest duration any setting takes: longer ones are typos, and near `u64::MAX`
+/// seconds they would overflow the clock arithmetic of timers.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Parses `90s`, `15m`, `2h`, `1h 30m` or a bare number of seconds, up to [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+    let duration = match text.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(text).map_err(|e| {
+            format!("`{text}` is not a duration ({e}); write it like 90s, 15m or 1h 30m")
+        })?,
+    };
+    at_most_max(duration, text)
+}
+
+fn at_most_max(duration: Duration, text: &str) -> Result<Duration, String> {
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "`{text}` is longer than the longest duration a setting takes (7 days)"
+        ));
     }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration ({e}); write it like 90s, 15m or 1h 30m"))
+    Ok(duration)
 }
 
 impl<'de> Deserialize<'de> for Dur {
@@ -210,7 +225,9 @@ impl<'de> Deserialize<'de> for Dur {
             RawDuration::Off(_) => Err(serde::de::Error::custom(
                 "expected a duration such as 90s or 15m",
             )),
-            RawDuration::Seconds(s) => Ok(Dur(Duration::from_secs(s))),
+            RawDuration::Seconds(s) => at_most_max(Duration::from_secs(s), &s.to_string())
+                .map(Dur)
+                .map_err(serde::de::Error::custom),
             RawDuration::Text(t) => parse_duration(&t)
                 .map(Dur)
                 .map_err(serde::de::Error::custom),
@@ -227,7 +244,8 @@ impl<'de> Deserialize<'de> for OptDur {
                     "expected a duration such as 15m, or `off`",
                 ));
             }
-            RawDuration::Seconds(s) => Duration::from_secs(s),
+            RawDuration::Seconds(s) => at_most_max(Duration::from_secs(s), &s.to_string())
+                .map_err(serde::de::Error::custom)?,
             RawDuration::Text(t) if matches!(t.trim(), "off" | "none" | "never") => Duration::ZERO,
             RawDuration::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom)?,
         };

@@ -596,3 +596,21 @@ fn setsid_escapees_with_closed_stdio_do_not_outlive_their_change() {
         );
     }
 }
+
+#[test]
+fn durations_past_any_sane_range_are_config_errors_not_panics() {
+    for key in ["timeout", "inactivity_timeout", "hooks_timeout", "stagger", "kill_grace"] {
+        for value in ["18446744073709551615", "18446744073709551615s", "400d"] {
+            let env = TestEnv::new();
+            env.use_demo_agent(&format!("{key}: {value}\n"));
+            add(&env, "a", 1, &[], "");
+            env.commit_all("change");
+            let out = env.conflux(&["start"]);
+            assert_eq!(out.code, 2, "{key}: {value}: {out}");
+            assert!(
+                out.stderr.contains(".conflux.yaml") && out.stderr.contains("7 days"),
+                "{key}: {value}: {out}"
+            );
+        }
+    }
+}
