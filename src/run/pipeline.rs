@@ -80,6 +80,8 @@ enum Check {
     Passed,
     Failed(Feedback),
     Cancelled,
+    /// Verify passed, but what it wrote could not be committed: the change fails with this.
+    Uncommitted(String),
 }
 
 struct Pipeline<'a> {
@@ -209,6 +211,7 @@ impl Pipeline<'_> {
                         }
                     }
                     Check::Cancelled => return self.cancelled(&worktree, iteration).await,
+                    Check::Uncommitted(reason) => return Outcome::new(Phase::Failed, reason),
                 }
             }
             if session_iterations >= config.max_iterations {
@@ -284,10 +287,13 @@ impl Pipeline<'_> {
             RunResult::Success => {
                 self.note("verify passed");
                 // Whatever verify wrote that .gitignore does not hide is kept, like agent work.
-                self.commit(worktree, &format!("conflux({}): verified", self.id))
+                match self
+                    .commit(worktree, &format!("conflux({}): verified", self.id))
                     .await
-                    .ok();
-                Check::Passed
+                {
+                    Ok(()) => Check::Passed,
+                    Err(reason) => Check::Uncommitted(reason),
+                }
             }
             RunResult::Cancelled => Check::Cancelled,
             _ => {

@@ -614,3 +614,22 @@ fn durations_past_any_sane_range_are_config_errors_not_panics() {
         }
     }
 }
+
+#[test]
+fn a_verify_whose_work_cannot_be_committed_fails_the_change_instead_of_dropping_it() {
+    let env = TestEnv::new();
+    // verify writes a file, then holds the worktree's index lock, so the commit after it fails.
+    env.use_demo_agent(
+        "env: {DEMO_TICK: all}\nverify: \"echo report > verify-report.txt && touch \\\"$(git rev-parse --git-dir)/index.lock\\\"\"\n",
+    );
+    add(&env, "a", 1, &[], "");
+    env.commit_all("change");
+    let out = env.conflux(&["start"]);
+    assert_eq!(out.code, 1, "{out}");
+    let state = env.state("a");
+    assert_eq!(state["phase"], "failed", "{state}");
+    assert!(
+        state["reason"].as_str().unwrap_or_default().contains("cannot commit"),
+        "{state}"
+    );
+}
