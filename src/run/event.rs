@@ -51,8 +51,10 @@ pub enum ChangeEvent {
         done: usize,
         total: usize,
     },
+    /// Iteration `in_run` of at most `max` in this run; `iteration` counts every run's.
     IterationStarted {
         iteration: u32,
+        in_run: u32,
         max: u32,
     },
     /// A command of ours (setup, verify, archive) or the agent started.

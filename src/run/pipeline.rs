@@ -229,6 +229,7 @@ impl Pipeline<'_> {
             self.phase(Phase::Applying, None);
             self.emit(ChangeEvent::IterationStarted {
                 iteration,
+                in_run: session_iterations,
                 max: config.max_iterations,
             });
             if let Err(reason) = self.hook("pre_iteration", Phase::Applying.as_str()).await {

@@ -147,9 +147,16 @@ pub fn describe(kind: &ChangeEvent) -> String {
             format!("reusing worktree {} on branch {branch}", path.display())
         }
         ChangeEvent::Tasks { done, total } => format!("tasks {done}/{total}"),
-        ChangeEvent::IterationStarted { iteration, max } => {
-            format!("iteration {iteration} (at most {max} per run)")
-        }
+        ChangeEvent::IterationStarted {
+            iteration,
+            in_run,
+            max,
+        } if iteration == in_run => format!("iteration {in_run}/{max}"),
+        ChangeEvent::IterationStarted {
+            iteration,
+            in_run,
+            max,
+        } => format!("iteration {in_run}/{max} of this run ({iteration} in all)"),
         ChangeEvent::ProcessStarted {
             role,
             pid,

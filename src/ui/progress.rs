@@ -17,6 +17,7 @@ struct Row {
     done: usize,
     total: usize,
     iteration: u32,
+    in_run: u32,
     max: u32,
     /// A retry or timeout note, shown until the next output.
     note: Option<String>,
@@ -126,9 +127,11 @@ impl Progress {
                 }
             }
             ChangeEvent::Tasks { done, total } => (row.done, row.total) = (*done, *total),
-            ChangeEvent::IterationStarted { iteration, max } => {
-                (row.iteration, row.max) = (*iteration, *max)
-            }
+            ChangeEvent::IterationStarted {
+                iteration,
+                in_run,
+                max,
+            } => (row.iteration, row.in_run, row.max) = (*iteration, *in_run, *max),
             ChangeEvent::Output { role, line } => {
                 row.note = None;
                 row.last_line = if *role == Role::Agent {
@@ -154,15 +157,20 @@ impl Progress {
         }
         if let Some(bar) = &row.bar {
             let phase = row.phase.map_or("", |p| p.as_str());
+            // This run's iterations against this run's maximum; earlier runs' beside them.
+            let earlier = row.iteration.saturating_sub(row.in_run);
+            let iterations = if earlier > 0 {
+                format!("it {}/{} (+{earlier})", row.in_run, row.max)
+            } else {
+                format!("it {}/{}", row.in_run, row.max)
+            };
             let head = format!(
-                "{:<id_width$}  {:<9} {} {}/{}  it {}/{}  ",
+                "{:<id_width$}  {:<9} {} {}/{}  {iterations}  ",
                 truncate_to_width(id, id_width),
                 phase,
                 table::bar(row.done, row.total, 10),
                 row.done,
                 row.total,
-                row.iteration,
-                row.max
             );
             let tail = match &row.note {
                 Some(note) => style.yellow(note),

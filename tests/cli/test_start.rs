@@ -633,3 +633,19 @@ fn a_verify_whose_work_cannot_be_committed_fails_the_change_instead_of_dropping_
         "{state}"
     );
 }
+
+#[test]
+fn the_iteration_counter_counts_this_run_against_its_maximum() {
+    let env = TestEnv::new();
+    env.use_demo_agent("max_iterations: 1\n");
+    add(&env, "a", 3, &[], "");
+    env.commit_all("change");
+    let first = env.conflux(&["start"]);
+    assert!(first.stderr.contains("iteration 1/1"), "{first}");
+    let second = env.conflux(&["start"]);
+    assert!(
+        second.stderr.contains("iteration 1/1 of this run (2 in all)"),
+        "{second}"
+    );
+    assert!(!second.stderr.contains("iteration 2/1"), "{second}");
+}
