@@ -46,6 +46,8 @@ fn simple_command_words(command: &str) -> Option<Vec<std::ops::Range<usize>>> {
             Quote::None => {}
         }
         match c {
+            // `>&`, `<&`: a redirection such as `2>&1`, not a control operator.
+            '&' if command[..i].ends_with(['>', '<']) => {}
             ';' | '&' | '|' | '\n' | '(' | ')' | '`' => return None,
             '#' if start.is_none() => break,
             ' ' | '\t' => {

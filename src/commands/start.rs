@@ -117,16 +117,22 @@ fn plan_run(
     }
 
     let selected: Vec<&ChangeView> = if args.ids.is_empty() {
-        for v in view.changes.iter().filter(|v| v.phase() == Phase::Blocked) {
-            ctx.ui.note(&format!(
-                "{} is blocked ({}); run it again by naming it: git conflux start {}",
-                v.change.id,
-                v.state
-                    .as_ref()
-                    .and_then(|s| s.reason.as_deref())
-                    .unwrap_or("see git conflux status -v"),
-                v.change.id
-            ));
+        for v in view.changes.iter() {
+            let id = &v.change.id;
+            let reason = v
+                .state
+                .as_ref()
+                .and_then(|s| s.reason.as_deref())
+                .unwrap_or("see git conflux status -v");
+            match v.phase() {
+                Phase::Blocked => ctx.ui.note(&format!(
+                    "{id} is blocked ({reason}); run it again by naming it: git conflux start {id}"
+                )),
+                Phase::Conflict => ctx.ui.note(&format!(
+                    "{id} is done but conflicts with its base ({reason}); resolve it with `git conflux merge --resolve {id}`, or run it again by naming it: git conflux start {id}"
+                )),
+                _ => {}
+            }
         }
         view.changes.iter().filter(|v| wants_run(v)).collect()
     } else {
@@ -258,10 +264,12 @@ fn plan_run(
 }
 
 /// Without ids, `start` runs every change that is not done, resuming interrupted ones.
-/// A change the reviewer marked blocked waits for a person: it runs again only when named.
+/// A change the reviewer marked blocked, or whose merge conflicts, waits for a person: it
+/// runs again only when named (its work is done; running it again would only hide the
+/// conflict).
 fn wants_run(v: &ChangeView) -> bool {
     match v.phase() {
-        Phase::Done | Phase::Merged | Phase::Blocked => false,
+        Phase::Done | Phase::Merged | Phase::Blocked | Phase::Conflict => false,
         Phase::Pending => {
             !(v.change.tasks_total() > 0 && v.change.tasks_done() == v.change.tasks_total())
         }
@@ -496,12 +504,10 @@ async fn execute(
 
     // The summary table, from the recorded states.
     let mut rows = Vec::new();
-    let mut any_failed = false;
     let mut any_done = false;
     for id in &ids {
         let outcome = summary.outcomes.get(id);
         let phase = outcome.map_or(Phase::Cancelled, |o| o.phase);
-        any_failed |= phase.is_failure() && phase != Phase::Cancelled;
         any_done |= phase == Phase::Done;
         let state = recorder.state(id);
         rows.push(vec![
@@ -548,11 +554,12 @@ async fn execute(
                     branch_hint(&rows)
                 );
             }
-            if any_failed {
-                eprintln!(
-                    "Failed changes: see `git conflux logs <id>`; `git conflux start` runs them again."
-                );
-            }
+        }
+    }
+    // What needs a person, by name, even with --quiet.
+    if !summary.interrupted && !matches!(display, Display::Json) {
+        for line in next_steps(&summary.outcomes) {
+            eprintln!("{line}");
         }
     }
     for error in recorder.errors.iter().chain(&summary.internal_errors) {
@@ -569,6 +576,42 @@ async fn execute(
     } else {
         Exit::Failed
     }
+}
+
+/// One line per kind of change that needs a person, naming the ids and the command to run.
+fn next_steps(
+    outcomes: &std::collections::BTreeMap<String, crate::run::pipeline::Outcome>,
+) -> Vec<String> {
+    let ids = |wanted: &[Phase]| -> Vec<&str> {
+        outcomes
+            .iter()
+            .filter(|(_, o)| wanted.contains(&o.phase))
+            .map(|(id, _)| id.as_str())
+            .collect()
+    };
+    let mut lines = Vec::new();
+    let failed = ids(&[Phase::Failed, Phase::Stalled]);
+    if let Some(first) = failed.first() {
+        lines.push(format!(
+            "Failed: {}. See why with `git conflux logs {first}`; `git conflux start` runs them again.",
+            failed.join(", ")
+        ));
+    }
+    let conflicts = ids(&[Phase::Conflict]);
+    if let Some(first) = conflicts.first() {
+        lines.push(format!(
+            "Conflicting with the base: {}. Resolve with `git conflux merge --resolve {first}`.",
+            conflicts.join(", ")
+        ));
+    }
+    let blocked = ids(&[Phase::Blocked]);
+    if let Some(first) = blocked.first() {
+        lines.push(format!(
+            "Blocked by the reviewer: {}. Read `git conflux logs {first}`, decide, then `git conflux start {first}`.",
+            blocked.join(", ")
+        ));
+    }
+    lines
 }
 
 fn branch_hint(rows: &[Vec<String>]) -> String {

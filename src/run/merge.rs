@@ -48,7 +48,7 @@ pub enum Error {
         "change {id} is not done ({why}); finish it with `git conflux start {id}`, or merge anyway with --force"
     )]
     NotDone { id: String, why: String },
-    #[error("merging {id} into {base} conflicts in {}; nothing was changed. Resolve by merging {base} into {branch} in {}, or re-run the change", list(.conflicts), .worktree.display())]
+    #[error("merging {id} into {base} conflicts in {}; nothing was changed. Resolve with `git conflux merge --resolve {id}` (its agent merges {base} into {branch} and settles the conflicts), or by hand: merge {base} into {branch} in {}, commit, then `git conflux merge {id}`", list(.conflicts), .worktree.display())]
     Conflicts {
         id: String,
         base: String,

@@ -295,7 +295,7 @@ fn a_merge_killed_half_way_is_undone_and_the_next_merge_completes() {
     crate::support::wait_for(
         "the merge to write files",
         std::time::Duration::from_secs(60),
-        || env.root.join("bulk").exists(),
+        || std::fs::read_dir(env.root.join("bulk")).is_ok_and(|mut d| d.next().is_some()),
     );
     child.kill().unwrap();
     child.wait().unwrap();
@@ -431,4 +431,34 @@ fn merging_a_done_dependency_during_a_run_lets_its_dependent_build_on_the_base()
     assert!(a_work.contains("a: one"), "b builds on a's merged work");
     let s_work = env.git(&["show", "conflux/b:conflux-demo/s.txt"]);
     assert!(s_work.contains("s: one"), "and on s's branch");
+}
+
+#[test]
+fn a_conflict_stays_a_conflict_on_a_plain_start_and_names_the_resolve_command() {
+    let env = TestEnv::new();
+    env.use_demo_agent("env: {DEMO_TICK: all, DEMO_FILE: shared.txt}\n");
+    env.add_change("alpha", &["one"], &[], "");
+    env.add_change("beta", &["one"], &[], "");
+    env.commit_all("changes");
+    // Both start from the same base; whichever finishes second conflicts with the first.
+    let out = env.conflux(&["start", "--merge", "-j", "2"]);
+    assert_eq!(out.code, 1, "{out}");
+    let (merged, conflicting) = if env.state("alpha")["phase"] == "merged" {
+        ("alpha", "beta")
+    } else {
+        ("beta", "alpha")
+    };
+    assert_eq!(env.state(merged)["phase"], "merged", "{out}");
+    assert_eq!(env.state(conflicting)["phase"], "conflict", "{out}");
+    let resolve = format!("git conflux merge --resolve {conflicting}");
+    assert!(
+        out.stderr.contains(&format!(
+            "Conflicting with the base: {conflicting}. Resolve with `{resolve}`"
+        )),
+        "{out}"
+    );
+
+    let again = env.conflux(&["start"]);
+    assert_eq!(env.state(conflicting)["phase"], "conflict", "{again}");
+    assert!(again.stderr.contains(&resolve), "{again}");
 }

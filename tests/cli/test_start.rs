@@ -599,7 +599,13 @@ fn setsid_escapees_with_closed_stdio_do_not_outlive_their_change() {
 
 #[test]
 fn durations_past_any_sane_range_are_config_errors_not_panics() {
-    for key in ["timeout", "inactivity_timeout", "hooks_timeout", "stagger", "kill_grace"] {
+    for key in [
+        "timeout",
+        "inactivity_timeout",
+        "hooks_timeout",
+        "stagger",
+        "kill_grace",
+    ] {
         for value in ["18446744073709551615", "18446744073709551615s", "400d"] {
             let env = TestEnv::new();
             env.use_demo_agent(&format!("{key}: {value}\n"));
@@ -629,7 +635,10 @@ fn a_verify_whose_work_cannot_be_committed_fails_the_change_instead_of_dropping_
     let state = env.state("a");
     assert_eq!(state["phase"], "failed", "{state}");
     assert!(
-        state["reason"].as_str().unwrap_or_default().contains("cannot commit"),
+        state["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot commit"),
         "{state}"
     );
 }
@@ -644,7 +653,9 @@ fn the_iteration_counter_counts_this_run_against_its_maximum() {
     assert!(first.stderr.contains("iteration 1/1"), "{first}");
     let second = env.conflux(&["start"]);
     assert!(
-        second.stderr.contains("iteration 1/1 of this run (2 in all)"),
+        second
+            .stderr
+            .contains("iteration 1/1 of this run (2 in all)"),
         "{second}"
     );
     assert!(!second.stderr.contains("iteration 2/1"), "{second}");
