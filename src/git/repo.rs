@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use gix::ObjectId;
 
+use super::env::RepoEnv;
 use super::{branch, open};
 
 /// A git repository, cheap to clone and to share between threads.
@@ -46,10 +47,37 @@ impl Repo {
         }
     }
 
+    /// The repository a command works on: the one `GIT_DIR` names when git's environment
+    /// set it, else the one around `start`. A `GIT_WORK_TREE` that is not that repository's
+    /// work tree is refused: changes, `.conflux.yaml` and merges live in its own.
+    pub fn locate(start: &Path, env: &RepoEnv) -> Result<Repo, open::Error> {
+        let repo = match &env.git_dir {
+            Some(git_dir) => Repo {
+                shared: Arc::new(Self::open_shared(git_dir)?),
+            },
+            None => Self::discover(start)?,
+        };
+        if let Some(work_tree) = &env.work_tree {
+            let worktree = repo.worktree_root();
+            if worktree.as_deref() != Some(absolute(work_tree).as_path()) {
+                return Err(open::Error::ForeignWorkTree {
+                    work_tree: work_tree.clone(),
+                    git_dir: absolute(repo.local().git_dir()),
+                    worktree,
+                });
+            }
+        }
+        Ok(repo)
+    }
+
     /// Open the repository whose (main or linked) worktree or git dir is exactly `path`.
     pub(crate) fn open_at(path: &Path) -> Result<gix::Repository, open::Error> {
+        Self::open_shared(path).map(|shared| shared.to_thread_local())
+    }
+
+    fn open_shared(path: &Path) -> Result<gix::ThreadSafeRepository, open::Error> {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-        gix::open(&path).map_err(|source| {
+        gix::ThreadSafeRepository::open(&path).map_err(|source| {
             if source.dominant_class() == Some(gix::error::Class::NotFound) {
                 open::Error::NotARepository { path }
             } else {

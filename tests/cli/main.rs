@@ -7,6 +7,7 @@ mod support;
 mod test_claude;
 mod test_docs;
 mod test_gemini;
+mod test_git_env;
 mod test_hooks;
 mod test_merge;
 mod test_resolve;

@@ -65,7 +65,7 @@ impl TestEnv {
         self.tmp.path()
     }
 
-    fn hermetic(&self, cmd: &mut Command) {
+    pub fn hermetic(&self, cmd: &mut Command) {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", &self.home)
