@@ -372,6 +372,14 @@ impl Config {
         }
     }
 
+    /// Whether `branch` is a change's own branch (`<branch_prefix><id>`), which is never a
+    /// base: a change started on it, and merged into it, would never reach the real base.
+    pub fn is_change_branch(&self, branch: &str) -> bool {
+        branch
+            .strip_prefix(&self.branch_prefix)
+            .is_some_and(|id| crate::change::id::validate_id(id).is_ok())
+    }
+
     /// Lays `layer` over this configuration.
     pub fn apply(&mut self, layer: Layer) {
         fn set<T>(slot: &mut T, v: Option<T>) {

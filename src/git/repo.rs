@@ -108,13 +108,15 @@ impl Repo {
         absolute(self.local().common_dir())
     }
 
-    /// The short name of the branch checked out where we were discovered; `None` when detached.
-    pub fn current_branch(&self) -> Result<Option<String>, branch::Error> {
+    /// The short name of the branch checked out in the main worktree, where changes are
+    /// merged; the same when discovered from a linked worktree. `None` when detached.
+    pub fn main_branch(&self) -> Result<Option<String>, branch::Error> {
         let repo = self.local();
-        let head = repo.head_name().map_err(|source| branch::Error::ReadHead {
-            worktree: self.worktree_root().unwrap_or_else(|| self.common_dir()),
-            source,
-        })?;
+        let (head, _) = branch::head_in(
+            &repo,
+            repo.common_dir(),
+            self.main_worktree_root().as_deref(),
+        )?;
         Ok(head.and_then(|name| branch::short_local_name(&name)))
     }
 

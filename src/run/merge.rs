@@ -79,6 +79,14 @@ pub enum Error {
         /// Conflict markers remain: the change still conflicts (exit 3).
         still_conflicting: bool,
     },
+    #[error(
+        "change {id} was started on {base}, which is itself a conflux change branch; merging would only move that branch. Merge {branch} by hand (`git merge {branch}` on the branch it belongs on), or run it again from that branch: `git conflux clean --force {id}`, then `git conflux start {id}`"
+    )]
+    ChangeBranchBase {
+        id: String,
+        base: String,
+        branch: String,
+    },
     #[error("archiving {id} failed, so it was not merged: {reason}")]
     Archive { id: String, reason: String },
     #[error("merging {id}: {source}")]
@@ -147,6 +155,13 @@ pub fn merge_change(
     let _lock = ws.run_dir.merge_lock()?;
     if st.phase == Phase::Merged {
         return Ok(Merged::Already);
+    }
+    if config.is_change_branch(&st.base) {
+        return Err(Error::ChangeBranchBase {
+            id: id.to_owned(),
+            base: st.base.clone(),
+            branch: st.branch.clone(),
+        });
     }
     if st.phase != Phase::Done && !options.force {
         let why = match &st.reason {

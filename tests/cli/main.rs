@@ -4,6 +4,7 @@
 mod model_server;
 mod support;
 
+mod test_base;
 mod test_claude;
 mod test_docs;
 mod test_gemini;
