@@ -7,4 +7,5 @@ pub mod presets;
 pub mod prompt;
 pub mod runner;
 pub mod stream;
+pub mod template;
 pub mod verdict;

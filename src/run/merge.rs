@@ -9,7 +9,7 @@ use crate::agent::prompt::{self, ResolveInput};
 use crate::agent::runner::{
     self, Cancel, Limits, RetryPolicy, RunOutcome, RunRequest, RunResult, Stagger,
 };
-use crate::agent::stream::StreamFormat;
+use crate::agent::template;
 use crate::change::{Change, Source};
 use crate::commands::Workspace;
 use crate::config::{Config, Resolve};
@@ -359,7 +359,7 @@ fn resolve(
     if let Some(verify) = &config.verify {
         let outcome = run_command(
             config,
-            id,
+            (id, &st.base),
             worktree,
             verify,
             (&ws.run_dir, id, Role::Verify),
@@ -486,20 +486,18 @@ fn describe(result: &RunResult) -> String {
 /// Runs a configured shell command (archive, verify) in the worktree, once, through the runner.
 fn run_command(
     config: &Config,
-    id: &str,
+    (id, base): (&str, &str),
     worktree: &Path,
     command: &str,
     log: LogTo<'_>,
 ) -> Result<RunOutcome, String> {
-    let mut invocation = Invocation {
-        command: command.to_owned(),
-        stdin: None,
-        format: StreamFormat::Text,
-        env: vec![
-            ("CONFLUX_CHANGE_ID".into(), id.to_owned()),
-            ("CONFLUX_WORKTREE".into(), worktree.display().to_string()),
-        ],
-    };
+    let env = vec![
+        ("CONFLUX_CHANGE_ID".into(), id.to_owned()),
+        ("CONFLUX_WORKTREE".into(), worktree.display().to_string()),
+        ("CONFLUX_BASE".into(), base.to_owned()),
+    ];
+    let mut invocation =
+        Invocation::shell(command, template::STEP, env).map_err(|e| format!("`{command}`: {e}"))?;
     invocation
         .env
         .extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -584,9 +582,14 @@ fn archive(
     }
     let already = !worktree.join(&change.dir).exists() && archived_folder(worktree, id).is_some();
     if !already {
-        let command = command.replace("{change_id}", &shell_words::quote(id));
-        let outcome = run_command(config, id, worktree, &command, (run_dir, id, Role::Archive))
-            .map_err(&fail)?;
+        let outcome = run_command(
+            config,
+            (id, &st.base),
+            worktree,
+            command,
+            (run_dir, id, Role::Archive),
+        )
+        .map_err(&fail)?;
         if !matches!(outcome.result, RunResult::Success) {
             return Err(fail(format!(
                 "`{command}` failed: {}",

@@ -11,6 +11,7 @@ mod test_gemini;
 mod test_git_env;
 mod test_hooks;
 mod test_merge;
+mod test_quoting;
 mod test_resolve;
 mod test_review;
 mod test_start;
