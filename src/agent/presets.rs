@@ -177,6 +177,10 @@ pub enum Error {
     )]
     NotFound { binary: String, path: String },
     #[error(
+        "agent binary {} does not exist or is not executable; fix `agent.command`, or make it executable (chmod +x)", path.display()
+    )]
+    NotExecutable { path: PathBuf },
+    #[error(
         "the prompt is {len} bytes, over the {max}-byte limit of one argument for {{prompt}}; use {{prompt_file}} or `prompt: stdin` instead"
     )]
     PromptTooLong { len: usize, max: usize },
@@ -283,9 +287,16 @@ struct Resolved<'a> {
     env: Option<&'a BTreeMap<String, String>>,
 }
 
-/// Finds the agent's binary on PATH: the preset's, or the first word of a custom command
-/// (after any `NAME=value` assignments). Called before any worktree is created.
-pub fn check_available(spec: &AgentSpec) -> Result<PathBuf, Error> {
+/// Finds the agent's binary before any worktree is created: the preset's on PATH, or the
+/// program a custom command starts, found the way `sh -c` would ([`program_of`]). `None`
+/// when that cannot be told before the run (a builtin, `$VAR`, a compound command): such a
+/// command is not refused.
+pub fn check_available(spec: &AgentSpec) -> Result<Option<PathBuf>, Error> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    check_available_with(spec, home.as_deref())
+}
+
+fn check_available_with(spec: &AgentSpec, home: Option<&Path>) -> Result<Option<PathBuf>, Error> {
     let binary = match spec {
         AgentSpec::Preset(name) | AgentSpec::Tuned { preset: name, .. } => {
             named(name)?.binary.to_owned()
@@ -295,19 +306,73 @@ pub fn check_available(spec: &AgentSpec) -> Result<PathBuf, Error> {
                 command: command.clone(),
                 source,
             })?;
-            words
-                .into_iter()
-                .find(|w| !is_assignment(w))
-                .ok_or(Error::EmptyCommand)?
+            match program_of(&words, home)? {
+                Some(program) => program,
+                None => return Ok(None),
+            }
         }
     };
-    which::which(&binary).map_err(|_| Error::NotFound {
-        path: std::env::var_os("PATH")
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned(),
-        binary,
+    which::which(&binary).map(Some).map_err(|_| {
+        if binary.contains('/') {
+            Error::NotExecutable {
+                path: PathBuf::from(&binary),
+            }
+        } else {
+            Error::NotFound {
+                path: std::env::var_os("PATH")
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                binary,
+            }
+        }
     })
+}
+
+/// Words after which `sh` runs no program found on PATH: keywords, builtins, grouping.
+const SHELL_WORDS: &[&str] = &[
+    "!", "{", "(", "if", "for", "while", "until", "case", ".", ":", "alias", "bg", "cd", "command",
+    "eval", "exit", "export", "false", "fg", "getopts", "hash", "jobs", "kill", "local", "pwd",
+    "read", "readonly", "return", "set", "shift", "source", "test", "[", "times", "trap", "true",
+    "type", "ulimit", "umask", "unset", "wait", "echo", "printf",
+];
+
+/// The program `sh -c` starts for these words: past `NAME=value` assignments, `exec`, and
+/// `env` with its assignments and `-i`/`-u NAME`; `~/` expanded against `home`. `None` when
+/// it cannot be told before the run: a builtin or keyword, a `$VAR` or other expansion, a
+/// path relative to the worktree, an `env` option we do not know.
+fn program_of(words: &[String], home: Option<&Path>) -> Result<Option<String>, Error> {
+    let mut words = words.iter();
+    let mut after_env = false;
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            w if is_assignment(w) => {}
+            "exec" if !after_env => {}
+            "env" if !after_env => after_env = true,
+            "-i" | "-" | "--ignore-environment" if after_env => {}
+            "-u" | "--unset" if after_env => {
+                words.next();
+            }
+            w if after_env && w.starts_with("--unset=") => {}
+            w if after_env && w.starts_with('-') => return Ok(None),
+            w if SHELL_WORDS.contains(&w)
+                || w.contains(|c: char| "$`()[]{}*?;|&<>\\".contains(c)) =>
+            {
+                return Ok(None);
+            }
+            w => {
+                return Ok(match (w.strip_prefix("~/"), home) {
+                    (Some(rest), Some(home)) => {
+                        Some(home.join(rest).to_string_lossy().into_owned())
+                    }
+                    (Some(_), None) => None,
+                    _ if w.starts_with('~') || (w.contains('/') && !w.starts_with('/')) => None,
+                    _ => Some(w.to_owned()),
+                });
+            }
+        }
+    }
+    Err(Error::EmptyCommand)
 }
 
 /// Checks what the agent's CLI would refuse at once, before any worktree exists: Claude
@@ -621,26 +686,83 @@ mod tests {
 
     #[test]
     fn missing_binaries_are_named() {
-        let spec = AgentSpec::Custom {
-            command: "FOO=1 conflux-no-such-agent-binary --x".into(),
+        let custom = |command: &str| AgentSpec::Custom {
+            command: command.into(),
             format: None,
             prompt: None,
             env: BTreeMap::new(),
         };
-        let err = check_available(&spec).unwrap_err();
+        let err = check_available(&custom("FOO=1 conflux-no-such-agent-binary --x")).unwrap_err();
         assert!(
             err.to_string()
                 .contains("`conflux-no-such-agent-binary` not found"),
             "{err}"
         );
-        let ok = AgentSpec::Custom {
-            command: "sh -c true".into(),
-            format: None,
-            prompt: None,
-            env: BTreeMap::new(),
-        };
-        assert!(check_available(&ok).unwrap().ends_with("sh"));
+        let found = check_available(&custom("sh -c true")).unwrap().unwrap();
+        assert!(found.ends_with("sh"));
         let unknown = check_available(&AgentSpec::Preset("nope".into())).unwrap_err();
         assert!(unknown.to_string().contains("claude, codex"), "{unknown}");
+    }
+
+    #[test]
+    fn preflight_finds_the_program_sh_would_run() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join("bin")).unwrap();
+        let script = home.path().join("bin/agent");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        let mut perms = std::fs::metadata(&script).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&script, perms).unwrap();
+        let check = |command: &str| {
+            let spec = AgentSpec::Custom {
+                command: command.into(),
+                format: None,
+                prompt: None,
+                env: BTreeMap::new(),
+            };
+            check_available_with(&spec, Some(home.path()))
+        };
+        for found in [
+            "exec sh agent.py",
+            "A=1 B='x y' exec sh",
+            "env FOO=1 sh {prompt}",
+            "env -i -u HOME PATH=/bin sh",
+        ] {
+            let path = check(found)
+                .unwrap()
+                .unwrap_or_else(|| panic!("{found}: not judged"));
+            assert!(path.ends_with("sh"), "{found}: {}", path.display());
+        }
+        assert_eq!(check("~/bin/agent --x").unwrap(), Some(script.clone()));
+        for missing in [
+            "exec conflux-no-such-agent",
+            "env X=1 conflux-no-such-agent",
+        ] {
+            let err = check(missing).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("`conflux-no-such-agent` not found"),
+                "{err}"
+            );
+        }
+        let err = check("~/bin/missing").unwrap_err();
+        assert!(
+            err.to_string().contains("bin/missing does not exist"),
+            "{err}"
+        );
+        for untold in [
+            "cd sub && agent",
+            "$AGENT --x",
+            "\"${AGENT}\" --x",
+            "if true; then agent; fi",
+            "{ agent; }",
+            ". ./env.sh && agent",
+            "./agent.sh",
+            "env --chdir=x agent",
+            "(agent)",
+        ] {
+            assert_eq!(check(untold).unwrap(), None, "{untold}");
+        }
+        assert!(matches!(check("A=1 exec"), Err(Error::EmptyCommand)));
     }
 }
