@@ -515,6 +515,16 @@ fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// A custom agent command with the defaults.
+    fn custom(command: &str) -> AgentSpec {
+        AgentSpec::Custom {
+            command: command.into(),
+            format: None,
+            prompt: None,
+            env: BTreeMap::new(),
+        }
+    }
+
     fn vars(dir: &Path, prompt: &str) -> Vars {
         Vars {
             change_id: "add-x".into(),
@@ -539,13 +549,8 @@ mod tests {
     #[test]
     fn placeholder_values_reach_the_command_as_words_never_as_shell() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = AgentSpec::Custom {
-            command: "printf '%s\\0' {prompt} --id=\"{change_id}\" --in {worktree} {base} ${HOME}"
-                .into(),
-            format: None,
-            prompt: None,
-            env: BTreeMap::new(),
-        };
+        let spec =
+            custom("printf '%s\\0' {prompt} --id=\"{change_id}\" --in {worktree} {base} ${HOME}");
         let hostile = "it's $(touch pwned) `touch pwned2` \"'; {change_id}";
         let inv = build(&spec, &vars(dir.path(), hostile)).unwrap();
         assert!(!inv.command.contains("pwned"), "{}", inv.command);
@@ -575,12 +580,7 @@ mod tests {
     #[test]
     fn single_quoted_placeholder_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = AgentSpec::Custom {
-            command: "agent '{prompt}'".into(),
-            format: None,
-            prompt: None,
-            env: BTreeMap::new(),
-        };
+        let spec = custom("agent '{prompt}'");
         let err = build(&spec, &vars(dir.path(), "x")).unwrap_err();
         assert!(
             err.to_string().contains("remove the single quotes"),
@@ -624,12 +624,7 @@ mod tests {
     #[test]
     fn long_prompt_as_argument_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = AgentSpec::Custom {
-            command: "agent {prompt}".into(),
-            format: None,
-            prompt: None,
-            env: BTreeMap::new(),
-        };
+        let spec = custom("agent {prompt}");
         let err = build(&spec, &vars(dir.path(), &"x".repeat(200 * 1024))).unwrap_err();
         assert!(matches!(err, Error::PromptTooLong { .. }));
         assert!(err.to_string().contains("{prompt_file}"), "{err}");
@@ -686,12 +681,6 @@ mod tests {
 
     #[test]
     fn missing_binaries_are_named() {
-        let custom = |command: &str| AgentSpec::Custom {
-            command: command.into(),
-            format: None,
-            prompt: None,
-            env: BTreeMap::new(),
-        };
         let err = check_available(&custom("FOO=1 conflux-no-such-agent-binary --x")).unwrap_err();
         assert!(
             err.to_string()
@@ -713,15 +702,7 @@ mod tests {
         let mut perms = std::fs::metadata(&script).unwrap().permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
         std::fs::set_permissions(&script, perms).unwrap();
-        let check = |command: &str| {
-            let spec = AgentSpec::Custom {
-                command: command.into(),
-                format: None,
-                prompt: None,
-                env: BTreeMap::new(),
-            };
-            check_available_with(&spec, Some(home.path()))
-        };
+        let check = |command: &str| check_available_with(&custom(command), Some(home.path()));
         for found in [
             "exec sh agent.py",
             "A=1 B='x y' exec sh",
