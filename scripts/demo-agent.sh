@@ -14,6 +14,7 @@
 #                  | verify-fix (creates VERIFY_OK on its second run)
 #   DEMO_STATE     a directory for memory across runs (ratelimit, verify-fix)
 #   DEMO_FILE      the file the work goes to (default conflux-demo/<change id>.txt)
+#   DEMO_WAIT_FOR  a path: wait (up to 120 s) until it exists before working
 set -eu
 id=${CONFLUX_CHANGE_ID:?CONFLUX_CHANGE_ID is not set: run me through git conflux}
 tick=${DEMO_TICK:-1}
@@ -38,6 +39,11 @@ say() {
         printf '%s\n' "$1"
     fi
 }
+
+if [ -n "${DEMO_WAIT_FOR:-}" ]; then
+    waited=0
+    while [ ! -e "$DEMO_WAIT_FOR" ] && [ "$waited" -lt 1200 ]; do sleep 0.1; waited=$((waited + 1)); done
+fi
 
 runs_file="$state/demo-agent-$id.runs"
 runs=$(( $(cat "$runs_file" 2>/dev/null || echo 0) + 1 ))

@@ -702,3 +702,59 @@ async fn a_command_that_cannot_start_is_a_failure() {
     );
     assert!(events.is_empty());
 }
+
+/// Cancels an agent whose SIGTERM handler saves for a second, with a long grace, and returns
+/// what its handler wrote: one "got 15" and one "saved" when it got one SIGTERM and its grace.
+async fn terminate_a_saving_agent(dir: &Path, command: &str) -> String {
+    let mut req = request(dir, command);
+    req.limits.kill_grace = Duration::from_secs(30);
+    let cancel = Cancel::new();
+    let (task, mut rx) = run_in_task(req, Stagger::new(Duration::ZERO), cancel.clone());
+    wait_for(
+        &mut rx,
+        |e| matches!(e, AgentEvent::Line { text, .. } if text == "ready"),
+    )
+    .await;
+    cancel.cancel();
+    let (out, events) = tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.result, RunResult::Cancelled);
+    assert_group_gone(pids(&events)[0]);
+    std::fs::read_to_string(dir.join("signals.log")).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_sh_agent_gets_one_sigterm_and_its_grace() {
+    let dir = tmp();
+    std::fs::write(
+        dir.path().join("agent.sh"),
+        "trap 'echo \"got 15\" >>signals.log; sleep 1; echo saved >>signals.log; exit 0' TERM\n\
+         echo ready\nwhile :; do sleep 0.05; done\n",
+    )
+    .unwrap();
+    let log = terminate_a_saving_agent(dir.path(), "bash agent.sh").await;
+    assert_eq!(log, "got 15\nsaved\n");
+}
+
+#[tokio::test]
+async fn a_python_agent_gets_one_sigterm_and_its_grace() {
+    let dir = tmp();
+    std::fs::write(
+        dir.path().join("agent.py"),
+        "import signal, sys, time\n\
+         def save(sig, frame):\n\
+         \x20   open('signals.log', 'a').write(f'got {sig}\\n')\n\
+         \x20   time.sleep(1)\n\
+         \x20   open('signals.log', 'a').write('saved\\n')\n\
+         \x20   sys.exit(0)\n\
+         signal.signal(signal.SIGTERM, save)\n\
+         print('ready', flush=True)\n\
+         while True:\n\
+         \x20   time.sleep(0.05)\n",
+    )
+    .unwrap();
+    let log = terminate_a_saving_agent(dir.path(), "python3 agent.py").await;
+    assert_eq!(log, "got 15\nsaved\n");
+}

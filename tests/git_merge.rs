@@ -560,3 +560,160 @@ fn several_dependency_tips_merge_into_one_start_commit() {
         }])
     );
 }
+
+/// `topic` turns the folder `x` into a file and adds `d/f` and `l/f` (issue 12, item 1).
+fn shape_changing_topic() -> (Fixture, Repo) {
+    let fixture = Fixture::new();
+    fixture.write("x/a.txt", "a\n");
+    fixture.write("keep.txt", "keep\n");
+    fixture.commit_all("base");
+    fixture.git(&["checkout", "-q", "-b", "topic"]);
+    fixture.git(&["rm", "-q", "-r", "x"]);
+    fixture.write("x", "x is a file now\n");
+    fixture.write("d/f", "f\n");
+    fixture.write("l/f", "f\n");
+    fixture.commit_all("topic");
+    fixture.git(&["checkout", "-q", "main"]);
+    let repo = Repo::discover(&fixture.root).unwrap();
+    (fixture, repo)
+}
+
+/// Every file, symlink and directory below `dir` (`.git` aside), with contents, to compare
+/// a tree before and after.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, String)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            if entry.file_name() == ".git" {
+                continue;
+            }
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap().to_owned();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                out.push((rel, format!("-> {}", target.display())));
+            } else if meta.is_dir() {
+                out.push((rel, "dir".into()));
+                walk(root, &path, out);
+            } else {
+                out.push((
+                    rel,
+                    String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into(),
+                ));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// `git merge topic` in a copy of the repository must refuse, and so must we, changing nothing
+/// (checkout, index, ref) and naming `expected` among the paths in the way.
+fn assert_refused_like_git(fixture: &Fixture, repo: &Repo, expected: &str) {
+    let copy = fixture.base.join("copy-for-git");
+    let _ = std::fs::remove_dir_all(&copy);
+    let status = std::process::Command::new("cp")
+        .args(["-a"])
+        .arg(&fixture.root)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let git = fixture.output_in(&copy, &["merge", "--no-edit", "topic"]);
+    assert!(
+        !git.status.success(),
+        "git merge did not refuse: {}",
+        String::from_utf8_lossy(&git.stdout)
+    );
+
+    let before = fixture.rev_parse("main");
+    let files_before = snapshot(&fixture.root);
+    let index_before = std::fs::read(fixture.root.join(".git/index")).unwrap();
+    let err = repo
+        .merge_into(&request("main", "topic", MergeMode::FastForward))
+        .unwrap_err();
+    match &err {
+        merge::Error::LocalChanges { paths, .. } => assert!(
+            paths.contains(&PathBuf::from(expected)),
+            "{expected} not among {paths:?}"
+        ),
+        other => panic!("unexpected: {other}"),
+    }
+    assert_eq!(fixture.rev_parse("main"), before, "the ref did not move");
+    assert_eq!(snapshot(&fixture.root), files_before, "no file changed");
+    assert_eq!(
+        std::fs::read(fixture.root.join(".git/index")).unwrap(),
+        index_before
+    );
+}
+
+#[test]
+fn an_untracked_file_where_the_merge_needs_a_folder_is_in_the_way() {
+    let (fixture, repo) = shape_changing_topic();
+    fixture.write("d", "my notes\n");
+    assert_refused_like_git(&fixture, &repo, "d");
+}
+
+#[test]
+fn an_untracked_file_in_a_folder_the_merge_turns_into_a_file_is_in_the_way() {
+    let (fixture, repo) = shape_changing_topic();
+    fixture.write("x/notes.txt", "my notes\n");
+    assert_refused_like_git(&fixture, &repo, "x/notes.txt");
+}
+
+#[test]
+fn an_untracked_symlink_where_the_merge_needs_a_folder_is_in_the_way() {
+    let (fixture, repo) = shape_changing_topic();
+    let outside = fixture.base.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, fixture.root.join("l")).unwrap();
+    assert_refused_like_git(&fixture, &repo, "l");
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "nothing written outside"
+    );
+}
+
+#[test]
+fn an_ignored_file_in_the_way_is_kept_too() {
+    // git merge would overwrite an ignored file; losing a user's file is never right.
+    let (fixture, repo) = shape_changing_topic();
+    std::fs::write(fixture.root.join(".git/info/exclude"), "notes.txt\nd\n").unwrap();
+    fixture.write("x/notes.txt", "my ignored notes\n");
+    fixture.write("d", "ignored\n");
+    let before = fixture.rev_parse("main");
+    let err = repo
+        .merge_into(&request("main", "topic", MergeMode::FastForward))
+        .unwrap_err();
+    assert!(matches!(err, merge::Error::LocalChanges { .. }), "{err}");
+    assert_eq!(fixture.rev_parse("main"), before);
+    assert_eq!(
+        std::fs::read_to_string(fixture.root.join("x/notes.txt")).unwrap(),
+        "my ignored notes\n"
+    );
+}
+
+#[test]
+fn the_shape_changing_merge_itself_works_and_git_agrees() {
+    let (fixture, repo) = shape_changing_topic();
+    let outcome = repo
+        .merge_into(&request("main", "topic", MergeMode::FastForward))
+        .unwrap();
+    assert!(
+        matches!(outcome, MergeOutcome::FastForward { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(fixture.root.join("x")).unwrap(),
+        "x is a file now\n"
+    );
+    assert_eq!(fixture.status_in(&fixture.root), "");
+    fixture.assert_fsck();
+}

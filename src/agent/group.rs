@@ -149,12 +149,18 @@ impl ProcessTree {
         }
     }
 
+    /// Sends `sig` once to every process of the tree: the group with one `killpg`, and each
+    /// recorded process that left the group on its own. A second SIGTERM is a force-quit for
+    /// many CLIs, so nothing gets two.
     fn signal(&self, sig: Signal) {
         // ESRCH only means the group is already empty.
         let _ = killpg(Pid::from_raw(self.pgid), sig);
         let procs = read_procs();
         for p in &self.recorded {
-            if procs.get(&p.pid).is_some_and(|s| s.start == p.start) {
+            if procs
+                .get(&p.pid)
+                .is_some_and(|s| s.start == p.start && s.pgrp != self.pgid)
+            {
                 let _ = kill(Pid::from_raw(p.pid), sig);
             }
         }

@@ -6,6 +6,7 @@ mod group;
 pub mod presets;
 pub mod prompt;
 pub mod runner;
+mod shell;
 pub mod stream;
 pub mod template;
 pub mod verdict;

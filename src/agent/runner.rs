@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::group::{self, ProcessTree};
 use super::presets::Invocation;
+use super::shell;
 use super::stream::{Decoder, StreamFormat, Usage};
 
 /// Longest line an event carries; the rest of a longer line is dropped (and counted).
@@ -369,12 +370,13 @@ fn describe(status: Option<ExitStatus>) -> String {
     }
 }
 
-/// Starts the agent: `sh -c` in its own process group, in the worktree.
+/// Starts the agent: `sh -c` in its own process group, in the worktree; a simple command
+/// replaces the shell (see [`shell::exec_in_place`]).
 fn spawn(req: &RunRequest) -> std::io::Result<Child> {
     let inv = &req.invocation;
     Command::new("sh")
         .arg("-c")
-        .arg(&inv.command)
+        .arg(shell::exec_in_place(&inv.command).as_ref())
         .current_dir(&req.cwd)
         .envs(inv.env.iter().chain(&req.env).map(|(k, v)| (k, v)))
         .stdin(if inv.stdin.is_some() {
@@ -418,13 +420,26 @@ async fn attempt_once(
     };
     (out.on_event)(AgentEvent::Spawned { attempt, pid });
     out.start_attempt(Decoder::new(req.invocation.format).relative_to(&req.cwd));
-    let (end, exited, pipes_open) =
-        supervise(&mut child, &mut tree, req, deadline, cancel, out).await;
+    let mut pipes = Pipes {
+        stdout: Reader::new(child.stdout.take(), Stream::Stdout),
+        stderr: Reader::new(child.stderr.take(), Stream::Stderr),
+    };
+    let (end, exited, pipes_open) = supervise(
+        &mut child, &mut tree, &mut pipes, req, deadline, cancel, out,
+    )
+    .await;
     let mut status = exited;
     let mut leaked = false;
     if exited.is_none() || pipes_open || tree.alive() {
         leaked = exited.is_some();
-        let t = group::terminate(&mut child, &mut tree, req.limits.kill_grace, &cancel.kill).await;
+        // The pipes are read to the end meanwhile: an agent saving its work in its grace
+        // period may print, and a closed pipe would kill it with SIGPIPE.
+        let terminate =
+            group::terminate(&mut child, &mut tree, req.limits.kill_grace, &cancel.kill);
+        let t = tokio::select! {
+            t = terminate => t,
+            never = pipes.drain(out) => match never {},
+        };
         status = status.or(t.status);
         leaked |= t.stuck;
     } else {
@@ -446,14 +461,14 @@ async fn attempt_once(
 async fn supervise(
     child: &mut Child,
     tree: &mut ProcessTree,
+    pipes: &mut Pipes,
     req: &RunRequest,
     deadline: Option<Instant>,
     cancel: &Cancel,
     out: &mut Output<'_>,
 ) -> (End, Option<ExitStatus>, bool) {
     let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
-    let mut stdout = Reader::new(child.stdout.take(), Stream::Stdout);
-    let mut stderr = Reader::new(child.stderr.take(), Stream::Stderr);
+    let Pipes { stdout, stderr } = pipes;
     let input = req.invocation.stdin.as_deref().unwrap_or_default();
     let mut stdin = child.stdin.take().filter(|_| !input.is_empty());
     let mut written = 0;
@@ -520,6 +535,30 @@ async fn write_some<W: AsyncWrite + Unpin>(
     match w {
         Some(w) => w.write(data).await,
         None => std::future::pending().await,
+    }
+}
+
+/// The agent's stdout and stderr.
+struct Pipes {
+    stdout: Reader<tokio::process::ChildStdout>,
+    stderr: Reader<tokio::process::ChildStderr>,
+}
+
+impl Pipes {
+    /// Reads both pipes to their end, passing lines on; then waits for ever.
+    async fn drain(&mut self, out: &mut Output<'_>) -> std::convert::Infallible {
+        loop {
+            tokio::select! {
+                r = self.stdout.read() => match r {
+                    Some(n) => self.stdout.lines(n, out),
+                    None => self.stdout.finish(out),
+                },
+                r = self.stderr.read() => match r {
+                    Some(n) => self.stderr.lines(n, out),
+                    None => self.stderr.finish(out),
+                },
+            }
+        }
     }
 }
 

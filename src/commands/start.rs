@@ -223,7 +223,7 @@ fn plan_run(
                 )
             }) {
                 Some((Phase::Merged, _)) | Some((_, true)) => {}
-                Some((Phase::Done, _)) => builds_on.push(dep_branch),
+                Some((Phase::Done, _)) => builds_on.push((dep.clone(), dep_branch)),
                 _ => {
                     return Err(CommandError::usage(format!(
                         "change {} depends on {dep}, which is not done",
@@ -336,8 +336,8 @@ fn render_plan(ws: &Workspace, plan: &RunPlan) -> String {
             let from: Vec<String> = job
                 .builds_on
                 .iter()
-                .cloned()
-                .chain(job.waits_for.iter().map(|(_, b)| b.clone()))
+                .chain(&job.waits_for)
+                .map(|(_, b)| b.clone())
                 .collect();
             rows.push(vec![
                 job.plan.change.id.clone(),

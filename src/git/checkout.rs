@@ -3,7 +3,7 @@
 //! deleted, the index keeps every other entry (and its stat data and staged state), and
 //! nothing at all changes when a local change would be overwritten.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -17,10 +17,19 @@ use super::status::{changed_paths, pathspec_literal};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "local changes in {} would be overwritten: {}; commit or stash them, then merge again (nothing was changed)",
-        worktree.display(), paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        "local changes in {} would be overwritten: {}; commit, stash or move them, then merge again (nothing was changed)",
+        worktree.display(), list_paths(paths)
     )]
     LocalChanges {
+        worktree: PathBuf,
+        paths: Vec<PathBuf>,
+    },
+    #[error(
+        "an interrupted merge into the worktree at {} cannot be undone: {} changed since; \
+         look at them with `git status`, keep what you need, then `git checkout -- <path>` them",
+        worktree.display(), list_paths(paths)
+    )]
+    ChangedSince {
         worktree: PathBuf,
         paths: Vec<PathBuf>,
     },
@@ -39,63 +48,308 @@ pub enum Error {
     },
 }
 
-/// One path that differs between the old and the new tree; `new` is `None` for a deletion.
-struct Update {
-    path: BString,
-    new: Option<(gix::index::entry::Mode, ObjectId)>,
+/// The first few of `paths`, and how many more there are: a refusal stays readable when a
+/// merge touches 20,000 files.
+pub(crate) fn list_paths(paths: &[PathBuf]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = paths
+        .iter()
+        .take(SHOWN)
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if paths.len() > SHOWN {
+        text.push_str(&format!(" and {} more", paths.len() - SHOWN));
+    }
+    text
 }
 
-/// Check that nothing local is in the way of going from `old_tree` to `new_tree` in the
-/// worktree at `workdir`, then update its files and index. The caller moves the ref after.
+/// One path that differs between the old and the new tree: its blob on each side (`None`
+/// where that side has no blob there: nothing, or a folder).
+struct Update {
+    path: BString,
+    old: Option<Blob>,
+    new: Option<Blob>,
+}
+
+type Blob = (gix::index::entry::Mode, ObjectId);
+
+/// Going from one tree to another in a worktree, checked and ready to apply.
+pub(crate) struct TreeUpdate {
+    workdir: PathBuf,
+    repo: gix::Repository,
+    updates: Vec<Update>,
+}
+
+impl TreeUpdate {
+    /// Plans going from `old_tree` to `new_tree` in the worktree at `workdir` and checks that
+    /// nothing local stands in the way: a staged, modified or untracked file (ignored ones
+    /// included) at a path the update writes or deletes, a file or symlink where it needs a
+    /// folder, or a file of the user's inside a folder it turns into a file. Nothing is changed.
+    pub(crate) fn prepare(
+        workdir: &Path,
+        old_tree: ObjectId,
+        new_tree: ObjectId,
+    ) -> Result<TreeUpdate, Error> {
+        let workdir = absolute(workdir);
+        let git = git_error(&workdir);
+        let repo = gix::open(&workdir).map_err(git("open the repository"))?;
+        let updates = tree_updates(&repo, old_tree, new_tree).map_err(git("compare the trees"))?;
+        let update = TreeUpdate {
+            workdir,
+            repo,
+            updates,
+        };
+        if update.updates.is_empty() {
+            return Ok(update);
+        }
+        let mut in_the_way = update.local_changes()?;
+        // Whatever the old tree has at a path is the merge's to replace; its local
+        // modifications were found above.
+        let tracked: BTreeSet<&[u8]> = update
+            .updates
+            .iter()
+            .filter(|u| u.old.is_some())
+            .map(|u| u.path.as_slice())
+            .collect();
+        in_the_way.extend(obstructions(&update.workdir, &update.updates, &tracked)?);
+        if !in_the_way.is_empty() {
+            return Err(Error::LocalChanges {
+                worktree: update.workdir,
+                paths: in_the_way.into_iter().collect(),
+            });
+        }
+        Ok(update)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.updates.is_empty()
+    }
+
+    /// Staged, modified or untracked (not ignored) paths that the update writes or deletes,
+    /// or that stand where it needs a folder.
+    fn local_changes(&self) -> Result<BTreeSet<PathBuf>, Error> {
+        let git = git_error(&self.workdir);
+        let patterns = self
+            .updates
+            .iter()
+            .map(|update| pathspec_literal(Path::new(update.path.to_str_lossy().as_ref())))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(git("select the changed paths"))?;
+        let local =
+            changed_paths(&self.repo, patterns, false).map_err(git("compute the status"))?;
+        let touched: BTreeSet<&[u8]> = self.updates.iter().map(|u| u.path.as_slice()).collect();
+        Ok(local
+            .iter()
+            .filter(|path| {
+                let path = path.as_slice();
+                touched.contains(path)
+                    || touched
+                        .iter()
+                        .any(|t| t.starts_with(path) && t.get(path.len()) == Some(&b'/'))
+            })
+            .map(|path| PathBuf::from(path.to_str_lossy().into_owned()))
+            .collect())
+    }
+
+    /// Writes and deletes the files and updates the index. The caller moves the ref after.
+    pub(crate) fn apply(&self) -> Result<(), Error> {
+        apply(&self.repo, &self.workdir, &self.updates)
+    }
+}
+
+/// Goes from `old_tree` to `new_tree` in a worktree conflux owns (a change's), refusing when
+/// anything local is in the way.
 pub(crate) fn update_worktree(
     workdir: &Path,
     old_tree: ObjectId,
     new_tree: ObjectId,
 ) -> Result<(), Error> {
+    TreeUpdate::prepare(workdir, old_tree, new_tree)?.apply()
+}
+
+/// Brings every path that an update from `old_tree` to `new_tree` touches back to `old_tree`,
+/// in files and index: the undo of an update that was cut short (a crash, a full disk).
+/// A path is only rewritten while it holds what one of the two trees has there (or nothing);
+/// anything else there is someone's later work, and then nothing is changed. Returns how
+/// many paths it restored.
+pub(crate) fn roll_back(
+    workdir: &Path,
+    old_tree: ObjectId,
+    new_tree: ObjectId,
+) -> Result<usize, Error> {
     let workdir = absolute(workdir);
-    let git = |action: &'static str| {
+    let git = git_error(&workdir);
+    let repo = gix::open(&workdir).map_err(git("open the repository"))?;
+    let back: Vec<Update> = tree_updates(&repo, old_tree, new_tree)
+        .map_err(git("compare the trees"))?
+        .into_iter()
+        .map(|u| Update {
+            path: u.path,
+            old: u.new,
+            new: u.old,
+        })
+        .collect();
+    let (mut pipeline, index) = repo
+        .filter_pipeline(None)
+        .map_err(git("read the filters"))?;
+    let mut expendable = BTreeSet::new();
+    let mut foreign = BTreeSet::new();
+    for update in &back {
+        let path = workdir.join(update.path.to_str_lossy().as_ref());
+        let known = |id: ObjectId| [update.old, update.new].iter().flatten().any(|b| b.1 == id);
+        match std::fs::symlink_metadata(&path) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                expendable.insert(update.path.as_slice());
+            }
+            Err(source) => return Err(Error::Io { path, source }),
+            // A folder where one side has one: what is inside is checked below.
+            Ok(meta) if meta.is_dir() => {
+                if update.old.is_some() && update.new.is_some() {
+                    foreign.insert(PathBuf::from(update.path.to_str_lossy().into_owned()));
+                }
+            }
+            Ok(_) => {
+                let id = pipeline
+                    .worktree_file_to_object(update.path.as_bstr(), &index)
+                    .map_err(git("hash a file"))?
+                    .map(|(id, _, _)| id);
+                if id.is_some_and(known) || cut_short(&repo, &path, update.old) {
+                    expendable.insert(update.path.as_slice());
+                } else {
+                    foreign.insert(PathBuf::from(update.path.to_str_lossy().into_owned()));
+                }
+            }
+        }
+    }
+    foreign.extend(obstructions(&workdir, &back, &expendable)?);
+    if !foreign.is_empty() {
+        return Err(Error::ChangedSince {
+            worktree: workdir,
+            paths: foreign.into_iter().collect(),
+        });
+    }
+    drop(pipeline);
+    apply(&repo, &workdir, &back)?;
+    Ok(back.len())
+}
+
+/// Whether the file at `path` is a write of `blob` that stopped part-way: a strict prefix of
+/// its content (a file is written front to back, so a killed write leaves one).
+fn cut_short(repo: &gix::Repository, path: &Path, blob: Option<Blob>) -> bool {
+    let Some((_, id)) = blob else {
+        return false;
+    };
+    let (Ok(written), Ok(blob)) = (std::fs::read(path), repo.find_blob(id)) else {
+        return false;
+    };
+    written.len() < blob.data.len() && blob.data.starts_with(&written)
+}
+
+fn git_error(
+    workdir: &Path,
+) -> impl Fn(&'static str) -> Box<dyn FnOnce(gix::Error) -> Error> + use<> {
+    let workdir = workdir.to_owned();
+    move |action| {
         let worktree = workdir.clone();
-        move |source| Error::Git {
+        Box::new(move |source| Error::Git {
             action,
-            worktree: worktree.clone(),
+            worktree,
             source,
+        })
+    }
+}
+
+/// What stands in the way of `updates` on disk, besides the `expendable` paths (which the
+/// update may replace): a file, symlink or special file where a folder is needed (a symlink
+/// is never followed out of the worktree), anything at a path the update adds, and any file
+/// inside a folder that the update turns into a file.
+fn obstructions(
+    workdir: &Path,
+    updates: &[Update],
+    expendable: &BTreeSet<&[u8]>,
+) -> Result<BTreeSet<PathBuf>, Error> {
+    let mut found = BTreeSet::new();
+    let mut folders: HashSet<&[u8]> = HashSet::new();
+    let lstat = |rel: &[u8]| {
+        let path = workdir.join(rel.to_str_lossy().as_ref());
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) => Ok(Some(meta)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io { path, source }),
         }
     };
-    let repo = gix::open(&workdir).map_err(git("open the repository"))?;
-    let updates = tree_updates(&repo, old_tree, new_tree).map_err(git("compare the trees"))?;
+    let name = |rel: &[u8]| PathBuf::from(rel.to_str_lossy().into_owned());
+    'updates: for update in updates {
+        let rel = update.path.as_slice();
+        for (end, _) in rel.iter().enumerate().filter(|(_, byte)| **byte == b'/') {
+            let ancestor = &rel[..end];
+            if folders.contains(ancestor) {
+                continue;
+            }
+            match lstat(ancestor)? {
+                None => continue 'updates,
+                Some(meta) if meta.is_dir() => {
+                    folders.insert(ancestor);
+                }
+                Some(_) => {
+                    if !expendable.contains(ancestor) {
+                        found.insert(name(ancestor));
+                    }
+                    continue 'updates;
+                }
+            }
+        }
+        if update.new.is_none() {
+            continue;
+        }
+        match lstat(rel)? {
+            None => {}
+            Some(meta) if meta.is_dir() => {
+                files_below(workdir, rel, &mut |inner| {
+                    if !expendable.contains(inner) {
+                        found.insert(name(inner));
+                    }
+                })?;
+            }
+            Some(_) if update.old.is_none() && !expendable.contains(rel) => {
+                found.insert(name(rel));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(found)
+}
+
+/// Calls `each` with the worktree-relative path of every non-folder below `rel`, without
+/// following symlinks.
+fn files_below(workdir: &Path, rel: &[u8], each: &mut dyn FnMut(&[u8])) -> Result<(), Error> {
+    let dir = workdir.join(rel.to_str_lossy().as_ref());
+    let io = |source| Error::Io {
+        path: dir.clone(),
+        source,
+    };
+    for entry in std::fs::read_dir(&dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let mut inner = BString::from(rel);
+        inner.push(b'/');
+        inner.extend_from_slice(entry.file_name().as_encoded_bytes());
+        if entry.file_type().map_err(io)?.is_dir() {
+            files_below(workdir, &inner, each)?;
+        } else {
+            each(&inner);
+        }
+    }
+    Ok(())
+}
+
+/// Deletions first (so a folder can become a file and a file a folder), then the writes,
+/// then the index: the touched entries replaced, every other entry kept as it was.
+fn apply(repo: &gix::Repository, workdir: &Path, updates: &[Update]) -> Result<(), Error> {
     if updates.is_empty() {
         return Ok(());
     }
-
-    // Local changes (staged, unstaged, untracked) at any path we are about to write or delete.
-    let patterns = updates
-        .iter()
-        .map(|update| pathspec_literal(Path::new(update.path.to_str_lossy().as_ref())))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(git("select the changed paths"))?;
-    let local = changed_paths(&repo, patterns, false).map_err(git("compute the status"))?;
-    let touched: BTreeSet<&[u8]> = updates.iter().map(|u| u.path.as_slice()).collect();
-    let mut in_the_way: Vec<PathBuf> = local
-        .iter()
-        .filter(|path| {
-            let path = path.as_slice();
-            touched.contains(path)
-                || touched
-                    .iter()
-                    .any(|t| t.starts_with(path) && t.get(path.len()) == Some(&b'/'))
-        })
-        .map(|path| PathBuf::from(path.to_str_lossy().into_owned()))
-        .collect();
-    if !in_the_way.is_empty() {
-        in_the_way.sort();
-        in_the_way.dedup();
-        return Err(Error::LocalChanges {
-            worktree: workdir,
-            paths: in_the_way,
-        });
-    }
-
-    // Deletions first, so a directory can become a file and a file a directory.
+    let git = git_error(workdir);
     for update in updates.iter().filter(|u| u.new.is_none()) {
         let path = workdir.join(update.path.to_str_lossy().as_ref());
         match std::fs::symlink_metadata(&path) {
@@ -107,11 +361,11 @@ pub(crate) fn update_worktree(
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(Error::Io { path, source }),
         }
-        remove_empty_parents(&workdir, &path);
+        remove_empty_parents(workdir, &path);
     }
 
     let mut written = gix::index::State::new(repo.object_hash());
-    for update in &updates {
+    for update in updates {
         if let Some((mode, id)) = update.new {
             written.dangerously_push_entry(
                 Default::default(),
@@ -138,7 +392,7 @@ pub(crate) fn update_worktree(
             .map_err(|err| git("open the object database")(gix::Error::from_error(err)))?;
         let outcome = gix::worktree::state::checkout(
             &mut written,
-            &workdir,
+            workdir,
             objects,
             &gix::progress::Discard,
             &gix::progress::Discard,
@@ -154,6 +408,7 @@ pub(crate) fn update_worktree(
         }
     }
 
+    let touched: BTreeSet<&[u8]> = updates.iter().map(|u| u.path.as_slice()).collect();
     let snapshot = repo.index_or_empty().map_err(git("read the index"))?;
     let mut index: gix::index::File = gix::index::File::clone(&snapshot);
     index.remove_entries(|_, path, _| touched.contains(path.as_bytes()));
@@ -190,32 +445,39 @@ fn tree_updates(
         use gix::object::tree::diff::ChangeDetached as Change;
         let path = change.location().to_owned();
         match change {
-            Change::Deletion { entry_mode, .. } => {
+            Change::Deletion { entry_mode, id, .. } => {
                 if !entry_mode.is_tree() {
-                    updates.push(Update { path, new: None });
+                    updates.push(Update {
+                        path,
+                        old: Some((index_mode(entry_mode), id)),
+                        new: None,
+                    });
                 }
             }
             Change::Addition { entry_mode, id, .. } => {
                 if !entry_mode.is_tree() {
                     updates.push(Update {
                         path,
+                        old: None,
                         new: Some((index_mode(entry_mode), id)),
                     });
                 }
             }
             Change::Modification {
                 previous_entry_mode,
+                previous_id,
                 entry_mode,
                 id,
                 ..
-            } => match (previous_entry_mode.is_tree(), entry_mode.is_tree()) {
-                (false, false) | (true, false) => updates.push(Update {
-                    path,
-                    new: Some((index_mode(entry_mode), id)),
-                }),
-                (false, true) => updates.push(Update { path, new: None }),
-                (true, true) => {}
-            },
+            } => {
+                let blob = |mode: gix::object::tree::EntryMode, id| {
+                    (!mode.is_tree()).then(|| (index_mode(mode), id))
+                };
+                let (old, new) = (blob(previous_entry_mode, previous_id), blob(entry_mode, id));
+                if old.is_some() || new.is_some() {
+                    updates.push(Update { path, old, new });
+                }
+            }
             Change::Rewrite { .. } => {}
         }
     }

@@ -15,6 +15,7 @@ use super::Repo;
 use super::branch::{self, full_name};
 use super::checkout;
 use super::commit::{self, identity};
+use super::journal::{self, Journal};
 
 /// How a branch joins its base.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -114,19 +115,29 @@ pub enum Error {
     #[error(transparent)]
     Identity(commit::Error),
     #[error(
-        "local changes in {} would be overwritten by merging into it: {}; commit or stash them, then merge again (nothing was changed)",
-        worktree.display(), paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        "local changes in {} would be overwritten by merging into it: {}; commit, stash or move them, then merge again (nothing was changed)",
+        worktree.display(), checkout::list_paths(paths)
     )]
     LocalChanges {
         worktree: PathBuf,
         paths: Vec<PathBuf>,
     },
-    #[error("could not update the checked-out branch {base}")]
+    #[error("could not update the checked-out branch {base} (nothing was changed)")]
     UpdateWorktree {
         base: String,
         #[source]
         source: checkout::Error,
     },
+    #[error(
+        "merging into {base} failed half-way ({cause}), and the files written could not be restored ({undo}); the next `git conflux merge` restores them"
+    )]
+    Interrupted {
+        base: String,
+        cause: Box<Error>,
+        undo: checkout::Error,
+    },
+    #[error(transparent)]
+    Journal(#[from] journal::Error),
     #[error("could not {action}")]
     Git {
         action: String,
@@ -149,6 +160,9 @@ impl Repo {
     /// path the merge changes, [`Error::LocalChanges`] is returned and nothing changes.
     /// When `base` is not checked out anywhere, only the ref moves.
     pub fn merge_into(&self, req: &MergeRequest) -> Result<MergeOutcome, Error> {
+        if let Some(recovered) = self.recover_interrupted_merge()? {
+            tracing::warn!("{recovered}");
+        }
         let mut repo = self.local();
         repo.object_cache_size_if_unset(64 * 1024 * 1024);
         let base_name = full_name(&req.base)?;
@@ -196,14 +210,18 @@ impl Repo {
             (commit, MergeOutcome::Merged { commit }, reflog)
         };
 
-        if let Some(worktree) = branch::checked_out(&repo)?
+        let Some(worktree) = branch::checked_out(&repo)?
             .into_iter()
             .filter(|w| w.branch.as_ref() == Some(&base_name))
             .find_map(|w| w.workdir)
-        {
-            let old_tree = commit_tree(&repo, base_tip, "the base tip")?;
-            let new_tree = commit_tree(&repo, new_tip, "the merge result")?;
-            checkout::update_worktree(&worktree, old_tree, new_tree).map_err(|err| match err {
+        else {
+            move_branch(&repo, base_name, base_tip, new_tip, reflog)?;
+            return Ok(outcome);
+        };
+        let old_tree = commit_tree(&repo, base_tip, "the base tip")?;
+        let new_tree = commit_tree(&repo, new_tip, "the merge result")?;
+        let update = checkout::TreeUpdate::prepare(&worktree, old_tree, new_tree).map_err(
+            |err| match err {
                 checkout::Error::LocalChanges { worktree, paths } => {
                     Error::LocalChanges { worktree, paths }
                 }
@@ -211,10 +229,42 @@ impl Repo {
                     base: req.base.clone(),
                     source,
                 },
-            })?;
+            },
+        )?;
+        if update.is_empty() {
+            move_branch(&repo, base_name, base_tip, new_tip, reflog)?;
+            return Ok(outcome);
         }
-        move_branch(&repo, base_name, base_tip, new_tip, reflog)?;
-        Ok(outcome)
+        // All or nothing: recorded before the first file changes, undone here when a write
+        // fails, and undone by the next merge when this process dies half-way.
+        Journal::new(&worktree, &base_name, base_tip, new_tip, old_tree, new_tree).write(&repo)?;
+        let applied = update
+            .apply()
+            .map_err(|source| Error::UpdateWorktree {
+                base: req.base.clone(),
+                source,
+            })
+            .and_then(|()| move_branch(&repo, base_name, base_tip, new_tip, reflog));
+        match applied {
+            Ok(()) => {
+                // The merge is complete; a record left behind is dropped by the next merge.
+                if let Err(e) = Journal::remove(&repo) {
+                    tracing::warn!("{e}");
+                }
+                Ok(outcome)
+            }
+            Err(err) => match checkout::roll_back(&worktree, old_tree, new_tree) {
+                Ok(_) => {
+                    Journal::remove(&repo)?;
+                    Err(err)
+                }
+                Err(undo) => Err(Error::Interrupted {
+                    base: req.base.clone(),
+                    cause: Box::new(err),
+                    undo,
+                }),
+            },
+        }
     }
 
     /// Merge several commits (the tips of a change's dependencies) into one commit to start

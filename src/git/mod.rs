@@ -11,6 +11,7 @@ mod checkout;
 
 pub mod commit;
 pub mod env;
+pub mod journal;
 pub mod merge;
 pub mod open;
 mod repo;
@@ -20,6 +21,7 @@ pub mod worktree_merge;
 
 pub use commit::{commit_all, commit_merge};
 pub use gix::ObjectId;
+pub use journal::Recovered;
 pub use merge::{Conflict, ConflictKind, MergeMode, MergeOutcome, MergeRequest, MergedCommit};
 
 pub use repo::Repo;

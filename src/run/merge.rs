@@ -18,6 +18,7 @@ use crate::git::{self, Conflict, MergeMode, MergeOutcome, MergeRequest, Worktree
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
 use crate::run::record::Recorder;
+use crate::run::signals::{Stop, StopSignals};
 use crate::run::state::{self, ChangeState, Phase, RunDir, now_secs};
 
 #[derive(Clone, Debug)]
@@ -87,9 +88,13 @@ pub enum Error {
         base: String,
         branch: String,
     },
+    #[error(
+        "change {id} is being run by git conflux start (pid {pid}, {phase}); wait for it to finish, or stop the run with `git conflux stop`, then merge"
+    )]
+    Running { id: String, pid: u32, phase: Phase },
     #[error("archiving {id} failed, so it was not merged: {reason}")]
     Archive { id: String, reason: String },
-    #[error("merging {id}: {source}")]
+    #[error("could not merge {id}")]
     Git {
         id: String,
         source: git::merge::Error,
@@ -161,6 +166,18 @@ pub fn merge_change(
             id: id.to_owned(),
             base: st.base.clone(),
             branch: st.branch.clone(),
+        });
+    }
+    // A change a live `start` drives is its agent's until that run lets go of it: merging
+    // (even --force) would pull the worktree from under the agent.
+    if st.phase.is_active()
+        && let Some(holder) = ws.run_dir.lock_holder()
+        && holder.pid != std::process::id()
+    {
+        return Err(Error::Running {
+            id: id.to_owned(),
+            pid: holder.pid,
+            phase: st.phase,
         });
     }
     if st.phase != Phase::Done && !options.force {
@@ -532,7 +549,6 @@ fn supervise(
         retry,
     };
     hooks::block_on(async move {
-        use tokio::signal::unix::{SignalKind, signal};
         let cancel = Cancel::new();
         let stagger = Stagger::new(std::time::Duration::ZERO);
         let mut log = |event: runner::AgentEvent| {
@@ -545,18 +561,17 @@ fn supervise(
         };
         let run = runner::run(request, &stagger, &cancel, &mut log);
         tokio::pin!(run);
-        let (mut interrupt, mut terminate) = match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(a), Ok(b)) => (a, b),
-            _ => return Err("cannot install the signal handlers".to_owned()),
-        };
+        let mut signals = StopSignals::install()
+            .map_err(|e| format!("cannot install the signal handlers: {e}"))?;
         loop {
             tokio::select! {
                 outcome = &mut run => return Ok(outcome),
-                _ = interrupt.recv() => cancel.cancel(),
-                _ = terminate.recv() => cancel.cancel(),
+                stop = signals.recv() => {
+                    cancel.cancel();
+                    if stop == Stop::Now {
+                        cancel.kill_now();
+                    }
+                }
             }
         }
     })?

@@ -9,4 +9,5 @@ pub mod overview;
 pub mod pipeline;
 pub mod record;
 pub mod scheduler;
+pub mod signals;
 pub mod state;

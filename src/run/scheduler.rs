@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 
 use crate::git::MergedCommit;
 use crate::run::event::{ChangeEvent, Event};
 use crate::run::pipeline::{self, Outcome, Plan, Shared};
+use crate::run::signals::{Stop, StopSignals};
 use crate::run::state::Phase;
 
 /// A planned change and what it waits for.
@@ -20,8 +20,8 @@ pub struct Job {
     pub plan: Plan,
     /// Selected changes that must be done first, with their branches.
     pub waits_for: Vec<(String, String)>,
-    /// Branches (of done dependencies) the change builds on, besides the base.
-    pub builds_on: Vec<String>,
+    /// Done dependencies (id, branch) the change builds on, besides the base.
+    pub builds_on: Vec<(String, String)>,
 }
 
 /// What a merge-as-you-go callback says about a done change.
@@ -80,14 +80,10 @@ pub async fn run(
     let mut running = Running::default();
     let mut internal_errors = Vec::new();
     let mut interrupts = 0u32;
-    let (mut sigint, mut sigterm, mut sigquit) = match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::quit()),
-    ) {
-        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-        _ => {
-            tracing::error!("cannot install signal handlers");
+    let mut signals = match StopSignals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            tracing::error!("cannot install signal handlers: {e}");
             return Summary {
                 outcomes,
                 interrupted: true,
@@ -164,10 +160,10 @@ pub async fn run(
                 slots.insert(id.clone(), Slot::Finished);
                 outcomes.insert(id, outcome);
             }
-            _ = sigint.recv() => interrupt(&shared, &mut interrupts, report),
-            _ = sigterm.recv() => interrupt(&shared, &mut interrupts, report),
-            _ = sigquit.recv() => {
-                interrupts = interrupts.max(1);
+            stop = signals.recv() => {
+                if stop == Stop::Now {
+                    interrupts = interrupts.max(1);
+                }
                 interrupt(&shared, &mut interrupts, report);
             }
         }
@@ -266,14 +262,14 @@ fn launch_ready(
             continue;
         };
         // Merged dependencies are in the base already; done ones are built on by branch.
-        let mut branches = job.builds_on.clone();
-        branches.extend(
+        let mut dependencies = job.builds_on.clone();
+        dependencies.extend(
             job.waits_for
                 .iter()
                 .filter(|(d, _)| outcomes.get(d).is_some_and(|o| o.phase == Phase::Done))
-                .map(|(_, b)| b.clone()),
+                .cloned(),
         );
-        match start_point(shared, &branches, id) {
+        match start_point(shared, &dependencies, id) {
             Ok(start) => {
                 let shared = Arc::clone(shared);
                 let id = id.clone();
@@ -306,9 +302,11 @@ fn launch_ready(
 }
 
 /// The commit a change starts from: the base tip, merged with its dependencies' branches.
+/// A dependency merged meanwhile (by `git conflux merge` from another terminal) is in the
+/// base tip already, and its branch may be gone.
 fn start_point(
     shared: &Shared,
-    dependency_branches: &[String],
+    dependencies: &[(String, String)],
     id: &str,
 ) -> Result<gix::ObjectId, (Phase, String)> {
     let failed = |reason: String| (Phase::Failed, reason);
@@ -318,21 +316,34 @@ fn start_point(
         .map_err(|e| failed(e.to_string()))?
         .ok_or_else(|| failed(format!("the base branch {} no longer exists", shared.base)))?;
     let mut tips = vec![base_tip];
-    for branch in dependency_branches {
-        let tip = shared
+    let mut branches = Vec::new();
+    for (dependency, branch) in dependencies {
+        match shared
             .repo
             .branch_tip(branch)
             .map_err(|e| failed(e.to_string()))?
-            .ok_or_else(|| failed(format!("the dependency branch {branch} does not exist")))?;
-        tips.push(tip);
+        {
+            Some(tip) => {
+                tips.push(tip);
+                branches.push(branch.as_str());
+            }
+            None if shared
+                .run_dir
+                .load(dependency)
+                .ok()
+                .flatten()
+                .is_some_and(|st| st.phase == Phase::Merged) => {}
+            None => {
+                return Err(failed(format!(
+                    "the branch {branch} of its dependency {dependency} does not exist; run `git conflux start {dependency}` to make it again"
+                )));
+            }
+        }
     }
     if tips.len() == 1 {
         return Ok(base_tip);
     }
-    let message = format!(
-        "conflux({id}): start from {}",
-        dependency_branches.join(", ")
-    );
+    let message = format!("conflux({id}): start from {}", branches.join(", "));
     match shared.repo.merge_commits_to_commit(&tips, &message) {
         Ok(MergedCommit::Commit(id)) => Ok(id),
         Ok(MergedCommit::Conflicts(conflicts)) => Err((

@@ -264,3 +264,171 @@ fn clean_removes_only_what_conflux_created() {
             .contains("\"pending\"")
     );
 }
+
+/// Commits `files` more files under `bulk/` (and one of `big` bytes) on the done change `a`'s
+/// branch, so that merging it writes that many files into the checkout.
+fn grow_change(env: &TestEnv, files: usize, big: usize) {
+    let worktree = env.worktree("a");
+    let bulk = worktree.join("bulk");
+    std::fs::create_dir_all(&bulk).unwrap();
+    for i in 0..files {
+        std::fs::write(bulk.join(format!("{i:05}.txt")), format!("file {i}\n")).unwrap();
+    }
+    if big > 0 {
+        std::fs::write(bulk.join("big.bin"), vec![b'x'; big]).unwrap();
+    }
+    env.git_in(&worktree, &["add", "-A"]);
+    env.git_in(&worktree, &["commit", "-q", "-m", "bulk"]);
+}
+
+#[test]
+fn a_merge_killed_half_way_is_undone_and_the_next_merge_completes() {
+    let env = done(&[("a", &[])]);
+    grow_change(&env, 20_000, 0);
+    env.write("mine.txt", "my own work\n");
+    let before = head(&env, "main");
+    let tip = head(&env, "conflux/a");
+    let journal = env.root.join(".git/conflux/merge-journal.json");
+
+    let mut child = env.conflux_cmd(&["merge", "a"]).spawn().unwrap();
+    // Kill it once its first files are in the checkout: mid-write, before the ref moves.
+    crate::support::wait_for(
+        "the merge to write files",
+        std::time::Duration::from_secs(60),
+        || env.root.join("bulk").exists(),
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        journal.exists(),
+        "killed before it finished (else this proves nothing)"
+    );
+    assert_eq!(head(&env, "main"), before, "the ref had not moved");
+    assert_ne!(
+        env.git(&["status", "--porcelain", "--", "bulk"]),
+        "",
+        "files were half written"
+    );
+
+    let out = env.conflux(&["merge", "a"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stderr
+            .contains("interrupted merge into main was undone"),
+        "{out}"
+    );
+    assert_eq!(
+        head(&env, "main"),
+        tip,
+        "fast-forwarded to the change's tip"
+    );
+    assert_eq!(env.git(&["status", "--porcelain"]), "?? mine.txt\n");
+    assert_eq!(env.read("mine.txt"), "my own work\n");
+    assert!(!journal.exists());
+    env.git(&["fsck", "--strict"]);
+}
+
+#[test]
+fn a_merge_that_cannot_write_a_file_restores_the_checkout_and_moves_nothing() {
+    let env = done(&[("a", &[])]);
+    // 200 small files and one over the file-size limit the merge runs under (like a full
+    // disk, the write fails half-way with most files already written).
+    grow_change(&env, 200, 1 << 20);
+    let before = head(&env, "main");
+    let mut cmd = std::process::Command::new("sh");
+    env.hermetic(&mut cmd);
+    cmd.current_dir(&env.root).args([
+        "-c",
+        r#"trap "" XFSZ; ulimit -f 256; exec "$0" merge a"#,
+        env!("CARGO_BIN_EXE_git-conflux"),
+    ]);
+    let out = env.run(cmd);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("File too large") && out.stderr.contains("nothing was changed"),
+        "{out}"
+    );
+    assert_eq!(head(&env, "main"), before);
+    assert_eq!(
+        env.git(&["status", "--porcelain"]),
+        "",
+        "every written file was undone"
+    );
+    assert!(!env.root.join("bulk").exists());
+    assert!(!env.root.join(".git/conflux/merge-journal.json").exists());
+    assert_eq!(env.state("a")["phase"], "done");
+
+    let out = env.conflux(&["merge", "a"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+    env.git(&["fsck", "--strict"]);
+}
+
+#[test]
+fn merge_refuses_a_change_that_a_running_start_drives() {
+    let env = TestEnv::new();
+    env.use_demo_agent("kill_grace: 1s\n");
+    env.add_change("h", &["one"], &[], "conflux: {env: {DEMO_MODE: hang}}");
+    env.commit_all("change");
+    let mut cmd = env.conflux_cmd(&["start"]);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    crate::support::wait_for(
+        "the agent to start",
+        std::time::Duration::from_secs(20),
+        || env.try_state("h").is_some_and(|s| s["pid"].is_i64()),
+    );
+    let pgid = env.state("h")["pid"].as_i64().unwrap() as i32;
+
+    let out = env.conflux(&["merge", "--force", "h"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("h is being run by git conflux start")
+            && out.stderr.contains("git conflux stop"),
+        "{out}"
+    );
+    assert!(
+        env.worktree("h").exists(),
+        "the agent's worktree is untouched"
+    );
+    assert!(crate::support::group_alive(pgid), "the agent runs on");
+
+    let out = env.conflux(&["stop"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+}
+
+#[test]
+fn merging_a_done_dependency_during_a_run_lets_its_dependent_build_on_the_base() {
+    let env = TestEnv::new();
+    env.use_demo_agent("env: {DEMO_TICK: all}\n");
+    let go = env.path().join("go");
+    env.add_change("a", &["one"], &[], "");
+    env.add_change(
+        "s",
+        &["one"],
+        &[],
+        &format!("conflux: {{env: {{DEMO_WAIT_FOR: {}}}}}", go.display()),
+    );
+    env.add_change("b", &["one"], &["a", "s"], "");
+    env.commit_all("changes");
+    let mut cmd = env.conflux_cmd(&["start", "-j", "2"]);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    crate::support::wait_for("a to be done", std::time::Duration::from_secs(30), || {
+        env.try_state("a").is_some_and(|s| s["phase"] == "done")
+    });
+
+    let out = env.conflux(&["merge", "a"]);
+    assert_eq!(out.code, 0, "{out}");
+    std::fs::write(&go, "").unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "b: {}", env.state("b"));
+    assert_eq!(env.state("b")["phase"], "done");
+    let a_work = env.git(&["show", "conflux/b:conflux-demo/a.txt"]);
+    assert!(a_work.contains("a: one"), "b builds on a's merged work");
+    let s_work = env.git(&["show", "conflux/b:conflux-demo/s.txt"]);
+    assert!(s_work.contains("s: one"), "and on s's branch");
+}

@@ -553,3 +553,22 @@ fn an_index_lock_left_by_a_killed_start_is_removed_on_resume() {
     assert!(!lock.exists());
     assert_eq!(env.state("a")["phase"], "done");
 }
+
+#[test]
+fn a_closed_terminal_and_the_other_ending_signals_stop_the_run_like_sigterm() {
+    use nix::sys::signal::Signal;
+    for signal in [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGALRM] {
+        let env = TestEnv::new();
+        env.use_demo_agent("kill_grace: 1s\n");
+        let (mut child, pgid) = start_hanging(&env, 1);
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{signal}: {status:?}");
+        assert!(!group_alive(pgid), "{signal}: the agent survived");
+        assert_eq!(env.state("h")["phase"], "cancelled", "{signal}");
+        assert!(
+            !env.root.join(".git/conflux/lock").exists(),
+            "{signal}: the lock is released"
+        );
+    }
+}
