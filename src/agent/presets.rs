@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::shell::{self, Program};
 use super::stream::StreamFormat;
 use super::template::{self, Placeholder};
 
@@ -288,7 +289,7 @@ struct Resolved<'a> {
 }
 
 /// Finds the agent's binary before any worktree is created: the preset's on PATH, or the
-/// program a custom command starts, found the way `sh -c` would ([`program_of`]). `None`
+/// program a custom command starts, found the way `sh -c` would ([`shell::program_of`]). `None`
 /// when that cannot be told before the run (a builtin, `$VAR`, a compound command): such a
 /// command is not refused.
 pub fn check_available(spec: &AgentSpec) -> Result<Option<PathBuf>, Error> {
@@ -306,9 +307,10 @@ fn check_available_with(spec: &AgentSpec, home: Option<&Path>) -> Result<Option<
                 command: command.clone(),
                 source,
             })?;
-            match program_of(&words, home)? {
-                Some(program) => program,
-                None => return Ok(None),
+            match shell::program_of(&words, home) {
+                Program::Named(program) => program,
+                Program::Untold => return Ok(None),
+                Program::Nothing => return Err(Error::EmptyCommand),
             }
         }
     };
@@ -327,52 +329,6 @@ fn check_available_with(spec: &AgentSpec, home: Option<&Path>) -> Result<Option<
             }
         }
     })
-}
-
-/// Words after which `sh` runs no program found on PATH: keywords, builtins, grouping.
-const SHELL_WORDS: &[&str] = &[
-    "!", "{", "(", "if", "for", "while", "until", "case", ".", ":", "alias", "bg", "cd", "command",
-    "eval", "exit", "export", "false", "fg", "getopts", "hash", "jobs", "kill", "local", "pwd",
-    "read", "readonly", "return", "set", "shift", "source", "test", "[", "times", "trap", "true",
-    "type", "ulimit", "umask", "unset", "wait", "echo", "printf",
-];
-
-/// The program `sh -c` starts for these words: past `NAME=value` assignments, `exec`, and
-/// `env` with its assignments and `-i`/`-u NAME`; `~/` expanded against `home`. `None` when
-/// it cannot be told before the run: a builtin or keyword, a `$VAR` or other expansion, a
-/// path relative to the worktree, an `env` option we do not know.
-fn program_of(words: &[String], home: Option<&Path>) -> Result<Option<String>, Error> {
-    let mut words = words.iter();
-    let mut after_env = false;
-    while let Some(word) = words.next() {
-        match word.as_str() {
-            w if is_assignment(w) => {}
-            "exec" if !after_env => {}
-            "env" if !after_env => after_env = true,
-            "-i" | "-" | "--ignore-environment" if after_env => {}
-            "-u" | "--unset" if after_env => {
-                words.next();
-            }
-            w if after_env && w.starts_with("--unset=") => {}
-            w if after_env && w.starts_with('-') => return Ok(None),
-            w if SHELL_WORDS.contains(&w)
-                || w.contains(|c: char| "$`()[]{}*?;|&<>\\".contains(c)) =>
-            {
-                return Ok(None);
-            }
-            w => {
-                return Ok(match (w.strip_prefix("~/"), home) {
-                    (Some(rest), Some(home)) => {
-                        Some(home.join(rest).to_string_lossy().into_owned())
-                    }
-                    (Some(_), None) => None,
-                    _ if w.starts_with('~') || (w.contains('/') && !w.starts_with('/')) => None,
-                    _ => Some(w.to_owned()),
-                });
-            }
-        }
-    }
-    Err(Error::EmptyCommand)
 }
 
 /// Checks what the agent's CLI would refuse at once, before any worktree exists: Claude
@@ -411,15 +367,6 @@ fn preflight_as(
     match configured.or(process_is_sandbox) {
         Some("1") => Ok(()),
         _ => Err(Error::RootWithoutSandbox),
-    }
-}
-
-fn is_assignment(word: &str) -> bool {
-    match word.split_once('=') {
-        Some((name, _)) => {
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        }
-        None => false,
     }
 }
 

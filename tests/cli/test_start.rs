@@ -557,7 +557,12 @@ fn an_index_lock_left_by_a_killed_start_is_removed_on_resume() {
 #[test]
 fn a_closed_terminal_and_the_other_ending_signals_stop_the_run_like_sigterm() {
     use nix::sys::signal::Signal;
-    for signal in [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGALRM] {
+    for signal in [
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGALRM,
+    ] {
         let env = TestEnv::new();
         env.use_demo_agent("kill_grace: 1s\n");
         let (mut child, pgid) = start_hanging(&env, 1);
