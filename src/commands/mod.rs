@@ -77,8 +77,18 @@ impl Context {
     /// preflight error saying so. Every command finds its repository here.
     pub fn workspace(&self) -> Result<Workspace, CommandError> {
         let repo = Repo::locate(&self.cwd, &self.repo_env).map_err(|e| {
-            CommandError::from_error(Exit::Usage, e)
-                .hint("run git conflux inside a git repository, or point at one with -C <path>")
+            let hint = match e {
+                // The message says what to do with GIT_WORK_TREE.
+                crate::git::open::Error::ForeignWorkTree { .. } => None,
+                _ => {
+                    Some("run git conflux inside a git repository, or point at one with -C <path>")
+                }
+            };
+            let err = CommandError::from_error(Exit::Usage, e);
+            match hint {
+                Some(hint) => err.hint(hint),
+                None => err,
+            }
         })?;
         let root = repo.main_worktree_root().ok_or_else(|| {
             CommandError::usage(format!(
