@@ -255,7 +255,7 @@ impl AgentSpec {
 impl AgentSpec {
     /// The user-written part of the command line that may hold placeholders, with its key
     /// (`command` or `extra_args`), for checking at configuration time.
-    pub fn template_field(&self) -> Option<(&'static str, &str)> {
+    pub(crate) fn template_field(&self) -> Option<(&'static str, &str)> {
         match self {
             AgentSpec::Preset(_) => None,
             AgentSpec::Tuned { extra_args, .. } => extra_args.as_deref().map(|x| ("extra_args", x)),
@@ -431,7 +431,7 @@ pub fn build(spec: &AgentSpec, vars: &Vars) -> Result<Invocation, Error> {
 impl Invocation {
     /// A configured shell command (setup, verify, archive, a hook), run once with no stdin:
     /// its placeholders (`known`) become references to the variables `env` carries.
-    pub fn shell(
+    pub(crate) fn shell(
         command: &str,
         known: &[Placeholder],
         env: Vec<(String, String)>,

@@ -8,9 +8,9 @@
 
 /// A placeholder and the environment variable that carries its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Placeholder {
-    pub name: &'static str,
-    pub var: &'static str,
+pub(crate) struct Placeholder {
+    pub(crate) name: &'static str,
+    pub(crate) var: &'static str,
 }
 
 const CHANGE_ID: Placeholder = Placeholder {
@@ -25,21 +25,21 @@ const BASE: Placeholder = Placeholder {
     name: "base",
     var: "CONFLUX_BASE",
 };
-pub const PROMPT: Placeholder = Placeholder {
+pub(crate) const PROMPT: Placeholder = Placeholder {
     name: "prompt",
     var: "CONFLUX_PROMPT",
 };
-pub const PROMPT_FILE: Placeholder = Placeholder {
+pub(crate) const PROMPT_FILE: Placeholder = Placeholder {
     name: "prompt_file",
     var: "CONFLUX_PROMPT_FILE",
 };
 
 /// What an agent command (`agent.command`, `review.agent.command`) may use.
-pub const AGENT: &[Placeholder] = &[CHANGE_ID, PROMPT, PROMPT_FILE, WORKTREE, BASE];
+pub(crate) const AGENT: &[Placeholder] = &[CHANGE_ID, PROMPT, PROMPT_FILE, WORKTREE, BASE];
 /// What `setup`, `verify` and `archive` may use.
-pub const STEP: &[Placeholder] = &[CHANGE_ID, WORKTREE, BASE];
+pub(crate) const STEP: &[Placeholder] = &[CHANGE_ID, WORKTREE, BASE];
 /// What a hook may use (a run's `on_start`/`on_finish` have no change: they expand empty).
-pub const HOOK: &[Placeholder] = &[CHANGE_ID, WORKTREE];
+pub(crate) const HOOK: &[Placeholder] = &[CHANGE_ID, WORKTREE];
 
 /// Why a command's placeholders cannot be expanded.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -62,13 +62,13 @@ enum Quote {
 
 /// A command ready for `sh -c`, and the placeholders it uses (whose variables it needs).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Expanded {
-    pub command: String,
-    pub used: Vec<Placeholder>,
+pub(crate) struct Expanded {
+    pub(crate) command: String,
+    pub(crate) used: Vec<Placeholder>,
 }
 
 impl Expanded {
-    pub fn uses(&self, p: Placeholder) -> bool {
+    pub(crate) fn uses(&self, p: Placeholder) -> bool {
         self.used.contains(&p)
     }
 }
@@ -77,11 +77,11 @@ impl Expanded {
 /// `"${VAR}"` outside quotes, `${VAR}` inside double quotes; refused inside single quotes.
 /// `${word}` is the shell's own and stays; an unknown `{word}` outside single quotes is an
 /// error (inside them it is literal text, as in `jq '{name}'`).
-pub fn expand(template: &str, known: &[Placeholder]) -> Result<Expanded, Error> {
+pub(crate) fn expand(template: &str, known: &[Placeholder]) -> Result<Expanded, Error> {
     let mut out = String::with_capacity(template.len());
     let mut used = Vec::new();
     let mut quote = Quote::None;
-    let mut chars = template.char_indices().peekable();
+    let mut chars = template.char_indices();
     while let Some((i, c)) = chars.next() {
         match (quote, c) {
             (Quote::None | Quote::Double, '\\') => {
