@@ -40,7 +40,7 @@ fn main() -> ExitCode {
 fn create(repo: &str, branch: &str, path: &str) -> Result<String, Box<dyn std::error::Error>> {
     let repo = Repo::discover(Path::new(repo))?;
     let start = repo
-        .current_branch()?
+        .main_branch()?
         .and_then(|name| repo.branch_tip(&name).transpose())
         .transpose()?
         .ok_or("HEAD is not on a branch")?;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::agent::presets::AgentSpec;
 use crate::agent::runner::{Limits, RetryPolicy};
+use crate::agent::template::{self, Placeholder};
 
 /// The repository's configuration file, at the top of the main worktree (committed).
 pub const REPO_FILE: &str = ".conflux.yaml";
@@ -363,7 +364,41 @@ impl Layer {
                 &format!("unknown hook; known hooks: {}", HOOK_NAMES.join(", ")),
             ));
         }
+        for (key, command, known) in self.commands() {
+            template::expand(command, known).map_err(|e| invalid(&key, &e.to_string()))?;
+        }
         Ok(())
+    }
+
+    /// Every shell command of this layer, with its key and the placeholders it may use.
+    fn commands(&self) -> Vec<(String, &str, &'static [Placeholder])> {
+        let agents = [
+            ("agent", self.agent.as_ref()),
+            (
+                "review.agent",
+                self.review.as_ref().and_then(|r| r.agent.as_ref()),
+            ),
+        ];
+        let mut out: Vec<(String, &str, &'static [Placeholder])> = agents
+            .into_iter()
+            .filter_map(|(key, spec)| {
+                let (field, text) = spec?.template_field()?;
+                Some((format!("{key}.{field}"), text, template::AGENT))
+            })
+            .collect();
+        for (key, command) in [
+            ("verify", &self.verify),
+            ("setup", &self.setup),
+            ("archive", &self.archive),
+        ] {
+            if let Some(command) = command {
+                out.push((key.to_owned(), command, template::STEP));
+            }
+        }
+        for (name, command) in self.hooks.iter().flatten() {
+            out.push((format!("hooks.{name}"), command, template::HOOK));
+        }
+        out
     }
 }
 
@@ -388,6 +423,14 @@ impl Config {
             timeout: self.timeout,
             kill_grace: self.kill_grace,
         }
+    }
+
+    /// Whether `branch` is a change's own branch (`<branch_prefix><id>`), which is never a
+    /// base: a change started on it, and merged into it, would never reach the real base.
+    pub fn is_change_branch(&self, branch: &str) -> bool {
+        branch
+            .strip_prefix(&self.branch_prefix)
+            .is_some_and(|id| crate::change::id::validate_id(id).is_ok())
     }
 
     /// Lays `layer` over this configuration.

@@ -7,9 +7,12 @@ use clap::Parser;
 use git_conflux::cli::Cli;
 use git_conflux::commands;
 use git_conflux::error::Exit;
+use git_conflux::git::env::RepoEnv;
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
+    // SAFETY: the first thing main does after the allocator setting: no other thread exists.
+    let repo_env = unsafe { RepoEnv::take() };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -22,7 +25,7 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(cli.global.verbose, cli.global.quiet);
-    let exit = match std::panic::catch_unwind(|| commands::run(cli)) {
+    let exit = match std::panic::catch_unwind(|| commands::run(cli, repo_env)) {
         Ok(Ok(exit)) => exit,
         Ok(Err(err)) => {
             eprintln!("{} {err}", console::style("error:").red().bold());

@@ -283,7 +283,7 @@ fn discovery_from_subdirectories_linked_worktrees_and_detached_heads() {
     fixture.commit_all("nested");
     let repo = Repo::discover(&fixture.root.join("a/b")).unwrap();
     assert_eq!(repo.main_worktree_root(), Some(fixture.root.clone()));
-    assert_eq!(repo.current_branch().unwrap().as_deref(), Some("main"));
+    assert_eq!(repo.main_branch().unwrap().as_deref(), Some("main"));
     let common = fixture.git(&["rev-parse", "--path-format=absolute", "--git-common-dir"]);
     assert_eq!(repo.common_dir(), PathBuf::from(common.trim()));
     let spec = spec(&fixture, "linked");
@@ -293,8 +293,9 @@ fn discovery_from_subdirectories_linked_worktrees_and_detached_heads() {
     assert_eq!(linked.main_worktree_root(), Some(fixture.root.clone()));
     assert_eq!(linked.common_dir(), repo.common_dir());
     assert_eq!(
-        linked.current_branch().unwrap().as_deref(),
-        Some("conflux/linked")
+        linked.main_branch().unwrap().as_deref(),
+        Some("main"),
+        "the base is the main worktree's branch, also from a linked worktree"
     );
     assert_eq!(
         linked.branch_tip("main").unwrap().map(|id| id.to_string()),
@@ -304,7 +305,7 @@ fn discovery_from_subdirectories_linked_worktrees_and_detached_heads() {
 
     fixture.git(&["checkout", "-q", "--detach"]);
     let detached = Repo::discover(&fixture.root).unwrap();
-    assert_eq!(detached.current_branch().unwrap(), None);
+    assert_eq!(detached.main_branch().unwrap(), None);
     let from_detached = detached
         .prepare_worktree(&spec_with_path(
             &fixture,

@@ -8,4 +8,5 @@ pub mod prompt;
 pub mod runner;
 mod shell;
 pub mod stream;
+pub mod template;
 pub mod verdict;

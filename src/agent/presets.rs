@@ -2,7 +2,8 @@
 //!
 //! A preset knows one CLI's non-interactive flags, how it takes the prompt and which stream
 //! decoder reads its output. [`build`] turns a preset or a user's `agent.command` into the
-//! `sh -c` command line, with every placeholder substituted as one quoted shell word.
+//! `sh -c` command line; placeholders become references to `CONFLUX_*` variables that carry
+//! their values ([`template`]), so no value is ever read as shell text.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -10,17 +11,20 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::shell::{self, Program};
 use super::stream::StreamFormat;
+use super::template::{self, Placeholder};
 
-/// Longest command line handed to `sh -c`. The kernel refuses any single argument over
-/// 128 KiB (`MAX_ARG_STRLEN`), and the whole command is one argument of `sh`.
-pub const MAX_COMMAND_BYTES: usize = 100 * 1024;
+/// Longest prompt passed for `{prompt}`. It travels as the variable `CONFLUX_PROMPT`, and the
+/// kernel refuses any single environment string (like any argument) over 128 KiB
+/// (`MAX_ARG_STRLEN`).
+pub const MAX_PROMPT_ARG_BYTES: usize = 100 * 1024;
 
 /// How the prompt reaches the agent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PromptVia {
-    /// Substituted for `{prompt}` as one quoted word (short prompts only).
+    /// Passed for `{prompt}` as one word, through `CONFLUX_PROMPT` (short prompts only).
     Arg,
     /// Written to a file whose path is substituted for `{prompt_file}`.
     File,
@@ -153,7 +157,7 @@ pub struct Invocation {
     /// Bytes written to the agent's stdin (then closed); `None` means /dev/null.
     pub stdin: Option<Vec<u8>>,
     pub format: StreamFormat,
-    /// `CONFLUX_CHANGE_ID`, `CONFLUX_WORKTREE`, `CONFLUX_ITERATION` and the spec's `env`.
+    /// The placeholders' `CONFLUX_*` variables, `CONFLUX_ITERATION` and the spec's `env`.
     pub env: Vec<(String, String)>,
 }
 
@@ -174,9 +178,20 @@ pub enum Error {
     )]
     NotFound { binary: String, path: String },
     #[error(
-        "the agent command is {len} bytes with the prompt substituted for {{prompt}}, over the {max}-byte limit of one argument; use {{prompt_file}} or `prompt: stdin` instead"
+        "agent binary {} does not exist or is not executable; fix `agent.command`, or make it executable (chmod +x)", path.display()
+    )]
+    NotExecutable { path: PathBuf },
+    #[error(
+        "the prompt is {len} bytes, over the {max}-byte limit of one argument for {{prompt}}; use {{prompt_file}} or `prompt: stdin` instead"
     )]
     PromptTooLong { len: usize, max: usize },
+    #[error(
+        "agent command `{command}`: {source}; fix it in `agent.command` (or `review.agent.command`)"
+    )]
+    Template {
+        command: String,
+        source: template::Error,
+    },
     #[error(
         "the `claude` preset passes --dangerously-skip-permissions, which Claude Code refuses for root (uid 0) unless IS_SANDBOX=1; set `env: {{IS_SANDBOX: \"1\"}}` in .conflux.yaml if this is a sandbox or container, or run git conflux as a normal user"
     )]
@@ -194,8 +209,7 @@ impl AgentSpec {
             AgentSpec::Preset(name) => {
                 let p = named(name)?;
                 Resolved {
-                    template: p.template.to_owned(),
-                    extra_args: "",
+                    template: with_extra_args(p.template, ""),
                     prompt_via: p.prompt_via,
                     format: p.format,
                     env: None,
@@ -208,8 +222,7 @@ impl AgentSpec {
             } => {
                 let p = named(name)?;
                 Resolved {
-                    template: p.template.to_owned(),
-                    extra_args: extra_args.as_deref().unwrap_or(""),
+                    template: with_extra_args(p.template, extra_args.as_deref().unwrap_or("")),
                     prompt_via: p.prompt_via,
                     format: p.format,
                     env: Some(env),
@@ -230,13 +243,24 @@ impl AgentSpec {
                 });
                 Resolved {
                     template: command.clone(),
-                    extra_args: "",
                     prompt_via: via,
                     format: format.unwrap_or(StreamFormat::Text),
                     env: Some(env),
                 }
             }
         })
+    }
+}
+
+impl AgentSpec {
+    /// The user-written part of the command line that may hold placeholders, with its key
+    /// (`command` or `extra_args`), for checking at configuration time.
+    pub(crate) fn template_field(&self) -> Option<(&'static str, &str)> {
+        match self {
+            AgentSpec::Preset(_) => None,
+            AgentSpec::Tuned { extra_args, .. } => extra_args.as_deref().map(|x| ("extra_args", x)),
+            AgentSpec::Custom { command, .. } => Some(("command", command)),
+        }
     }
 }
 
@@ -248,17 +272,32 @@ fn named(name: &str) -> Result<&'static Preset, Error> {
     })
 }
 
+/// A preset's template with the spec's `extra_args` (shell words, verbatim) in place.
+fn with_extra_args(template: &str, extra_args: &str) -> String {
+    let extra = match extra_args.trim() {
+        "" => String::new(),
+        words => format!(" {words}"),
+    };
+    template.replace("{extra_args}", &extra)
+}
+
 struct Resolved<'a> {
     template: String,
-    extra_args: &'a str,
     prompt_via: PromptVia,
     format: StreamFormat,
     env: Option<&'a BTreeMap<String, String>>,
 }
 
-/// Finds the agent's binary on PATH: the preset's, or the first word of a custom command
-/// (after any `NAME=value` assignments). Called before any worktree is created.
-pub fn check_available(spec: &AgentSpec) -> Result<PathBuf, Error> {
+/// Finds the agent's binary before any worktree is created: the preset's on PATH, or the
+/// program a custom command starts, found the way `sh -c` would ([`shell::program_of`]). `None`
+/// when that cannot be told before the run (a builtin, `$VAR`, a compound command): such a
+/// command is not refused.
+pub fn check_available(spec: &AgentSpec) -> Result<Option<PathBuf>, Error> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    check_available_with(spec, home.as_deref())
+}
+
+fn check_available_with(spec: &AgentSpec, home: Option<&Path>) -> Result<Option<PathBuf>, Error> {
     let binary = match spec {
         AgentSpec::Preset(name) | AgentSpec::Tuned { preset: name, .. } => {
             named(name)?.binary.to_owned()
@@ -268,18 +307,27 @@ pub fn check_available(spec: &AgentSpec) -> Result<PathBuf, Error> {
                 command: command.clone(),
                 source,
             })?;
-            words
-                .into_iter()
-                .find(|w| !is_assignment(w))
-                .ok_or(Error::EmptyCommand)?
+            match shell::program_of(&words, home) {
+                Program::Named(program) => program,
+                Program::Untold => return Ok(None),
+                Program::Nothing => return Err(Error::EmptyCommand),
+            }
         }
     };
-    which::which(&binary).map_err(|_| Error::NotFound {
-        path: std::env::var_os("PATH")
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned(),
-        binary,
+    which::which(&binary).map(Some).map_err(|_| {
+        if binary.contains('/') {
+            Error::NotExecutable {
+                path: PathBuf::from(&binary),
+            }
+        } else {
+            Error::NotFound {
+                path: std::env::var_os("PATH")
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                binary,
+            }
+        }
     })
 }
 
@@ -322,15 +370,6 @@ fn preflight_as(
     }
 }
 
-fn is_assignment(word: &str) -> bool {
-    match word.split_once('=') {
-        Some((name, _)) => {
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        }
-        None => false,
-    }
-}
-
 /// Builds the command line of one run. Writes `vars.prompt_file` (atomically) when the command
 /// uses `{prompt_file}`.
 pub fn build(spec: &AgentSpec, vars: &Vars) -> Result<Invocation, Error> {
@@ -338,32 +377,20 @@ pub fn build(spec: &AgentSpec, vars: &Vars) -> Result<Invocation, Error> {
     if r.template.trim().is_empty() {
         return Err(Error::EmptyCommand);
     }
-    let quote = |s: &str| shell_words::quote(s).into_owned();
-    let worktree = vars.worktree.to_string_lossy();
-    let prompt_file = vars.prompt_file.to_string_lossy();
-    let extra = if r.extra_args.trim().is_empty() {
-        String::new()
-    } else {
-        format!(" {}", r.extra_args.trim())
-    };
-    let command = substitute(
-        &r.template,
-        &[
-            ("{change_id}", quote(&vars.change_id)),
-            ("{worktree}", quote(&worktree)),
-            ("{base}", quote(&vars.base)),
-            ("{prompt_file}", quote(&prompt_file)),
-            ("{prompt}", quote(&vars.prompt)),
-            ("{extra_args}", extra),
-        ],
-    );
-    if command.len() > MAX_COMMAND_BYTES {
+    let expanded =
+        template::expand(&r.template, template::AGENT).map_err(|source| Error::Template {
+            command: r.template.clone(),
+            source,
+        })?;
+    let prompt_arg = expanded.uses(template::PROMPT);
+    if prompt_arg && vars.prompt.len() > MAX_PROMPT_ARG_BYTES {
         return Err(Error::PromptTooLong {
-            len: command.len(),
-            max: MAX_COMMAND_BYTES,
+            len: vars.prompt.len(),
+            max: MAX_PROMPT_ARG_BYTES,
         });
     }
-    if r.template.contains("{prompt_file}") || r.prompt_via == PromptVia::File {
+    let prompt_file = expanded.uses(template::PROMPT_FILE) || r.prompt_via == PromptVia::File;
+    if prompt_file {
         write_atomically(&vars.prompt_file, vars.prompt.as_bytes()).map_err(|source| {
             Error::PromptFile {
                 path: vars.prompt_file.clone(),
@@ -373,41 +400,49 @@ pub fn build(spec: &AgentSpec, vars: &Vars) -> Result<Invocation, Error> {
     }
     let mut env = vec![
         ("CONFLUX_CHANGE_ID".to_owned(), vars.change_id.clone()),
-        ("CONFLUX_WORKTREE".to_owned(), worktree.into_owned()),
+        (
+            "CONFLUX_WORKTREE".to_owned(),
+            vars.worktree.to_string_lossy().into_owned(),
+        ),
+        ("CONFLUX_BASE".to_owned(), vars.base.clone()),
         ("CONFLUX_ITERATION".to_owned(), vars.iteration.to_string()),
     ];
+    if prompt_file {
+        env.push((
+            template::PROMPT_FILE.var.to_owned(),
+            vars.prompt_file.to_string_lossy().into_owned(),
+        ));
+    }
+    // Only when used: a long prompt sent through stdin must not overflow the environment.
+    if prompt_arg {
+        env.push((template::PROMPT.var.to_owned(), vars.prompt.clone()));
+    }
     if let Some(extra_env) = r.env {
         env.extend(extra_env.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     Ok(Invocation {
-        command,
+        command: expanded.command,
         stdin: (r.prompt_via == PromptVia::Stdin).then(|| vars.prompt.clone().into_bytes()),
         format: r.format,
         env,
     })
 }
 
-/// Replaces each placeholder in one left-to-right pass, so a substituted value that happens
-/// to contain `{prompt}` is never substituted again.
-fn substitute(template: &str, values: &[(&str, String)]) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(i) = rest.find('{') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        match values.iter().find(|(k, _)| rest.starts_with(k)) {
-            Some((k, v)) => {
-                out.push_str(v);
-                rest = &rest[k.len()..];
-            }
-            None => {
-                out.push('{');
-                rest = &rest[1..];
-            }
-        }
+impl Invocation {
+    /// A configured shell command (setup, verify, archive, a hook), run once with no stdin:
+    /// its placeholders (`known`) become references to the variables `env` carries.
+    pub(crate) fn shell(
+        command: &str,
+        known: &[Placeholder],
+        env: Vec<(String, String)>,
+    ) -> Result<Invocation, template::Error> {
+        Ok(Invocation {
+            command: template::expand(command, known)?.command,
+            stdin: None,
+            format: StreamFormat::Text,
+            env,
+        })
     }
-    out.push_str(rest);
-    out
 }
 
 fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
@@ -426,6 +461,16 @@ fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A custom agent command with the defaults.
+    fn custom(command: &str) -> AgentSpec {
+        AgentSpec::Custom {
+            command: command.into(),
+            format: None,
+            prompt: None,
+            env: BTreeMap::new(),
+        }
+    }
 
     fn vars(dir: &Path, prompt: &str) -> Vars {
         Vars {
@@ -449,23 +494,45 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_are_single_quoted_words() {
+    fn placeholder_values_reach_the_command_as_words_never_as_shell() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = AgentSpec::Custom {
-            command: "agent {prompt} --id {change_id} --in {worktree} {base} ${HOME}".into(),
-            format: None,
-            prompt: None,
-            env: BTreeMap::new(),
-        };
-        let inv = build(&spec, &vars(dir.path(), "it's $(rm -rf /) {change_id}")).unwrap();
-        let words = shell_words::split(&inv.command).unwrap();
-        assert_eq!(words[1], "it's $(rm -rf /) {change_id}");
-        assert_eq!(words[3], "add-x");
-        assert_eq!(words[5], dir.path().join("wt dir").to_string_lossy());
-        assert_eq!(words[6], "main");
-        assert_eq!(words[7], "${HOME}");
+        let spec =
+            custom("printf '%s\\0' {prompt} --id=\"{change_id}\" --in {worktree} {base} ${HOME}");
+        let hostile = "it's $(touch pwned) `touch pwned2` \"'; {change_id}";
+        let inv = build(&spec, &vars(dir.path(), hostile)).unwrap();
+        assert!(!inv.command.contains("pwned"), "{}", inv.command);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&inv.command)
+            .current_dir(dir.path())
+            .envs(inv.env.iter().map(|(k, v)| (k, v)))
+            .env("HOME", "/home/x")
+            .output()
+            .unwrap();
+        let words: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(String::from)
+            .collect();
+        let worktree = dir.path().join("wt dir").to_string_lossy().into_owned();
+        assert_eq!(
+            words,
+            [hostile, "--id=add-x", "--in", &worktree, "main", "/home/x"]
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         assert_eq!(inv.stdin, None);
         assert!(inv.env.contains(&("CONFLUX_ITERATION".into(), "2".into())));
+    }
+
+    #[test]
+    fn single_quoted_placeholder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = custom("agent '{prompt}'");
+        let err = build(&spec, &vars(dir.path(), "x")).unwrap_err();
+        assert!(
+            err.to_string().contains("remove the single quotes"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -504,12 +571,7 @@ mod tests {
     #[test]
     fn long_prompt_as_argument_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = AgentSpec::Custom {
-            command: "agent {prompt}".into(),
-            format: None,
-            prompt: None,
-            env: BTreeMap::new(),
-        };
+        let spec = custom("agent {prompt}");
         let err = build(&spec, &vars(dir.path(), &"x".repeat(200 * 1024))).unwrap_err();
         assert!(matches!(err, Error::PromptTooLong { .. }));
         assert!(err.to_string().contains("{prompt_file}"), "{err}");
@@ -566,26 +628,69 @@ mod tests {
 
     #[test]
     fn missing_binaries_are_named() {
-        let spec = AgentSpec::Custom {
-            command: "FOO=1 conflux-no-such-agent-binary --x".into(),
-            format: None,
-            prompt: None,
-            env: BTreeMap::new(),
-        };
-        let err = check_available(&spec).unwrap_err();
+        let err = check_available(&custom("FOO=1 conflux-no-such-agent-binary --x")).unwrap_err();
         assert!(
             err.to_string()
                 .contains("`conflux-no-such-agent-binary` not found"),
             "{err}"
         );
-        let ok = AgentSpec::Custom {
-            command: "sh -c true".into(),
-            format: None,
-            prompt: None,
-            env: BTreeMap::new(),
-        };
-        assert!(check_available(&ok).unwrap().ends_with("sh"));
+        let found = check_available(&custom("sh -c true")).unwrap().unwrap();
+        assert!(found.ends_with("sh"));
         let unknown = check_available(&AgentSpec::Preset("nope".into())).unwrap_err();
         assert!(unknown.to_string().contains("claude, codex"), "{unknown}");
+    }
+
+    #[test]
+    fn preflight_finds_the_program_sh_would_run() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join("bin")).unwrap();
+        let script = home.path().join("bin/agent");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        let mut perms = std::fs::metadata(&script).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&script, perms).unwrap();
+        let check = |command: &str| check_available_with(&custom(command), Some(home.path()));
+        for found in [
+            "exec sh agent.py",
+            "A=1 B='x y' exec sh",
+            "env FOO=1 sh {prompt}",
+            "env -i -u HOME PATH=/bin sh",
+        ] {
+            let path = check(found)
+                .unwrap()
+                .unwrap_or_else(|| panic!("{found}: not judged"));
+            assert!(path.ends_with("sh"), "{found}: {}", path.display());
+        }
+        assert_eq!(check("~/bin/agent --x").unwrap(), Some(script.clone()));
+        for missing in [
+            "exec conflux-no-such-agent",
+            "env X=1 conflux-no-such-agent",
+        ] {
+            let err = check(missing).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("`conflux-no-such-agent` not found"),
+                "{err}"
+            );
+        }
+        let err = check("~/bin/missing").unwrap_err();
+        assert!(
+            err.to_string().contains("bin/missing does not exist"),
+            "{err}"
+        );
+        for untold in [
+            "cd sub && agent",
+            "$AGENT --x",
+            "\"${AGENT}\" --x",
+            "if true; then agent; fi",
+            "{ agent; }",
+            ". ./env.sh && agent",
+            "./agent.sh",
+            "env --chdir=x agent",
+            "(agent)",
+        ] {
+            assert_eq!(check(untold).unwrap(), None, "{untold}");
+        }
+        assert!(matches!(check("A=1 exec"), Err(Error::EmptyCommand)));
     }
 }

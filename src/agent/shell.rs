@@ -109,6 +109,56 @@ pub(crate) fn exec_in_place(command: &str) -> Cow<'_, str> {
     ))
 }
 
+/// What `sh -c` starts first, as far as can be told before the run.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Program {
+    /// A program name to look up on PATH, or an absolute path.
+    Named(String),
+    /// A builtin or keyword, an expansion (`$VAR`), a compound command, a path relative to
+    /// the worktree, or an `env` option not known here.
+    Untold,
+    /// Nothing but assignments.
+    Nothing,
+}
+
+/// The program `sh -c` starts for these (already split) words: past `NAME=value`
+/// assignments, `exec`, and `env` with its assignments and `-i`/`-u NAME`; `~/` expanded
+/// against `home`.
+pub(crate) fn program_of(words: &[String], home: Option<&std::path::Path>) -> Program {
+    let mut words = words.iter();
+    let mut after_env = false;
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            w if is_assignment(w) => {}
+            "exec" if !after_env => {}
+            "env" if !after_env => after_env = true,
+            "-i" | "-" | "--ignore-environment" if after_env => {}
+            "-u" | "--unset" if after_env => {
+                words.next();
+            }
+            w if after_env && w.starts_with("--unset=") => {}
+            w if after_env && w.starts_with('-') => return Program::Untold,
+            w if SHELL_ONLY.contains(&w)
+                || w.contains(|c: char| "$`()[]{}*?;|&<>\\".contains(c)) =>
+            {
+                return Program::Untold;
+            }
+            w => {
+                return match (w.strip_prefix("~/"), home) {
+                    (Some(rest), Some(home)) => {
+                        Program::Named(home.join(rest).to_string_lossy().into_owned())
+                    }
+                    _ if w.starts_with('~') || (w.contains('/') && !w.starts_with('/')) => {
+                        Program::Untold
+                    }
+                    _ => Program::Named(w.to_owned()),
+                };
+            }
+        }
+    }
+    Program::Nothing
+}
+
 #[cfg(test)]
 mod tests {
     use super::exec_in_place;

@@ -15,13 +15,15 @@ use crate::cli::{Cli, Command, GlobalArgs};
 use crate::config::Config;
 use crate::error::{CommandError, Exit};
 use crate::git::Repo;
+use crate::git::env::RepoEnv;
 use crate::run::state::RunDir;
 use crate::ui::Ui;
 
 /// Runs one parsed command line; the returned [`Exit`] is the process's exit code.
-pub fn run(cli: Cli) -> Result<Exit, CommandError> {
+/// `repo_env` is what git's environment said about the repository ([`RepoEnv::take`]).
+pub fn run(cli: Cli, repo_env: RepoEnv) -> Result<Exit, CommandError> {
     let ui = Ui::new(&cli.global);
-    let ctx = Context::new(&cli.global, ui)?;
+    let ctx = Context::new(&cli.global, ui, repo_env)?;
     match cli.command {
         Command::Init(args) => init::cmd_init(&ctx, args),
         Command::Status(args) => status::cmd_status(&ctx, args),
@@ -38,6 +40,8 @@ pub fn run(cli: Cli) -> Result<Exit, CommandError> {
 pub struct Context {
     pub ui: Ui,
     pub cwd: PathBuf,
+    /// `GIT_DIR`/`GIT_WORK_TREE` as git's environment gave them.
+    repo_env: RepoEnv,
 }
 
 /// The repository a command works on, with the paths derived from it.
@@ -50,7 +54,7 @@ pub struct Workspace {
 }
 
 impl Context {
-    fn new(global: &GlobalArgs, ui: Ui) -> Result<Context, CommandError> {
+    fn new(global: &GlobalArgs, ui: Ui, repo_env: RepoEnv) -> Result<Context, CommandError> {
         let cwd = std::env::current_dir()
             .map_err(|e| CommandError::usage(format!("cannot read the current directory: {e}")))?;
         let cwd = match &global.directory {
@@ -66,14 +70,25 @@ impl Context {
             }
             None => cwd,
         };
-        Ok(Context { ui, cwd })
+        Ok(Context { ui, cwd, repo_env })
     }
 
-    /// The repository around the working directory, or a preflight error saying so.
+    /// The repository `GIT_DIR` names, else the one around the working directory, or a
+    /// preflight error saying so. Every command finds its repository here.
     pub fn workspace(&self) -> Result<Workspace, CommandError> {
-        let repo = Repo::discover(&self.cwd).map_err(|e| {
-            CommandError::from_error(Exit::Usage, e)
-                .hint("run git conflux inside a git repository, or point at one with -C <path>")
+        let repo = Repo::locate(&self.cwd, &self.repo_env).map_err(|e| {
+            let hint = match e {
+                // The message says what to do with GIT_WORK_TREE.
+                crate::git::open::Error::ForeignWorkTree { .. } => None,
+                _ => {
+                    Some("run git conflux inside a git repository, or point at one with -C <path>")
+                }
+            };
+            let err = CommandError::from_error(Exit::Usage, e);
+            match hint {
+                Some(hint) => err.hint(hint),
+                None => err,
+            }
         })?;
         let root = repo.main_worktree_root().ok_or_else(|| {
             CommandError::usage(format!(

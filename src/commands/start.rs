@@ -99,11 +99,20 @@ fn plan_run(
 ) -> Result<RunPlan, CommandError> {
     let base = match &config.base {
         Some(base) => base.clone(),
-        None => ws.repo.current_branch().map_err(|e| CommandError::from_error(Exit::Usage, e))?.ok_or_else(|| {
-            CommandError::usage("HEAD is detached, so there is no base branch to start from")
-                .hint("check out a branch, or pass --base <branch> (or set `base:` in .conflux.yaml)")
+        None => ws.repo.main_branch().map_err(|e| CommandError::from_error(Exit::Usage, e))?.ok_or_else(|| {
+            CommandError::usage(format!("HEAD of the main worktree {} is detached, so there is no base branch to start from", ws.root.display()))
+                .hint("check out a branch there, or pass --base <branch> (or set `base:` in .conflux.yaml)")
         })?,
     };
+    if config.is_change_branch(&base) {
+        return Err(CommandError::usage(format!(
+            "the base branch `{base}` is a conflux change branch; changes start from, and merge into, the branch they will land on"
+        ))
+        .hint(format!(
+            "pass --base <branch> (or set `base:` in .conflux.yaml), or check out that branch in the main worktree {}",
+            ws.root.display()
+        )));
+    }
     if ws
         .repo
         .branch_tip(&base)

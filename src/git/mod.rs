@@ -10,6 +10,7 @@ pub mod branch;
 mod checkout;
 
 pub mod commit;
+pub mod env;
 pub mod journal;
 pub mod merge;
 pub mod open;

@@ -15,4 +15,19 @@ pub enum Error {
         #[source]
         source: gix::Error,
     },
+    /// `GIT_WORK_TREE` names another directory than the repository's own work tree.
+    #[error("GIT_WORK_TREE is {}, but the repository {} has its work tree at {}; git conflux works in the repository's own work tree: unset GIT_WORK_TREE, or run it from that work tree", work_tree.display(), git_dir.display(), shown(worktree))]
+    ForeignWorkTree {
+        work_tree: PathBuf,
+        git_dir: PathBuf,
+        worktree: Option<PathBuf>,
+    },
+}
+
+/// A work tree for a message; a bare repository has none.
+fn shown(path: &Option<PathBuf>) -> String {
+    path.as_ref()
+        .map_or("none (a bare repository)".to_owned(), |p| {
+            p.display().to_string()
+        })
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use gix::ObjectId;
 
+use super::env::RepoEnv;
 use super::{branch, open};
 
 /// A git repository, cheap to clone and to share between threads.
@@ -46,10 +47,37 @@ impl Repo {
         }
     }
 
+    /// The repository a command works on: the one `GIT_DIR` names when git's environment
+    /// set it, else the one around `start`. A `GIT_WORK_TREE` that is not that repository's
+    /// work tree is refused: changes, `.conflux.yaml` and merges live in its own.
+    pub fn locate(start: &Path, env: &RepoEnv) -> Result<Repo, open::Error> {
+        let repo = match &env.git_dir {
+            Some(git_dir) => Repo {
+                shared: Arc::new(Self::open_shared(git_dir)?),
+            },
+            None => Self::discover(start)?,
+        };
+        if let Some(work_tree) = &env.work_tree {
+            let worktree = repo.worktree_root();
+            if worktree.as_deref() != Some(absolute(work_tree).as_path()) {
+                return Err(open::Error::ForeignWorkTree {
+                    work_tree: work_tree.clone(),
+                    git_dir: absolute(repo.local().git_dir()),
+                    worktree,
+                });
+            }
+        }
+        Ok(repo)
+    }
+
     /// Open the repository whose (main or linked) worktree or git dir is exactly `path`.
     pub(crate) fn open_at(path: &Path) -> Result<gix::Repository, open::Error> {
+        Self::open_shared(path).map(|shared| shared.to_thread_local())
+    }
+
+    fn open_shared(path: &Path) -> Result<gix::ThreadSafeRepository, open::Error> {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-        gix::open(&path).map_err(|source| {
+        gix::ThreadSafeRepository::open(&path).map_err(|source| {
             if source.dominant_class() == Some(gix::error::Class::NotFound) {
                 open::Error::NotARepository { path }
             } else {
@@ -80,13 +108,15 @@ impl Repo {
         absolute(self.local().common_dir())
     }
 
-    /// The short name of the branch checked out where we were discovered; `None` when detached.
-    pub fn current_branch(&self) -> Result<Option<String>, branch::Error> {
+    /// The short name of the branch checked out in the main worktree, where changes are
+    /// merged; the same when discovered from a linked worktree. `None` when detached.
+    pub fn main_branch(&self) -> Result<Option<String>, branch::Error> {
         let repo = self.local();
-        let head = repo.head_name().map_err(|source| branch::Error::ReadHead {
-            worktree: self.worktree_root().unwrap_or_else(|| self.common_dir()),
-            source,
-        })?;
+        let (head, _) = branch::head_in(
+            &repo,
+            repo.common_dir(),
+            self.main_worktree_root().as_deref(),
+        )?;
         Ok(head.and_then(|name| branch::short_local_name(&name)))
     }
 

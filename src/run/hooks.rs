@@ -8,7 +8,7 @@ use crate::agent::presets::Invocation;
 use crate::agent::runner::{
     self, AgentEvent, Cancel, Limits, RetryPolicy, RunRequest, RunResult, Stagger,
 };
-use crate::agent::stream::StreamFormat;
+use crate::agent::template;
 use crate::config::Config;
 
 /// What a hook is told, as `CONFLUX_*` environment variables; unset fields are left out.
@@ -60,13 +60,12 @@ pub async fn run(
     on_line: &mut (dyn FnMut(String) + Send),
 ) -> Option<Result<(), String>> {
     let command = config.hooks.get(event)?.clone();
+    let invocation = match Invocation::shell(&command, template::HOOK, vars.env(event)) {
+        Ok(invocation) => invocation,
+        Err(e) => return Some(Err(format!("hook {event} (`{command}`): {e}"))),
+    };
     let request = RunRequest {
-        invocation: Invocation {
-            command: command.clone(),
-            stdin: None,
-            format: StreamFormat::Text,
-            env: vars.env(event),
-        },
+        invocation,
         cwd: cwd.to_owned(),
         env: Vec::new(),
         limits: Limits {

@@ -9,7 +9,7 @@ use crate::agent::prompt::{self, ResolveInput};
 use crate::agent::runner::{
     self, Cancel, Limits, RetryPolicy, RunOutcome, RunRequest, RunResult, Stagger,
 };
-use crate::agent::stream::StreamFormat;
+use crate::agent::template;
 use crate::change::{Change, Source};
 use crate::commands::Workspace;
 use crate::config::{Config, Resolve};
@@ -79,6 +79,14 @@ pub enum Error {
         reason: String,
         /// Conflict markers remain: the change still conflicts (exit 3).
         still_conflicting: bool,
+    },
+    #[error(
+        "change {id} was started on {base}, which is itself a conflux change branch; merging would only move that branch. Merge {branch} by hand (`git merge {branch}` on the branch it belongs on), or run it again from that branch: `git conflux clean --force {id}`, then `git conflux start {id}`"
+    )]
+    ChangeBranchBase {
+        id: String,
+        base: String,
+        branch: String,
     },
     #[error(
         "change {id} is being run by git conflux start (pid {pid}, {phase}); wait for it to finish, or stop the run with `git conflux stop`, then merge"
@@ -152,6 +160,13 @@ pub fn merge_change(
     let _lock = ws.run_dir.merge_lock()?;
     if st.phase == Phase::Merged {
         return Ok(Merged::Already);
+    }
+    if config.is_change_branch(&st.base) {
+        return Err(Error::ChangeBranchBase {
+            id: id.to_owned(),
+            base: st.base.clone(),
+            branch: st.branch.clone(),
+        });
     }
     // A change a live `start` drives is its agent's until that run lets go of it: merging
     // (even --force) would pull the worktree from under the agent.
@@ -361,7 +376,7 @@ fn resolve(
     if let Some(verify) = &config.verify {
         let outcome = run_command(
             config,
-            id,
+            (id, &st.base),
             worktree,
             verify,
             (&ws.run_dir, id, Role::Verify),
@@ -488,20 +503,18 @@ fn describe(result: &RunResult) -> String {
 /// Runs a configured shell command (archive, verify) in the worktree, once, through the runner.
 fn run_command(
     config: &Config,
-    id: &str,
+    (id, base): (&str, &str),
     worktree: &Path,
     command: &str,
     log: LogTo<'_>,
 ) -> Result<RunOutcome, String> {
-    let mut invocation = Invocation {
-        command: command.to_owned(),
-        stdin: None,
-        format: StreamFormat::Text,
-        env: vec![
-            ("CONFLUX_CHANGE_ID".into(), id.to_owned()),
-            ("CONFLUX_WORKTREE".into(), worktree.display().to_string()),
-        ],
-    };
+    let env = vec![
+        ("CONFLUX_CHANGE_ID".into(), id.to_owned()),
+        ("CONFLUX_WORKTREE".into(), worktree.display().to_string()),
+        ("CONFLUX_BASE".into(), base.to_owned()),
+    ];
+    let mut invocation =
+        Invocation::shell(command, template::STEP, env).map_err(|e| format!("`{command}`: {e}"))?;
     invocation
         .env
         .extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -585,9 +598,14 @@ fn archive(
     }
     let already = !worktree.join(&change.dir).exists() && archived_folder(worktree, id).is_some();
     if !already {
-        let command = command.replace("{change_id}", &shell_words::quote(id));
-        let outcome = run_command(config, id, worktree, &command, (run_dir, id, Role::Archive))
-            .map_err(&fail)?;
+        let outcome = run_command(
+            config,
+            (id, &st.base),
+            worktree,
+            command,
+            (run_dir, id, Role::Archive),
+        )
+        .map_err(&fail)?;
         if !matches!(outcome.result, RunResult::Success) {
             return Err(fail(format!(
                 "`{command}` failed: {}",

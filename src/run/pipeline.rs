@@ -13,7 +13,7 @@ use crate::agent::prompt::{self, PromptInput};
 use crate::agent::runner::{
     self, AgentEvent, Cancel, RetryPolicy, RunOutcome, RunRequest, RunResult, Stagger,
 };
-use crate::agent::stream::StreamFormat;
+use crate::agent::template;
 use crate::agent::verdict::{self, Decision, Verdict};
 use crate::change::{self, Change, Task};
 use crate::config::{Config, Review};
@@ -652,17 +652,25 @@ impl Pipeline<'_> {
         worktree: &Path,
         iteration: u32,
     ) -> RunOutcome {
-        let invocation = Invocation {
-            command: command.to_owned(),
-            stdin: None,
-            format: StreamFormat::Text,
-            env: vec![
-                ("CONFLUX_CHANGE_ID".into(), self.id.to_owned()),
-                ("CONFLUX_WORKTREE".into(), worktree.display().to_string()),
-                ("CONFLUX_ITERATION".into(), iteration.to_string()),
-            ],
-        };
-        self.supervise(role, invocation, worktree, None).await
+        let env = vec![
+            ("CONFLUX_CHANGE_ID".into(), self.id.to_owned()),
+            ("CONFLUX_WORKTREE".into(), worktree.display().to_string()),
+            ("CONFLUX_BASE".into(), self.shared.base.clone()),
+            ("CONFLUX_ITERATION".into(), iteration.to_string()),
+        ];
+        match Invocation::shell(command, template::STEP, env) {
+            Ok(invocation) => self.supervise(role, invocation, worktree, None).await,
+            // Checked when the configuration was read; kept as a failure, never a panic.
+            Err(e) => RunOutcome {
+                result: RunResult::Failed {
+                    reason: format!("`{command}`: {e}"),
+                },
+                attempts: 0,
+                duration: Duration::ZERO,
+                usage: Default::default(),
+                output_tail: String::new(),
+            },
+        }
     }
 
     /// Runs one process of the change through the runner: agents (coder, reviewer) with the

@@ -4,11 +4,14 @@
 mod model_server;
 mod support;
 
+mod test_base;
 mod test_claude;
 mod test_docs;
 mod test_gemini;
+mod test_git_env;
 mod test_hooks;
 mod test_merge;
+mod test_quoting;
 mod test_resolve;
 mod test_review;
 mod test_start;

@@ -234,6 +234,38 @@ fn missing_agent_binary_is_a_preflight_error() {
     assert!(!env.worktree("a").exists());
 }
 
+#[test]
+fn preflight_finds_the_binary_the_way_sh_would() {
+    let agent = crate::support::demo_agent();
+    // `cd` is a builtin and `$VAR` unknown before the run: not judged, so not refused.
+    for command in [
+        format!("exec sh {}", agent.display()),
+        "DEMO_TICK=all env -u NOTHING ~/agent.sh".to_owned(),
+        "cd . && $CONFLUX_NO_SUCH_VAR ~/agent.sh".to_owned(),
+    ] {
+        let env = TestEnv::new();
+        let script = env.home.join("agent.sh");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\nexec sh {} \"$@\"\n", agent.display()),
+        )
+        .unwrap();
+        let mut perms = std::fs::metadata(&script).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&script, perms).unwrap();
+        env.use_demo_agent("env: {DEMO_TICK: all}\n");
+        let config =
+            env.read(".conflux.yaml")
+                .replacen(&format!("sh {}", agent.display()), &command, 1);
+        env.write(".conflux.yaml", &config);
+        add(&env, "a", 1, &[], "");
+        env.commit_all("change");
+        let out = env.conflux(&["start", "--no-progress"]);
+        assert_eq!(out.code, 0, "{command}: {out}");
+        assert_eq!(env.state("a")["phase"], "done", "{command}: {out}");
+    }
+}
+
 /// Starts `git conflux start` in the background.
 fn spawn_start(env: &TestEnv, args: &[&str]) -> std::process::Child {
     let mut cmd = env.conflux_cmd(&[&["start"], args].concat());
