@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod docs;
 pub mod error;
+pub mod files;
 pub mod git;
 pub mod run;
 pub mod ui;

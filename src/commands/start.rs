@@ -198,6 +198,15 @@ fn plan_run(
         let change_config = config
             .for_change(v.change.config.as_ref(), &v.change.dir.join("proposal.md"))
             .map_err(config_error)?;
+        // What `copy:` would copy is checked now, before any worktree exists.
+        for entry in &change_config.copy {
+            crate::files::copy_items(&ws.root, entry).map_err(|e| {
+                CommandError::from_error(Exit::Usage, e).hint(format!(
+                    "fix `copy:` in .conflux.yaml or in the front matter of change {}",
+                    v.change.id
+                ))
+            })?;
+        }
         let mut waits_for = Vec::new();
         let mut builds_on = Vec::new();
         for dep in &v.change.dependencies {

@@ -109,7 +109,7 @@ pub fn overview(ws: &Workspace) -> Result<Overview, CommandError> {
             .map(|s| s.worktree.clone())
             .filter(|p| p.is_dir());
         let tasks = match &worktree {
-            Some(wt) => change::read_tasks(&wt.join(&change.tasks_file))
+            Some(wt) => change::read_tasks(wt, &change.tasks_file)
                 .unwrap_or_else(|_| change.tasks.clone()),
             None => change.tasks.clone(),
         };

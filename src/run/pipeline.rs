@@ -17,6 +17,7 @@ use crate::agent::stream::StreamFormat;
 use crate::agent::verdict::{self, Decision, Verdict};
 use crate::change::{self, Change, Task};
 use crate::config::{Config, Review};
+use crate::files;
 use crate::git::{self, Repo, WorktreeSpec};
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
@@ -134,8 +135,7 @@ impl Pipeline<'_> {
         self.hook("on_change_start", Phase::Preparing.as_str())
             .await
             .ok();
-        let tasks_path = worktree.join(&self.plan.change.tasks_file);
-        let mut tasks = match self.read_tasks(&tasks_path) {
+        let mut tasks = match self.read_tasks(&worktree) {
             Ok(t) => t,
             Err(reason) => return Outcome::new(Phase::Failed, reason),
         };
@@ -239,7 +239,7 @@ impl Pipeline<'_> {
                 .run_agent(&worktree, &tasks, iteration, feedback.as_ref())
                 .await;
             let committed = self
-                .commit_iteration(&worktree, &tasks_path, iteration)
+                .commit_iteration(&worktree, iteration)
                 .await;
             self.hook("post_iteration", Phase::Applying.as_str())
                 .await
@@ -452,7 +452,7 @@ impl Pipeline<'_> {
     async fn hook(&self, event: &str, state: &str) -> Result<(), String> {
         let worktree = self.plan.worktree.clone();
         let tasks =
-            change::read_tasks(&worktree.join(&self.plan.change.tasks_file)).unwrap_or_default();
+            change::read_tasks(&worktree, &self.plan.change.tasks_file).unwrap_or_default();
         let vars = HookVars {
             change_id: Some(self.id.to_owned()),
             worktree: Some(worktree.clone()),
@@ -515,9 +515,10 @@ impl Pipeline<'_> {
             start_commit: prepared.head.to_string(),
         });
         if prepared.created {
-            for file in &self.plan.config.copy {
-                copy_into(&self.shared.root, &prepared.path, file)
-                    .map_err(|e| format!("copy {file}: {e}"))?;
+            for entry in &self.plan.config.copy {
+                let items = files::copy_items(&self.shared.root, entry).map_err(|e| e.to_string())?;
+                files::copy_into(&self.shared.root, &prepared.path, &items)
+                    .map_err(|e| e.to_string())?;
             }
             if let Some(setup) = self.plan.config.setup.clone() {
                 let outcome = self
@@ -538,8 +539,10 @@ impl Pipeline<'_> {
         Ok(prepared.path)
     }
 
-    fn read_tasks(&self, path: &Path) -> Result<Vec<Task>, String> {
-        let tasks = change::read_tasks(path).map_err(|e| e.to_string())?;
+    /// The change's tasks as the worktree's tasks file has them now.
+    fn read_tasks(&self, worktree: &Path) -> Result<Vec<Task>, String> {
+        let tasks = change::read_tasks(worktree, &self.plan.change.tasks_file)
+            .map_err(|e| e.to_string())?;
         self.emit(ChangeEvent::Tasks {
             done: tasks.iter().filter(|t| t.done).count(),
             total: tasks.len(),
@@ -735,10 +738,9 @@ impl Pipeline<'_> {
     async fn commit_iteration(
         &self,
         worktree: &Path,
-        tasks_path: &Path,
         iteration: u32,
     ) -> Result<Vec<Task>, String> {
-        let tasks = self.read_tasks(tasks_path)?;
+        let tasks = self.read_tasks(worktree)?;
         let done = tasks.iter().filter(|t| t.done).count();
         let message = format!(
             "conflux({}): iteration {iteration} — {done}/{} tasks",
@@ -796,38 +798,6 @@ fn documents(worktree: &Path, change: &Change) -> Vec<String> {
     .filter(|rel| worktree.join(rel).exists())
     .map(|rel| rel.display().to_string())
     .collect()
-}
-
-/// Copies one configured file (or directory) from the main worktree into a new worktree.
-fn copy_into(root: &Path, worktree: &Path, rel: &str) -> std::io::Result<()> {
-    let rel_path = Path::new(rel);
-    if rel_path.is_absolute()
-        || rel_path
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        return Err(std::io::Error::other(
-            "must be a path inside the repository",
-        ));
-    }
-    let from = root.join(rel_path);
-    if !from.exists() {
-        return Ok(());
-    }
-    let to = worktree.join(rel_path);
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    if from.is_dir() {
-        for entry in std::fs::read_dir(&from)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            copy_into(root, worktree, &rel_path.join(&name).to_string_lossy())?;
-        }
-        Ok(())
-    } else {
-        std::fs::copy(&from, &to).map(|_| ())
-    }
 }
 
 /// The last `max` bytes of `text`, cut at a character boundary.

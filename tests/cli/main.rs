@@ -11,5 +11,6 @@ mod test_hooks;
 mod test_merge;
 mod test_resolve;
 mod test_review;
+mod test_safety;
 mod test_start;
 mod test_status;
