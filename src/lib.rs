@@ -12,5 +12,6 @@ pub mod docs;
 pub mod error;
 pub mod files;
 pub mod git;
+pub(crate) mod proc;
 pub mod run;
 pub mod ui;

@@ -20,7 +20,6 @@
 //! to reap and attribute to the right agent; it was not chosen for that reason. On systems
 //! without `/proc` only the process group is ended.
 
-use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -43,13 +42,6 @@ const POLL_EVERY: Duration = Duration::from_millis(10);
 struct Proc {
     pid: i32,
     start: u64,
-}
-
-struct Stat {
-    ppid: i32,
-    pgrp: i32,
-    start: u64,
-    zombie: bool,
 }
 
 /// The agent's process group and recorded descendants. Dropping it while armed SIGKILLs
@@ -90,7 +82,7 @@ impl ProcessTree {
 
     /// Records the current descendants and group members; forgets processes that are gone.
     pub fn scan(&mut self) {
-        let procs = read_procs();
+        let procs = crate::proc::all();
         if procs.is_empty() {
             return;
         }
@@ -126,7 +118,7 @@ impl ProcessTree {
             return;
         }
         let me = std::process::id() as i32;
-        let procs = read_procs();
+        let procs = crate::proc::all();
         for (&pid, st) in &procs {
             if pid == me || st.zombie || self.recorded.iter().any(|p| p.pid == pid) {
                 continue;
@@ -152,7 +144,7 @@ impl ProcessTree {
     fn signal(&self, sig: Signal) {
         // ESRCH only means the group is already empty.
         let _ = killpg(Pid::from_raw(self.pgid), sig);
-        let procs = read_procs();
+        let procs = crate::proc::all();
         for p in &self.recorded {
             if procs.get(&p.pid).is_some_and(|s| s.start == p.start) {
                 let _ = kill(Pid::from_raw(p.pid), sig);
@@ -169,7 +161,7 @@ impl ProcessTree {
         if group_empty && self.recorded.is_empty() {
             return false;
         }
-        let procs = read_procs();
+        let procs = crate::proc::all();
         if procs.is_empty() {
             return !group_empty;
         }
@@ -252,59 +244,4 @@ async fn gone(child: &mut Child, tree: &ProcessTree) -> Option<ExitStatus> {
 /// Marks the tree as ended without signalling: the caller saw it exit and found nothing left.
 pub(super) fn finished(tree: &mut ProcessTree) {
     tree.disarm();
-}
-
-/// Every process in `/proc`, by pid. Empty where `/proc` is missing.
-fn read_procs() -> HashMap<i32, Stat> {
-    let mut out = HashMap::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if let Some(st) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| parse_stat(&s))
-        {
-            out.insert(pid, st);
-        }
-    }
-    out
-}
-
-/// Parses `pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
-/// utime stime cutime cstime priority nice threads itrealvalue starttime …`; `comm` may
-/// contain spaces and parentheses, so fields are counted from the last `)`.
-fn parse_stat(s: &str) -> Option<Stat> {
-    let rest = &s[s.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_ascii_whitespace().take(20).collect();
-    Some(Stat {
-        zombie: matches!(*f.first()?, "Z" | "X"),
-        ppid: f.get(1)?.parse().ok()?,
-        pgrp: f.get(2)?.parse().ok()?,
-        start: f.get(19)?.parse().ok()?,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stat_with_odd_command_name() {
-        let st =
-            parse_stat("42 (a) b (c)) S 7 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 12345 0 0")
-                .unwrap();
-        assert_eq!(
-            (st.ppid, st.pgrp, st.start, st.zombie),
-            (7, 42, 12345, false)
-        );
-        assert!(parse_stat("garbage").is_none());
-    }
 }

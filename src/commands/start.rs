@@ -397,18 +397,8 @@ async fn execute(
     let mut recorder = Recorder::new(ws.run_dir.clone());
     // Agents a killed orchestrator left behind must not keep writing into reused worktrees.
     for prior in plan.jobs.iter().filter_map(|j| j.plan.prior.as_ref()) {
-        if let Some(pid) = leftover::end_leftover_agent(prior) {
-            ctx.ui.warn(&format!(
-                "{}: ended the agent (pid {pid}) left running by an earlier git conflux start",
-                prior.id
-            ));
-        }
-        if let Some(lock) = leftover::clear_stale_index_lock(prior) {
-            ctx.ui.warn(&format!(
-                "{}: removed {}, left by an earlier git conflux start that was killed",
-                prior.id,
-                lock.display()
-            ));
+        for line in leftover::sweep(prior) {
+            ctx.ui.warn(&line);
         }
     }
     for job in &plan.jobs {

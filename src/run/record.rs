@@ -97,6 +97,7 @@ impl Recorder {
             }
             ChangeEvent::ProcessStarted { pid, .. } => {
                 state.pid = Some(*pid);
+                state.pid_start = crate::proc::start_ticks(*pid);
                 true
             }
             ChangeEvent::Retrying { .. } | ChangeEvent::InactivityTimeout { .. } => {

@@ -12,5 +12,6 @@ mod test_merge;
 mod test_resolve;
 mod test_review;
 mod test_safety;
+mod test_stop;
 mod test_start;
 mod test_status;
