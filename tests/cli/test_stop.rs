@@ -1,15 +1,18 @@
 //! A pid recorded in a file (the run lock, a change's agent) may belong to another process by
 //! now: `stop` and `start` never signal it unless it is still the process that was recorded.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 
 use crate::support::TestEnv;
 
-/// An unrelated live process, as a reused pid would be; ended by the test (bounded anyway).
+/// An unrelated live process, as a reused pid would be, leading its own process group (as
+/// an agent did); ended by the test (bounded anyway).
 fn unrelated(dir: &std::path::Path) -> Child {
     Command::new("sleep")
         .arg("30")
         .current_dir(dir)
+        .process_group(0)
         .spawn()
         .unwrap()
 }
