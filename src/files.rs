@@ -143,7 +143,10 @@ pub enum Item {
     Folder(PathBuf),
     File(PathBuf),
     /// A relative link whose target stays inside the repository, copied as the same link.
-    Link { rel: PathBuf, target: PathBuf },
+    Link {
+        rel: PathBuf,
+        target: PathBuf,
+    },
 }
 
 /// What copying the `copy:` entry `entry` from the checkout at `root` means, checked before
@@ -296,7 +299,9 @@ pub fn copy_into(root: &Path, worktree: &Path, items: &[Item]) -> Result<(), Cop
 fn real_parent(worktree: &Path, rel: &Path) -> Result<PathBuf, CopyError> {
     let mut dir = worktree.to_owned();
     let mut so_far = PathBuf::new();
-    let parents: Vec<Component> = rel.parent().map_or(Vec::new(), |p| p.components().collect());
+    let parents: Vec<Component> = rel
+        .parent()
+        .map_or(Vec::new(), |p| p.components().collect());
     for component in parents {
         dir.push(component);
         so_far.push(component);
@@ -314,7 +319,12 @@ fn real_parent(worktree: &Path, rel: &Path) -> Result<PathBuf, CopyError> {
                     source,
                 })?;
             }
-            Err(source) => return Err(CopyError::Io { rel: so_far, source }),
+            Err(source) => {
+                return Err(CopyError::Io {
+                    rel: so_far,
+                    source,
+                });
+            }
         }
     }
     Ok(dir)

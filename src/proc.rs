@@ -144,7 +144,10 @@ mod tests {
         assert!(!still_running(rec(Some(start + 1), None)));
         // Older records: it must have started by the time the record was written.
         assert!(still_running(rec(None, Some(now))));
-        assert!(!still_running(rec(None, Some(started_at(start).unwrap() - 1))));
+        assert!(!still_running(rec(
+            None,
+            Some(started_at(start).unwrap() - 1)
+        )));
         assert!(!still_running(rec(None, None)));
     }
 }

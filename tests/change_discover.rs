@@ -358,7 +358,10 @@ fn unreadable_text_files() {
     // The pipeline re-reads tasks with read_tasks: same rules.
     let rel = tasks.strip_prefix(repo.root()).unwrap();
     let err = change::read_tasks(repo.root(), rel).unwrap_err();
-    assert!(err.to_string().contains(&rel.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&rel.display().to_string()),
+        "{err}"
+    );
     assert_eq!(
         change::read_tasks(repo.root(), Path::new("nope/tasks.md")).unwrap(),
         vec![]

@@ -238,9 +238,7 @@ impl Pipeline<'_> {
             let result = self
                 .run_agent(&worktree, &tasks, iteration, feedback.as_ref())
                 .await;
-            let committed = self
-                .commit_iteration(&worktree, iteration)
-                .await;
+            let committed = self.commit_iteration(&worktree, iteration).await;
             self.hook("post_iteration", Phase::Applying.as_str())
                 .await
                 .ok();
@@ -451,8 +449,7 @@ impl Pipeline<'_> {
     /// its lines go to the log. `Err` carries the reason when it failed.
     async fn hook(&self, event: &str, state: &str) -> Result<(), String> {
         let worktree = self.plan.worktree.clone();
-        let tasks =
-            change::read_tasks(&worktree, &self.plan.change.tasks_file).unwrap_or_default();
+        let tasks = change::read_tasks(&worktree, &self.plan.change.tasks_file).unwrap_or_default();
         let vars = HookVars {
             change_id: Some(self.id.to_owned()),
             worktree: Some(worktree.clone()),
@@ -512,11 +509,13 @@ impl Pipeline<'_> {
             path: prepared.path.clone(),
             branch: self.plan.branch.clone(),
             created: prepared.created,
+            created_branch: prepared.created_branch,
             start_commit: prepared.head.to_string(),
         });
         if prepared.created {
             for entry in &self.plan.config.copy {
-                let items = files::copy_items(&self.shared.root, entry).map_err(|e| e.to_string())?;
+                let items =
+                    files::copy_items(&self.shared.root, entry).map_err(|e| e.to_string())?;
                 files::copy_into(&self.shared.root, &prepared.path, &items)
                     .map_err(|e| e.to_string())?;
             }
@@ -735,11 +734,7 @@ impl Pipeline<'_> {
     }
 
     /// Commits what the worktree holds after an iteration and re-reads the tasks.
-    async fn commit_iteration(
-        &self,
-        worktree: &Path,
-        iteration: u32,
-    ) -> Result<Vec<Task>, String> {
+    async fn commit_iteration(&self, worktree: &Path, iteration: u32) -> Result<Vec<Task>, String> {
         let tasks = self.read_tasks(worktree)?;
         let done = tasks.iter().filter(|t| t.done).count();
         let message = format!(

@@ -102,6 +102,10 @@ pub struct ChangeState {
     /// The commit the branch was created at (the base tip, or a merge of dependencies).
     #[serde(default)]
     pub start_commit: Option<String>,
+    /// Whether conflux created the branch (and so its worktree): only then does a resume
+    /// build on it and `clean` delete it. Absent in files written before it was recorded.
+    #[serde(default)]
+    pub created_branch: Option<bool>,
     #[serde(default)]
     pub iteration: u32,
     #[serde(default)]
@@ -159,6 +163,7 @@ impl ChangeState {
             worktree: worktree.to_owned(),
             base: base.to_owned(),
             start_commit: None,
+            created_branch: Some(false),
             iteration: 0,
             tasks_done: 0,
             tasks_total: 0,
@@ -176,6 +181,39 @@ impl ChangeState {
             review: None,
         }
     }
+}
+
+/// Who made a change's branch, as far as conflux knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BranchOwner {
+    /// The branch does not exist.
+    Absent,
+    /// Conflux created it for this change: a resume builds on it, `clean` may delete it.
+    Conflux,
+    /// Someone else did (or conflux has no record of the change): never used or deleted.
+    Other,
+    /// A state written before conflux recorded this: resumed as before, never deleted.
+    Unrecorded,
+}
+
+/// Who made the branch `state` (or, without a state, the default name `branch`) names. The
+/// state's record decides; the branch's reflog covers a crash between creating the branch
+/// and recording that.
+pub fn branch_owner(
+    repo: &crate::git::Repo,
+    state: Option<&ChangeState>,
+    branch: &str,
+) -> Result<BranchOwner, crate::git::branch::Error> {
+    if repo.branch_tip(branch)?.is_none() {
+        return Ok(BranchOwner::Absent);
+    }
+    Ok(match state.map(|s| s.created_branch) {
+        None => BranchOwner::Other,
+        Some(Some(true)) => BranchOwner::Conflux,
+        Some(_) if repo.branch_created_by_conflux(branch) => BranchOwner::Conflux,
+        Some(Some(false)) => BranchOwner::Other,
+        Some(None) => BranchOwner::Unrecorded,
+    })
 }
 
 /// The lock file's content: who holds the repository.
@@ -485,6 +523,7 @@ mod tests {
             worktree: PathBuf::from("/tmp/wt"),
             base: "main".into(),
             start_commit: None,
+            created_branch: Some(true),
             iteration: 2,
             tasks_done: 1,
             tasks_total: 3,

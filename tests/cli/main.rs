@@ -4,6 +4,7 @@
 mod model_server;
 mod support;
 
+mod test_branches;
 mod test_claude;
 mod test_docs;
 mod test_gemini;
@@ -12,6 +13,6 @@ mod test_merge;
 mod test_resolve;
 mod test_review;
 mod test_safety;
-mod test_stop;
 mod test_start;
 mod test_status;
+mod test_stop;

@@ -41,7 +41,8 @@ fn copy_never_writes_through_a_link_out_of_the_repository() {
         );
         assert_eq!(out.code, 2, "{out}");
         assert!(
-            out.stderr.contains(&format!("copy: {entry} is a link leading outside")),
+            out.stderr
+                .contains(&format!("copy: {entry} is a link leading outside")),
             "{out}"
         );
         assert!(!env.worktree("a").exists(), "refused before any worktree");
@@ -74,7 +75,10 @@ fn copy_keeps_files_and_links_inside_the_repository() {
     let out = env.conflux_bounded(&["start"], HANG);
     assert_eq!(out.code, 0, "{out}");
     let wt = env.worktree("a");
-    assert_eq!(std::fs::read_to_string(wt.join("conf/secret.env")).unwrap(), "KEY=1\n");
+    assert_eq!(
+        std::fs::read_to_string(wt.join("conf/secret.env")).unwrap(),
+        "KEY=1\n"
+    );
     assert_eq!(
         std::fs::read_link(wt.join("conf/alias.env")).unwrap(),
         std::path::Path::new("secret.env")
@@ -95,7 +99,8 @@ fn config_link_out_of_the_repository_is_refused_and_never_printed() {
         let out = env.conflux_bounded(command, HANG);
         assert_eq!(out.code, 2, "{command:?}: {out}");
         assert!(
-            out.stderr.contains(".conflux.yaml: leads outside the repository"),
+            out.stderr
+                .contains(".conflux.yaml: leads outside the repository"),
             "{command:?}: {out}"
         );
         assert!(!out.to_string().contains("SECRET"), "{command:?}: {out}");
@@ -131,8 +136,7 @@ fn oversized_config_is_refused_naming_the_limit() {
     let out = env.conflux_bounded(&["start", "--dry-run"], HANG);
     assert_eq!(out.code, 2, "{out}");
     assert!(
-        out.stderr
-            .contains(".conflux.yaml: is larger than 16 MiB"),
+        out.stderr.contains(".conflux.yaml: is larger than 16 MiB"),
         "{out}"
     );
 }

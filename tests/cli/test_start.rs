@@ -446,7 +446,10 @@ fn stop_after_a_killed_start_ends_the_agents_it_left() {
     });
     child.kill().unwrap(); // SIGKILL: the lock and the agent stay
     child.wait().unwrap();
-    assert!(group_alive(pgid), "the agent should outlive a SIGKILLed start");
+    assert!(
+        group_alive(pgid),
+        "the agent should outlive a SIGKILLed start"
+    );
     let out = env.conflux(&["stop"]);
     assert_eq!(out.code, 0, "{out}");
     assert!(

@@ -46,17 +46,24 @@ fn stop_never_signals_the_process_a_stale_lock_names() {
     // As a start that crashed long ago would have left it, with the pid since reused; and
     // as an older version wrote it (no start time).
     let locks = [
-        format!(r#"{{"pid":{},"started_at":{},"start":1}}"#, other.id(), now()),
+        format!(
+            r#"{{"pid":{},"started_at":{},"start":1}}"#,
+            other.id(),
+            now()
+        ),
         format!(r#"{{"pid":{},"started_at":{}}}"#, other.id(), now() - 3600),
     ];
     for (text, args) in locks.iter().zip([&["stop"][..], &["stop", "--now"]]) {
         std::fs::write(&lock, text).unwrap();
         let out = env.conflux(args);
-        assert!(untouched(&mut other), "{args:?} signalled pid {}: {out}", other.id());
+        assert!(
+            untouched(&mut other),
+            "{args:?} signalled pid {}: {out}",
+            other.id()
+        );
         assert_eq!(out.code, 0, "{out}");
         assert!(
-            out.stderr
-                .contains(&format!("names pid {}", other.id()))
+            out.stderr.contains(&format!("names pid {}", other.id()))
                 && out.stderr.contains("stale lock"),
             "{out}"
         );
@@ -92,7 +99,11 @@ fn an_agent_pid_reused_by_another_process_is_never_signalled() {
     std::fs::write(&path, state.to_string()).unwrap();
     for args in [&["stop"][..], &["start"]] {
         let out = env.conflux(args);
-        assert!(untouched(&mut other), "{args:?} signalled pid {}: {out}", other.id());
+        assert!(
+            untouched(&mut other),
+            "{args:?} signalled pid {}: {out}",
+            other.id()
+        );
         assert!(!out.stderr.contains("ended the agent"), "{out}");
     }
     other.kill().unwrap();
