@@ -147,6 +147,13 @@ impl TestEnv {
         );
     }
 
+    /// The demo agent (with extra YAML lines) and one change `id` whose agent ticks all its
+    /// tasks in one run; not committed.
+    pub fn one_change(&self, id: &str, extra_config: &str) {
+        self.use_demo_agent(extra_config);
+        self.add_change(id, &["one"], &[], "conflux: {env: {DEMO_TICK: all}}");
+    }
+
     /// `.conflux.yaml` using the bundled demo agent, with extra YAML lines (which override
     /// the test defaults of the same key).
     pub fn use_demo_agent(&self, extra: &str) {

@@ -6,8 +6,7 @@ use crate::support::TestEnv;
 /// is on no other branch; returns that commit.
 fn users_branch() -> (TestEnv, String) {
     let env = TestEnv::new();
-    env.use_demo_agent("");
-    env.add_change("a", &["one"], &[], "conflux: {env: {DEMO_TICK: all}}");
+    env.one_change("a", "");
     env.commit_all("change");
     env.git(&["checkout", "-q", "-b", "conflux/a"]);
     env.write("mine.txt", "the user's unmerged work\n");
@@ -55,8 +54,7 @@ fn clean_force_keeps_a_branch_it_did_not_create() {
 #[test]
 fn a_branch_conflux_created_is_marked_in_its_reflog_and_cleaned() {
     let env = TestEnv::new();
-    env.use_demo_agent("");
-    env.add_change("a", &["one"], &[], "conflux: {env: {DEMO_TICK: all}}");
+    env.one_change("a", "");
     env.commit_all("change");
     let out = env.conflux(&["start", "a"]);
     assert_eq!(out.code, 0, "{out}");

@@ -13,12 +13,6 @@ fn mkfifo(path: &std::path::Path) {
     nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
 }
 
-/// A repository with one change `a` whose demo agent ticks everything.
-fn one_change(env: &TestEnv, extra_config: &str) {
-    env.use_demo_agent(extra_config);
-    env.add_change("a", &["one"], &[], "conflux: {env: {DEMO_TICK: all}}");
-}
-
 #[test]
 fn copy_never_writes_through_a_link_out_of_the_repository() {
     for entry in ["link", "linkdir"] {
@@ -30,7 +24,7 @@ fn copy_never_writes_through_a_link_out_of_the_repository() {
         std::fs::write(outside_dir.join("f.txt"), "keep\n").unwrap();
         symlink(&outside, env.root.join("link")).unwrap();
         symlink(&outside_dir, env.root.join("linkdir")).unwrap();
-        one_change(&env, &format!("copy: [{entry}]\n"));
+        env.one_change("a", &format!("copy: [{entry}]\n"));
         env.commit_all("links");
         let out = env.conflux_bounded(&["start"], HANG);
         assert_eq!(std::fs::read(&outside).unwrap(), b"precious\n", "{out}");
@@ -52,7 +46,7 @@ fn copy_never_writes_through_a_link_out_of_the_repository() {
 #[test]
 fn copy_refuses_a_fifo_by_name_and_start_ends() {
     let env = TestEnv::new();
-    one_change(&env, "copy: [.env]\n");
+    env.one_change("a", "copy: [.env]\n");
     env.commit_all("change");
     mkfifo(&env.root.join(".env"));
     let out = env.conflux_bounded(&["start"], HANG);
@@ -67,7 +61,7 @@ fn copy_refuses_a_fifo_by_name_and_start_ends() {
 #[test]
 fn copy_keeps_files_and_links_inside_the_repository() {
     let env = TestEnv::new();
-    one_change(&env, "copy: [conf]\n");
+    env.one_change("a", "copy: [conf]\n");
     env.commit_all("change");
     // Untracked, as files listed in `copy:` usually are.
     env.write("conf/secret.env", "KEY=1\n");
@@ -90,7 +84,7 @@ fn config_link_out_of_the_repository_is_refused_and_never_printed() {
     let env = TestEnv::new();
     let outside = env.path().join("shadow");
     std::fs::write(&outside, "root:SECRET-HASH:19000:0:99999:7:::\n").unwrap();
-    one_change(&env, "");
+    env.one_change("a", "");
     std::fs::remove_file(env.root.join(".conflux.yaml")).unwrap();
     symlink(&outside, env.root.join(".conflux.yaml")).unwrap();
     env.commit_all("linked config");
@@ -144,7 +138,7 @@ fn oversized_config_is_refused_naming_the_limit() {
 #[test]
 fn fifo_as_tasks_file_does_not_hang_status_or_start() {
     let env = TestEnv::new();
-    one_change(&env, "");
+    env.one_change("a", "");
     std::fs::remove_file(env.root.join("openspec/changes/a/tasks.md")).unwrap();
     env.commit_all("change without tasks");
     mkfifo(&env.root.join("openspec/changes/a/tasks.md"));

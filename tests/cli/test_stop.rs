@@ -76,8 +76,7 @@ fn stop_never_signals_the_process_a_stale_lock_names() {
 #[test]
 fn an_agent_pid_reused_by_another_process_is_never_signalled() {
     let env = TestEnv::new();
-    env.use_demo_agent("");
-    env.add_change("a", &["one"], &[], "conflux: {env: {DEMO_TICK: all}}");
+    env.one_change("a", "");
     env.commit_all("change");
     // The recorded agent's pid now belongs to a process in the same folder, started later.
     let worktree = env.worktree("a");
