@@ -21,7 +21,7 @@ use crate::files;
 use crate::git::{self, Repo, WorktreeSpec};
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
-use crate::run::state::{ChangeState, Phase, RunDir};
+use crate::run::state::{BranchOwner, ChangeState, Phase, RunDir, branch_owner};
 
 /// What every pipeline of one run shares.
 pub struct Shared {
@@ -494,6 +494,20 @@ impl Pipeline<'_> {
 
     /// The worktree, created or reused, with `copy` files and `setup` on creation.
     async fn prepare(&self, start: gix::ObjectId) -> Result<PathBuf, String> {
+        // Checked in preflight too; a branch made since (a change queued behind its
+        // dependencies waits a while) is just as much someone else's.
+        let owner = branch_owner(
+            &self.shared.repo,
+            self.plan.prior.as_ref(),
+            &self.plan.branch,
+        )
+        .map_err(|e| e.to_string())?;
+        if owner == BranchOwner::Other {
+            return Err(format!(
+                "branch {} was created meanwhile, not by git conflux; it is left alone: rename or delete it, then run git conflux start again",
+                self.plan.branch
+            ));
+        }
         let spec = WorktreeSpec {
             id: self.id.to_owned(),
             branch: self.plan.branch.clone(),

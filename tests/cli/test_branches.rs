@@ -83,3 +83,54 @@ fn a_branch_conflux_created_is_marked_in_its_reflog_and_cleaned() {
     );
     assert!(!env.worktree("a").exists(), "{out}");
 }
+
+#[test]
+fn a_branch_made_while_its_change_waits_is_left_alone() {
+    let env = TestEnv::new();
+    // Every agent run waits for the test's go-ahead (bounded), so `b` is still queued
+    // behind its dependency `a` when the user makes `conflux/b`.
+    let gate = env.path().join("go");
+    let script = env.path().join("gated-agent.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "i=0; while [ ! -e '{}' ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\nexec sh '{}'\n",
+            gate.display(),
+            crate::support::demo_agent().display()
+        ),
+    )
+    .unwrap();
+    env.write(
+        ".conflux.yaml",
+        &format!(
+            "agent: {{command: \"sh {}\", prompt: stdin}}\nstagger: 0s\nkill_grace: 2s\nenv: {{DEMO_TICK: all}}\n",
+            script.display()
+        ),
+    );
+    env.add_change("a", &["one"], &[], "");
+    env.add_change("b", &["one"], &["a"], "");
+    env.commit_all("changes");
+    let mut start = env.conflux_cmd(&["start"]);
+    start
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut start = start.spawn().unwrap();
+    crate::support::wait_for(
+        "a to be applying",
+        std::time::Duration::from_secs(20),
+        || env.try_state("a").is_some_and(|s| s["phase"] == "applying"),
+    );
+    env.git(&["branch", "conflux/b", "main"]);
+    let tip = env.git(&["rev-parse", "conflux/b"]);
+    std::fs::write(&gate, "").unwrap();
+    assert_eq!(start.wait().unwrap().code(), Some(1));
+    assert_eq!(env.state("a")["phase"], "done");
+    assert_eq!(env.state("b")["phase"], "failed");
+    let reason = env.state("b")["reason"].to_string();
+    assert!(
+        reason.contains("branch conflux/b was created meanwhile"),
+        "{reason}"
+    );
+    assert_eq!(env.git(&["rev-parse", "conflux/b"]), tip);
+    assert!(!env.worktree("b").exists());
+}
