@@ -151,3 +151,22 @@ fn fifo_as_tasks_file_does_not_hang_status_or_start() {
     let out = env.conflux_bounded(&["start", "--dry-run"], HANG);
     assert_ne!(out.code, 255, "{out}");
 }
+
+#[test]
+fn copy_replaces_a_checked_out_link_instead_of_writing_through_it() {
+    let env = TestEnv::new();
+    let outside = env.path().join("outside.txt");
+    std::fs::write(&outside, "precious\n").unwrap();
+    symlink(&outside, env.root.join("cfg")).unwrap();
+    env.one_change("a", "copy: [cfg]\n");
+    env.commit_all("a committed link");
+    // In the main checkout the link is now a real file; the new worktree checks the link out.
+    std::fs::remove_file(env.root.join("cfg")).unwrap();
+    std::fs::write(env.root.join("cfg"), "local\n").unwrap();
+    let out = env.conflux_bounded(&["start"], HANG);
+    assert_eq!(std::fs::read(&outside).unwrap(), b"precious\n", "{out}");
+    assert_eq!(out.code, 0, "{out}");
+    let copied = env.worktree("a").join("cfg");
+    assert!(!copied.is_symlink(), "{out}");
+    assert_eq!(std::fs::read_to_string(copied).unwrap(), "local\n");
+}
