@@ -257,11 +257,8 @@ impl<'de> Deserialize<'de> for OptDur {
 /// Why a configuration could not be loaded; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] crate::files::Error),
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: `{key}`: {message}")]
@@ -287,16 +284,18 @@ impl Layer {
         Ok(layer)
     }
 
-    /// Reads a layer from a file that may be absent.
-    pub fn load(path: &Path) -> Result<Option<Layer>, Error> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Layer::parse(&text, path).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(Error::Read {
-                path: path.to_owned(),
-                source,
-            }),
-        }
+    /// Reads a layer from a file that may be absent; with `inside`, the file must not lead
+    /// out of that folder (the repository's file is confined to the repository, the user's
+    /// own file may be a link into their dotfiles). Special files are never opened.
+    pub fn load(path: &Path, inside: Option<&Path>) -> Result<Option<Layer>, Error> {
+        let Some(bytes) = crate::files::read(path, inside)? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8(bytes).map_err(|_| Error::Parse {
+            path: path.to_owned(),
+            message: "not valid UTF-8: save it as UTF-8".into(),
+        })?;
+        Layer::parse(&text, path).map(Some)
     }
 
     /// The `conflux:` key of a change's front matter; run-wide keys are refused there.
@@ -515,11 +514,11 @@ impl Config {
     pub fn load(repo_root: &Path) -> Result<Config, Error> {
         let mut config = Config::default();
         if let Some(path) = user_config_path()
-            && let Some(layer) = Layer::load(&path)?
+            && let Some(layer) = Layer::load(&path, None)?
         {
             config.apply(layer);
         }
-        if let Some(layer) = Layer::load(&repo_root.join(REPO_FILE))? {
+        if let Some(layer) = Layer::load(&repo_root.join(REPO_FILE), Some(repo_root))? {
             config.apply(layer);
         }
         Ok(config)

@@ -20,7 +20,6 @@
 //! to reap and attribute to the right agent; it was not chosen for that reason. On systems
 //! without `/proc` only the process group is ended.
 
-use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -43,15 +42,6 @@ const POLL_EVERY: Duration = Duration::from_millis(10);
 struct Proc {
     pid: i32,
     start: u64,
-}
-
-struct Stat {
-    ppid: i32,
-    pgrp: i32,
-    /// The controlling terminal; 0 for none.
-    tty: i64,
-    start: u64,
-    zombie: bool,
 }
 
 /// The agent's process group and recorded descendants. Dropping it while armed SIGKILLs
@@ -87,9 +77,8 @@ impl ProcessTree {
         // No scan yet: the agent has had no time to start children, and the first line
         // should not wait on a walk of /proc.
         let confine = confine.and_then(|dir| {
-            let stat = std::fs::read_to_string(format!("/proc/{pgid}/stat")).ok()?;
             let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
-            Some((dir, parse_stat(&stat)?.start))
+            Some((dir, crate::proc::start_ticks(leader)?))
         });
         ProcessTree {
             pgid,
@@ -110,7 +99,7 @@ impl ProcessTree {
             return;
         };
         let me = std::process::id() as i32;
-        for (&pid, st) in &read_procs() {
+        for (&pid, st) in &crate::proc::all() {
             if pid == me
                 || st.zombie
                 || st.tty != 0
@@ -134,7 +123,7 @@ impl ProcessTree {
     /// `pid N (command)` for each live process of the tree that is not in the group: what
     /// escaped, for the change's log.
     pub fn escaped(&self) -> Vec<String> {
-        let procs = read_procs();
+        let procs = crate::proc::all();
         self.recorded
             .iter()
             .filter(|p| {
@@ -159,7 +148,7 @@ impl ProcessTree {
 
     /// Records the current descendants and group members; forgets processes that are gone.
     pub fn scan(&mut self) {
-        let procs = read_procs();
+        let procs = crate::proc::all();
         if procs.is_empty() {
             return;
         }
@@ -195,7 +184,7 @@ impl ProcessTree {
             return;
         }
         let me = std::process::id() as i32;
-        let procs = read_procs();
+        let procs = crate::proc::all();
         for (&pid, st) in &procs {
             if pid == me || st.zombie || self.recorded.iter().any(|p| p.pid == pid) {
                 continue;
@@ -224,7 +213,7 @@ impl ProcessTree {
     fn signal(&self, sig: Signal) {
         // ESRCH only means the group is already empty.
         let _ = killpg(Pid::from_raw(self.pgid), sig);
-        let procs = read_procs();
+        let procs = crate::proc::all();
         for p in &self.recorded {
             if procs
                 .get(&p.pid)
@@ -244,7 +233,7 @@ impl ProcessTree {
         if group_empty && self.recorded.is_empty() {
             return false;
         }
-        let procs = read_procs();
+        let procs = crate::proc::all();
         if procs.is_empty() {
             return !group_empty;
         }
@@ -328,60 +317,4 @@ async fn gone(child: &mut Child, tree: &ProcessTree) -> Option<ExitStatus> {
 /// Marks the tree as ended without signalling: the caller saw it exit and found nothing left.
 pub(super) fn finished(tree: &mut ProcessTree) {
     tree.disarm();
-}
-
-/// Every process in `/proc`, by pid. Empty where `/proc` is missing.
-fn read_procs() -> HashMap<i32, Stat> {
-    let mut out = HashMap::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if let Some(st) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| parse_stat(&s))
-        {
-            out.insert(pid, st);
-        }
-    }
-    out
-}
-
-/// Parses `pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
-/// utime stime cutime cstime priority nice threads itrealvalue starttime …`; `comm` may
-/// contain spaces and parentheses, so fields are counted from the last `)`.
-fn parse_stat(s: &str) -> Option<Stat> {
-    let rest = &s[s.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_ascii_whitespace().take(20).collect();
-    Some(Stat {
-        zombie: matches!(*f.first()?, "Z" | "X"),
-        ppid: f.get(1)?.parse().ok()?,
-        pgrp: f.get(2)?.parse().ok()?,
-        tty: f.get(4)?.parse().ok()?,
-        start: f.get(19)?.parse().ok()?,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stat_with_odd_command_name() {
-        let st =
-            parse_stat("42 (a) b (c)) S 7 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 12345 0 0")
-                .unwrap();
-        assert_eq!(
-            (st.ppid, st.pgrp, st.tty, st.start, st.zombie),
-            (7, 42, 0, 12345, false)
-        );
-        assert!(parse_stat("garbage").is_none());
-    }
 }

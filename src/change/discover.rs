@@ -5,7 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::proposal::{Meta, parse_proposal};
-use super::{Change, Discovery, Problem, Source, Task, deps, openspec, read_tasks, speckit, tasks};
+use super::{Change, Discovery, Problem, Source, Task, deps, openspec, read_tasks, speckit};
 
 /// Discovery could not produce a list of changes to work on.
 #[derive(Debug, thiserror::Error)]
@@ -133,16 +133,10 @@ impl Repo {
     /// Reads and parses a change's description (proposal.md, spec.md); `None` when missing.
     pub(super) fn meta(&self, file: &Path) -> Result<Option<Meta>, Problem> {
         let problem = |message: String| Problem::new(file.to_owned(), message);
-        if let Some(target) = self.outside(file) {
-            return Err(problem(format!(
-                "leads outside the repository (to {}); not read",
-                target.display()
-            )));
-        }
-        let bytes = match std::fs::read(self.root.join(file)) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(problem(format!("cannot be read: {e}"))),
+        let bytes = match crate::files::read(&self.root.join(file), Some(&self.canonical)) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(problem(e.reason.to_string())),
         };
         let text = String::from_utf8(bytes)
             .map_err(|_| problem("not valid UTF-8: save it as UTF-8".into()))?;
@@ -159,24 +153,9 @@ impl Repo {
 
     /// Reads a change's tasks; a file that cannot be read counts as no tasks, with the reason.
     pub(super) fn tasks(&self, file: &Path) -> (Vec<Task>, Option<String>) {
-        if let Some(target) = self.outside(file) {
-            return (
-                Vec::new(),
-                Some(format!(
-                    "{} leads outside the repository (to {}); not read",
-                    file.display(),
-                    target.display()
-                )),
-            );
-        }
-        match read_tasks(&self.root.join(file)) {
+        match read_tasks(&self.root, file) {
             Ok(tasks) => (tasks, None),
-            Err(mut e) => {
-                // Name the file as the user sees it in the repository.
-                let (tasks::Error::NotUtf8 { path, .. } | tasks::Error::Read { path, .. }) = &mut e;
-                *path = file.to_owned();
-                (Vec::new(), Some(e.to_string()))
-            }
+            Err(e) => (Vec::new(), Some(e.to_string())),
         }
     }
 

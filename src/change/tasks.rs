@@ -56,30 +56,31 @@ pub enum Error {
         "{path}: not valid UTF-8 (first bad byte on line {line}); its tasks are not counted: save it as UTF-8"
     )]
     NotUtf8 { path: PathBuf, line: usize },
-    #[error("{path}: cannot be read: {source}")]
+    #[error("{path}: {reason}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        reason: crate::files::Reason,
     },
 }
 
-/// Reads and parses a tasks file. A missing file is an empty list, because a change may not
-/// have written its tasks yet.
-pub fn read_tasks(path: &Path) -> Result<Vec<Task>, Error> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
+/// Reads and parses the tasks file `rel` of the checkout at `root` (errors name `rel`). A
+/// missing file is an empty list, because a change may not have written its tasks yet. The
+/// file is read safely ([`crate::files::read`]): it may not lead out of `root`.
+pub fn read_tasks(root: &Path, rel: &Path) -> Result<Vec<Task>, Error> {
+    let bytes = match crate::files::read(&root.join(rel), Some(root)) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) => {
             return Err(Error::Read {
-                path: path.to_owned(),
-                source,
+                path: rel.to_owned(),
+                reason: e.reason,
             });
         }
     };
     match std::str::from_utf8(&bytes) {
         Ok(text) => Ok(parse_tasks(text)),
         Err(e) => Err(Error::NotUtf8 {
-            path: path.to_owned(),
+            path: rel.to_owned(),
             line: 1 + bytes[..e.valid_up_to()]
                 .iter()
                 .filter(|&&b| b == b'\n')

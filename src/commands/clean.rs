@@ -1,10 +1,12 @@
 //! `git conflux clean`: remove what conflux created (worktrees, branches, state, logs) for
-//! the changes its state records, and nothing else.
+//! the changes its state records, and nothing else: a branch its state does not say it
+//! created is kept, with or without `--force` (which only allows losing conflux's own
+//! unmerged work).
 
 use crate::cli::CleanArgs;
 use crate::commands::Context;
 use crate::error::{CommandError, Exit};
-use crate::run::state::{ChangeState, Phase, pid_alive};
+use crate::run::state::{BranchOwner, ChangeState, Phase, branch_owner, pid_alive};
 
 pub fn cmd_clean(ctx: &Context, args: CleanArgs) -> Result<Exit, CommandError> {
     let ws = ctx.workspace()?;
@@ -55,16 +57,37 @@ pub fn cmd_clean(ctx: &Context, args: CleanArgs) -> Result<Exit, CommandError> {
             exit = Exit::Failed;
             continue;
         }
+        let owned = match Owned::of(&ws, state) {
+            Ok(owned) => owned,
+            Err(err) => {
+                eprintln!("{} {err}", console::style("error:").red().bold());
+                exit = Exit::Failed;
+                continue;
+            }
+        };
+        if !owned.branch && !matches!(owned.owner, BranchOwner::Absent) {
+            ctx.ui.warn(&format!(
+                "{}: keeping branch {}: git conflux has no record of creating it; if it is not needed, delete it yourself: git branch -D {}",
+                state.id, state.branch, state.branch
+            ));
+        }
         if args.dry_run {
+            let mut parts = Vec::new();
+            if owned.worktree {
+                parts.push(format!("worktree {}", state.worktree.display()));
+            }
+            if owned.branch {
+                parts.push(format!("branch {}", state.branch));
+            }
+            parts.push("state and log".into());
             ctx.ui.out(&format!(
-                "would remove {}: worktree {}, branch {}, state and log\n",
+                "would remove {}: {}\n",
                 state.id,
-                state.worktree.display(),
-                state.branch
+                parts.join(", ")
             ));
             continue;
         }
-        match clean_one(&ws, state, args.force) {
+        match clean_one(&ws, state, owned, args.force) {
             Ok(()) => ctx.ui.out(&format!("removed {}\n", state.id)),
             Err(err) => {
                 eprintln!("{} {err}", console::style("error:").red().bold());
@@ -75,9 +98,37 @@ pub fn cmd_clean(ctx: &Context, args: CleanArgs) -> Result<Exit, CommandError> {
     Ok(exit)
 }
 
+/// What of a change's worktree and branch conflux created, and so may remove.
+#[derive(Clone, Copy)]
+struct Owned {
+    owner: BranchOwner,
+    branch: bool,
+    worktree: bool,
+}
+
+impl Owned {
+    fn of(ws: &crate::commands::Workspace, state: &ChangeState) -> Result<Owned, CommandError> {
+        let owner = branch_owner(&ws.repo, Some(state), &state.branch)
+            .map_err(|e| CommandError::from_error(Exit::Failed, e))?;
+        Ok(Owned {
+            owner,
+            branch: owner == BranchOwner::Conflux,
+            // Conflux made the worktree with the branch; older records do not say who made
+            // the branch, but conflux always made the worktree.
+            worktree: state.worktree.exists()
+                && match owner {
+                    BranchOwner::Conflux | BranchOwner::Unrecorded => true,
+                    BranchOwner::Other => false,
+                    BranchOwner::Absent => state.created_branch != Some(false),
+                },
+        })
+    }
+}
+
 fn clean_one(
     ws: &crate::commands::Workspace,
     state: &ChangeState,
+    owned: Owned,
     force: bool,
 ) -> Result<(), CommandError> {
     let hint = || {
@@ -86,12 +137,12 @@ fn clean_one(
             state.id
         )
     };
-    if state.worktree.exists() {
+    if owned.worktree {
         ws.repo
             .remove_worktree(&state.worktree, force)
             .map_err(|e| CommandError::from_error(Exit::Failed, e).hint(hint()))?;
     }
-    if ws.repo.branch_tip(&state.branch).ok().flatten().is_some() {
+    if owned.branch {
         ws.repo
             .delete_branch(&state.branch, force)
             .map_err(|e| CommandError::from_error(Exit::Failed, e).hint(hint()))?;

@@ -20,7 +20,7 @@ use crate::run::overview::{ChangeView, Overview, overview};
 use crate::run::pipeline::{Plan, Shared};
 use crate::run::record::Recorder;
 use crate::run::scheduler::{self, Job, MergeFn, MergeVerdict};
-use crate::run::state::{ChangeState, Phase};
+use crate::run::state::{BranchOwner, ChangeState, Phase, branch_owner};
 use crate::ui::display::{Display, round_secs};
 use crate::ui::table;
 
@@ -213,6 +213,15 @@ fn plan_run(
         let change_config = config
             .for_change(v.change.config.as_ref(), &v.change.dir.join("proposal.md"))
             .map_err(config_error)?;
+        // What `copy:` would copy is checked now, before any worktree exists.
+        for entry in &change_config.copy {
+            crate::files::copy_items(&ws.root, entry).map_err(|e| {
+                CommandError::from_error(Exit::Usage, e).hint(format!(
+                    "fix `copy:` in .conflux.yaml or in the front matter of change {}",
+                    v.change.id
+                ))
+            })?;
+        }
         let mut waits_for = Vec::new();
         let mut builds_on = Vec::new();
         for dep in &v.change.dependencies {
@@ -243,11 +252,13 @@ fn plan_run(
             }
         }
         let state = v.state.as_ref();
+        let branch = branch_for(config, state, &v.change.id);
+        refuse_foreign_branch(ws, state, &branch, &v.change.id)?;
         jobs.push(Job {
             plan: Plan {
                 change: v.change.clone(),
                 config: change_config,
-                branch: branch_for(config, state, &v.change.id),
+                branch,
                 worktree: state
                     .map(|s| s.worktree.clone())
                     .filter(|p| !p.as_os_str().is_empty())
@@ -270,6 +281,27 @@ fn plan_run(
         parallel: config.jobs,
         agent_command,
     })
+}
+
+/// A branch that conflux did not create for the change is neither built on nor changed:
+/// it may hold someone's work, and `clean` would later delete it.
+fn refuse_foreign_branch(
+    ws: &Workspace,
+    state: Option<&ChangeState>,
+    branch: &str,
+    id: &str,
+) -> Result<(), CommandError> {
+    let owner = branch_owner(&ws.repo, state, branch)
+        .map_err(|e| CommandError::from_error(Exit::Usage, e))?;
+    if owner != BranchOwner::Other {
+        return Ok(());
+    }
+    Err(CommandError::usage(format!(
+        "branch {branch} already exists and git conflux did not create it, so change {id} cannot use it; nothing was changed"
+    ))
+    .hint(format!(
+        "rename it (git branch -m {branch} <new-name>), or delete it if its commits are not needed (git branch -D {branch}), then run git conflux start again"
+    )))
 }
 
 /// Without ids, `start` runs every change that is not done, resuming interrupted ones.
@@ -405,18 +437,8 @@ async fn execute(
     let mut recorder = Recorder::new(ws.run_dir.clone());
     // Agents a killed orchestrator left behind must not keep writing into reused worktrees.
     for prior in plan.jobs.iter().filter_map(|j| j.plan.prior.as_ref()) {
-        if let Some(pid) = leftover::end_leftover_agent(prior) {
-            ctx.ui.warn(&format!(
-                "{}: ended the agent (pid {pid}) left running by an earlier git conflux start",
-                prior.id
-            ));
-        }
-        if let Some(lock) = leftover::clear_stale_index_lock(prior) {
-            ctx.ui.warn(&format!(
-                "{}: removed {}, left by an earlier git conflux start that was killed",
-                prior.id,
-                lock.display()
-            ));
+        for line in leftover::sweep(prior) {
+            ctx.ui.warn(&line);
         }
     }
     for job in &plan.jobs {

@@ -63,6 +63,22 @@ pub(crate) fn full_name(branch: &str) -> Result<FullName, Error> {
     })
 }
 
+/// Ends the reflog message of every branch conflux creates, so that a branch can be known as
+/// conflux's even when a crash came between creating it and recording that.
+pub(crate) const CREATED_MARK: &str = "by git conflux";
+
+/// Whether the oldest reflog entry of branch `name` is conflux creating it.
+pub(crate) fn created_by_conflux(repo: &gix::Repository, name: &FullName) -> bool {
+    let Ok(Some(reference)) = repo.try_find_reference(name.as_ref()) else {
+        return false;
+    };
+    let mut log = reference.log_iter();
+    let Ok(Some(mut entries)) = log.all() else {
+        return false;
+    };
+    matches!(entries.next(), Some(Ok(line)) if line.message.ends_with(CREATED_MARK.as_bytes()))
+}
+
 /// The short name of a local branch reference (`refs/heads/x/y` → `x/y`), `None` for others.
 pub(crate) fn short_local_name(name: &FullName) -> Option<String> {
     name.as_bstr()

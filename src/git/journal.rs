@@ -128,7 +128,7 @@ impl Journal {
             path: path.clone(),
             source: e,
         })?;
-        crate::fs::write_atomic(&path, &bytes).map_err(|source| Error::Io {
+        crate::files::write_atomic(&path, &bytes).map_err(|source| Error::Io {
             action: "write",
             path,
             source,
@@ -138,7 +138,7 @@ impl Journal {
     /// Forgets the update: it is complete, or undone.
     pub(crate) fn remove(repo: &gix::Repository) -> Result<(), Error> {
         let path = path(repo);
-        crate::fs::remove_if_present(&path).map_err(|source| Error::Io {
+        crate::files::remove_if_present(&path).map_err(|source| Error::Io {
             action: "remove",
             path,
             source,

@@ -125,6 +125,11 @@ impl Repo {
         branch::tip(&self.local(), &branch::full_name(branch)?)
     }
 
+    /// Whether the branch's reflog shows that conflux created it.
+    pub fn branch_created_by_conflux(&self, branch: &str) -> bool {
+        branch::full_name(branch).is_ok_and(|name| branch::created_by_conflux(&self.local(), &name))
+    }
+
     /// Whether `ancestor` is reachable from `of` (a commit is its own ancestor).
     pub fn is_ancestor(&self, ancestor: ObjectId, of: ObjectId) -> Result<bool, branch::Error> {
         branch::is_ancestor(&self.local(), ancestor, of)

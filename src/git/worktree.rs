@@ -32,6 +32,8 @@ pub struct Prepared {
     pub head: ObjectId,
     /// `false` when an existing worktree was reused.
     pub created: bool,
+    /// `true` when the branch was created now (at `head`), `false` when it existed.
+    pub created_branch: bool,
     /// Submodules left uninitialised (empty directories), as `git worktree add` leaves them;
     /// run `git submodule update --init` in the worktree to populate them.
     pub uninitialized_submodules: Vec<PathBuf>,
@@ -298,6 +300,7 @@ impl Repo {
                     branch: spec.branch.clone(),
                     head,
                     created: false,
+                    created_branch: false,
                     uninitialized_submodules: Vec::new(),
                 });
             }
@@ -342,7 +345,11 @@ impl Repo {
                     name.clone(),
                     spec.start,
                     PreviousValue::MustNotExist,
-                    format!("branch: Created from {}", spec.start),
+                    format!(
+                        "branch: Created from {} {}",
+                        spec.start,
+                        branch::CREATED_MARK
+                    ),
                 )
                 .map_err(|source| create::Error::CreateBranch {
                     branch: spec.branch.clone(),
@@ -388,6 +395,7 @@ impl Repo {
             branch: spec.branch.clone(),
             head,
             created: true,
+            created_branch,
             uninitialized_submodules,
         })
     }

@@ -44,6 +44,8 @@ pub enum ChangeEvent {
         path: PathBuf,
         branch: String,
         created: bool,
+        /// The branch was created now (by conflux), at `start_commit`.
+        created_branch: bool,
         start_commit: String,
     },
     /// Tasks as ticked in the worktree now.

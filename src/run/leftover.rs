@@ -8,14 +8,41 @@ use std::path::Path;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+use crate::proc::{Recorded, still_running};
 use crate::run::state::{ChangeState, pid_alive};
 
-/// Ends the process group of the agent `state` recorded, when that process still runs in the
-/// change's worktree (its cwd is there, so a reused pid is never signalled). Returns the pid
-/// when it ended one.
-pub fn end_leftover_agent(state: &ChangeState) -> Option<u32> {
+/// Deals with what an orchestrator that died left for one change (its agent, its index lock)
+/// and says what was done, one line each: `start` runs this before reusing a worktree, and
+/// `stop` when the `start` it was asked to stop is already gone.
+pub fn sweep(state: &ChangeState) -> Vec<String> {
+    let mut done = Vec::new();
+    if let Some(pid) = end_leftover_agent(state) {
+        done.push(format!(
+            "{}: ended the agent (pid {pid}) left running by an earlier git conflux start",
+            state.id
+        ));
+    }
+    if let Some(lock) = clear_stale_index_lock(state) {
+        done.push(format!(
+            "{}: removed {}, left by an earlier git conflux start that was killed",
+            state.id,
+            lock.display()
+        ));
+    }
+    done
+}
+
+/// Ends the process group of the agent `state` recorded, when that very process still runs
+/// (same pid and start time: a reused pid is never signalled) in the change's worktree.
+/// Returns the pid when it ended one.
+fn end_leftover_agent(state: &ChangeState) -> Option<u32> {
     let pid = state.pid?;
-    if !pid_alive(pid) || !runs_in(pid, &state.worktree) {
+    let recorded = Recorded {
+        pid,
+        start: state.pid_start,
+        seen_at: state.updated_at,
+    };
+    if !still_running(recorded) || !runs_in(pid, &state.worktree) {
         return None;
     }
     let group = Pid::from_raw(i32::try_from(pid).ok()?);
@@ -37,7 +64,7 @@ fn runs_in(pid: u32, dir: &Path) -> bool {
 /// Removes the `index.lock` of `state`'s worktree when the orchestrator that recorded the
 /// state is dead: it was that orchestrator's (or its agents', now ended) and would make every
 /// later commit there fail. The index itself is untouched. Returns the path it removed.
-pub fn clear_stale_index_lock(state: &ChangeState) -> Option<std::path::PathBuf> {
+fn clear_stale_index_lock(state: &ChangeState) -> Option<std::path::PathBuf> {
     if state.orchestrator_pid.is_some_and(pid_alive) {
         return None;
     }

@@ -363,7 +363,7 @@ fn resolve(
         }
         let marked: Vec<String> = conflicts
             .iter()
-            .filter(|c| has_markers(&worktree.join(&c.path)))
+            .filter(|c| has_markers(worktree, &c.path))
             .map(|c| c.path.display().to_string())
             .collect();
         if !marked.is_empty() {
@@ -417,9 +417,10 @@ fn resolve(
 }
 
 /// Whether the file at `path` still holds a conflict marker line (`<<<<<<< `, a lone
-/// `=======`, or `>>>>>>> `). A missing or unreadable file has none.
-fn has_markers(path: &Path) -> bool {
-    let Ok(bytes) = std::fs::read(path) else {
+/// `=======`, or `>>>>>>> `). A missing or unreadable file (a link out of the worktree, a
+/// FIFO) has none.
+fn has_markers(worktree: &Path, rel: &Path) -> bool {
+    let Ok(Some(bytes)) = crate::files::read(&worktree.join(rel), Some(worktree)) else {
         return false;
     };
     bytes.split(|&b| b == b'\n').any(|line| {
@@ -465,7 +466,7 @@ fn base_side(ws: &Workspace, st: &ChangeState, worktree: &Path) -> Vec<String> {
                 .flatten()
                 .find(|rel| worktree.join(rel).is_file())
             {
-                Some(rel) => match title(&worktree.join(&rel)) {
+                Some(rel) => match title(worktree, &rel) {
                     Some(title) => format!("change `{id}` ({title}): read {}", rel.display()),
                     None => format!("change `{id}`: read {}", rel.display()),
                 },
@@ -475,9 +476,10 @@ fn base_side(ws: &Workspace, st: &ChangeState, worktree: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The first `# ` heading of a markdown file, without a `Change:` prefix.
-fn title(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
+/// The first `# ` heading of a markdown file of the worktree, without a `Change:` prefix.
+fn title(worktree: &Path, rel: &Path) -> Option<String> {
+    let bytes = crate::files::read(&worktree.join(rel), Some(worktree)).ok()??;
+    let text = String::from_utf8(bytes).ok()?;
     let heading = text
         .lines()
         .find_map(|line| line.strip_prefix("# "))?

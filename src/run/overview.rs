@@ -109,8 +109,9 @@ pub fn overview(ws: &Workspace) -> Result<Overview, CommandError> {
             .map(|s| s.worktree.clone())
             .filter(|p| p.is_dir());
         let tasks = match &worktree {
-            Some(wt) => change::read_tasks(&wt.join(&change.tasks_file))
-                .unwrap_or_else(|_| change.tasks.clone()),
+            Some(wt) => {
+                change::read_tasks(wt, &change.tasks_file).unwrap_or_else(|_| change.tasks.clone())
+            }
             None => change.tasks.clone(),
         };
         let interrupted = state

@@ -17,10 +17,11 @@ use crate::agent::template;
 use crate::agent::verdict::{self, Decision, Verdict};
 use crate::change::{self, Change, Task};
 use crate::config::{Config, Review};
+use crate::files;
 use crate::git::{self, Repo, WorktreeSpec};
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
-use crate::run::state::{ChangeState, Phase, RunDir};
+use crate::run::state::{BranchOwner, ChangeState, Phase, RunDir, branch_owner};
 
 /// What every pipeline of one run shares.
 pub struct Shared {
@@ -136,8 +137,7 @@ impl Pipeline<'_> {
         self.hook("on_change_start", Phase::Preparing.as_str())
             .await
             .ok();
-        let tasks_path = worktree.join(&self.plan.change.tasks_file);
-        let mut tasks = match self.read_tasks(&tasks_path) {
+        let mut tasks = match self.read_tasks(&worktree) {
             Ok(t) => t,
             Err(reason) => return Outcome::new(Phase::Failed, reason),
         };
@@ -242,9 +242,7 @@ impl Pipeline<'_> {
             let result = self
                 .run_agent(&worktree, &tasks, iteration, feedback.as_ref())
                 .await;
-            let committed = self
-                .commit_iteration(&worktree, &tasks_path, iteration)
-                .await;
+            let committed = self.commit_iteration(&worktree, iteration).await;
             self.hook("post_iteration", Phase::Applying.as_str())
                 .await
                 .ok();
@@ -458,8 +456,7 @@ impl Pipeline<'_> {
     /// its lines go to the log. `Err` carries the reason when it failed.
     async fn hook(&self, event: &str, state: &str) -> Result<(), String> {
         let worktree = self.plan.worktree.clone();
-        let tasks =
-            change::read_tasks(&worktree.join(&self.plan.change.tasks_file)).unwrap_or_default();
+        let tasks = change::read_tasks(&worktree, &self.plan.change.tasks_file).unwrap_or_default();
         let vars = HookVars {
             change_id: Some(self.id.to_owned()),
             worktree: Some(worktree.clone()),
@@ -504,6 +501,20 @@ impl Pipeline<'_> {
 
     /// The worktree, created or reused, with `copy` files and `setup` on creation.
     async fn prepare(&self, start: gix::ObjectId) -> Result<PathBuf, String> {
+        // Checked in preflight too; a branch made since (a change queued behind its
+        // dependencies waits a while) is just as much someone else's.
+        let owner = branch_owner(
+            &self.shared.repo,
+            self.plan.prior.as_ref(),
+            &self.plan.branch,
+        )
+        .map_err(|e| e.to_string())?;
+        if owner == BranchOwner::Other {
+            return Err(format!(
+                "branch {} was created meanwhile, not by git conflux; it is left alone: rename or delete it, then run git conflux start again",
+                self.plan.branch
+            ));
+        }
         let spec = WorktreeSpec {
             id: self.id.to_owned(),
             branch: self.plan.branch.clone(),
@@ -519,12 +530,15 @@ impl Pipeline<'_> {
             path: prepared.path.clone(),
             branch: self.plan.branch.clone(),
             created: prepared.created,
+            created_branch: prepared.created_branch,
             start_commit: prepared.head.to_string(),
         });
         if prepared.created {
-            for file in &self.plan.config.copy {
-                copy_into(&self.shared.root, &prepared.path, file)
-                    .map_err(|e| format!("copy {file}: {e}"))?;
+            for entry in &self.plan.config.copy {
+                let items =
+                    files::copy_items(&self.shared.root, entry).map_err(|e| e.to_string())?;
+                files::copy_into(&self.shared.root, &prepared.path, &items)
+                    .map_err(|e| e.to_string())?;
             }
             if let Some(setup) = self.plan.config.setup.clone() {
                 let outcome = self
@@ -545,8 +559,10 @@ impl Pipeline<'_> {
         Ok(prepared.path)
     }
 
-    fn read_tasks(&self, path: &Path) -> Result<Vec<Task>, String> {
-        let tasks = change::read_tasks(path).map_err(|e| e.to_string())?;
+    /// The change's tasks as the worktree's tasks file has them now.
+    fn read_tasks(&self, worktree: &Path) -> Result<Vec<Task>, String> {
+        let tasks = change::read_tasks(worktree, &self.plan.change.tasks_file)
+            .map_err(|e| e.to_string())?;
         self.emit(ChangeEvent::Tasks {
             done: tasks.iter().filter(|t| t.done).count(),
             total: tasks.len(),
@@ -755,13 +771,8 @@ impl Pipeline<'_> {
     }
 
     /// Commits what the worktree holds after an iteration and re-reads the tasks.
-    async fn commit_iteration(
-        &self,
-        worktree: &Path,
-        tasks_path: &Path,
-        iteration: u32,
-    ) -> Result<Vec<Task>, String> {
-        let tasks = self.read_tasks(tasks_path)?;
+    async fn commit_iteration(&self, worktree: &Path, iteration: u32) -> Result<Vec<Task>, String> {
+        let tasks = self.read_tasks(worktree)?;
         let done = tasks.iter().filter(|t| t.done).count();
         let message = format!(
             "conflux({}): iteration {iteration} — {done}/{} tasks",
@@ -819,38 +830,6 @@ fn documents(worktree: &Path, change: &Change) -> Vec<String> {
     .filter(|rel| worktree.join(rel).exists())
     .map(|rel| rel.display().to_string())
     .collect()
-}
-
-/// Copies one configured file (or directory) from the main worktree into a new worktree.
-fn copy_into(root: &Path, worktree: &Path, rel: &str) -> std::io::Result<()> {
-    let rel_path = Path::new(rel);
-    if rel_path.is_absolute()
-        || rel_path
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        return Err(std::io::Error::other(
-            "must be a path inside the repository",
-        ));
-    }
-    let from = root.join(rel_path);
-    if !from.exists() {
-        return Ok(());
-    }
-    let to = worktree.join(rel_path);
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    if from.is_dir() {
-        for entry in std::fs::read_dir(&from)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            copy_into(root, worktree, &rel_path.join(&name).to_string_lossy())?;
-        }
-        Ok(())
-    } else {
-        std::fs::copy(&from, &to).map(|_| ())
-    }
 }
 
 /// The last `max` bytes of `text`, cut at a character boundary.

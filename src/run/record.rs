@@ -76,11 +76,15 @@ impl Recorder {
             ChangeEvent::WorktreeReady {
                 path,
                 branch,
+                created_branch,
                 start_commit,
                 ..
             } => {
                 state.worktree = path.clone();
                 state.branch = branch.clone();
+                if *created_branch {
+                    state.created_branch = Some(true);
+                }
                 state
                     .start_commit
                     .get_or_insert_with(|| start_commit.clone());
@@ -97,6 +101,7 @@ impl Recorder {
             }
             ChangeEvent::ProcessStarted { pid, .. } => {
                 state.pid = Some(*pid);
+                state.pid_start = crate::proc::start_ticks(*pid);
                 true
             }
             ChangeEvent::Retrying { .. } | ChangeEvent::InactivityTimeout { .. } => {

@@ -102,6 +102,10 @@ pub struct ChangeState {
     /// The commit the branch was created at (the base tip, or a merge of dependencies).
     #[serde(default)]
     pub start_commit: Option<String>,
+    /// Whether conflux created the branch (and so its worktree): only then does a resume
+    /// build on it and `clean` delete it. Absent in files written before it was recorded.
+    #[serde(default)]
+    pub created_branch: Option<bool>,
     #[serde(default)]
     pub iteration: u32,
     #[serde(default)]
@@ -111,6 +115,10 @@ pub struct ChangeState {
     /// The agent's pid while it runs (its process group id too).
     #[serde(default)]
     pub pid: Option<u32>,
+    /// The agent's start time (clock ticks after boot), so that a reused pid is never taken
+    /// for it; absent in files written before it was recorded.
+    #[serde(default)]
+    pub pid_start: Option<u64>,
     /// The pid of the orchestrator that drives this change.
     #[serde(default)]
     pub orchestrator_pid: Option<u32>,
@@ -155,10 +163,12 @@ impl ChangeState {
             worktree: worktree.to_owned(),
             base: base.to_owned(),
             start_commit: None,
+            created_branch: Some(false),
             iteration: 0,
             tasks_done: 0,
             tasks_total: 0,
             pid: None,
+            pid_start: None,
             orchestrator_pid: None,
             retries: 0,
             cost_usd: None,
@@ -173,11 +183,70 @@ impl ChangeState {
     }
 }
 
+/// Who made a change's branch, as far as conflux knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BranchOwner {
+    /// The branch does not exist.
+    Absent,
+    /// Conflux created it for this change: a resume builds on it, `clean` may delete it.
+    Conflux,
+    /// Someone else did (or conflux has no record of the change): never used or deleted.
+    Other,
+    /// A state written before conflux recorded this: resumed as before, never deleted.
+    Unrecorded,
+}
+
+/// Who made the branch `state` (or, without a state, the default name `branch`) names. The
+/// state's record decides; the branch's reflog covers a crash between creating the branch
+/// and recording that.
+pub fn branch_owner(
+    repo: &crate::git::Repo,
+    state: Option<&ChangeState>,
+    branch: &str,
+) -> Result<BranchOwner, crate::git::branch::Error> {
+    if repo.branch_tip(branch)?.is_none() {
+        return Ok(BranchOwner::Absent);
+    }
+    Ok(match state.map(|s| s.created_branch) {
+        None => BranchOwner::Other,
+        Some(Some(true)) => BranchOwner::Conflux,
+        Some(_) if repo.branch_created_by_conflux(branch) => BranchOwner::Conflux,
+        Some(Some(false)) => BranchOwner::Other,
+        Some(None) => BranchOwner::Unrecorded,
+    })
+}
+
 /// The lock file's content: who holds the repository.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LockInfo {
     pub pid: u32,
+    /// When the lock was taken (epoch seconds).
     pub started_at: u64,
+    /// The holder's start time (clock ticks after boot); absent in older lock files.
+    #[serde(default)]
+    pub start: Option<u64>,
+}
+
+impl LockInfo {
+    /// Whether the process that wrote this lock still runs: the same pid, start time and
+    /// program. A lock naming a reused pid is stale.
+    pub fn holder_alive(&self) -> bool {
+        crate::proc::still_running(crate::proc::Recorded {
+            pid: self.pid,
+            start: self.start,
+            seen_at: Some(self.started_at),
+        }) && crate::proc::is_conflux(self.pid)
+    }
+}
+
+/// What a lock file says.
+#[derive(Clone, Debug)]
+pub enum LockState {
+    Free,
+    /// Held by the live process it names.
+    Held(LockInfo),
+    /// Left by a process that is gone (its pid may belong to another process by now).
+    Stale(LockInfo),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -337,7 +406,26 @@ impl RunDir {
 
     /// The holder of the run lock, if a live process holds it.
     pub fn lock_holder(&self) -> Option<LockInfo> {
-        holder(&self.lock_path())
+        match self.lock_state() {
+            LockState::Held(info) => Some(info),
+            LockState::Free | LockState::Stale(_) => None,
+        }
+    }
+
+    /// The run lock: free, held by a live `start`, or left by one that is gone.
+    pub fn lock_state(&self) -> LockState {
+        read_lock(&self.lock_path())
+    }
+
+    /// Removes a stale run lock, unless another process took the lock meanwhile.
+    pub fn remove_stale_lock(&self, stale: &LockInfo) -> Result<(), Error> {
+        let path = self.lock_path();
+        match read_lock(&path) {
+            LockState::Stale(now) if now.pid == stale.pid && now.started_at == stale.started_at => {
+                std::fs::remove_file(&path).map_err(|source| Error::Write { path, source })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Takes the run lock for this process; a lock left by a dead process is taken over.
@@ -351,10 +439,19 @@ impl RunDir {
     }
 }
 
-fn holder(path: &Path) -> Option<LockInfo> {
-    let bytes = std::fs::read(path).ok()?;
-    let info: LockInfo = serde_json::from_slice(&bytes).ok()?;
-    pid_alive(info.pid).then_some(info)
+/// A lock file that cannot be read or parsed is treated as free: `take_lock` replaces it.
+fn read_lock(path: &Path) -> LockState {
+    let Some(info) = std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<LockInfo>(&bytes).ok())
+    else {
+        return LockState::Free;
+    };
+    if info.holder_alive() {
+        LockState::Held(info)
+    } else {
+        LockState::Stale(info)
+    }
 }
 
 fn take_lock(root: &Path, path: &Path, what: &'static str) -> Result<RunLock, Error> {
@@ -367,6 +464,7 @@ fn take_lock(root: &Path, path: &Path, what: &'static str) -> Result<RunLock, Er
     let info = LockInfo {
         pid: std::process::id(),
         started_at: now_secs(),
+        start: crate::proc::start_ticks(std::process::id()),
     };
     let bytes = serde_json::to_vec(&info).unwrap_or_default();
     for _ in 0..3 {
@@ -380,7 +478,7 @@ fn take_lock(root: &Path, path: &Path, what: &'static str) -> Result<RunLock, Er
         match std::fs::hard_link(tmp.path(), &path) {
             Ok(()) => return Ok(RunLock { path: path.clone() }),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if let Some(holder) = holder(&path)
+                if let LockState::Held(holder) = read_lock(&path)
                     && holder.pid != std::process::id()
                 {
                     return Err(Error::Locked {
@@ -389,7 +487,8 @@ fn take_lock(root: &Path, path: &Path, what: &'static str) -> Result<RunLock, Er
                         since: format_time(holder.started_at),
                     });
                 }
-                // Stale: its process is gone. Remove it and try again.
+                // Stale: its process is gone (its pid may be another's now). Remove it and
+                // try again.
                 tracing::info!(path = %path.display(), "taking over a stale lock");
                 let _ = std::fs::remove_file(&path);
             }
@@ -424,10 +523,12 @@ mod tests {
             worktree: PathBuf::from("/tmp/wt"),
             base: "main".into(),
             start_commit: None,
+            created_branch: Some(true),
             iteration: 2,
             tasks_done: 1,
             tasks_total: 3,
             pid: Some(1),
+            pid_start: None,
             orchestrator_pid: None,
             retries: 0,
             cost_usd: Some(0.5),
@@ -464,13 +565,13 @@ mod tests {
     }
 
     #[test]
-    fn lock_refuses_a_live_holder_and_takes_over_a_dead_one() {
+    fn lock_is_taken_over_from_a_dead_holder_or_a_reused_pid() {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::new(dir.path());
-        // A live holder: pid 1 always exists.
-        write_atomic(&run.lock_path(), br#"{"pid":1,"started_at":0}"#).unwrap();
-        let err = run.lock().unwrap_err().to_string();
-        assert!(err.contains("pid 1"), "{err}");
+        // A reused pid: pid 1 is alive, but it is not the git conflux that wrote the lock
+        // (it started before the lock was written, yet it is another program).
+        write_atomic(&run.lock_path(), br#"{"pid":1,"started_at":4000000000}"#).unwrap();
+        assert!(matches!(run.lock_state(), LockState::Stale(info) if info.pid == 1));
         // A dead holder: a child that has exited and been reaped.
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = child.id();
@@ -480,8 +581,11 @@ mod tests {
             format!(r#"{{"pid":{dead},"started_at":0}}"#).as_bytes(),
         )
         .unwrap();
+        assert!(run.lock_holder().is_none());
         let lock = run.lock().unwrap();
-        assert_eq!(run.lock_holder().unwrap().pid, std::process::id());
+        let holder = run.lock_holder().unwrap();
+        assert_eq!(holder.pid, std::process::id());
+        assert_eq!(holder.start, crate::proc::start_ticks(std::process::id()));
         drop(lock);
         assert!(!run.lock_path().exists());
     }

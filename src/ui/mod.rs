@@ -131,6 +131,7 @@ pub fn describe(kind: &ChangeEvent) -> String {
             branch,
             created: true,
             start_commit,
+            ..
         } => {
             format!(
                 "created worktree {} on branch {branch} at {}",

@@ -5,6 +5,7 @@ mod model_server;
 mod support;
 
 mod test_base;
+mod test_branches;
 mod test_claude;
 mod test_docs;
 mod test_gemini;
@@ -14,5 +15,7 @@ mod test_merge;
 mod test_quoting;
 mod test_resolve;
 mod test_review;
+mod test_safety;
 mod test_start;
 mod test_status;
+mod test_stop;

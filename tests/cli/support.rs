@@ -147,6 +147,13 @@ impl TestEnv {
         );
     }
 
+    /// The demo agent (with extra YAML lines) and one change `id` whose agent ticks all its
+    /// tasks in one run; not committed.
+    pub fn one_change(&self, id: &str, extra_config: &str) {
+        self.use_demo_agent(extra_config);
+        self.add_change(id, &["one"], &[], "conflux: {env: {DEMO_TICK: all}}");
+    }
+
     /// `.conflux.yaml` using the bundled demo agent, with extra YAML lines (which override
     /// the test defaults of the same key).
     pub fn use_demo_agent(&self, extra: &str) {
@@ -179,8 +186,31 @@ impl TestEnv {
         self.run(self.conflux_cmd(args))
     }
 
+    /// Runs `git-conflux` with `args`, killing it (and failing the test) if it has not
+    /// ended after `limit`: for commands that would hang on the unfixed code.
+    #[must_use]
+    pub fn conflux_bounded(&self, args: &[&str], limit: std::time::Duration) -> Output {
+        let mut cmd = self.conflux_cmd(args);
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("run git-conflux");
+        let deadline = std::time::Instant::now() + limit;
+        while child.try_wait().expect("wait").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("git conflux {args:?} did not end within {limit:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        self.output(child.wait_with_output().expect("collect output"))
+    }
+
     pub fn run(&self, mut cmd: Command) -> Output {
-        let out = cmd.output().expect("run git-conflux");
+        self.output(cmd.output().expect("run git-conflux"))
+    }
+
+    fn output(&self, out: std::process::Output) -> Output {
         let norm = |b: &[u8]| {
             let text = String::from_utf8_lossy(b).into_owned();
             text.replace(&self.path().display().to_string(), "$TEST")

@@ -468,11 +468,10 @@ fn stop_from_another_terminal_ends_the_run_and_its_agents() {
     assert_eq!(env.state("h")["phase"], "cancelled");
 }
 
-#[test]
-fn agents_left_by_a_killed_start_are_ended_before_the_worktree_is_reused() {
-    let env = TestEnv::new();
-    env.use_demo_agent("");
-    let (mut child, pgid) = start_hanging(&env, 1);
+/// A `start` on the hanging change `h`, SIGKILLed once its agent has printed: the lock and
+/// the agent stay behind. Returns the agent's process group.
+fn killed_start_leaving_its_agent(env: &TestEnv) -> i32 {
+    let (mut child, pgid) = start_hanging(env, 1);
     // Once it has printed, it sleeps without writing, so a closed pipe cannot end it either.
     wait_for("the agent to print", Duration::from_secs(20), || {
         env.log("h").contains("thinking about h")
@@ -483,6 +482,43 @@ fn agents_left_by_a_killed_start_are_ended_before_the_worktree_is_reused() {
         group_alive(pgid),
         "the agent should outlive a SIGKILLed orchestrator"
     );
+    pgid
+}
+
+#[test]
+fn stop_after_a_killed_start_ends_the_agents_it_left() {
+    let env = TestEnv::new();
+    env.use_demo_agent("");
+    let pgid = killed_start_leaving_its_agent(&env);
+    let out = env.conflux(&["stop"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stderr
+            .contains(&format!("h: ended the agent (pid {pgid}) left running")),
+        "{out}"
+    );
+    assert!(out.stderr.contains("stale lock"), "{out}");
+    assert!(!group_alive(pgid));
+    assert!(!env.root.join(".git/conflux/lock").exists());
+}
+
+#[test]
+fn stop_needs_no_valid_configuration() {
+    let env = TestEnv::new();
+    env.use_demo_agent("kill_grace: 1s\n");
+    let (mut child, pgid) = start_hanging(&env, 1);
+    env.write(".conflux.yaml", "jobs: [\n");
+    let out = env.conflux(&["stop"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert!(!group_alive(pgid));
+}
+
+#[test]
+fn agents_left_by_a_killed_start_are_ended_before_the_worktree_is_reused() {
+    let env = TestEnv::new();
+    env.use_demo_agent("");
+    let pgid = killed_start_leaving_its_agent(&env);
     env.write(
         "openspec/changes/h/proposal.md",
         &env.read("openspec/changes/h/proposal.md")
