@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::run::{merge, overview, plan, workspace};
+
 /// The documented exit codes (quoted by the man page and the README).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
@@ -124,3 +126,105 @@ impl fmt::Display for CommandError {
 }
 
 impl std::error::Error for CommandError {}
+
+/// A configuration error: exit 2, with a hint naming what to fix.
+impl From<crate::config::Error> for CommandError {
+    fn from(e: crate::config::Error) -> Self {
+        CommandError::from_error(Exit::Usage, e)
+            .hint("fix the file named above; `git help conflux` lists every key")
+    }
+}
+
+/// No repository to work in: exit 2.
+impl From<workspace::Error> for CommandError {
+    fn from(e: workspace::Error) -> Self {
+        match e {
+            // The message says what to do with GIT_WORK_TREE.
+            workspace::Error::Locate(e @ crate::git::open::Error::ForeignWorkTree { .. }) => {
+                CommandError::from_error(Exit::Usage, e)
+            }
+            workspace::Error::Locate(e) => CommandError::from_error(Exit::Usage, e)
+                .hint("run git conflux inside a git repository, or point at one with -C <path>"),
+            e @ workspace::Error::Bare { .. } => CommandError::from_error(Exit::Usage, e),
+        }
+    }
+}
+
+/// Changes that cannot be listed, or an unknown id: exit 2.
+impl From<overview::Error> for CommandError {
+    fn from(e: overview::Error) -> Self {
+        let hint = match &e {
+            overview::Error::Discover(_) => {
+                "fix the dependencies named above in the changes' proposal.md".to_owned()
+            }
+            overview::Error::Unknown { known, .. } if known.is_empty() => {
+                "this repository has no changes under openspec/changes/ or specs/".to_owned()
+            }
+            overview::Error::Unknown { known, .. } => {
+                format!("known changes: {}", known.join(", "))
+            }
+        };
+        CommandError::from_error(Exit::Usage, e).hint(hint)
+    }
+}
+
+/// A failed preflight check of `start`: exit 2, nothing was changed.
+impl From<plan::Error> for CommandError {
+    fn from(e: plan::Error) -> Self {
+        match e {
+            plan::Error::Config(e) => e.into(),
+            // The entry's error keeps its own causes.
+            plan::Error::Copy { id, error } => CommandError::from_error(Exit::Usage, error)
+                .hint(format!(
+                    "fix `copy:` in .conflux.yaml or in the front matter of change {id}"
+                )),
+            e => {
+                let hint = plan_hint(&e);
+                let err = CommandError::from_error(Exit::Usage, e);
+                match hint {
+                    Some(hint) => err.hint(hint),
+                    None => err,
+                }
+            }
+        }
+    }
+}
+
+/// What to do about a failed preflight check, when the message alone does not say.
+fn plan_hint(e: &plan::Error) -> Option<String> {
+    use plan::Error as E;
+    Some(match e {
+        E::DetachedHead { .. } => "check out a branch there, or pass --base <branch> (or set `base:` in .conflux.yaml)".to_owned(),
+        E::BaseIsChangeBranch { root, .. } => format!(
+            "pass --base <branch> (or set `base:` in .conflux.yaml), or check out that branch in the main worktree {}",
+            root.display()
+        ),
+        E::NoBase { .. } => "pass an existing branch with --base, or fix `base:` in .conflux.yaml".to_owned(),
+        E::NoAgent => "run `git conflux init`, set `agent:` in .conflux.yaml, or pass --agent <preset>".to_owned(),
+        E::Uncommitted { dir, .. } => {
+            format!("commit them first: git add {} && git commit", dir.display())
+        }
+        E::AgentMissing(_) => "install the agent, or choose another with --agent or `agent:` in .conflux.yaml".to_owned(),
+        E::Locked(_) => "wait for it to finish, or stop it with `git conflux stop`".to_owned(),
+        E::DependencyNotDone { id, dep } => format!("start both: git conflux start {dep} {id}"),
+        E::ForeignBranch { branch, .. } => format!(
+            "rename it (git branch -m {branch} <new-name>), or delete it if its commits are not needed (git branch -D {branch}), then run git conflux start again"
+        ),
+        _ => return None,
+    })
+}
+
+/// A merge that did not happen: 3 when the branches conflict, 2 when the run directory
+/// cannot be read or written, 1 for every refusal.
+impl From<merge::Error> for CommandError {
+    fn from(e: merge::Error) -> Self {
+        let exit = if e.is_conflict() {
+            Exit::Conflict
+        } else if matches!(e, merge::Error::State(_)) {
+            Exit::Usage
+        } else {
+            Exit::Failed
+        };
+        CommandError::from_error(exit, e)
+    }
+}

@@ -107,7 +107,7 @@ struct Owned {
 }
 
 impl Owned {
-    fn of(ws: &crate::commands::Workspace, state: &ChangeState) -> Result<Owned, CommandError> {
+    fn of(ws: &crate::run::workspace::Workspace, state: &ChangeState) -> Result<Owned, CommandError> {
         let owner = branch_owner(&ws.repo, Some(state), &state.branch)
             .map_err(|e| CommandError::from_error(Exit::Failed, e))?;
         Ok(Owned {
@@ -126,7 +126,7 @@ impl Owned {
 }
 
 fn clean_one(
-    ws: &crate::commands::Workspace,
+    ws: &crate::run::workspace::Workspace,
     state: &ChangeState,
     owned: Owned,
     force: bool,

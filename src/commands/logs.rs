@@ -53,7 +53,7 @@ pub fn cmd_logs(ctx: &Context, args: LogsArgs) -> Result<Exit, CommandError> {
 }
 
 /// Whether a live orchestrator is still driving the change.
-fn running(ws: &crate::commands::Workspace, id: &str) -> bool {
+fn running(ws: &crate::run::workspace::Workspace, id: &str) -> bool {
     match ws.run_dir.load(id) {
         Ok(Some(state)) => state.phase.is_active() && state.orchestrator_pid.is_some_and(pid_alive),
         _ => false,

@@ -121,7 +121,7 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> Result<Exit, CommandError> {
         }
         let mut change_config = config
             .for_change(v.change.config.as_ref(), &v.change.dir.join("proposal.md"))
-            .map_err(crate::commands::config_error)?;
+            ?;
         // The flag is the command-line layer of `merge.resolve`.
         if args.resolve {
             change_config.merge_resolve = Resolve::Agent;
@@ -148,11 +148,10 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> Result<Exit, CommandError> {
                 results.push((id.to_string(), true));
             }
             Err(e) => {
-                let code = e.exit();
-                let err = CommandError::from_error(code, e);
+                let err = CommandError::from(e);
                 report_error(ctx, &err, args.json, id);
                 results.push((id.to_string(), false));
-                exit = worst(exit, code);
+                exit = worst(exit, err.exit);
             }
         }
     }

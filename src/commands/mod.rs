@@ -12,11 +12,9 @@ mod stop;
 use std::path::{Path, PathBuf};
 
 use crate::cli::{Cli, Command, GlobalArgs};
-use crate::config::Config;
 use crate::error::{CommandError, Exit};
-use crate::git::Repo;
 use crate::git::env::RepoEnv;
-use crate::run::state::RunDir;
+use crate::run::workspace::Workspace;
 use crate::ui::Ui;
 
 /// Runs one parsed command line; the returned [`Exit`] is the process's exit code.
@@ -44,15 +42,6 @@ pub struct Context {
     repo_env: RepoEnv,
 }
 
-/// The repository a command works on, with the paths derived from it.
-#[derive(Clone)]
-pub struct Workspace {
-    pub repo: Repo,
-    /// The main worktree's top level: changes, `.conflux.yaml` and merges live here.
-    pub root: PathBuf,
-    pub run_dir: RunDir,
-}
-
 impl Context {
     fn new(global: &GlobalArgs, ui: Ui, repo_env: RepoEnv) -> Result<Context, CommandError> {
         let cwd = std::env::current_dir()
@@ -76,46 +65,8 @@ impl Context {
     /// The repository `GIT_DIR` names, else the one around the working directory, or a
     /// preflight error saying so. Every command finds its repository here.
     pub fn workspace(&self) -> Result<Workspace, CommandError> {
-        let repo = Repo::locate(&self.cwd, &self.repo_env).map_err(|e| {
-            let hint = match e {
-                // The message says what to do with GIT_WORK_TREE.
-                crate::git::open::Error::ForeignWorkTree { .. } => None,
-                _ => {
-                    Some("run git conflux inside a git repository, or point at one with -C <path>")
-                }
-            };
-            let err = CommandError::from_error(Exit::Usage, e);
-            match hint {
-                Some(hint) => err.hint(hint),
-                None => err,
-            }
-        })?;
-        let root = repo.main_worktree_root().ok_or_else(|| {
-            CommandError::usage(format!(
-                "{} is a bare repository; git conflux needs a working tree",
-                repo.common_dir().display()
-            ))
-        })?;
-        let run_dir = RunDir::new(&repo.common_dir());
-        Ok(Workspace {
-            repo,
-            root,
-            run_dir,
-        })
+        Ok(Workspace::open(&self.cwd, &self.repo_env)?)
     }
-}
-
-impl Workspace {
-    /// Defaults < user file < `.conflux.yaml` of the main worktree.
-    pub fn config(&self) -> Result<Config, CommandError> {
-        Config::load(&self.root).map_err(config_error)
-    }
-}
-
-/// A configuration error: exit 2, with a hint naming what to fix.
-pub fn config_error(e: crate::config::Error) -> CommandError {
-    CommandError::from_error(Exit::Usage, e)
-        .hint("fix the file named above; `git help conflux` lists every key")
 }
 
 /// A path shown relative to `base` when it lies under it.

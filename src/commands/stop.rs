@@ -10,7 +10,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::cli::StopArgs;
-use crate::commands::{Context, Workspace};
+use crate::commands::Context;
+use crate::run::workspace::Workspace;
 use crate::config::Config;
 use crate::error::{CommandError, Exit};
 use crate::run::leftover;

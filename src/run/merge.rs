@@ -2,7 +2,9 @@
 //! `start --merge`. The in-memory merge and the safe checkout update are the git layer's;
 //! this decides whether a change may be merged, and records and cleans up after it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::agent::presets::{self, Invocation, Vars};
 use crate::agent::prompt::{self, ResolveInput};
@@ -11,15 +13,15 @@ use crate::agent::runner::{
 };
 use crate::agent::template;
 use crate::change::{Change, Source};
-use crate::commands::Workspace;
 use crate::config::{Config, Resolve};
-use crate::error::Exit;
 use crate::git::{self, Conflict, MergeMode, MergeOutcome, MergeRequest, WorktreeMerge};
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
 use crate::run::record::Recorder;
+use crate::run::scheduler::{Job, MergeFn, MergeVerdict};
 use crate::run::signals::{Stop, StopSignals};
 use crate::run::state::{self, ChangeState, Phase, RunDir, now_secs};
+use crate::run::workspace::Workspace;
 
 #[derive(Clone, Debug)]
 pub struct MergeOptions {
@@ -113,7 +115,7 @@ fn list(conflicts: &[Conflict]) -> String {
 
 impl Error {
     /// The branches still conflict (resolving was not asked for, or did not finish).
-    fn is_conflict(&self) -> bool {
+    pub(crate) fn is_conflict(&self) -> bool {
         matches!(
             self,
             Error::Conflicts { .. }
@@ -134,14 +136,43 @@ impl Error {
         }
     }
 
-    /// The documented exit code: 3 for conflicts, 1 for refusals.
-    pub fn exit(&self) -> Exit {
-        match self {
-            _ if self.is_conflict() => Exit::Conflict,
-            Error::State(_) => Exit::Usage,
-            _ => Exit::Failed,
+}
+
+/// `start --merge`: each change of the run is merged as soon as it is done, fast-forward
+/// when it can, through the one merge path; one that cannot be merged ends in the phase its
+/// error names (a conflict stays a conflict, a refusal is a failure).
+pub(crate) fn as_you_go(ws: &Workspace, jobs: &[Job]) -> MergeFn {
+    let ws = ws.clone();
+    let changes: HashMap<String, (Change, Config)> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j.plan.change.id.clone(),
+                (j.plan.change.clone(), j.plan.config.clone()),
+            )
+        })
+        .collect();
+    let options = MergeOptions {
+        mode: MergeMode::FastForward,
+        keep: false,
+        force: false,
+    };
+    Arc::new(move |id: &str| -> MergeVerdict {
+        let Some((change, config)) = changes.get(id) else {
+            return MergeVerdict::Failed(Phase::Failed, format!("{id} is not part of this run"));
+        };
+        match merge_change(&ws, config, change, &options) {
+            Ok(merged) => {
+                let (into, commit) = match merged {
+                    Merged::Already => (String::new(), String::new()),
+                    Merged::FastForward { base, to } => (base, to),
+                    Merged::Commit { base, commit } => (base, commit),
+                };
+                MergeVerdict::Merged { into, commit }
+            }
+            Err(e) => MergeVerdict::Failed(e.phase(), e.to_string()),
         }
-    }
+    })
 }
 
 /// Merges `change` into the base it ran from, then records it merged, runs the `on_merged`

@@ -1,5 +1,5 @@
-//! The orchestrator: what to run (overview), when (scheduler), how (pipeline), the one event
-//! type everything reports through, and its persisting consumers (record, state).
+//! The orchestrator: what to run (overview, plan), when (scheduler), how (pipeline), the one
+//! event type everything reports through, and its persisting consumers (record, state).
 
 pub mod event;
 pub mod hooks;
@@ -7,7 +7,9 @@ pub mod leftover;
 pub mod merge;
 pub mod overview;
 pub mod pipeline;
+pub mod plan;
 pub mod record;
 pub mod scheduler;
 pub mod signals;
 pub mod state;
+pub mod workspace;

@@ -5,9 +5,22 @@
 use std::path::PathBuf;
 
 use crate::change::{self, Change, Problem, Task};
-use crate::commands::Workspace;
-use crate::error::{CommandError, Exit};
 use crate::run::state::{ChangeState, Phase, pid_alive};
+use crate::run::workspace::Workspace;
+
+/// Why the changes could not be listed, or an id named none of them.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A dependency cannot be honoured, or the change folders cannot be read.
+    #[error(transparent)]
+    Discover(#[from] change::discover::Error),
+    #[error("no such change: {}", unknown.join(", "))]
+    Unknown {
+        unknown: Vec<String>,
+        /// Every change of the repository, for the hint.
+        known: Vec<String>,
+    },
+}
 
 /// A change as the repository, its last run and the disk show it now.
 #[derive(Debug)]
@@ -64,32 +77,25 @@ impl Overview {
     }
 
     /// Errors naming every id in `ids` that is not a change of this repository.
-    pub fn check_ids(&self, ids: &[String]) -> Result<(), CommandError> {
-        let unknown: Vec<&str> = ids
+    pub fn check_ids(&self, ids: &[String]) -> Result<(), Error> {
+        let unknown: Vec<String> = ids
             .iter()
             .filter(|id| self.find(id).is_none())
-            .map(String::as_str)
+            .cloned()
             .collect();
         if unknown.is_empty() {
             return Ok(());
         }
-        let known: Vec<&str> = self.changes.iter().map(|v| v.change.id.as_str()).collect();
-        let mut err = CommandError::usage(format!("no such change: {}", unknown.join(", ")));
-        err = if known.is_empty() {
-            err.hint("this repository has no changes under openspec/changes/ or specs/")
-        } else {
-            err.hint(format!("known changes: {}", known.join(", ")))
-        };
-        Err(err)
+        Err(Error::Unknown {
+            unknown,
+            known: self.changes.iter().map(|v| v.change.id.clone()).collect(),
+        })
     }
 }
 
 /// Reads the changes of the main worktree and joins them with their recorded runs.
-pub fn overview(ws: &Workspace) -> Result<Overview, CommandError> {
-    let discovery = change::discover(&ws.root).map_err(|e| {
-        CommandError::from_error(Exit::Usage, e)
-            .hint("fix the dependencies named above in the changes' proposal.md")
-    })?;
+pub fn overview(ws: &Workspace) -> Result<Overview, Error> {
+    let discovery = change::discover(&ws.root)?;
     let mut states = Vec::new();
     let mut damaged = Vec::new();
     for loaded in ws.run_dir.load_all() {

@@ -1,0 +1,339 @@
+//! What `start` will run, decided before anything is created: which changes (selection), the
+//! preflight checks that must pass first, and which dependency each change waits for (selected
+//! in this run) or builds on (already done). Nothing here writes to the terminal: what the
+//! plan wants said is data ([`Note`]) that the command renders.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use crate::agent::presets::{self, AgentSpec};
+use crate::config::Config;
+use crate::files::CopyError;
+use crate::git;
+use crate::run::overview::{ChangeView, Overview};
+use crate::run::pipeline::Plan;
+use crate::run::scheduler::Job;
+use crate::run::state::{self, BranchOwner, ChangeState, Phase, RunLock, branch_owner};
+use crate::run::workspace::Workspace;
+
+/// What `start` will do, decided before anything is created.
+pub(crate) struct RunPlan {
+    pub(crate) base: String,
+    /// In dependency order.
+    pub(crate) jobs: Vec<Job>,
+    pub(crate) parallel: usize,
+    /// The agent's command as the dry run shows it.
+    pub(crate) agent_command: String,
+}
+
+/// Which changes run, and what the user should hear about those that do not.
+pub(crate) struct Selection<'v> {
+    changes: Vec<&'v ChangeView>,
+    pub(crate) notes: Vec<Note>,
+}
+
+/// A change left out of the run, and why: the command tells the user.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Note {
+    /// The reviewer blocked it; it runs again only when named.
+    Blocked { id: String, reason: String },
+    /// Done, but its merge conflicts with the base; it runs again only when named.
+    Conflict { id: String, reason: String },
+    /// Named, but already done or merged.
+    Finished { id: String, phase: Phase },
+}
+
+/// Why the run cannot start; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Branch(#[from] git::branch::Error),
+    #[error(
+        "HEAD of the main worktree {} is detached, so there is no base branch to start from",
+        root.display()
+    )]
+    DetachedHead { root: PathBuf },
+    #[error(
+        "the base branch `{base}` is a conflux change branch; changes start from, and merge into, the branch they will land on"
+    )]
+    BaseIsChangeBranch { base: String, root: PathBuf },
+    #[error("the base branch `{base}` does not exist")]
+    NoBase { base: String },
+    #[error("no agent is configured")]
+    NoAgent,
+    /// The agent's binary is missing or not executable.
+    #[error(transparent)]
+    AgentMissing(presets::Error),
+    /// The agent cannot run here as configured (claude as root, …).
+    #[error(transparent)]
+    AgentPreflight(presets::Error),
+    #[error(transparent)]
+    Status(#[from] git::status::Error),
+    #[error(
+        "change {id} has uncommitted files ({}); its worktree would not contain them",
+        paths.join(", ")
+    )]
+    Uncommitted {
+        id: String,
+        dir: PathBuf,
+        paths: Vec<String>,
+    },
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    /// A `copy:` entry of the change could not be copied.
+    #[error("{error}")]
+    Copy { id: String, error: CopyError },
+    #[error("change {id} depends on {dep}, which is not done")]
+    DependencyNotDone { id: String, dep: String },
+    #[error(
+        "branch {branch} already exists and git conflux did not create it, so change {id} cannot use it; nothing was changed"
+    )]
+    ForeignBranch { id: String, branch: String },
+    /// Another `start` holds the repository.
+    #[error(transparent)]
+    Locked(state::Error),
+}
+
+/// The branch changes start from and merge into: `base:` (or --base), else the main
+/// worktree's branch; never a change branch, and it must exist.
+pub(crate) fn base_branch(ws: &Workspace, config: &Config) -> Result<String, Error> {
+    let base = match &config.base {
+        Some(base) => base.clone(),
+        None => ws.repo.main_branch()?.ok_or_else(|| Error::DetachedHead {
+            root: ws.root.clone(),
+        })?,
+    };
+    if config.is_change_branch(&base) {
+        return Err(Error::BaseIsChangeBranch {
+            base,
+            root: ws.root.clone(),
+        });
+    }
+    if ws.repo.branch_tip(&base)?.is_none() {
+        return Err(Error::NoBase { base });
+    }
+    Ok(base)
+}
+
+/// The changes named in `ids` that are not finished, or without ids every change that
+/// [wants to run](wants_run).
+pub(crate) fn select<'v>(view: &'v Overview, ids: &[String]) -> Selection<'v> {
+    let mut notes = Vec::new();
+    let changes = if ids.is_empty() {
+        for v in &view.changes {
+            let id = v.change.id.clone();
+            let reason = v
+                .state
+                .as_ref()
+                .and_then(|s| s.reason.clone())
+                .unwrap_or_else(|| "see git conflux status -v".into());
+            match v.phase() {
+                Phase::Blocked => notes.push(Note::Blocked { id, reason }),
+                Phase::Conflict => notes.push(Note::Conflict { id, reason }),
+                _ => {}
+            }
+        }
+        view.changes.iter().filter(|v| wants_run(v)).collect()
+    } else {
+        let mut chosen = Vec::new();
+        for v in view.changes.iter().filter(|v| ids.contains(&v.change.id)) {
+            if matches!(v.phase(), Phase::Done | Phase::Merged) {
+                notes.push(Note::Finished {
+                    id: v.change.id.clone(),
+                    phase: v.phase(),
+                });
+            } else {
+                chosen.push(v);
+            }
+        }
+        chosen
+    };
+    Selection { changes, notes }
+}
+
+/// Without ids, `start` runs every change that is not done, resuming interrupted ones.
+/// A change the reviewer marked blocked, or whose merge conflicts, waits for a person: it
+/// runs again only when named (its work is done; running it again would only hide the
+/// conflict).
+fn wants_run(v: &ChangeView) -> bool {
+    match v.phase() {
+        Phase::Done | Phase::Merged | Phase::Blocked | Phase::Conflict => false,
+        Phase::Pending => !is_complete(v),
+        _ => true,
+    }
+}
+
+/// Every task ticked in the main worktree (a change finished by hand or merged before).
+fn is_complete(v: &ChangeView) -> bool {
+    v.change.tasks_total() > 0 && v.change.tasks_done() == v.change.tasks_total()
+}
+
+/// Checks what must hold before any worktree exists (the agent, committed change folders,
+/// `copy:` items, dependencies, branch ownership) and plans one job per selected change.
+pub(crate) fn plan(
+    ws: &Workspace,
+    config: &Config,
+    view: &Overview,
+    base: String,
+    selection: &Selection,
+) -> Result<RunPlan, Error> {
+    let mut run = RunPlan {
+        base,
+        jobs: Vec::new(),
+        parallel: config.jobs,
+        agent_command: String::new(),
+    };
+    if selection.changes.is_empty() {
+        return Ok(run);
+    }
+    let agent = config.agent.clone().ok_or(Error::NoAgent)?;
+    presets::check_available(&agent).map_err(Error::AgentMissing)?;
+    presets::preflight(&agent, &config.env).map_err(Error::AgentPreflight)?;
+    for v in &selection.changes {
+        refuse_uncommitted(ws, v)?;
+    }
+    let selected: BTreeSet<&str> = selection
+        .changes
+        .iter()
+        .map(|v| v.change.id.as_str())
+        .collect();
+    let worktree_root = ws.worktree_root(config);
+    for v in &selection.changes {
+        let change_config =
+            config.for_change(v.change.config.as_ref(), &v.change.dir.join("proposal.md"))?;
+        // What `copy:` would copy is checked now, before any worktree exists.
+        for entry in &change_config.copy {
+            crate::files::copy_items(&ws.root, entry).map_err(|error| Error::Copy {
+                id: v.change.id.clone(),
+                error,
+            })?;
+        }
+        let (waits_for, builds_on) = dependencies(config, view, &selected, v)?;
+        let state = v.state.as_ref();
+        let branch = branch_for(config, state, &v.change.id);
+        refuse_foreign_branch(ws, state, &branch, &v.change.id)?;
+        run.jobs.push(Job {
+            plan: Plan {
+                change: v.change.clone(),
+                config: change_config,
+                branch,
+                worktree: state
+                    .map(|s| s.worktree.clone())
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or_else(|| worktree_root.join(&v.change.id)),
+                prior: state.cloned(),
+            },
+            waits_for,
+            builds_on,
+        });
+    }
+    run.agent_command = match &agent {
+        AgentSpec::Preset(name) => {
+            presets::preset(name).map_or(name.clone(), |p| p.template.replace("{extra_args}", ""))
+        }
+        other => format!("{other:?}"),
+    };
+    Ok(run)
+}
+
+/// A change's worktree is made from commits: files of its folder that are not committed
+/// would be missing there.
+fn refuse_uncommitted(ws: &Workspace, v: &ChangeView) -> Result<(), Error> {
+    let dirty = ws.repo.uncommitted_paths(&v.change.dir)?;
+    if dirty.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Uncommitted {
+        id: v.change.id.clone(),
+        dir: v.change.dir.clone(),
+        paths: dirty
+            .iter()
+            .take(5)
+            .map(|p| p.display().to_string())
+            .collect(),
+    })
+}
+
+/// (id, branch) pairs of the dependencies `v` waits for (selected in this run) and of those
+/// it builds on (done, not merged); a merged or completed one needs neither, any other is
+/// an error.
+type DependencyUse = (Vec<(String, String)>, Vec<(String, String)>);
+
+fn dependencies(
+    config: &Config,
+    view: &Overview,
+    selected: &BTreeSet<&str>,
+    v: &ChangeView,
+) -> Result<DependencyUse, Error> {
+    let mut waits_for = Vec::new();
+    let mut builds_on = Vec::new();
+    for dep in &v.change.dependencies {
+        let dep_view = view.find(dep);
+        let dep_branch = branch_for(config, dep_view.and_then(|d| d.state.as_ref()), dep);
+        if selected.contains(dep.as_str()) {
+            waits_for.push((dep.clone(), dep_branch));
+            continue;
+        }
+        match dep_view.map(|d| (d.phase(), is_complete(d))) {
+            Some((Phase::Merged, _)) | Some((_, true)) => {}
+            Some((Phase::Done, _)) => builds_on.push((dep.clone(), dep_branch)),
+            _ => {
+                return Err(Error::DependencyNotDone {
+                    id: v.change.id.clone(),
+                    dep: dep.clone(),
+                });
+            }
+        }
+    }
+    Ok((waits_for, builds_on))
+}
+
+/// A branch that conflux did not create for the change is neither built on nor changed:
+/// it may hold someone's work, and `clean` would later delete it.
+fn refuse_foreign_branch(
+    ws: &Workspace,
+    state: Option<&ChangeState>,
+    branch: &str,
+    id: &str,
+) -> Result<(), Error> {
+    if branch_owner(&ws.repo, state, branch)? != BranchOwner::Other {
+        return Ok(());
+    }
+    Err(Error::ForeignBranch {
+        id: id.to_owned(),
+        branch: branch.to_owned(),
+    })
+}
+
+/// The branch an earlier run recorded, else `<branch_prefix><id>`.
+fn branch_for(config: &Config, state: Option<&ChangeState>, id: &str) -> String {
+    state
+        .map(|s| s.branch.clone())
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| format!("{}{id}", config.branch_prefix))
+}
+
+/// Takes the repository's run lock: one orchestrator per repository.
+pub(crate) fn lock(ws: &Workspace) -> Result<RunLock, Error> {
+    ws.run_dir.lock().map_err(Error::Locked)
+}
+
+impl RunPlan {
+    /// The state each change enters the run with: queued, its earlier run's record kept
+    /// (branch, worktree, cost) and its tasks as counted now.
+    pub(crate) fn queued_states(&self) -> impl Iterator<Item = ChangeState> + '_ {
+        self.jobs.iter().map(|job| {
+            let p = &job.plan;
+            let mut state = p.prior.clone().unwrap_or_else(|| {
+                ChangeState::new(&p.change.id, &p.branch, &p.worktree, &self.base)
+            });
+            state.phase = Phase::Queued;
+            state.reason = None;
+            state.pid = None;
+            state.finished_at = None;
+            state.tasks_done = p.change.tasks_done();
+            state.tasks_total = p.change.tasks_total();
+            state
+        })
+    }
+}
