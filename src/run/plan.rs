@@ -337,3 +337,185 @@ impl RunPlan {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::process::Command;
+
+    use super::*;
+    use crate::config::Layer;
+    use crate::git::env::RepoEnv;
+    use crate::run::overview::overview;
+
+    /// Runs the real `git` hermetically in `dir`; panics with its stderr on failure.
+    fn git(dir: &Path, args: &[&str]) {
+        let out = Command::new("git")
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// A repository on `main` with committed OpenSpec changes: (id, dependencies, tasks).
+    fn repo(changes: &[(&str, &[&str], &str)]) -> (tempfile::TempDir, Workspace) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().canonicalize().expect("canonical").join("repo");
+        std::fs::create_dir_all(&root).expect("repo dir");
+        for (id, deps, tasks) in changes {
+            let folder = root.join("openspec/changes").join(id);
+            std::fs::create_dir_all(&folder).expect("mkdir");
+            let proposal = format!("---\ndependencies: [{}]\n---\n# {id}\n", deps.join(", "));
+            std::fs::write(folder.join("proposal.md"), proposal).expect("proposal");
+            std::fs::write(folder.join("tasks.md"), tasks).expect("tasks");
+        }
+        std::fs::write(root.join("README.md"), "hello\n").expect("readme");
+        git(&root, &["init", "-q", "-b", "main"]);
+        git(&root, &["add", "-A"]);
+        git(&root, &["commit", "-q", "-m", "changes"]);
+        let ws = Workspace::open(&root, &RepoEnv::default()).expect("workspace");
+        (dir, ws)
+    }
+
+    /// Records an earlier run of `id` that ended in `phase`.
+    fn record(ws: &Workspace, id: &str, phase: Phase, reason: Option<&str>) {
+        let mut state = ChangeState::new(id, &format!("conflux/{id}"), Path::new(""), "main");
+        state.phase = phase;
+        state.reason = reason.map(str::to_owned);
+        ws.run_dir.save(&state).expect("state saved");
+    }
+
+    /// Defaults with an agent that exists everywhere (`sh`).
+    fn config(root: &Path) -> Config {
+        let mut config = Config::default();
+        let layer = Layer::parse("agent: {command: \"sh agent.sh\", prompt: stdin}\n", root)
+            .expect("layer");
+        config.apply(layer);
+        config
+    }
+
+    fn ids(selection: &Selection) -> Vec<String> {
+        selection.changes.iter().map(|v| v.change.id.clone()).collect()
+    }
+
+    const OPEN: &str = "- [ ] 1.1 do it\n";
+    const TICKED: &str = "- [x] 1.1 done\n";
+
+    #[test]
+    fn without_ids_every_unfinished_change_runs_and_the_waiting_ones_are_notes() {
+        let (_dir, ws) = repo(&[
+            ("blocked", &[], OPEN),
+            ("conflicting", &[], OPEN),
+            ("done", &[], OPEN),
+            ("finished-by-hand", &[], TICKED),
+            ("interrupted", &[], OPEN),
+            ("new", &[], OPEN),
+        ]);
+        record(&ws, "blocked", Phase::Blocked, Some("the reviewer said no"));
+        record(&ws, "conflicting", Phase::Conflict, None);
+        record(&ws, "done", Phase::Done, None);
+        record(&ws, "interrupted", Phase::Applying, None);
+        let view = overview(&ws).expect("overview");
+
+        let selection = select(&view, &[]);
+
+        assert_eq!(ids(&selection), ["interrupted", "new"]);
+        assert_eq!(
+            selection.notes,
+            [
+                Note::Blocked {
+                    id: "blocked".into(),
+                    reason: "the reviewer said no".into()
+                },
+                Note::Conflict {
+                    id: "conflicting".into(),
+                    reason: "see git conflux status -v".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn named_changes_run_even_when_blocked_and_finished_ones_are_notes() {
+        let (_dir, ws) = repo(&[("blocked", &[], OPEN), ("done", &[], OPEN)]);
+        record(&ws, "blocked", Phase::Blocked, None);
+        record(&ws, "done", Phase::Done, None);
+        let view = overview(&ws).expect("overview");
+
+        let selection = select(&view, &["blocked".into(), "done".into()]);
+
+        assert_eq!(ids(&selection), ["blocked"]);
+        assert_eq!(
+            selection.notes,
+            [Note::Finished {
+                id: "done".into(),
+                phase: Phase::Done
+            }]
+        );
+    }
+
+    #[test]
+    fn a_selected_dependency_is_waited_for_and_a_done_one_is_built_on() {
+        let (_dir, ws) = repo(&[
+            ("merged", &[], OPEN),
+            ("done", &[], OPEN),
+            ("first", &[], OPEN),
+            ("second", &["first", "done", "merged"], OPEN),
+        ]);
+        record(&ws, "merged", Phase::Merged, None);
+        record(&ws, "done", Phase::Done, None);
+        let config = config(&ws.root);
+        let view = overview(&ws).expect("overview");
+        let selection = select(&view, &[]);
+
+        let run = plan(&ws, &config, &view, "main".into(), &selection).expect("plan");
+
+        let second = run
+            .jobs
+            .iter()
+            .find(|j| j.plan.change.id == "second")
+            .expect("second is planned");
+        assert_eq!(second.waits_for, [("first".into(), "conflux/first".into())]);
+        assert_eq!(second.builds_on, [("done".into(), "conflux/done".into())]);
+        assert_eq!(second.plan.worktree, ws.worktree_root(&config).join("second"));
+    }
+
+    #[test]
+    fn a_dependency_that_is_neither_selected_nor_done_is_refused() {
+        let (_dir, ws) = repo(&[("first", &[], OPEN), ("second", &["first"], OPEN)]);
+        let config = config(&ws.root);
+        let view = overview(&ws).expect("overview");
+        let selection = select(&view, &["second".into()]);
+
+        let err = plan(&ws, &config, &view, "main".into(), &selection)
+            .err()
+            .expect("refused");
+
+        assert!(
+            matches!(&err, Error::DependencyNotDone { id, dep } if id == "second" && dep == "first"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn the_base_must_exist_and_must_not_be_a_change_branch() {
+        let (_dir, ws) = repo(&[]);
+        let mut config = config(&ws.root);
+        assert_eq!(base_branch(&ws, &config).expect("main"), "main");
+
+        config.base = Some("nope".into());
+        let err = base_branch(&ws, &config).expect_err("absent");
+        assert!(matches!(err, Error::NoBase { .. }), "{err:?}");
+
+        config.base = Some("conflux/x".into());
+        let err = base_branch(&ws, &config).expect_err("change branch");
+        assert!(matches!(err, Error::BaseIsChangeBranch { .. }), "{err:?}");
+    }
+}
