@@ -35,7 +35,7 @@ pub fn run(cli: Cli, repo_env: RepoEnv) -> Result<Exit, CommandError> {
 }
 
 /// What every command may need, found lazily: the repository, its configuration, the run dir.
-pub struct Context {
+pub(crate) struct Context {
     pub ui: Ui,
     pub cwd: PathBuf,
     /// `GIT_DIR`/`GIT_WORK_TREE` as git's environment gave them.
@@ -70,7 +70,7 @@ impl Context {
 }
 
 /// A path shown relative to `base` when it lies under it.
-pub fn display_path(path: &Path, base: &Path) -> String {
+pub(crate) fn display_path(path: &Path, base: &Path) -> String {
     path.strip_prefix(base)
         .unwrap_or(path)
         .display()

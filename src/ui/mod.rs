@@ -10,7 +10,6 @@ pub struct Ui {
     pub color: bool,
     pub quiet: bool,
     pub verbose: u8,
-    pub stdout_is_terminal: bool,
     pub stderr_is_terminal: bool,
 }
 
@@ -32,7 +31,6 @@ impl Ui {
             color,
             quiet: args.quiet,
             verbose: args.verbose,
-            stdout_is_terminal,
             stderr_is_terminal,
         }
     }
