@@ -245,7 +245,7 @@ async fn run_hook(ctx: &Context, config: &Config, root: &Path, event: &'static s
     };
     let mut log = |line: String| tracing::info!("hook {event}: {line}");
     if let Some(Err(e)) = hooks::run(config, event, &vars, root, &Cancel::new(), &mut log).await {
-        ctx.ui.warn(&e);
+        ctx.ui.warn(&e.to_string());
     }
 }
 

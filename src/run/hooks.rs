@@ -11,6 +11,33 @@ use crate::agent::runner::{
 use crate::agent::template;
 use crate::config::Config;
 
+/// Why a hook did not succeed; a warning or a change's note, never the run's end.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("hook {event} (`{command}`): {error}")]
+    Invalid {
+        event: String,
+        command: String,
+        error: template::Error,
+    },
+    #[error("hook {event} (`{command}`) was stopped after {secs}s (hooks_timeout)")]
+    TimedOut {
+        event: String,
+        command: String,
+        secs: u64,
+    },
+    #[error("hook {event} was cancelled")]
+    Cancelled { event: String },
+    #[error("hook {event} (`{command}`) failed: {reason}")]
+    Failed {
+        event: String,
+        command: String,
+        reason: String,
+    },
+    #[error("hook {event}: {reason}")]
+    Runtime { event: String, reason: String },
+}
+
 /// What a hook is told, as `CONFLUX_*` environment variables; unset fields are left out.
 #[derive(Clone, Debug, Default)]
 pub struct HookVars {
@@ -58,11 +85,17 @@ pub async fn run(
     cwd: &Path,
     cancel: &Cancel,
     on_line: &mut (dyn FnMut(String) + Send),
-) -> Option<Result<(), String>> {
+) -> Option<Result<(), Error>> {
     let command = config.hooks.get(event)?.clone();
     let invocation = match Invocation::shell(&command, template::HOOK, vars.env(event)) {
         Ok(invocation) => invocation,
-        Err(e) => return Some(Err(format!("hook {event} (`{command}`): {e}"))),
+        Err(error) => {
+            return Some(Err(Error::Invalid {
+                event: event.to_owned(),
+                command,
+                error,
+            }));
+        }
     };
     let request = RunRequest {
         invocation,
@@ -88,14 +121,20 @@ pub async fn run(
         &mut forward,
     )
     .await;
+    let event = event.to_owned();
     Some(match outcome.result {
         RunResult::Success => Ok(()),
-        RunResult::TimedOut { after } => Err(format!(
-            "hook {event} (`{command}`) was stopped after {}s (hooks_timeout)",
-            after.as_secs()
-        )),
-        RunResult::Cancelled => Err(format!("hook {event} was cancelled")),
-        RunResult::Failed { reason } => Err(format!("hook {event} (`{command}`) failed: {reason}")),
+        RunResult::TimedOut { after } => Err(Error::TimedOut {
+            event,
+            command,
+            secs: after.as_secs(),
+        }),
+        RunResult::Cancelled => Err(Error::Cancelled { event }),
+        RunResult::Failed { reason } => Err(Error::Failed {
+            event,
+            command,
+            reason,
+        }),
     })
 }
 
@@ -106,12 +145,17 @@ pub fn run_blocking(
     event: &str,
     vars: &HookVars,
     cwd: &Path,
-) -> Option<Result<(), String>> {
+) -> Option<Result<(), Error>> {
     config.hooks.get(event)?;
     let cancel = Cancel::new();
     let mut log = |line: String| tracing::info!("hook {event}: {line}");
     block_on(run(config, event, vars, cwd, &cancel, &mut log))
-        .unwrap_or_else(|e| Some(Err(format!("hook {event}: {e}"))))
+        .unwrap_or_else(|reason| {
+            Some(Err(Error::Runtime {
+                event: event.to_owned(),
+                reason,
+            }))
+        })
 }
 
 /// Drives `future` to completion from synchronous code: inside a `spawn_blocking` task on its

@@ -492,7 +492,8 @@ impl Pipeline<'_> {
                 self.note(format!("hook {event} ran"));
                 Ok(())
             }
-            Some(Err(reason)) => {
+            Some(Err(e)) => {
+                let reason = e.to_string();
                 self.note(reason.clone());
                 Err(reason)
             }
