@@ -174,10 +174,9 @@ impl From<plan::Error> for CommandError {
         match e {
             plan::Error::Config(e) => e.into(),
             // The entry's error keeps its own causes.
-            plan::Error::Copy { id, error } => CommandError::from_error(Exit::Usage, error)
-                .hint(format!(
-                    "fix `copy:` in .conflux.yaml or in the front matter of change {id}"
-                )),
+            plan::Error::Copy { id, error } => CommandError::from_error(Exit::Usage, error).hint(
+                format!("fix `copy:` in .conflux.yaml or in the front matter of change {id}"),
+            ),
             e => {
                 let hint = plan_hint(&e);
                 let err = CommandError::from_error(Exit::Usage, e);
@@ -194,17 +193,28 @@ impl From<plan::Error> for CommandError {
 fn plan_hint(e: &plan::Error) -> Option<String> {
     use plan::Error as E;
     Some(match e {
-        E::DetachedHead { .. } => "check out a branch there, or pass --base <branch> (or set `base:` in .conflux.yaml)".to_owned(),
+        E::DetachedHead { .. } => {
+            "check out a branch there, or pass --base <branch> (or set `base:` in .conflux.yaml)"
+                .to_owned()
+        }
         E::BaseIsChangeBranch { root, .. } => format!(
             "pass --base <branch> (or set `base:` in .conflux.yaml), or check out that branch in the main worktree {}",
             root.display()
         ),
-        E::NoBase { .. } => "pass an existing branch with --base, or fix `base:` in .conflux.yaml".to_owned(),
-        E::NoAgent => "run `git conflux init`, set `agent:` in .conflux.yaml, or pass --agent <preset>".to_owned(),
+        E::NoBase { .. } => {
+            "pass an existing branch with --base, or fix `base:` in .conflux.yaml".to_owned()
+        }
+        E::NoAgent => {
+            "run `git conflux init`, set `agent:` in .conflux.yaml, or pass --agent <preset>"
+                .to_owned()
+        }
         E::Uncommitted { dir, .. } => {
             format!("commit them first: git add {} && git commit", dir.display())
         }
-        E::AgentMissing(_) => "install the agent, or choose another with --agent or `agent:` in .conflux.yaml".to_owned(),
+        E::AgentMissing(_) => {
+            "install the agent, or choose another with --agent or `agent:` in .conflux.yaml"
+                .to_owned()
+        }
         E::Locked(_) => "wait for it to finish, or stop it with `git conflux stop`".to_owned(),
         E::DependencyNotDone { id, dep } => format!("start both: git conflux start {dep} {id}"),
         E::ForeignBranch { branch, .. } => format!(

@@ -107,7 +107,10 @@ struct Owned {
 }
 
 impl Owned {
-    fn of(ws: &crate::run::workspace::Workspace, state: &ChangeState) -> Result<Owned, CommandError> {
+    fn of(
+        ws: &crate::run::workspace::Workspace,
+        state: &ChangeState,
+    ) -> Result<Owned, CommandError> {
         let owner = branch_owner(&ws.repo, Some(state), &state.branch)
             .map_err(|e| CommandError::from_error(Exit::Failed, e))?;
         Ok(Owned {

@@ -119,9 +119,8 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> Result<Exit, CommandError> {
             results.push((id.to_string(), can));
             continue;
         }
-        let mut change_config = config
-            .for_change(v.change.config.as_ref(), &v.change.dir.join("proposal.md"))
-            ?;
+        let mut change_config =
+            config.for_change(v.change.config.as_ref(), &v.change.dir.join("proposal.md"))?;
         // The flag is the command-line layer of `merge.resolve`.
         if args.resolve {
             change_config.merge_resolve = Resolve::Agent;

@@ -92,9 +92,9 @@ fn with_flags(mut config: Config, args: &StartArgs) -> Result<Config, CommandErr
 /// What the user hears about a change the plan left out.
 fn note_text(note: &Note) -> String {
     match note {
-        Note::Blocked { id, reason } => format!(
-            "{id} is blocked ({reason}); run it again by naming it: git conflux start {id}"
-        ),
+        Note::Blocked { id, reason } => {
+            format!("{id} is blocked ({reason}); run it again by naming it: git conflux start {id}")
+        }
         Note::Conflict { id, reason } => format!(
             "{id} is done but conflicts with its base ({reason}); resolve it with `git conflux merge --resolve {id}`, or run it again by naming it: git conflux start {id}"
         ),
@@ -258,28 +258,7 @@ fn print_summary(
     ids: &[String],
     summary: &Summary,
 ) {
-    let mut rows = Vec::new();
-    let mut any_done = false;
-    for id in ids {
-        let outcome = summary.outcomes.get(id);
-        let phase = outcome.map_or(Phase::Cancelled, |o| o.phase);
-        any_done |= phase == Phase::Done;
-        let state = recorder.state(id);
-        rows.push(vec![
-            id.clone(),
-            phase.to_string(),
-            state.map_or(0, |s| s.iteration).to_string(),
-            humantime::format_duration(std::time::Duration::from_secs(
-                state.map_or(0, |s| s.elapsed_secs),
-            ))
-            .to_string(),
-            state
-                .and_then(|s| s.cost_usd)
-                .map_or("-".into(), |c| format!("${c:.2}")),
-            state.map_or(String::new(), |s| s.branch.clone()),
-            outcome.and_then(|o| o.reason.clone()).unwrap_or_default(),
-        ]);
-    }
+    let (rows, any_done) = summary_rows(recorder, ids, summary);
     if !ctx.ui.quiet && !matches!(display, Display::Json) {
         let text = table::render(
             &[
@@ -314,6 +293,38 @@ fn print_summary(
             eprintln!("{line}");
         }
     }
+}
+
+/// One row per change of the run (id, result, iterations, time, cost, branch, reason), and
+/// whether any of them is done.
+fn summary_rows(
+    recorder: &Recorder,
+    ids: &[String],
+    summary: &Summary,
+) -> (Vec<Vec<String>>, bool) {
+    let mut rows = Vec::new();
+    let mut any_done = false;
+    for id in ids {
+        let outcome = summary.outcomes.get(id);
+        let phase = outcome.map_or(Phase::Cancelled, |o| o.phase);
+        any_done |= phase == Phase::Done;
+        let state = recorder.state(id);
+        rows.push(vec![
+            id.clone(),
+            phase.to_string(),
+            state.map_or(0, |s| s.iteration).to_string(),
+            humantime::format_duration(std::time::Duration::from_secs(
+                state.map_or(0, |s| s.elapsed_secs),
+            ))
+            .to_string(),
+            state
+                .and_then(|s| s.cost_usd)
+                .map_or("-".into(), |c| format!("${c:.2}")),
+            state.map_or(String::new(), |s| s.branch.clone()),
+            outcome.and_then(|o| o.reason.clone()).unwrap_or_default(),
+        ]);
+    }
+    (rows, any_done)
 }
 
 /// 130 when interrupted, 0 when every change is done or merged, else 1.

@@ -11,11 +11,11 @@ use nix::unistd::Pid;
 
 use crate::cli::StopArgs;
 use crate::commands::Context;
-use crate::run::workspace::Workspace;
 use crate::config::Config;
 use crate::error::{CommandError, Exit};
 use crate::run::leftover;
 use crate::run::state::{LockInfo, LockState};
+use crate::run::workspace::Workspace;
 
 pub fn cmd_stop(ctx: &Context, args: StopArgs) -> Result<Exit, CommandError> {
     let ws = ctx.workspace()?;

@@ -149,13 +149,12 @@ pub fn run_blocking(
     config.hooks.get(event)?;
     let cancel = Cancel::new();
     let mut log = |line: String| tracing::info!("hook {event}: {line}");
-    block_on(run(config, event, vars, cwd, &cancel, &mut log))
-        .unwrap_or_else(|reason| {
-            Some(Err(Error::Runtime {
-                event: event.to_owned(),
-                reason,
-            }))
-        })
+    block_on(run(config, event, vars, cwd, &cancel, &mut log)).unwrap_or_else(|reason| {
+        Some(Err(Error::Runtime {
+            event: event.to_owned(),
+            reason,
+        }))
+    })
 }
 
 /// Drives `future` to completion from synchronous code: inside a `spawn_blocking` task on its

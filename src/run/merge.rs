@@ -135,7 +135,6 @@ impl Error {
             Phase::Failed
         }
     }
-
 }
 
 /// `start --merge`: each change of the run is merged as soon as it is done, fast-forward

@@ -4,7 +4,7 @@
 //! plan wants said is data ([`Note`]) that the command renders.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::agent::presets::{self, AgentSpec};
 use crate::config::Config;
@@ -199,33 +199,8 @@ pub(crate) fn plan(
         .collect();
     let worktree_root = ws.worktree_root(config);
     for v in &selection.changes {
-        let change_config =
-            config.for_change(v.change.config.as_ref(), &v.change.dir.join("proposal.md"))?;
-        // What `copy:` would copy is checked now, before any worktree exists.
-        for entry in &change_config.copy {
-            crate::files::copy_items(&ws.root, entry).map_err(|error| Error::Copy {
-                id: v.change.id.clone(),
-                error,
-            })?;
-        }
-        let (waits_for, builds_on) = dependencies(config, view, &selected, v)?;
-        let state = v.state.as_ref();
-        let branch = branch_for(config, state, &v.change.id);
-        refuse_foreign_branch(ws, state, &branch, &v.change.id)?;
-        run.jobs.push(Job {
-            plan: Plan {
-                change: v.change.clone(),
-                config: change_config,
-                branch,
-                worktree: state
-                    .map(|s| s.worktree.clone())
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or_else(|| worktree_root.join(&v.change.id)),
-                prior: state.cloned(),
-            },
-            waits_for,
-            builds_on,
-        });
+        run.jobs
+            .push(job(ws, config, view, &selected, &worktree_root, v)?);
     }
     run.agent_command = match &agent {
         AgentSpec::Preset(name) => {
@@ -234,6 +209,46 @@ pub(crate) fn plan(
         other => format!("{other:?}"),
     };
     Ok(run)
+}
+
+/// One selected change's job: its configuration (front matter applied), its `copy:` items
+/// checked, its dependencies sorted into waits-for and builds-on, its branch (never one
+/// conflux did not create) and its worktree (the recorded one, else under `worktree_root`).
+fn job(
+    ws: &Workspace,
+    config: &Config,
+    view: &Overview,
+    selected: &BTreeSet<&str>,
+    worktree_root: &Path,
+    v: &ChangeView,
+) -> Result<Job, Error> {
+    let change_config =
+        config.for_change(v.change.config.as_ref(), &v.change.dir.join("proposal.md"))?;
+    // What `copy:` would copy is checked now, before any worktree exists.
+    for entry in &change_config.copy {
+        crate::files::copy_items(&ws.root, entry).map_err(|error| Error::Copy {
+            id: v.change.id.clone(),
+            error,
+        })?;
+    }
+    let (waits_for, builds_on) = dependencies(config, view, selected, v)?;
+    let state = v.state.as_ref();
+    let branch = branch_for(config, state, &v.change.id);
+    refuse_foreign_branch(ws, state, &branch, &v.change.id)?;
+    Ok(Job {
+        plan: Plan {
+            change: v.change.clone(),
+            config: change_config,
+            branch,
+            worktree: state
+                .map(|s| s.worktree.clone())
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or_else(|| worktree_root.join(&v.change.id)),
+            prior: state.cloned(),
+        },
+        waits_for,
+        builds_on,
+    })
 }
 
 /// A change's worktree is made from commits: files of its folder that are not committed
@@ -361,7 +376,11 @@ mod tests {
             .env_remove("GIT_INDEX_FILE")
             .output()
             .expect("git runs");
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// A repository on `main` with committed OpenSpec changes: (id, dependencies, tasks).
@@ -402,7 +421,11 @@ mod tests {
     }
 
     fn ids(selection: &Selection) -> Vec<String> {
-        selection.changes.iter().map(|v| v.change.id.clone()).collect()
+        selection
+            .changes
+            .iter()
+            .map(|v| v.change.id.clone())
+            .collect()
     }
 
     const OPEN: &str = "- [ ] 1.1 do it\n";
@@ -484,7 +507,10 @@ mod tests {
             .expect("second is planned");
         assert_eq!(second.waits_for, [("first".into(), "conflux/first".into())]);
         assert_eq!(second.builds_on, [("done".into(), "conflux/done".into())]);
-        assert_eq!(second.plan.worktree, ws.worktree_root(&config).join("second"));
+        assert_eq!(
+            second.plan.worktree,
+            ws.worktree_root(&config).join("second")
+        );
     }
 
     #[test]
