@@ -238,3 +238,90 @@ impl From<merge::Error> for CommandError {
         CommandError::from_error(exit, e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every refusal of the plan is exit 2 and its hint says what to do next.
+    #[test]
+    fn plan_refusals_are_exit_2_and_say_what_to_do() {
+        use plan::Error as E;
+        let cases = [
+            (
+                E::DetachedHead { root: "/r".into() },
+                "check out a branch there, or pass --base <branch>",
+            ),
+            (
+                E::BaseIsChangeBranch {
+                    base: "conflux/x".into(),
+                    root: "/r".into(),
+                },
+                "or check out that branch in the main worktree /r",
+            ),
+            (
+                E::NoBase {
+                    base: "nope".into(),
+                },
+                "pass an existing branch with --base",
+            ),
+            (E::NoAgent, "run `git conflux init`"),
+            (
+                E::Uncommitted {
+                    id: "a".into(),
+                    dir: "changes/a".into(),
+                    paths: vec!["changes/a/tasks.md".into()],
+                },
+                "commit them first: git add changes/a && git commit",
+            ),
+            (
+                E::DependencyNotDone {
+                    id: "b".into(),
+                    dep: "a".into(),
+                },
+                "start both: git conflux start a b",
+            ),
+            (
+                E::ForeignBranch {
+                    id: "a".into(),
+                    branch: "conflux/a".into(),
+                },
+                "rename it (git branch -m conflux/a <new-name>)",
+            ),
+        ];
+        for (error, hint) in cases {
+            let err = CommandError::from(error);
+            assert_eq!(err.exit, Exit::Usage, "{err}");
+            assert!(err.hints.iter().any(|h| h.contains(hint)), "{err}");
+        }
+    }
+
+    /// Conflicts are exit 3, refusals exit 1; the merge's message is kept whole.
+    #[test]
+    fn merge_errors_pick_the_exit_code() {
+        let conflict = CommandError::from(merge::Error::Conflicts {
+            id: "a".into(),
+            base: "main".into(),
+            branch: "conflux/a".into(),
+            worktree: "/w".into(),
+            conflicts: Vec::new(),
+        });
+        assert_eq!(conflict.exit, Exit::Conflict, "{conflict}");
+        let refused = CommandError::from(merge::Error::NoRun { id: "a".into() });
+        assert_eq!(refused.exit, Exit::Failed, "{refused}");
+        assert!(refused.message.contains("git conflux start a"), "{refused}");
+    }
+
+    #[test]
+    fn unknown_ids_are_exit_2_and_the_hint_lists_the_known_ones() {
+        let err = CommandError::from(overview::Error::Unknown {
+            unknown: vec!["zzz".into()],
+            known: vec!["a".into(), "b".into()],
+        });
+        assert_eq!(err.exit, Exit::Usage);
+        assert_eq!(
+            err.to_string(),
+            "no such change: zzz\nhint: known changes: a, b"
+        );
+    }
+}
