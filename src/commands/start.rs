@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::agent::presets::{self, AgentSpec};
 use crate::agent::runner::{Cancel, Stagger};
@@ -12,6 +12,7 @@ use crate::commands::{Context, Workspace, config_error, display_path};
 use crate::config::Config;
 use crate::error::{CommandError, Exit};
 use crate::git::MergeMode;
+use crate::run::control::{self, Publisher};
 use crate::run::event::Event;
 use crate::run::hooks::{self, HookVars};
 use crate::run::leftover;
@@ -51,7 +52,7 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
         ctx.ui.warn(&format!("{problem} (skipped)"));
     }
 
-    let plan = plan_run(ctx, &ws, &config, &view, &args)?;
+    let plan = plan_run(ctx, &ws, &config, &view, &args.ids, &BTreeSet::new())?;
     if plan.jobs.is_empty() {
         ctx.ui.note(
             "Nothing to start: every change is done or blocked. `git conflux status` shows them.",
@@ -95,7 +96,8 @@ fn plan_run(
     ws: &Workspace,
     config: &Config,
     view: &Overview,
-    args: &StartArgs,
+    ids: &[String],
+    in_run: &BTreeSet<String>,
 ) -> Result<RunPlan, CommandError> {
     let base = match &config.base {
         Some(base) => base.clone(),
@@ -125,7 +127,7 @@ fn plan_run(
         );
     }
 
-    let selected: Vec<&ChangeView> = if args.ids.is_empty() {
+    let selected: Vec<&ChangeView> = if ids.is_empty() {
         for v in view.changes.iter() {
             let id = &v.change.id;
             let reason = v
@@ -146,11 +148,7 @@ fn plan_run(
         view.changes.iter().filter(|v| wants_run(v)).collect()
     } else {
         let mut chosen = Vec::new();
-        for v in view
-            .changes
-            .iter()
-            .filter(|v| args.ids.contains(&v.change.id))
-        {
+        for v in view.changes.iter().filter(|v| ids.contains(&v.change.id)) {
             if matches!(v.phase(), Phase::Done | Phase::Merged) {
                 ctx.ui.note(&format!(
                     "{} is already {}; skipping it",
@@ -227,7 +225,7 @@ fn plan_run(
         for dep in &v.change.dependencies {
             let dep_view = view.find(dep);
             let dep_branch = branch_for(config, dep_view.and_then(|d| d.state.as_ref()), dep);
-            if selected_ids.contains(dep.as_str()) {
+            if selected_ids.contains(dep.as_str()) || in_run.contains(dep) {
                 waits_for.push((dep.clone(), dep_branch));
                 continue;
             }
@@ -441,24 +439,23 @@ async fn execute(
             ctx.ui.warn(&line);
         }
     }
-    for job in &plan.jobs {
-        let p = &job.plan;
-        let mut state = p
-            .prior
-            .clone()
-            .unwrap_or_else(|| ChangeState::new(&p.change.id, &p.branch, &p.worktree, &plan.base));
-        state.phase = Phase::Queued;
-        state.reason = None;
-        state.pid = None;
-        state.finished_at = None;
-        state.tasks_done = p.change.tasks_done();
-        state.tasks_total = p.change.tasks_total();
-        recorder.seed(state);
-    }
     let ids: Vec<String> = plan.jobs.iter().map(|j| j.plan.change.id.clone()).collect();
+    // Other terminals steer this run through the control socket, and follow its events.
+    let publisher = Publisher::default();
+    let (requests_tx, requests) = tokio::sync::mpsc::unbounded_channel();
+    let _server = match control::Server::start(&ws.run_dir, requests_tx, publisher.clone()) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            ctx.ui.warn(&format!(
+                "this run cannot be steered from another terminal (no control socket: {e})"
+            ));
+            None
+        }
+    };
     let mut report = |event: &Event| {
         recorder.record(event);
         display.show(event);
+        publisher.publish(event);
     };
     report(&Event::RunStarted {
         changes: ids.clone(),
@@ -466,10 +463,9 @@ async fn execute(
         base: plan.base.clone(),
     });
 
-    let merge_cb: Option<MergeFn> = merge_done.then(|| {
-        let ws = ws.clone();
-        let changes: HashMap<String, (Change, Config)> = plan
-            .jobs
+    // The changes of this run, for the merge worker; a change added mid-run joins them.
+    let changes: Arc<Mutex<HashMap<String, (Change, Config)>>> = Arc::new(Mutex::new(
+        plan.jobs
             .iter()
             .map(|j| {
                 (
@@ -477,9 +473,14 @@ async fn execute(
                     (j.plan.change.clone(), j.plan.config.clone()),
                 )
             })
-            .collect();
+            .collect(),
+    ));
+    let merge_cb: Option<MergeFn> = merge_done.then(|| {
+        let ws = ws.clone();
+        let changes = Arc::clone(&changes);
         let merge_one = move |id: &str| -> MergeVerdict {
-            let Some((change, config)) = changes.get(id) else {
+            let found = changes.lock().ok().and_then(|c| c.get(id).cloned());
+            let Some((change, config)) = found else {
                 return MergeVerdict::Failed(
                     Phase::Failed,
                     format!("{id} is not part of this run"),
@@ -490,7 +491,7 @@ async fn execute(
                 keep: false,
                 force: false,
             };
-            match merge::merge_change(&ws, config, change, &options) {
+            match merge::merge_change(&ws, &config, &change, &options) {
                 Ok(merged) => {
                     let (into, commit) = match merged {
                         merge::Merged::Already => (String::new(), String::new()),
@@ -518,6 +519,22 @@ async fn execute(
         }
     };
     run_hook("on_start").await;
+    let planner: scheduler::Planner = {
+        let changes = Arc::clone(&changes);
+        Box::new(move |ids: &[String], in_run: &BTreeSet<String>| {
+            let view = overview(ws).map_err(|e| e.to_string())?;
+            view.check_ids(ids).map_err(|e| e.to_string())?;
+            let joined =
+                plan_run(ctx, ws, config, &view, ids, in_run).map_err(|e| e.to_string())?;
+            if let Ok(mut changes) = changes.lock() {
+                for job in &joined.jobs {
+                    let p = &job.plan;
+                    changes.insert(p.change.id.clone(), (p.change.clone(), p.config.clone()));
+                }
+            }
+            Ok(joined.jobs)
+        })
+    };
     let summary = scheduler::run(
         Arc::clone(&shared),
         plan.jobs,
@@ -525,6 +542,7 @@ async fn execute(
         rx,
         &mut report,
         merge_cb,
+        Some(scheduler::Steering { requests, planner }),
     )
     .await;
     run_hook("on_finish").await;
@@ -536,6 +554,13 @@ async fn execute(
     // The summary table, from the recorded states.
     let mut rows = Vec::new();
     let mut any_done = false;
+    // The changes planned first, then those added from other terminals.
+    let added = summary
+        .outcomes
+        .keys()
+        .filter(|id| !ids.contains(id))
+        .cloned();
+    let ids: Vec<String> = ids.iter().cloned().chain(added).collect();
     for id in &ids {
         let outcome = summary.outcomes.get(id);
         let phase = outcome.map_or(Phase::Cancelled, |o| o.phase);
