@@ -8,6 +8,7 @@ mod merge;
 mod start;
 mod status;
 mod stop;
+mod tell;
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +32,7 @@ pub fn run(cli: Cli, repo_env: RepoEnv) -> Result<Exit, CommandError> {
         Command::Merge(args) => merge::cmd_merge(&ctx, args),
         Command::Logs(args) => logs::cmd_logs(&ctx, args),
         Command::Stop(args) => stop::cmd_stop(&ctx, args),
+        Command::Tell(args) => tell::cmd_tell(&ctx, args),
         Command::Clean(args) => clean::cmd_clean(&ctx, args),
         Command::Completions(args) => completions::cmd_completions(&ctx, args),
     }
@@ -109,6 +111,29 @@ impl Workspace {
     /// Defaults < user file < `.conflux.yaml` of the main worktree.
     pub fn config(&self) -> Result<Config, CommandError> {
         Config::load(&self.root).map_err(config_error)
+    }
+}
+
+/// Sends `request` to the running `start` of this repository, printing its answer. Without
+/// a running start: an error saying so (exit 1).
+pub fn steer(
+    ctx: &Context,
+    ws: &Workspace,
+    request: crate::run::control::Request,
+) -> Result<Exit, CommandError> {
+    use crate::run::control::{Error, client};
+    match client::request(&ws.run_dir, request) {
+        Ok(reply) => {
+            for line in &reply.lines {
+                ctx.ui.note(line);
+            }
+            Ok(if reply.ok { Exit::Ok } else { Exit::Failed })
+        }
+        Err(Error::NoRun) => Err(CommandError::failed(
+            "no git conflux start is running in this repository",
+        )
+        .hint("start one with `git conflux start`")),
+        Err(e) => Err(CommandError::from_error(Exit::Failed, e)),
     }
 }
 

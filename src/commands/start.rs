@@ -8,11 +8,11 @@ use crate::agent::presets::{self, AgentSpec};
 use crate::agent::runner::{Cancel, Stagger};
 use crate::change::Change;
 use crate::cli::StartArgs;
-use crate::commands::{Context, Workspace, config_error, display_path};
+use crate::commands::{Context, Workspace, config_error, display_path, steer};
 use crate::config::Config;
 use crate::error::{CommandError, Exit};
 use crate::git::MergeMode;
-use crate::run::control::{self, Publisher};
+use crate::run::control::{self, Publisher, Request};
 use crate::run::event::Event;
 use crate::run::hooks::{self, HookVars};
 use crate::run::leftover;
@@ -21,12 +21,17 @@ use crate::run::overview::{ChangeView, Overview, overview};
 use crate::run::pipeline::{Plan, Shared};
 use crate::run::record::Recorder;
 use crate::run::scheduler::{self, Job, MergeFn, MergeVerdict};
-use crate::run::state::{BranchOwner, ChangeState, Phase, branch_owner};
+use crate::run::state::{BranchOwner, ChangeState, LockState, Phase, branch_owner};
 use crate::ui::display::{Display, round_secs};
 use crate::ui::table;
 
 pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
     let ws = ctx.workspace()?;
+    if !args.dry_run
+        && let LockState::Held(holder) = ws.run_dir.lock_state()
+    {
+        return join(ctx, &ws, &args, holder.pid);
+    }
     let mut config = ws.config()?;
     if let Some(agent) = &args.agent {
         config.agent = Some(AgentSpec::Preset(agent.clone()));
@@ -81,6 +86,42 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
         })?;
     let summary = runtime.block_on(execute(ctx, &ws, &config, plan, display, args.merge));
     Ok(summary)
+}
+
+/// `start` while a run is active: the ids (and `-j`) go to that run, which plans and runs
+/// them like its own; settings of a new run are refused, since the running one keeps its own.
+fn join(ctx: &Context, ws: &Workspace, args: &StartArgs, pid: u32) -> Result<Exit, CommandError> {
+    let running = format!("git conflux start (pid {pid}) is running in this repository");
+    if args.ids.is_empty() && args.jobs.is_none() {
+        return Err(CommandError::usage(running).hint(
+            "name changes to add them to it (`git conflux start <ID>…`), change its slots with -j N, or follow it with `git conflux status --watch`",
+        ));
+    }
+    let own = [
+        ("--agent", args.agent.is_some()),
+        ("--base", args.base.is_some()),
+        ("--max-iterations", args.max_iterations.is_some()),
+        ("--merge", args.merge),
+        ("--json", args.json),
+        ("--no-progress", args.no_progress),
+    ];
+    if let Some((flag, _)) = own.iter().find(|(_, given)| *given) {
+        return Err(CommandError::usage(format!(
+            "{flag} applies to a new run; {running}, and changes added to it run with its settings"
+        ))
+        .hint("leave the flag out to add the changes, or wait for the run to end"));
+    }
+    if args.jobs == Some(0) {
+        return Err(CommandError::usage("--jobs must be at least 1"));
+    }
+    steer(
+        ctx,
+        ws,
+        Request::Add {
+            ids: args.ids.clone(),
+            jobs: args.jobs,
+        },
+    )
 }
 
 /// What `start` will do, decided before anything is created.
@@ -545,6 +586,7 @@ async fn execute(
         Some(scheduler::Steering { requests, planner }),
     )
     .await;
+    publisher.close().await;
     run_hook("on_finish").await;
     if !recorder.errors.is_empty() || !summary.internal_errors.is_empty() {
         run_hook("on_error").await;

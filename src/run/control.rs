@@ -14,8 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-use tokio::sync::{broadcast, mpsc, oneshot};
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::run::event::{ChangeEvent, Event};
 use crate::run::state::RunDir;
@@ -177,16 +179,16 @@ async fn serve(
         line.push(b'\n');
         line
     };
+    let mut line = String::new();
+    // One request line, of a bounded length.
+    let mut reader = tokio::io::BufReader::new(tokio::io::AsyncReadExt::take(read, 64 * 1024));
+    reader.read_line(&mut line).await?;
     if peer != me {
         let reply = Reply::refused(format!(
             "refused: uid {peer} does not own this run (uid {me})"
         ));
         return write.write_all(&send(&reply)).await;
     }
-    let mut line = String::new();
-    // One request line, of a bounded length.
-    let mut reader = tokio::io::BufReader::new(tokio::io::AsyncReadExt::take(read, 64 * 1024));
-    reader.read_line(&mut line).await?;
     let request = match serde_json::from_str::<Envelope>(&line) {
         Ok(envelope) if envelope.v == VERSION => envelope.request,
         Ok(envelope) => {
@@ -202,18 +204,30 @@ async fn serve(
         }
     };
     if request == Request::Subscribe {
+        let _active = Active::enter(&publisher.active);
         // Subscribe before taking the snapshot, so no event falls between the two.
         let mut live = publisher.sender.subscribe();
+        let mut closed = publisher.closed.subscribe();
         let snapshot = publisher.snapshot();
         write.write_all(&send(&Reply::ok(Vec::new()))).await?;
         for line in snapshot {
             write.write_all(line.as_bytes()).await?;
         }
         loop {
-            match live.recv().await {
-                Ok(line) => write.write_all(line.as_bytes()).await?,
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            tokio::select! {
+                biased;
+                received = live.recv() => match received {
+                    Ok(line) => write.write_all(line.as_bytes()).await?,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+                // The run is over: what is still queued goes out, then the stream ends.
+                _ = closed.changed() => {
+                    while let Ok(line) = live.try_recv() {
+                        write.write_all(line.as_bytes()).await?;
+                    }
+                    return write.flush().await;
+                }
             }
         }
     }
@@ -234,6 +248,26 @@ async fn serve(
 pub struct Publisher {
     sender: broadcast::Sender<Arc<str>>,
     state: Arc<Mutex<Snapshot>>,
+    /// Set when the run is over.
+    closed: Arc<watch::Sender<bool>>,
+    /// Subscribers still writing.
+    active: Arc<AtomicUsize>,
+}
+
+/// One subscriber counted in [`Publisher::active`] while it lives.
+struct Active(Arc<AtomicUsize>);
+
+impl Active {
+    fn enter(count: &Arc<AtomicUsize>) -> Active {
+        count.fetch_add(1, Ordering::SeqCst);
+        Active(Arc::clone(count))
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[derive(Default)]
@@ -247,11 +281,23 @@ impl Default for Publisher {
         Publisher {
             sender: broadcast::channel(4096).0,
             state: Arc::default(),
+            closed: Arc::new(watch::channel(false).0),
+            active: Arc::default(),
         }
     }
 }
 
 impl Publisher {
+    /// Ends every subscriber's stream once it has written what it was sent, waiting for
+    /// that (at most a few seconds: a subscriber that stopped reading is not waited for).
+    pub async fn close(&self) {
+        let _ = self.closed.send(true);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        while self.active.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     pub fn publish(&self, event: &Event) {
         let Ok(mut line) = serde_json::to_string(event) else {
             return;

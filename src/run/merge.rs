@@ -157,7 +157,11 @@ pub fn merge_change(
     let Some(mut st) = ws.run_dir.load(id)? else {
         return Err(Error::NoRun { id: id.to_owned() });
     };
-    let _lock = ws.run_dir.merge_lock()?;
+    let _lock = ws.run_dir.merge_lock(|pid| {
+        tracing::warn!(
+            "waiting for the merge of git conflux (pid {pid}) to finish before merging {id}"
+        );
+    })?;
     if st.phase == Phase::Merged {
         return Ok(Merged::Already);
     }
