@@ -43,6 +43,9 @@ _git__conflux() {
             git__conflux,stop)
                 cmd="git__conflux__subcmd__stop"
                 ;;
+            git__conflux,tell)
+                cmd="git__conflux__subcmd__tell"
+                ;;
             git__conflux__subcmd__help,clean)
                 cmd="git__conflux__subcmd__help__subcmd__clean"
                 ;;
@@ -70,6 +73,9 @@ _git__conflux() {
             git__conflux__subcmd__help,stop)
                 cmd="git__conflux__subcmd__help__subcmd__stop"
                 ;;
+            git__conflux__subcmd__help,tell)
+                cmd="git__conflux__subcmd__help__subcmd__tell"
+                ;;
             *)
                 ;;
         esac
@@ -77,7 +83,7 @@ _git__conflux() {
 
     case "${cmd}" in
         git__conflux)
-            opts="-C -v -q -h -V --color --verbose --quiet --help --version init status start merge logs stop clean completions help"
+            opts="-C -v -q -h -V --color --verbose --quiet --help --version init status start merge logs stop tell clean completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -143,7 +149,7 @@ _git__conflux() {
             return 0
             ;;
         git__subcmd__conflux__subcmd__help)
-            opts="init status start merge logs stop clean completions help"
+            opts="init status start merge logs stop tell clean completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -282,6 +288,20 @@ _git__conflux() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        git__subcmd__conflux__subcmd__help__subcmd__tell)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         git__subcmd__conflux__subcmd__init)
             opts="-C -v -q -h -V --force --agent --color --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -395,7 +415,7 @@ _git__conflux() {
             return 0
             ;;
         git__subcmd__conflux__subcmd__status)
-            opts="-C -v -q -h -V --json --ids --color --verbose --quiet --help --version"
+            opts="-w -C -v -q -h -V --json --ids --watch --color --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -423,6 +443,36 @@ _git__conflux() {
                 return 0
             fi
             case "${prev}" in
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        git__subcmd__conflux__subcmd__tell)
+            opts="-F -C -v -q -h -V --file --now --color --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -F)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 -C)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -63,6 +63,7 @@ pub enum Command {
     Merge(MergeArgs),
     Logs(LogsArgs),
     Stop(StopArgs),
+    Tell(TellArgs),
     Clean(CleanArgs),
     Completions(CompletionsArgs),
 }
@@ -96,6 +97,10 @@ pub struct StatusArgs {
     /// Print only the change ids, one per line (for scripts and shell completion).
     #[arg(long = "ids")]
     pub ids_only: bool,
+    /// Follow the running `git conflux start` from this terminal, drawn as `start` draws it
+    /// (with --json: its event stream); ends when the run does.
+    #[arg(short, long, conflicts_with = "ids_only")]
+    pub watch: bool,
 }
 
 /// Create a worktree per change and run the agent in each until its tasks are done.
@@ -187,13 +192,44 @@ pub struct LogsArgs {
     pub follow: bool,
 }
 
-/// Stop a running `git conflux start` of this repository, from another terminal.
+/// Stop a running `git conflux start` of this repository, or some of its changes, from
+/// another terminal.
 ///
-/// Like Ctrl-C: the agents get SIGTERM, then SIGKILL after the grace period; work in the
-/// worktrees is committed and the run can be resumed with `git conflux start`.
+/// Without ids, like Ctrl-C: the agents get SIGTERM, then SIGKILL after the grace period; work
+/// in the worktrees is committed and the run can be resumed with `git conflux start`. With
+/// ids, only those changes stop the same graceful way (state `cancelled`; a later `start`
+/// resumes them) while the others run on.
 #[derive(Debug, Args)]
 pub struct StopArgs {
+    /// Only these changes of the running start.
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
     /// Kill the agents at once, without the grace period.
+    #[arg(long, conflicts_with = "ids")]
+    pub now: bool,
+}
+
+/// Tell a change of the running `git conflux start` something, for its next iteration.
+///
+/// The message is added to the prompt of the change's next agent iteration, recorded in its
+/// log and shown by `status -v`. With --now, the current iteration ends gracefully (its work
+/// is committed) and the next starts at once with the message.
+#[derive(Debug, Args)]
+pub struct TellArgs {
+    /// The change.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// The message.
+    #[arg(
+        value_name = "MESSAGE",
+        required_unless_present = "file",
+        conflicts_with = "file"
+    )]
+    pub message: Option<String>,
+    /// Read the message from a file (`-` for standard input).
+    #[arg(short = 'F', long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// End the current iteration now (gracefully) and start the next with the message.
     #[arg(long)]
     pub now: bool,
 }

@@ -16,7 +16,7 @@ Open tasks (from {tasks_file}):
 Work through the open tasks in order. When a task is done, tick its checkbox in {tasks_file} \
 (`- [ ]` becomes `- [x]`); never tick a task you have not done. Do not commit: git-conflux \
 commits your work after this run. This is iteration {iteration}.
-{verify_failure}{review_findings}";
+{verify_failure}{review_findings}{messages}";
 
 /// What a prompt is made from.
 pub struct PromptInput<'a> {
@@ -28,6 +28,9 @@ pub struct PromptInput<'a> {
     pub verify_failure: Option<(&'a str, &'a str)>,
     /// The last review's findings, when it failed.
     pub review_findings: &'a [String],
+    /// What the person running the change told it (`git conflux tell`) since the last
+    /// iteration.
+    pub messages: &'a [String],
     /// Paths of the change's documents that exist, relative to the worktree.
     pub documents: &'a [String],
 }
@@ -67,8 +70,17 @@ pub fn render(template: Option<&str>, input: &PromptInput<'_>) -> String {
             bounded(&list, 4000)
         )
     };
+    let messages = if input.messages.is_empty() {
+        String::new()
+    } else {
+        let list: String = input.messages.iter().map(|m| format!("- {m}\n")).collect();
+        format!(
+            "\nThe person running this change tells you (follow it; it overrides the plan above where they disagree):\n{}",
+            bounded(&list, 8000)
+        )
+    };
     let dir = input.change.dir.display().to_string();
-    let values: [(&str, String); 10] = [
+    let values: [(&str, String); 11] = [
         ("change_id", input.change.id.clone()),
         (
             "title",
@@ -86,6 +98,7 @@ pub fn render(template: Option<&str>, input: &PromptInput<'_>) -> String {
         ("iteration", input.iteration.to_string()),
         ("verify_failure", verify),
         ("review_findings", findings),
+        ("messages", messages),
     ];
     substitute(template, &values)
 }

@@ -8,6 +8,7 @@ mod merge;
 mod start;
 mod status;
 mod stop;
+mod tell;
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,7 @@ pub fn run(cli: Cli, repo_env: RepoEnv) -> Result<Exit, CommandError> {
         Command::Merge(args) => merge::cmd_merge(&ctx, args),
         Command::Logs(args) => logs::cmd_logs(&ctx, args),
         Command::Stop(args) => stop::cmd_stop(&ctx, args),
+        Command::Tell(args) => tell::cmd_tell(&ctx, args),
         Command::Clean(args) => clean::cmd_clean(&ctx, args),
         Command::Completions(args) => completions::cmd_completions(&ctx, args),
     }
@@ -66,6 +68,29 @@ impl Context {
     /// preflight error saying so. Every command finds its repository here.
     pub fn workspace(&self) -> Result<Workspace, CommandError> {
         Ok(Workspace::open(&self.cwd, &self.repo_env)?)
+    }
+}
+
+/// Sends `request` to the running `start` of this repository, printing its answer. Without
+/// a running start: an error saying so (exit 1).
+pub(crate) fn steer(
+    ctx: &Context,
+    ws: &Workspace,
+    request: crate::run::control::Request,
+) -> Result<Exit, CommandError> {
+    use crate::run::control::{Error, client};
+    match client::request(&ws.run_dir, request) {
+        Ok(reply) => {
+            for line in &reply.lines {
+                ctx.ui.note(line);
+            }
+            Ok(if reply.ok { Exit::Ok } else { Exit::Failed })
+        }
+        Err(Error::NoRun) => Err(CommandError::failed(
+            "no git conflux start is running in this repository",
+        )
+        .hint("start one with `git conflux start`")),
+        Err(e) => Err(CommandError::from_error(Exit::Failed, e)),
     }
 }
 

@@ -1,31 +1,38 @@
 //! `git conflux start`: parse the flags, plan the run (`run::plan`), run the scheduler with
 //! the reporter attached, and render what happened.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::agent::presets::AgentSpec;
 use crate::agent::runner::{Cancel, Stagger};
 use crate::cli::StartArgs;
-use crate::commands::{Context, display_path};
+use crate::commands::{Context, display_path, steer};
 use crate::config::Config;
 use crate::error::{CommandError, Exit};
+use crate::run::control::{self, Publisher, Request};
 use crate::run::event::Event;
 use crate::run::hooks::{self, HookVars};
 use crate::run::leftover;
-use crate::run::merge;
-use crate::run::overview::overview;
+use crate::run::merge::{self, RunChanges};
+use crate::run::overview::{Overview, overview};
 use crate::run::pipeline::Shared;
 use crate::run::plan::{self, Note, RunPlan};
 use crate::run::record::Recorder;
 use crate::run::scheduler::{self, Summary};
-use crate::run::state::Phase;
+use crate::run::state::{LockState, Phase};
 use crate::run::workspace::Workspace;
 use crate::ui::display::{Display, round_secs};
 use crate::ui::table;
 
 pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
     let ws = ctx.workspace()?;
+    if !args.dry_run
+        && let LockState::Held(holder) = ws.run_dir.lock_state()
+    {
+        return join(ctx, &ws, &args, holder.pid);
+    }
     let config = with_flags(ws.config()?, &args)?;
     let view = overview(&ws)?;
     view.check_ids(&args.ids)?;
@@ -33,12 +40,7 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
         ctx.ui.warn(&format!("{problem} (skipped)"));
     }
 
-    let base = plan::base_branch(&ws, &config)?;
-    let selection = plan::select(&view, &args.ids);
-    for note in &selection.notes {
-        ctx.ui.note(&note_text(note));
-    }
-    let plan = plan::plan(&ws, &config, &view, base, &selection)?;
+    let plan = plan_changes(ctx, &ws, &config, &view, &args.ids, &BTreeSet::new())?;
     if plan.jobs.is_empty() {
         ctx.ui.note(
             "Nothing to start: every change is done or blocked. `git conflux status` shows them.",
@@ -64,6 +66,74 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
         })?;
     let summary = runtime.block_on(execute(ctx, &ws, &config, plan, display, args.merge));
     Ok(summary)
+}
+
+/// `start` while a run is active: the ids (and `-j`) go to that run, which plans and runs
+/// them like its own; settings of a new run are refused, since the running one keeps its own.
+fn join(ctx: &Context, ws: &Workspace, args: &StartArgs, pid: u32) -> Result<Exit, CommandError> {
+    let running = format!("git conflux start (pid {pid}) is running in this repository");
+    if args.ids.is_empty() && args.jobs.is_none() {
+        return Err(CommandError::usage(running).hint(
+            "name changes to add them to it (`git conflux start <ID>…`), change its slots with -j N, or follow it with `git conflux status --watch`",
+        ));
+    }
+    let own = [
+        ("--agent", args.agent.is_some()),
+        ("--base", args.base.is_some()),
+        ("--max-iterations", args.max_iterations.is_some()),
+        ("--merge", args.merge),
+        ("--json", args.json),
+        ("--no-progress", args.no_progress),
+    ];
+    if let Some((flag, _)) = own.iter().find(|(_, given)| *given) {
+        return Err(CommandError::usage(format!(
+            "{flag} applies to a new run; {running}, and changes added to it run with its settings"
+        ))
+        .hint("leave the flag out to add the changes, or wait for the run to end"));
+    }
+    if args.jobs == Some(0) {
+        return Err(CommandError::usage("--jobs must be at least 1"));
+    }
+    steer(
+        ctx,
+        ws,
+        Request::Add {
+            ids: args.ids.clone(),
+            jobs: args.jobs,
+        },
+    )
+}
+
+/// The changes `ids` name (without ids, every change that wants to run), planned after the
+/// notes about those left out; `in_run` are the changes the running run has already.
+fn plan_changes(
+    ctx: &Context,
+    ws: &Workspace,
+    config: &Config,
+    view: &Overview,
+    ids: &[String],
+    in_run: &BTreeSet<String>,
+) -> Result<RunPlan, CommandError> {
+    let base = plan::base_branch(ws, config)?;
+    let selection = plan::select(view, ids);
+    for note in &selection.notes {
+        ctx.ui.note(&note_text(note));
+    }
+    Ok(plan::plan(ws, config, view, base, &selection, in_run)?)
+}
+
+/// Changes asked for from another terminal while this run goes on, planned like its own
+/// from what the repository says now.
+fn plan_added(
+    ctx: &Context,
+    ws: &Workspace,
+    config: &Config,
+    ids: &[String],
+    in_run: &BTreeSet<String>,
+) -> Result<RunPlan, CommandError> {
+    let view = overview(ws)?;
+    view.check_ids(ids)?;
+    plan_changes(ctx, ws, config, &view, ids, in_run)
 }
 
 /// The command line is the last configuration layer.
@@ -200,13 +270,23 @@ async fn execute(
             ctx.ui.warn(&line);
         }
     }
-    for state in plan.queued_states() {
-        recorder.seed(state);
-    }
     let ids: Vec<String> = plan.jobs.iter().map(|j| j.plan.change.id.clone()).collect();
+    // Other terminals steer this run through the control socket, and follow its events.
+    let publisher = Publisher::default();
+    let (requests_tx, requests) = tokio::sync::mpsc::unbounded_channel();
+    let _server = match control::Server::start(&ws.run_dir, requests_tx, publisher.clone()) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            ctx.ui.warn(&format!(
+                "this run cannot be steered from another terminal (no control socket: {e})"
+            ));
+            None
+        }
+    };
     let mut report = |event: &Event| {
         recorder.record(event);
         display.show(event);
+        publisher.publish(event);
     };
     report(&Event::RunStarted {
         changes: ids.clone(),
@@ -214,7 +294,15 @@ async fn execute(
         base: plan.base.clone(),
     });
 
-    let merge_cb = merge_done.then(|| merge::as_you_go(ws, &plan.jobs));
+    // The changes of this run, for the merge worker; a change added mid-run joins them.
+    let changes = RunChanges::default();
+    changes.add(&plan.jobs);
+    let merge_cb = merge_done.then(|| merge::as_you_go(ws, changes.clone()));
+    let planner: scheduler::Planner = Box::new(move |ids: &[String], in_run: &BTreeSet<String>| {
+        let added = plan_added(ctx, ws, config, ids, in_run).map_err(|e| e.to_string())?;
+        changes.add(&added.jobs);
+        Ok(added.jobs)
+    });
     run_hook(ctx, config, &ws.root, "on_start").await;
     let summary = scheduler::run(
         Arc::clone(&shared),
@@ -223,8 +311,10 @@ async fn execute(
         rx,
         &mut report,
         merge_cb,
+        Some(scheduler::Steering { requests, planner }),
     )
     .await;
+    publisher.close().await;
     run_hook(ctx, config, &ws.root, "on_finish").await;
     if !recorder.errors.is_empty() || !summary.internal_errors.is_empty() {
         run_hook(ctx, config, &ws.root, "on_error").await;
@@ -295,7 +385,7 @@ fn print_summary(
     }
 }
 
-/// One row per change of the run (id, result, iterations, time, cost, branch, reason), and
+/// One row per change of the run, those of the plan first (id, result, iterations, time, cost, branch, reason), and
 /// whether any of them is done.
 fn summary_rows(
     recorder: &Recorder,

@@ -8,6 +8,8 @@ use crate::commands::{Context, display_path};
 use crate::error::{CommandError, Exit};
 use crate::run::overview::{ChangeView, overview};
 use crate::run::state::{Phase, ReviewRecord, pid_alive};
+use crate::run::workspace::Workspace;
+use crate::ui::display::Display;
 use crate::ui::table;
 
 /// One element of `status --json`; the schema is documented in the man page and stable.
@@ -39,6 +41,9 @@ struct JsonRow<'a> {
 
 pub fn cmd_status(ctx: &Context, args: StatusArgs) -> Result<Exit, CommandError> {
     let ws = ctx.workspace()?;
+    if args.watch {
+        return watch(ctx, &ws, args);
+    }
     let view = overview(&ws)?;
     view.check_ids(&args.ids)?;
     let selected: Vec<&ChangeView> = view
@@ -222,4 +227,30 @@ fn render_table(ctx: &Context, root: &std::path::Path, views: &[&ChangeView]) ->
         }
     }
     out
+}
+
+/// `status --watch`: the running start's events, drawn as `start` draws them, until the run
+/// ends; without a run, the status once and a line saying so.
+fn watch(ctx: &Context, ws: &Workspace, args: StatusArgs) -> Result<Exit, CommandError> {
+    use crate::run::control::{Error, client};
+    let mut display = Display::choose(&ctx.ui, args.json, false);
+    match client::subscribe(&ws.run_dir, |event| display.show(&event)) {
+        Ok(()) => {
+            display.finish();
+            Ok(Exit::Ok)
+        }
+        Err(Error::NoRun) => {
+            let exit = cmd_status(
+                ctx,
+                StatusArgs {
+                    watch: false,
+                    ..args
+                },
+            )?;
+            ctx.ui
+                .note("No git conflux start is running in this repository; nothing to follow.");
+            Ok(exit)
+        }
+        Err(e) => Err(CommandError::from_error(Exit::Failed, e)),
+    }
 }

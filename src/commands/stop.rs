@@ -10,15 +10,19 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::cli::StopArgs;
-use crate::commands::Context;
+use crate::commands::{Context, steer};
 use crate::config::Config;
 use crate::error::{CommandError, Exit};
+use crate::run::control::Request;
 use crate::run::leftover;
 use crate::run::state::{LockInfo, LockState};
 use crate::run::workspace::Workspace;
 
 pub fn cmd_stop(ctx: &Context, args: StopArgs) -> Result<Exit, CommandError> {
     let ws = ctx.workspace()?;
+    if !args.ids.is_empty() {
+        return steer(ctx, &ws, Request::Stop { ids: args.ids });
+    }
     let holder = match ws.run_dir.lock_state() {
         LockState::Held(holder) => holder,
         LockState::Free => {

@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::run::state::Phase;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The plan is made; `changes` lists the selected ids in dependency order.
@@ -32,9 +32,17 @@ pub enum Event {
     },
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChangeEvent {
+    /// The change joins the run: where it will work, and its tasks as committed.
+    Planned {
+        branch: String,
+        worktree: PathBuf,
+        base: String,
+        tasks_done: usize,
+        tasks_total: usize,
+    },
     /// A new phase; `reason` says why for failures, skips and blocks.
     Phase {
         phase: Phase,
@@ -107,7 +115,7 @@ pub enum ChangeEvent {
 }
 
 /// Which process a line or start belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Agent,

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::agent::presets::{self, Invocation, Vars};
 use crate::agent::prompt::{self, ResolveInput};
@@ -137,20 +137,31 @@ impl Error {
     }
 }
 
+/// The changes of a run that `start --merge` may merge, by id; a change added to the run
+/// from another terminal joins them.
+#[derive(Clone, Default)]
+pub(crate) struct RunChanges(Arc<Mutex<HashMap<String, (Change, Config)>>>);
+
+impl RunChanges {
+    pub(crate) fn add(&self, jobs: &[Job]) {
+        if let Ok(mut changes) = self.0.lock() {
+            for job in jobs {
+                let p = &job.plan;
+                changes.insert(p.change.id.clone(), (p.change.clone(), p.config.clone()));
+            }
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<(Change, Config)> {
+        self.0.lock().ok().and_then(|c| c.get(id).cloned())
+    }
+}
+
 /// `start --merge`: each change of the run is merged as soon as it is done, fast-forward
 /// when it can, through the one merge path; one that cannot be merged ends in the phase its
 /// error names (a conflict stays a conflict, a refusal is a failure).
-pub(crate) fn as_you_go(ws: &Workspace, jobs: &[Job]) -> MergeFn {
+pub(crate) fn as_you_go(ws: &Workspace, changes: RunChanges) -> MergeFn {
     let ws = ws.clone();
-    let changes: HashMap<String, (Change, Config)> = jobs
-        .iter()
-        .map(|j| {
-            (
-                j.plan.change.id.clone(),
-                (j.plan.change.clone(), j.plan.config.clone()),
-            )
-        })
-        .collect();
     let options = MergeOptions {
         mode: MergeMode::FastForward,
         keep: false,
@@ -160,7 +171,7 @@ pub(crate) fn as_you_go(ws: &Workspace, jobs: &[Job]) -> MergeFn {
         let Some((change, config)) = changes.get(id) else {
             return MergeVerdict::Failed(Phase::Failed, format!("{id} is not part of this run"));
         };
-        match merge_change(&ws, config, change, &options) {
+        match merge_change(&ws, &config, &change, &options) {
             Ok(merged) => {
                 let (into, commit) = match merged {
                     Merged::Already => (String::new(), String::new()),
@@ -187,7 +198,11 @@ pub fn merge_change(
     let Some(mut st) = ws.run_dir.load(id)? else {
         return Err(Error::NoRun { id: id.to_owned() });
     };
-    let _lock = ws.run_dir.merge_lock()?;
+    let _lock = ws.run_dir.merge_lock(|pid| {
+        tracing::warn!(
+            "waiting for the merge of git conflux (pid {pid}) to finish before merging {id}"
+        );
+    })?;
     if st.phase == Phase::Merged {
         return Ok(Merged::Already);
     }

@@ -2,8 +2,8 @@
 //! verify, and report each step as an [`Event`]. It owns no terminal and no state file.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -85,19 +85,65 @@ enum Check {
     Uncommitted(String),
 }
 
+/// What another terminal can do to one running change (`git conflux stop ID`, `tell`).
+#[derive(Clone)]
+pub struct Steer {
+    /// Stops this change only (a child of the run's cancel, so a run's stop stops it too).
+    pub cancel: Cancel,
+    /// Messages for the next iteration's prompt.
+    pub inbox: Arc<Mutex<Vec<String>>>,
+    /// Ends the current agent run only (`tell --now`): its work is committed and the next
+    /// iteration starts, with the message.
+    iteration: Arc<Mutex<Cancel>>,
+}
+
+impl Steer {
+    pub fn new(run: &Cancel) -> Steer {
+        let cancel = run.child();
+        Steer {
+            iteration: Arc::new(Mutex::new(cancel.child())),
+            cancel,
+            inbox: Arc::default(),
+        }
+    }
+
+    /// Ends the agent run of the current iteration gracefully.
+    pub fn next_iteration(&self) {
+        if let Ok(iteration) = self.iteration.lock() {
+            iteration.cancel();
+        }
+    }
+
+    /// A fresh cancel for the iteration that starts now.
+    fn new_iteration(&self) {
+        if let Ok(mut iteration) = self.iteration.lock() {
+            *iteration = self.cancel.child();
+        }
+    }
+
+    /// The cancel of the agent run of the current iteration.
+    fn current_iteration(&self) -> Cancel {
+        self.iteration
+            .lock()
+            .map_or_else(|_| self.cancel.clone(), |c| c.clone())
+    }
+}
+
 struct Pipeline<'a> {
     shared: &'a Shared,
     plan: &'a Plan,
+    steer: &'a Steer,
     id: &'a str,
     /// The iteration running now, for hooks.
     iteration: AtomicU32,
 }
 
 /// Runs one change from its start commit to done (or a failure), resuming what exists.
-pub async fn run(shared: Arc<Shared>, plan: Plan, start: gix::ObjectId) -> Outcome {
+pub async fn run(shared: Arc<Shared>, plan: Plan, start: gix::ObjectId, steer: Steer) -> Outcome {
     let p = Pipeline {
         shared: &shared,
         plan: &plan,
+        steer: &steer,
         id: &plan.change.id,
         iteration: AtomicU32::new(0),
     };
@@ -154,7 +200,7 @@ impl Pipeline<'_> {
             .and_then(|s| s.last_verify_failure.clone())
             .map(Feedback::Verify);
         loop {
-            if self.shared.cancel.is_cancelled() {
+            if self.steer.cancel.is_cancelled() {
                 return self.cancelled(&worktree, iteration).await;
             }
             let done = tasks.iter().filter(|t| t.done).count();
@@ -482,7 +528,7 @@ impl Pipeline<'_> {
             event,
             &vars,
             &cwd,
-            &self.shared.cancel,
+            &self.steer.cancel,
             &mut on_line,
         )
         .await;
@@ -587,6 +633,16 @@ impl Pipeline<'_> {
         };
         let documents = documents(worktree, &self.plan.change);
         let verify = config.verify.as_deref().unwrap_or_default();
+        let messages: Vec<String> = self
+            .steer
+            .inbox
+            .lock()
+            .map(|mut inbox| std::mem::take(&mut *inbox))
+            .unwrap_or_default();
+        for message in &messages {
+            self.note(format!("told for iteration {iteration}: {message}"));
+        }
+        self.steer.new_iteration();
         let text = prompt::render(
             config.prompt.as_deref(),
             &PromptInput {
@@ -597,6 +653,7 @@ impl Pipeline<'_> {
                     Some(Feedback::Verify(tail)) => Some((verify, tail.as_str())),
                     _ => None,
                 },
+                messages: &messages,
                 review_findings: match feedback {
                     Some(Feedback::Review(findings)) => findings.as_slice(),
                     _ => &[],
@@ -615,6 +672,8 @@ impl Pipeline<'_> {
         }
         match outcome.result {
             RunResult::Success => Ok(()),
+            // `tell --now` ended this iteration only: its work is committed, the next starts.
+            RunResult::Cancelled if !self.steer.cancel.is_cancelled() => Ok(()),
             RunResult::Cancelled => Err(self.cancelled(worktree, iteration).await),
             RunResult::TimedOut { after } => Err(Outcome::new(
                 Phase::Failed,
@@ -768,7 +827,12 @@ impl Pipeline<'_> {
             };
             self.emit(kind);
         };
-        runner::run(request, stagger, &self.shared.cancel, &mut on_event).await
+        let cancel = if role == Role::Agent {
+            self.steer.current_iteration()
+        } else {
+            self.steer.cancel.clone()
+        };
+        runner::run(request, stagger, &cancel, &mut on_event).await
     }
 
     /// Commits what the worktree holds after an iteration and re-reads the tasks.

@@ -170,12 +170,15 @@ fn is_complete(v: &ChangeView) -> bool {
 
 /// Checks what must hold before any worktree exists (the agent, committed change folders,
 /// `copy:` items, dependencies, branch ownership) and plans one job per selected change.
+/// `in_run` are the changes a running run has already: a dependency among them is waited
+/// for like a selected one.
 pub(crate) fn plan(
     ws: &Workspace,
     config: &Config,
     view: &Overview,
     base: String,
     selection: &Selection,
+    in_run: &BTreeSet<String>,
 ) -> Result<RunPlan, Error> {
     let mut run = RunPlan {
         base,
@@ -192,15 +195,16 @@ pub(crate) fn plan(
     for v in &selection.changes {
         refuse_uncommitted(ws, v)?;
     }
-    let selected: BTreeSet<&str> = selection
+    let run_ids: BTreeSet<&str> = selection
         .changes
         .iter()
         .map(|v| v.change.id.as_str())
+        .chain(in_run.iter().map(String::as_str))
         .collect();
     let worktree_root = ws.worktree_root(config);
     for v in &selection.changes {
         run.jobs
-            .push(job(ws, config, view, &selected, &worktree_root, v)?);
+            .push(job(ws, config, view, &run_ids, &worktree_root, v)?);
     }
     run.agent_command = match &agent {
         AgentSpec::Preset(name) => {
@@ -218,7 +222,7 @@ fn job(
     ws: &Workspace,
     config: &Config,
     view: &Overview,
-    selected: &BTreeSet<&str>,
+    run_ids: &BTreeSet<&str>,
     worktree_root: &Path,
     v: &ChangeView,
 ) -> Result<Job, Error> {
@@ -231,7 +235,7 @@ fn job(
             error,
         })?;
     }
-    let (waits_for, builds_on) = dependencies(config, view, selected, v)?;
+    let (waits_for, builds_on) = dependencies(config, view, run_ids, v)?;
     let state = v.state.as_ref();
     let branch = branch_for(config, state, &v.change.id);
     refuse_foreign_branch(ws, state, &branch, &v.change.id)?;
@@ -269,7 +273,7 @@ fn refuse_uncommitted(ws: &Workspace, v: &ChangeView) -> Result<(), Error> {
     })
 }
 
-/// (id, branch) pairs of the dependencies `v` waits for (selected in this run) and of those
+/// (id, branch) pairs of the dependencies `v` waits for (selected, or in the run already) and of those
 /// it builds on (done, not merged); a merged or completed one needs neither, any other is
 /// an error.
 type DependencyUse = (Vec<(String, String)>, Vec<(String, String)>);
@@ -277,7 +281,7 @@ type DependencyUse = (Vec<(String, String)>, Vec<(String, String)>);
 fn dependencies(
     config: &Config,
     view: &Overview,
-    selected: &BTreeSet<&str>,
+    run_ids: &BTreeSet<&str>,
     v: &ChangeView,
 ) -> Result<DependencyUse, Error> {
     let mut waits_for = Vec::new();
@@ -285,7 +289,7 @@ fn dependencies(
     for dep in &v.change.dependencies {
         let dep_view = view.find(dep);
         let dep_branch = branch_for(config, dep_view.and_then(|d| d.state.as_ref()), dep);
-        if selected.contains(dep.as_str()) {
+        if run_ids.contains(dep.as_str()) {
             waits_for.push((dep.clone(), dep_branch));
             continue;
         }
@@ -331,26 +335,6 @@ fn branch_for(config: &Config, state: Option<&ChangeState>, id: &str) -> String 
 /// Takes the repository's run lock: one orchestrator per repository.
 pub(crate) fn lock(ws: &Workspace) -> Result<RunLock, Error> {
     ws.run_dir.lock().map_err(Error::Locked)
-}
-
-impl RunPlan {
-    /// The state each change enters the run with: queued, its earlier run's record kept
-    /// (branch, worktree, cost) and its tasks as counted now.
-    pub(crate) fn queued_states(&self) -> impl Iterator<Item = ChangeState> + '_ {
-        self.jobs.iter().map(|job| {
-            let p = &job.plan;
-            let mut state = p.prior.clone().unwrap_or_else(|| {
-                ChangeState::new(&p.change.id, &p.branch, &p.worktree, &self.base)
-            });
-            state.phase = Phase::Queued;
-            state.reason = None;
-            state.pid = None;
-            state.finished_at = None;
-            state.tasks_done = p.change.tasks_done();
-            state.tasks_total = p.change.tasks_total();
-            state
-        })
-    }
 }
 
 #[cfg(test)]
@@ -498,7 +482,15 @@ mod tests {
         let view = overview(&ws).expect("overview");
         let selection = select(&view, &[]);
 
-        let run = plan(&ws, &config, &view, "main".into(), &selection).expect("plan");
+        let run = plan(
+            &ws,
+            &config,
+            &view,
+            "main".into(),
+            &selection,
+            &BTreeSet::new(),
+        )
+        .expect("plan");
 
         let second = run
             .jobs
@@ -514,15 +506,40 @@ mod tests {
     }
 
     #[test]
+    fn a_dependency_already_in_the_running_run_is_waited_for() {
+        let (_dir, ws) = repo(&[("first", &[], OPEN), ("second", &["first"], OPEN)]);
+        let config = config(&ws.root);
+        let view = overview(&ws).expect("overview");
+        let selection = select(&view, &["second".into()]);
+        let in_run = BTreeSet::from(["first".to_owned()]);
+
+        let run = plan(&ws, &config, &view, "main".into(), &selection, &in_run).expect("plan");
+
+        let ids: Vec<&str> = run.jobs.iter().map(|j| j.plan.change.id.as_str()).collect();
+        assert_eq!(ids, ["second"]);
+        assert_eq!(
+            run.jobs[0].waits_for,
+            [("first".into(), "conflux/first".into())]
+        );
+    }
+
+    #[test]
     fn a_dependency_that_is_neither_selected_nor_done_is_refused() {
         let (_dir, ws) = repo(&[("first", &[], OPEN), ("second", &["first"], OPEN)]);
         let config = config(&ws.root);
         let view = overview(&ws).expect("overview");
         let selection = select(&view, &["second".into()]);
 
-        let err = plan(&ws, &config, &view, "main".into(), &selection)
-            .err()
-            .expect("refused");
+        let err = plan(
+            &ws,
+            &config,
+            &view,
+            "main".into(),
+            &selection,
+            &BTreeSet::new(),
+        )
+        .err()
+        .expect("refused");
 
         assert!(
             matches!(&err, Error::DependencyNotDone { id, dep } if id == "second" && dep == "first"),

@@ -30,8 +30,31 @@ impl Recorder {
         }
     }
 
+    /// Starts tracking a change that joins the run: its earlier state (if any) carried on,
+    /// queued with its committed task counts.
+    fn plan(
+        &mut self,
+        id: &str,
+        branch: &str,
+        worktree: &std::path::Path,
+        base: &str,
+        (done, total): (usize, usize),
+    ) {
+        let mut state = match self.run_dir.load(id) {
+            Ok(Some(prior)) => prior,
+            _ => ChangeState::new(id, branch, worktree, base),
+        };
+        state.phase = Phase::Queued;
+        state.reason = None;
+        state.pid = None;
+        state.finished_at = None;
+        state.tasks_done = done;
+        state.tasks_total = total;
+        self.seed(state);
+    }
+
     /// Starts tracking a change with its state as planned (saved at once).
-    pub fn seed(&mut self, mut state: ChangeState) {
+    fn seed(&mut self, mut state: ChangeState) {
         state.orchestrator_pid = Some(std::process::id());
         state.updated_at = Some(now_secs());
         self.save(&state);
@@ -46,6 +69,16 @@ impl Recorder {
         let Event::Change { id, kind } = event else {
             return;
         };
+        if let ChangeEvent::Planned {
+            branch,
+            worktree,
+            base,
+            tasks_done,
+            tasks_total,
+        } = kind
+        {
+            self.plan(id, branch, worktree, base, (*tasks_done, *tasks_total));
+        }
         self.log(id, kind);
         let Some(state) = self.states.get_mut(id) else {
             return;
@@ -136,9 +169,10 @@ impl Recorder {
                     .filter(|_| state.phase == Phase::Verifying);
                 false
             }
-            ChangeEvent::Output { .. } | ChangeEvent::Note { .. } | ChangeEvent::Merged { .. } => {
-                false
-            }
+            ChangeEvent::Output { .. }
+            | ChangeEvent::Note { .. }
+            | ChangeEvent::Merged { .. }
+            | ChangeEvent::Planned { .. } => false,
         };
         if persist {
             state.updated_at = Some(now_secs());

@@ -2,7 +2,7 @@
 //! the signals, and the one loop every pipeline event passes through on its way to the
 //! reporter.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,8 +10,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 
 use crate::git::MergedCommit;
+use crate::run::control::{Incoming, Reply, Request};
 use crate::run::event::{ChangeEvent, Event};
-use crate::run::pipeline::{self, Outcome, Plan, Shared};
+use crate::run::pipeline::{self, Outcome, Plan, Shared, Steer};
 use crate::run::signals::{Stop, StopSignals};
 use crate::run::state::Phase;
 
@@ -50,12 +51,57 @@ pub struct Summary {
 struct Running {
     set: JoinSet<(String, Outcome)>,
     ids: HashMap<tokio::task::Id, String>,
+    /// What other terminals can do to each running change.
+    steer: HashMap<String, Steer>,
 }
 
 enum Slot {
     Waiting(Box<Job>),
     Running,
     Finished,
+}
+
+/// Plans more changes for a running run (`git conflux start ID…` from another terminal):
+/// given the ids asked for and the ids the run has already, the jobs to add.
+pub type Planner<'a> =
+    Box<dyn FnMut(&[String], &BTreeSet<String>) -> Result<Vec<Job>, String> + 'a>;
+
+/// The run's steering: requests from the control socket, and how to plan added changes.
+pub struct Steering<'a> {
+    pub requests: UnboundedReceiver<Incoming>,
+    pub planner: Planner<'a>,
+}
+
+/// Everything the dispatcher's loop waits on, turned into one value each.
+enum Input {
+    Event(Event),
+    Finished(Result<(String, Outcome), tokio::task::JoinError>),
+    Signal(Stop),
+    Control(Incoming),
+    Merged(String, MergeVerdict),
+}
+
+/// The one owner of a run's progress: which change runs when, what ended how, the merge
+/// worker, and the requests of other terminals. Its loop only turns inputs into [`Input`]s;
+/// [`Dispatcher::handle`] decides, one event at a time, and never awaits a process or a merge.
+struct Dispatcher<'r, 'p> {
+    shared: Arc<Shared>,
+    order: Vec<String>,
+    slots: BTreeMap<String, Slot>,
+    outcomes: BTreeMap<String, Outcome>,
+    running: Running,
+    parallel: usize,
+    interrupts: u32,
+    internal_errors: Vec<String>,
+    report: &'r mut dyn FnMut(&Event),
+    merge: Option<MergeFn>,
+    /// Done changes waiting for the merge worker, in the order they finished.
+    to_merge: std::collections::VecDeque<String>,
+    /// The merge in progress, on a blocking thread: one at a time, never awaited inline.
+    merging: Option<(String, tokio::task::JoinHandle<MergeVerdict>)>,
+    /// Messages for changes that have not started yet.
+    inbox: HashMap<String, Vec<String>>,
+    planner: Option<Planner<'p>>,
 }
 
 /// Runs every job, at most `jobs` at once, in dependency order; `report` sees every event.
@@ -66,239 +112,414 @@ pub async fn run(
     mut events: UnboundedReceiver<Event>,
     report: &mut dyn FnMut(&Event),
     merge: Option<MergeFn>,
+    steering: Option<Steering<'_>>,
 ) -> Summary {
     let started = Instant::now();
-    let order: Vec<String> = jobs_in_order
-        .iter()
-        .map(|j| j.plan.change.id.clone())
-        .collect();
-    let mut slots: BTreeMap<String, Slot> = jobs_in_order
-        .into_iter()
-        .map(|j| (j.plan.change.id.clone(), Slot::Waiting(Box::new(j))))
-        .collect();
-    let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
-    let mut running = Running::default();
-    let mut internal_errors = Vec::new();
-    let mut interrupts = 0u32;
     let mut signals = match StopSignals::install() {
-        Ok(signals) => signals,
+        Ok(signals) => Some(signals),
         Err(e) => {
             tracing::error!("cannot install signal handlers: {e}");
-            return Summary {
-                outcomes,
-                interrupted: true,
-                elapsed: started.elapsed(),
-                internal_errors,
-            };
+            None
         }
     };
-    for id in &order {
-        report(&Event::change(
-            id,
-            ChangeEvent::Phase {
-                phase: Phase::Queued,
-                reason: None,
-            },
-        ));
-    }
+    let (mut requests, planner) = match steering {
+        Some(s) => (Some(s.requests), Some(s.planner)),
+        None => (None, None),
+    };
+    let mut d = Dispatcher {
+        shared,
+        order: Vec::new(),
+        slots: BTreeMap::new(),
+        outcomes: BTreeMap::new(),
+        running: Running::default(),
+        parallel,
+        interrupts: u32::from(signals.is_none()),
+        internal_errors: Vec::new(),
+        report,
+        merge,
+        to_merge: Default::default(),
+        merging: None,
+        inbox: HashMap::new(),
+        planner,
+    };
+    d.add_jobs(jobs_in_order);
 
     loop {
-        if interrupts == 0 {
-            launch_ready(
-                &shared,
-                &order,
-                &mut slots,
-                &mut outcomes,
-                &mut running,
-                parallel,
-                report,
-            );
-        }
-        if running.set.is_empty() {
+        d.launch_ready();
+        d.start_merge();
+        if d.running.set.is_empty() && d.merging.is_none() {
             // Drain what the finished pipelines sent before saying the run is over.
             while let Ok(event) = events.try_recv() {
-                report(&event);
+                (d.report)(&event);
             }
             break;
         }
-        tokio::select! {
-            Some(event) = events.recv() => report(&event),
-            Some(joined) = running.set.join_next_with_id() => {
-                while let Ok(event) = events.try_recv() {
-                    report(&event);
-                }
-                let (id, mut outcome) = match joined {
-                    Ok((task, done)) => {
-                        running.ids.remove(&task);
-                        done
-                    }
-                    Err(e) => {
-                        // A pipeline panicked: its runner's guard has already killed its agent.
-                        let id = running.ids.remove(&e.id()).unwrap_or_default();
-                        let reason = format!("internal error in git-conflux (please report it): {e}");
-                        internal_errors.push(format!("{id}: {reason}"));
-                        report(&Event::change(&id, ChangeEvent::Phase { phase: Phase::Failed, reason: Some(reason.clone()) }));
-                        (id, Outcome { phase: Phase::Failed, reason: Some(reason) })
-                    }
-                };
-                if outcome.phase == Phase::Done && interrupts == 0
-                    && let Some(merge) = &merge {
-                        let (merge, merge_id) = (Arc::clone(merge), id.clone());
-                        let verdict = tokio::task::spawn_blocking(move || merge(&merge_id))
-                            .await
-                            .unwrap_or_else(|e| MergeVerdict::Failed(Phase::Failed, format!("merging panicked: {e}")));
-                        let (phase, reason) = match verdict {
-                            MergeVerdict::Merged { into, commit } => {
-                                report(&Event::change(&id, ChangeEvent::Merged { into, commit }));
-                                (Phase::Merged, None)
-                            }
-                            MergeVerdict::Failed(phase, reason) => (phase, Some(reason)),
-                        };
-                        outcome = Outcome { phase, reason: reason.clone() };
-                        report(&Event::change(&id, ChangeEvent::Phase { phase, reason }));
-                    }
-                slots.insert(id.clone(), Slot::Finished);
-                outcomes.insert(id, outcome);
+        let input = tokio::select! {
+            Some(event) = events.recv() => Input::Event(event),
+            Some(joined) = d.running.set.join_next_with_id() => {
+                Input::Finished(joined.map(|(task, done)| {
+                    d.running.ids.remove(&task);
+                    done
+                }))
             }
-            stop = signals.recv() => {
+            Some(verdict) = async {
+                Some((&mut d.merging.as_mut()?.1).await.unwrap_or_else(|e| {
+                    MergeVerdict::Failed(Phase::Failed, format!("merging panicked: {e}"))
+                }))
+            }, if d.merging.is_some() => {
+                let id = d.merging.take().map(|(id, _)| id).unwrap_or_default();
+                Input::Merged(id, verdict)
+            }
+            Some(stop) = async { Some(signals.as_mut()?.recv().await) }, if signals.is_some() => {
+                Input::Signal(stop)
+            }
+            Some(request) = async { requests.as_mut()?.recv().await }, if requests.is_some() => {
+                Input::Control(request)
+            }
+        };
+        if let Input::Finished(_) = input {
+            // A pipeline's own last events come before its end.
+            while let Ok(event) = events.try_recv() {
+                (d.report)(&event);
+            }
+        }
+        d.handle(input);
+    }
+    d.finish(started)
+}
+
+impl Dispatcher<'_, '_> {
+    fn handle(&mut self, input: Input) {
+        match input {
+            Input::Event(event) => (self.report)(&event),
+            Input::Finished(Ok((id, outcome))) => self.finished(id, outcome),
+            Input::Finished(Err(e)) => {
+                // A pipeline panicked: its runner's guard has already killed its agent.
+                let id = self.running.ids.remove(&e.id()).unwrap_or_default();
+                let reason = format!("internal error in git-conflux (please report it): {e}");
+                self.internal_errors.push(format!("{id}: {reason}"));
+                self.end(&id, Phase::Failed, Some(reason));
+            }
+            Input::Merged(id, verdict) => self.merged(id, verdict),
+            Input::Signal(stop) => {
                 if stop == Stop::Now {
-                    interrupts = interrupts.max(1);
+                    self.interrupts = self.interrupts.max(1);
                 }
-                interrupt(&shared, &mut interrupts, report);
+                self.interrupt();
+            }
+            Input::Control(Incoming { request, reply }) => {
+                let answer = self.steer(request);
+                let _ = reply.send(answer);
             }
         }
     }
-    // Changes never started: skipped (a dependency failed) or left queued by an interrupt.
-    for id in &order {
-        if let Some(Slot::Waiting(job)) = slots.remove(id) {
-            let failed_dep = job
-                .waits_for
-                .iter()
-                .map(|(d, _)| d)
-                .find(|d| outcomes.get(*d).is_some_and(|o| !is_success(o.phase)));
-            let (phase, reason) = match failed_dep {
-                Some(dep)
-                    if interrupts == 0
-                        || outcomes
-                            .get(dep)
-                            .is_some_and(|o| o.phase != Phase::Cancelled) =>
-                {
-                    let dep_phase = outcomes.get(dep).map_or(Phase::Failed, |o| o.phase);
-                    (Phase::Skipped, format!("dependency {dep} {dep_phase}"))
-                }
-                _ => (
-                    Phase::Cancelled,
-                    "interrupted before it started; run `git conflux start` to resume".to_owned(),
-                ),
-            };
-            report(&Event::change(
-                id,
-                ChangeEvent::Phase {
-                    phase,
-                    reason: Some(reason.clone()),
+
+    /// Takes jobs into the run, reporting each as queued.
+    fn add_jobs(&mut self, jobs: Vec<Job>) {
+        for job in jobs {
+            let id = job.plan.change.id.clone();
+            let plan = &job.plan;
+            (self.report)(&Event::change(
+                &id,
+                ChangeEvent::Planned {
+                    branch: plan.branch.clone(),
+                    worktree: plan.worktree.clone(),
+                    base: self.shared.base.clone(),
+                    tasks_done: plan.change.tasks_done(),
+                    tasks_total: plan.change.tasks_total(),
                 },
             ));
-            outcomes.insert(
-                id.clone(),
-                Outcome {
-                    phase,
-                    reason: Some(reason),
+            (self.report)(&Event::change(
+                &id,
+                ChangeEvent::Phase {
+                    phase: Phase::Queued,
+                    reason: None,
                 },
-            );
+            ));
+            self.order.push(id.clone());
+            self.slots.insert(id, Slot::Waiting(Box::new(job)));
         }
     }
-    let elapsed = started.elapsed();
-    report(&Event::RunFinished { elapsed });
-    Summary {
-        outcomes,
-        interrupted: interrupts > 0,
-        elapsed,
-        internal_errors,
+
+    fn finished(&mut self, id: String, outcome: Outcome) {
+        self.running.steer.remove(&id);
+        if outcome.phase == Phase::Done && self.interrupts == 0 && self.merge.is_some() {
+            // Merged by the worker; the change is finished once its merge is.
+            self.outcomes.insert(id.clone(), outcome);
+            self.to_merge.push_back(id);
+            return;
+        }
+        self.slots.insert(id.clone(), Slot::Finished);
+        self.outcomes.insert(id, outcome);
+    }
+
+    /// Starts the next queued merge when none runs.
+    fn start_merge(&mut self) {
+        if self.merging.is_some() {
+            return;
+        }
+        let Some(merge) = &self.merge else {
+            return;
+        };
+        let Some(id) = self.to_merge.pop_front() else {
+            return;
+        };
+        let merge = Arc::clone(merge);
+        let merging = id.clone();
+        self.merging = Some((id, tokio::task::spawn_blocking(move || merge(&merging))));
+    }
+
+    fn merged(&mut self, id: String, verdict: MergeVerdict) {
+        let (phase, reason) = match verdict {
+            MergeVerdict::Merged { into, commit } => {
+                (self.report)(&Event::change(&id, ChangeEvent::Merged { into, commit }));
+                (Phase::Merged, None)
+            }
+            MergeVerdict::Failed(phase, reason) => (phase, Some(reason)),
+        };
+        (self.report)(&Event::change(
+            &id,
+            ChangeEvent::Phase {
+                phase,
+                reason: reason.clone(),
+            },
+        ));
+        self.slots.insert(id.clone(), Slot::Finished);
+        self.outcomes.insert(id, Outcome { phase, reason });
+    }
+
+    /// Ends a change that never ran (or whose task died) in `phase`.
+    fn end(&mut self, id: &str, phase: Phase, reason: Option<String>) {
+        (self.report)(&Event::change(
+            id,
+            ChangeEvent::Phase {
+                phase,
+                reason: reason.clone(),
+            },
+        ));
+        self.running.steer.remove(id);
+        self.slots.insert(id.to_owned(), Slot::Finished);
+        self.outcomes
+            .insert(id.to_owned(), Outcome { phase, reason });
+    }
+
+    /// Ctrl-C once: start nothing new and stop the agents gracefully; twice: kill them now.
+    fn interrupt(&mut self) {
+        self.interrupts += 1;
+        let now = self.interrupts > 1;
+        if now {
+            self.shared.cancel.kill_now();
+        } else {
+            self.shared.cancel.cancel();
+        }
+        (self.report)(&Event::Interrupted { now });
+    }
+
+    /// A request from another terminal.
+    fn steer(&mut self, request: Request) -> Reply {
+        match request {
+            Request::Stop { ids } => Reply::ok(ids.iter().map(|id| self.stop(id)).collect()),
+            Request::Tell { id, message, now } => self.tell(&id, message, now),
+            Request::Add { ids, jobs } => self.add(&ids, jobs),
+            // Subscriptions are served by the socket itself.
+            Request::Subscribe => Reply::ok(Vec::new()),
+        }
+    }
+
+    fn stop(&mut self, id: &str) -> String {
+        match self.slots.get(id) {
+            None => format!("{id} is not part of this run"),
+            Some(Slot::Finished) => format!("{id} has already ended"),
+            Some(Slot::Running) => match self.running.steer.get(id) {
+                Some(steer) => {
+                    steer.cancel.cancel();
+                    format!("stopping {id}: its agent ends gracefully and its work is committed")
+                }
+                None => format!("{id} is being merged; it has finished"),
+            },
+            Some(Slot::Waiting(_)) => {
+                self.end(
+                    id,
+                    Phase::Cancelled,
+                    Some("stopped by `git conflux stop` before it started".into()),
+                );
+                format!("stopped {id} before it started")
+            }
+        }
+    }
+
+    fn tell(&mut self, id: &str, message: String, now: bool) -> Reply {
+        let line = format!("message for {id} queued for its next iteration");
+        match self.slots.get(id) {
+            None => Reply::refused(format!("{id} is not part of this run")),
+            Some(Slot::Finished) => Reply::refused(format!("{id} has already ended")),
+            Some(Slot::Running) => match self.running.steer.get(id) {
+                Some(steer) => {
+                    if let Ok(mut inbox) = steer.inbox.lock() {
+                        inbox.push(message.clone());
+                    }
+                    (self.report)(&Event::change(
+                        id,
+                        ChangeEvent::Note {
+                            text: format!("told: {message}"),
+                        },
+                    ));
+                    if now {
+                        steer.next_iteration();
+                        return Reply::ok(vec![format!(
+                            "{line}; ending its current iteration now (its work is committed)"
+                        )]);
+                    }
+                    Reply::ok(vec![line])
+                }
+                None => Reply::refused(format!("{id} is being merged; it has finished")),
+            },
+            Some(Slot::Waiting(_)) => {
+                (self.report)(&Event::change(
+                    id,
+                    ChangeEvent::Note {
+                        text: format!("told: {message}"),
+                    },
+                ));
+                self.inbox.entry(id.to_owned()).or_default().push(message);
+                Reply::ok(vec![line])
+            }
+        }
+    }
+
+    fn add(&mut self, ids: &[String], jobs: Option<usize>) -> Reply {
+        let mut lines = Vec::new();
+        if let Some(jobs) = jobs.filter(|&j| j > 0) {
+            self.parallel = jobs;
+            lines.push(format!("now running at most {jobs} at a time"));
+        }
+        if self.interrupts > 0 {
+            return Reply::refused("the run is stopping; start again when it has ended".into());
+        }
+        let mut new = Vec::new();
+        for id in ids {
+            match self.slots.get(id) {
+                Some(Slot::Finished) => lines.push(format!(
+                    "{id} has already run in this run ({}); start it again once this run ends",
+                    self.outcomes.get(id).map_or(Phase::Done, |o| o.phase)
+                )),
+                Some(_) => lines.push(format!("{id} is already part of this run")),
+                None => new.push(id.clone()),
+            }
+        }
+        if new.is_empty() {
+            return Reply::ok(lines);
+        }
+        let Some(planner) = self.planner.as_mut() else {
+            return Reply::refused("this run takes no more changes".into());
+        };
+        let in_run: BTreeSet<String> = self.slots.keys().cloned().collect();
+        match planner(&new, &in_run) {
+            Ok(jobs) => {
+                lines.extend(jobs.iter().map(|j| format!("added {}", j.plan.change.id)));
+                self.add_jobs(jobs);
+                Reply::ok(lines)
+            }
+            Err(e) => Reply::refused(e),
+        }
+    }
+
+    /// Starts every waiting job whose dependencies are done, while slots are free. A job that
+    /// cannot start (its dependencies' branches conflict) is finished at once.
+    fn launch_ready(&mut self) {
+        if self.interrupts > 0 {
+            return;
+        }
+        for id in self.order.clone() {
+            if self.running.set.len() >= self.parallel {
+                return;
+            }
+            let ready = match self.slots.get(&id) {
+                Some(Slot::Waiting(job)) => job.waits_for.iter().all(|(d, _)| {
+                    self.outcomes.get(d).is_some_and(|o| is_success(o.phase))
+                        && !self.to_merge.contains(d)
+                        && self.merging.as_ref().is_none_or(|(m, _)| m != d)
+                }),
+                _ => false,
+            };
+            if !ready {
+                continue;
+            }
+            let Some(Slot::Waiting(job)) = self.slots.insert(id.clone(), Slot::Running) else {
+                continue;
+            };
+            // Merged dependencies are in the base already; done ones are built on by branch.
+            let mut dependencies = job.builds_on.clone();
+            dependencies.extend(
+                job.waits_for
+                    .iter()
+                    .filter(|(d, _)| self.outcomes.get(d).is_some_and(|o| o.phase == Phase::Done))
+                    .cloned(),
+            );
+            match start_point(&self.shared, &dependencies, &id) {
+                Ok(start) => {
+                    let steer = Steer::new(&self.shared.cancel);
+                    if let Some(messages) = self.inbox.remove(&id)
+                        && let Ok(mut inbox) = steer.inbox.lock()
+                    {
+                        inbox.extend(messages);
+                    }
+                    self.running.steer.insert(id.clone(), steer.clone());
+                    let shared = Arc::clone(&self.shared);
+                    let task_id = id.clone();
+                    let handle = self.running.set.spawn(async move {
+                        let outcome = pipeline::run(shared, job.plan, start, steer).await;
+                        (task_id, outcome)
+                    });
+                    self.running.ids.insert(handle.id(), id);
+                }
+                Err((phase, reason)) => self.end(&id, phase, Some(reason)),
+            }
+        }
+    }
+
+    /// Changes never started: skipped (a dependency failed) or left queued by an interrupt.
+    fn finish(mut self, started: Instant) -> Summary {
+        for id in self.order.clone() {
+            if let Some(Slot::Waiting(job)) = self.slots.remove(&id) {
+                let failed_dep = job
+                    .waits_for
+                    .iter()
+                    .map(|(d, _)| d)
+                    .find(|d| self.outcomes.get(*d).is_some_and(|o| !is_success(o.phase)));
+                let (phase, reason) = match failed_dep {
+                    Some(dep)
+                        if self.interrupts == 0
+                            || self
+                                .outcomes
+                                .get(dep)
+                                .is_some_and(|o| o.phase != Phase::Cancelled) =>
+                    {
+                        let dep_phase = self.outcomes.get(dep).map_or(Phase::Failed, |o| o.phase);
+                        (Phase::Skipped, format!("dependency {dep} {dep_phase}"))
+                    }
+                    _ => (
+                        Phase::Cancelled,
+                        "interrupted before it started; run `git conflux start` to resume"
+                            .to_owned(),
+                    ),
+                };
+                self.end(&id, phase, Some(reason));
+            }
+        }
+        let elapsed = started.elapsed();
+        (self.report)(&Event::RunFinished { elapsed });
+        Summary {
+            outcomes: self.outcomes,
+            interrupted: self.interrupts > 0,
+            elapsed,
+            internal_errors: self.internal_errors,
+        }
     }
 }
 
 fn is_success(phase: Phase) -> bool {
     matches!(phase, Phase::Done | Phase::Merged)
-}
-
-/// Ctrl-C once: start nothing new and stop the agents gracefully; twice: kill them now.
-fn interrupt(shared: &Shared, count: &mut u32, report: &mut dyn FnMut(&Event)) {
-    *count += 1;
-    let now = *count > 1;
-    if now {
-        shared.cancel.kill_now();
-    } else {
-        shared.cancel.cancel();
-    }
-    report(&Event::Interrupted { now });
-}
-
-/// Starts every waiting job whose dependencies are done, while slots are free. A job that
-/// cannot start (its dependencies' branches conflict) is finished at once in `outcomes`.
-fn launch_ready(
-    shared: &Arc<Shared>,
-    order: &[String],
-    slots: &mut BTreeMap<String, Slot>,
-    outcomes: &mut BTreeMap<String, Outcome>,
-    running: &mut Running,
-    parallel: usize,
-    report: &mut dyn FnMut(&Event),
-) {
-    for id in order {
-        if running.set.len() >= parallel {
-            return;
-        }
-        let ready = match slots.get(id) {
-            Some(Slot::Waiting(job)) => job
-                .waits_for
-                .iter()
-                .all(|(d, _)| outcomes.get(d).is_some_and(|o| is_success(o.phase))),
-            _ => false,
-        };
-        if !ready {
-            continue;
-        }
-        let Some(Slot::Waiting(job)) = slots.insert(id.clone(), Slot::Running) else {
-            continue;
-        };
-        // Merged dependencies are in the base already; done ones are built on by branch.
-        let mut dependencies = job.builds_on.clone();
-        dependencies.extend(
-            job.waits_for
-                .iter()
-                .filter(|(d, _)| outcomes.get(d).is_some_and(|o| o.phase == Phase::Done))
-                .cloned(),
-        );
-        match start_point(shared, &dependencies, id) {
-            Ok(start) => {
-                let shared = Arc::clone(shared);
-                let id = id.clone();
-                let task_id = id.clone();
-                let handle = running.set.spawn(async move {
-                    let outcome = pipeline::run(shared, job.plan, start).await;
-                    (id, outcome)
-                });
-                running.ids.insert(handle.id(), task_id);
-            }
-            Err((phase, reason)) => {
-                report(&Event::change(
-                    id,
-                    ChangeEvent::Phase {
-                        phase,
-                        reason: Some(reason.clone()),
-                    },
-                ));
-                slots.insert(id.clone(), Slot::Finished);
-                outcomes.insert(
-                    id.clone(),
-                    Outcome {
-                        phase,
-                        reason: Some(reason),
-                    },
-                );
-            }
-        }
-    }
 }
 
 /// The commit a change starts from: the base tip, merged with its dependencies' branches.

@@ -433,9 +433,22 @@ impl RunDir {
         take_lock(&self.root, &self.lock_path(), "start")
     }
 
-    /// Takes the merge lock; another live merge makes this an error naming its pid.
-    pub fn merge_lock(&self) -> Result<RunLock, Error> {
-        take_lock(&self.root, &self.merge_lock_path(), "merge")
+    /// Takes the merge lock, waiting while another live merge holds it: merges are short,
+    /// and a done change must never fail because another merge was running. `on_wait` hears
+    /// once who holds it.
+    pub fn merge_lock(&self, mut on_wait: impl FnMut(u32)) -> Result<RunLock, Error> {
+        let mut told = false;
+        loop {
+            match take_lock(&self.root, &self.merge_lock_path(), "merge") {
+                Err(Error::Locked { pid, .. }) => {
+                    if !std::mem::replace(&mut told, true) {
+                        on_wait(pid);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                taken => return taken,
+            }
+        }
     }
 }
 

@@ -216,6 +216,12 @@ pub fn describe(kind: &ChangeEvent) -> String {
         } => format!("review round {round}: no verdict"),
         ChangeEvent::Merged { into, commit } => format!("merged into {into} ({})", short(commit)),
         ChangeEvent::Note { text } => text.clone(),
+        ChangeEvent::Planned {
+            branch,
+            tasks_done,
+            tasks_total,
+            ..
+        } => format!("planned on branch {branch}, {tasks_done}/{tasks_total} tasks done"),
     }
 }
 

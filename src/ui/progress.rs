@@ -150,7 +150,8 @@ impl Progress {
             ChangeEvent::Merged { .. }
             | ChangeEvent::Committed { .. }
             | ChangeEvent::WorktreeReady { .. }
-            | ChangeEvent::Note { .. } => {
+            | ChangeEvent::Note { .. }
+            | ChangeEvent::Planned { .. } => {
                 row.last_line = describe(kind);
             }
             ChangeEvent::ProcessStarted { .. } => {}

@@ -18,4 +18,5 @@ mod test_review;
 mod test_safety;
 mod test_start;
 mod test_status;
+mod test_steer;
 mod test_stop;

@@ -462,3 +462,62 @@ fn a_conflict_stays_a_conflict_on_a_plain_start_and_names_the_resolve_command() 
     assert_eq!(env.state(conflicting)["phase"], "conflict", "{again}");
     assert!(again.stderr.contains(&resolve), "{again}");
 }
+
+#[test]
+fn a_merge_lock_held_elsewhere_delays_start_merge_and_never_fails_the_change() {
+    let env = TestEnv::new();
+    env.use_demo_agent("env: {DEMO_TICK: all}\n");
+    env.add_change("a", &["one"], &[], "");
+    env.commit_all("change");
+    // Another git conflux holds the merge lock: a live process of ours (blocked reading a
+    // message from its standard input), recorded the way a merge records itself.
+    let mut holder = env.conflux_cmd(&["tell", "a", "-F", "-"]);
+    holder
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut holder = holder.spawn().unwrap();
+    let pid = holder.id();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ticks: u64 = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::fs::create_dir_all(env.root.join(".git/conflux")).unwrap();
+    std::fs::write(
+        env.root.join(".git/conflux/merge.lock"),
+        format!(r#"{{"pid":{pid},"started_at":1,"start":{ticks}}}"#),
+    )
+    .unwrap();
+
+    let mut start = env.conflux_cmd(&["start", "--merge", "--no-progress"]);
+    start
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let start = start.spawn().unwrap();
+    crate::support::wait_for("a to be done", std::time::Duration::from_secs(30), || {
+        env.try_state("a").is_some_and(|s| s["phase"] == "done")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        env.state("a")["phase"],
+        "done",
+        "the merge waits for the lock"
+    );
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+
+    let out = start.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(env.state("a")["phase"], "merged", "{stderr}");
+    assert!(
+        stderr.contains(&format!("waiting for the merge of git conflux (pid {pid})")),
+        "{stderr}"
+    );
+}
