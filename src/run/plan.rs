@@ -404,6 +404,22 @@ mod tests {
         config
     }
 
+    /// The plan of `ids` on `main`, with `in_run` already in a running run.
+    fn plan_ids(ws: &Workspace, ids: &[&str], in_run: &[&str]) -> Result<RunPlan, Error> {
+        let view = overview(ws).expect("overview");
+        let ids: Vec<String> = ids.iter().map(|&id| id.to_owned()).collect();
+        let in_run = in_run.iter().map(|&id| id.to_owned()).collect();
+        let selection = select(&view, &ids);
+        plan(
+            ws,
+            &config(&ws.root),
+            &view,
+            "main".into(),
+            &selection,
+            &in_run,
+        )
+    }
+
     fn ids(selection: &Selection) -> Vec<String> {
         selection
             .changes
@@ -478,19 +494,7 @@ mod tests {
         ]);
         record(&ws, "merged", Phase::Merged, None);
         record(&ws, "done", Phase::Done, None);
-        let config = config(&ws.root);
-        let view = overview(&ws).expect("overview");
-        let selection = select(&view, &[]);
-
-        let run = plan(
-            &ws,
-            &config,
-            &view,
-            "main".into(),
-            &selection,
-            &BTreeSet::new(),
-        )
-        .expect("plan");
+        let run = plan_ids(&ws, &[], &[]).expect("plan");
 
         let second = run
             .jobs
@@ -501,19 +505,14 @@ mod tests {
         assert_eq!(second.builds_on, [("done".into(), "conflux/done".into())]);
         assert_eq!(
             second.plan.worktree,
-            ws.worktree_root(&config).join("second")
+            ws.worktree_root(&config(&ws.root)).join("second")
         );
     }
 
     #[test]
     fn a_dependency_already_in_the_running_run_is_waited_for() {
         let (_dir, ws) = repo(&[("first", &[], OPEN), ("second", &["first"], OPEN)]);
-        let config = config(&ws.root);
-        let view = overview(&ws).expect("overview");
-        let selection = select(&view, &["second".into()]);
-        let in_run = BTreeSet::from(["first".to_owned()]);
-
-        let run = plan(&ws, &config, &view, "main".into(), &selection, &in_run).expect("plan");
+        let run = plan_ids(&ws, &["second"], &["first"]).expect("plan");
 
         let ids: Vec<&str> = run.jobs.iter().map(|j| j.plan.change.id.as_str()).collect();
         assert_eq!(ids, ["second"]);
@@ -526,20 +525,7 @@ mod tests {
     #[test]
     fn a_dependency_that_is_neither_selected_nor_done_is_refused() {
         let (_dir, ws) = repo(&[("first", &[], OPEN), ("second", &["first"], OPEN)]);
-        let config = config(&ws.root);
-        let view = overview(&ws).expect("overview");
-        let selection = select(&view, &["second".into()]);
-
-        let err = plan(
-            &ws,
-            &config,
-            &view,
-            "main".into(),
-            &selection,
-            &BTreeSet::new(),
-        )
-        .err()
-        .expect("refused");
+        let err = plan_ids(&ws, &["second"], &[]).err().expect("refused");
 
         assert!(
             matches!(&err, Error::DependencyNotDone { id, dep } if id == "second" && dep == "first"),
