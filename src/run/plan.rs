@@ -273,9 +273,9 @@ fn refuse_uncommitted(ws: &Workspace, v: &ChangeView) -> Result<(), Error> {
     })
 }
 
-/// (id, branch) pairs of the dependencies `v` waits for (selected, or in the run already) and of those
-/// it builds on (done, not merged); a merged or completed one needs neither, any other is
-/// an error.
+/// (id, branch) pairs of the dependencies `v` waits for (selected, or in the run already)
+/// and of those it builds on (done, not merged); a merged or completed one needs neither,
+/// any other is an error.
 type DependencyUse = (Vec<(String, String)>, Vec<(String, String)>);
 
 fn dependencies(
