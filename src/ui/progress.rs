@@ -125,7 +125,7 @@ impl Progress {
                     }
                     let _ = self.multi.println(truncate_to_width(&line, width.max(20)));
                     // A change that now waits for a person rings the terminal's bell.
-                    if phase.is_failure() && phase != Phase::Cancelled {
+                    if phase.is_failure() && *phase != Phase::Cancelled {
                         eprint!("\x07");
                     }
                 }
