@@ -124,6 +124,10 @@ impl Progress {
                         line.push_str(&format!(": {reason}"));
                     }
                     let _ = self.multi.println(truncate_to_width(&line, width.max(20)));
+                    // A change that now waits for a person rings the terminal's bell.
+                    if phase.is_failure() && *phase != Phase::Cancelled {
+                        eprint!("\x07");
+                    }
                 }
             }
             ChangeEvent::Tasks { done, total } => (row.done, row.total) = (*done, *total),

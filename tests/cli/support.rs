@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The longest any command of a test may run before it is killed and the test fails.
+pub const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(180);
+
 pub struct TestEnv {
     pub tmp: tempfile::TempDir,
     pub root: PathBuf,
@@ -190,24 +193,70 @@ impl TestEnv {
     /// ended after `limit`: for commands that would hang on the unfixed code.
     #[must_use]
     pub fn conflux_bounded(&self, args: &[&str], limit: std::time::Duration) -> Output {
-        let mut cmd = self.conflux_cmd(args);
-        cmd.stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().expect("run git-conflux");
+        self.run_within(self.conflux_cmd(args), limit)
+    }
+
+    /// Runs `cmd` to its end, within [`RUN_LIMIT`].
+    pub fn run(&self, cmd: Command) -> Output {
+        self.run_within(cmd, RUN_LIMIT)
+    }
+
+    /// Runs `cmd` (standard input closed) and collects its output; a run past `limit` is
+    /// killed and fails the test, so that no hang can stall the suite.
+    pub fn run_within(&self, mut cmd: Command, limit: std::time::Duration) -> Output {
+        use std::io::Read;
+        use std::process::Stdio;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run the command");
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                let _ = tx.send(bytes);
+            });
+            rx
+        };
+        let stdout = drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let stderr = drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
         let deadline = std::time::Instant::now() + limit;
-        while child.try_wait().expect("wait").is_none() {
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
             if std::time::Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("git conflux {args:?} did not end within {limit:?}");
+                panic!("{cmd:?} did not end within {limit:?}");
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        self.output(child.wait_with_output().expect("collect output"))
-    }
-
-    pub fn run(&self, mut cmd: Command) -> Output {
-        self.output(cmd.output().expect("run git-conflux"))
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        // Its output ends with it, unless something it left behind still holds the pipes.
+        let collect = |rx: std::sync::mpsc::Receiver<Vec<u8>>| {
+            rx.recv_timeout(std::time::Duration::from_secs(30))
+                .unwrap_or_else(|_| {
+                    panic!("{cmd:?} ended, but a process it left holds its output open")
+                })
+        };
+        self.output(std::process::Output {
+            status,
+            stdout: collect(stdout),
+            stderr: collect(stderr),
+        })
     }
 
     fn output(&self, out: std::process::Output) -> Output {

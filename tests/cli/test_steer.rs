@@ -187,3 +187,39 @@ fn a_request_from_another_user_is_refused() {
     assert_eq!(stop.code, 0, "{stop}");
     assert_eq!(start.wait().unwrap().code(), Some(130));
 }
+
+#[test]
+fn tell_now_ends_the_iteration_and_starts_the_next_with_the_message() {
+    let env = steering_env();
+    let mut start = env.conflux_cmd(&["start", "a", "--no-progress"]);
+    start.stdout(Stdio::null()).stderr(Stdio::piped());
+    let start = start.spawn().unwrap();
+    wait_for("a's agent", Duration::from_secs(30), || {
+        env.try_state("a").is_some_and(|s| s["pid"].is_i64())
+    });
+    let told = env.conflux(&["tell", "--now", "a", "switch to plan B"]);
+    assert_eq!(told.code, 0, "{told}");
+    assert!(
+        told.stderr.contains("ending its current iteration now"),
+        "{told}"
+    );
+    wait_for("iteration 2", Duration::from_secs(30), || {
+        env.log("a")
+            .contains("told for iteration 2: switch to plan B")
+    });
+    std::fs::write(env.path().join("go-a"), "").unwrap();
+    let out = start.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(phase(&env, "a"), "done");
+    let log = env.log("a");
+    assert!(log.contains("iteration 1/"), "{log}");
+    assert!(
+        !log.contains("cancelled"),
+        "only the iteration ended: {log}"
+    );
+}
