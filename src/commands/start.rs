@@ -385,16 +385,17 @@ fn print_summary(
     }
 }
 
-/// One row per change of the run, those of the plan first (id, result, iterations, time, cost, branch, reason), and
-/// whether any of them is done.
+/// One row per change of the run (id, result, iterations, time, cost, branch, reason), those
+/// planned first, then those added from other terminals; and whether any of them is done.
 fn summary_rows(
     recorder: &Recorder,
     ids: &[String],
     summary: &Summary,
 ) -> (Vec<Vec<String>>, bool) {
+    let added = summary.outcomes.keys().filter(|id| !ids.contains(id));
     let mut rows = Vec::new();
     let mut any_done = false;
-    for id in ids {
+    for id in ids.iter().chain(added) {
         let outcome = summary.outcomes.get(id);
         let phase = outcome.map_or(Phase::Cancelled, |o| o.phase);
         any_done |= phase == Phase::Done;

@@ -72,6 +72,14 @@ fn a_run_is_joined_told_stopped_and_watched_from_other_terminals() {
     assert_eq!(phase(&env, "a"), "done", "{stderr}");
     assert_eq!(phase(&env, "c"), "done", "{stderr}");
     assert_eq!(phase(&env, "b"), "cancelled", "{stderr}");
+    // The summary table has a row for the change that joined.
+    assert!(
+        stderr.lines().any(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.starts_with(&["c", "done"]) && l.contains("conflux/c")
+        }),
+        "{stderr}"
+    );
     let prompt = std::fs::read_to_string(env.path().join("demo-agent-a.prompt")).unwrap();
     assert!(prompt.contains("use tabs, not spaces"), "{prompt}");
     let other = std::fs::read_to_string(env.path().join("demo-agent-c.prompt")).unwrap();
