@@ -7,6 +7,7 @@ use crate::cli::CleanArgs;
 use crate::commands::Context;
 use crate::error::{CommandError, Exit};
 use crate::run::state::{BranchOwner, ChangeState, Phase, branch_owner, pid_alive};
+use crate::run::workspace::Workspace;
 
 pub fn cmd_clean(ctx: &Context, args: CleanArgs) -> Result<Exit, CommandError> {
     let ws = ctx.workspace()?;
@@ -107,10 +108,7 @@ struct Owned {
 }
 
 impl Owned {
-    fn of(
-        ws: &crate::run::workspace::Workspace,
-        state: &ChangeState,
-    ) -> Result<Owned, CommandError> {
+    fn of(ws: &Workspace, state: &ChangeState) -> Result<Owned, CommandError> {
         let owner = branch_owner(&ws.repo, Some(state), &state.branch)
             .map_err(|e| CommandError::from_error(Exit::Failed, e))?;
         Ok(Owned {
@@ -129,7 +127,7 @@ impl Owned {
 }
 
 fn clean_one(
-    ws: &crate::run::workspace::Workspace,
+    ws: &Workspace,
     state: &ChangeState,
     owned: Owned,
     force: bool,

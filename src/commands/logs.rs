@@ -7,6 +7,7 @@ use crate::cli::LogsArgs;
 use crate::commands::Context;
 use crate::error::{CommandError, Exit};
 use crate::run::state::pid_alive;
+use crate::run::workspace::Workspace;
 
 pub fn cmd_logs(ctx: &Context, args: LogsArgs) -> Result<Exit, CommandError> {
     let ws = ctx.workspace()?;
@@ -53,7 +54,7 @@ pub fn cmd_logs(ctx: &Context, args: LogsArgs) -> Result<Exit, CommandError> {
 }
 
 /// Whether a live orchestrator is still driving the change.
-fn running(ws: &crate::run::workspace::Workspace, id: &str) -> bool {
+fn running(ws: &Workspace, id: &str) -> bool {
     match ws.run_dir.load(id) {
         Ok(Some(state)) => state.phase.is_active() && state.orchestrator_pid.is_some_and(pid_alive),
         _ => false,
