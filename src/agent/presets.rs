@@ -6,7 +6,6 @@
 //! their values ([`template`]), so no value is ever read as shell text.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -391,12 +390,12 @@ pub fn build(spec: &AgentSpec, vars: &Vars) -> Result<Invocation, Error> {
     }
     let prompt_file = expanded.uses(template::PROMPT_FILE) || r.prompt_via == PromptVia::File;
     if prompt_file {
-        write_atomically(&vars.prompt_file, vars.prompt.as_bytes()).map_err(|source| {
-            Error::PromptFile {
+        crate::files::write_atomic(&vars.prompt_file, vars.prompt.as_bytes()).map_err(
+            |source| Error::PromptFile {
                 path: vars.prompt_file.clone(),
                 source,
-            }
-        })?;
+            },
+        )?;
     }
     let mut env = vec![
         ("CONFLUX_CHANGE_ID".to_owned(), vars.change_id.clone()),
@@ -443,19 +442,6 @@ impl Invocation {
             env,
         })
     }
-}
-
-fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! [`commit_merge`](super::commit::commit_merge) concludes it; `git status` shows the merge and
 //! `git merge --abort` undoes it.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
@@ -154,11 +153,10 @@ impl Repo {
 
         // MERGE_HEAD first: files changed without it would look like stray edits.
         let admin = repo.git_dir().to_owned();
-        write_atomically(&admin, "MERGE_HEAD", format!("{theirs}\n").as_bytes())
+        crate::files::write_atomic(&admin.join("MERGE_HEAD"), format!("{theirs}\n").as_bytes())
             .map_err(io("write MERGE_HEAD"))?;
-        write_atomically(
-            &admin,
-            "MERGE_MSG",
+        crate::files::write_atomic(
+            &admin.join("MERGE_MSG"),
             format!("Merge branch '{base}' into {branch}\n").as_bytes(),
         )
         .map_err(io("write MERGE_MSG"))?;
@@ -212,12 +210,5 @@ pub(crate) fn clear_merge_state(repo: &gix::Repository) -> std::io::Result<()> {
             Err(e) => return Err(e),
         }
     }
-    Ok(())
-}
-
-fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.persist(dir.join(name)).map_err(|e| e.error)?;
     Ok(())
 }
