@@ -90,12 +90,10 @@ pub async fn run(
     .await;
     Some(match outcome.result {
         RunResult::Success => Ok(()),
-        RunResult::TimedOut { after } => Err(format!(
-            "hook {event} (`{command}`) was stopped after {}s (hooks_timeout)",
-            after.as_secs()
+        _ => Err(format!(
+            "hook {event} (`{command}`) {}",
+            outcome.describe("hooks_timeout")
         )),
-        RunResult::Cancelled => Err(format!("hook {event} was cancelled")),
-        RunResult::Failed { reason } => Err(format!("hook {event} (`{command}`) failed: {reason}")),
     })
 }
 

@@ -354,8 +354,8 @@ fn resolve(
         if !matches!(outcome.result, RunResult::Success) {
             return Err(failed(
                 format!(
-                    "the agent did not finish ({}): {}",
-                    describe(&outcome.result),
+                    "the agent {}; its last output: {}",
+                    outcome.describe("timeout"),
                     outcome.output_tail.trim()
                 ),
                 true,
@@ -491,15 +491,6 @@ fn title(worktree: &Path, rel: &Path) -> Option<String> {
             .trim()
             .to_owned(),
     )
-}
-
-fn describe(result: &RunResult) -> String {
-    match result {
-        RunResult::Success => "success".into(),
-        RunResult::Failed { reason } => reason.clone(),
-        RunResult::TimedOut { after } => format!("printed nothing for {}s", after.as_secs()),
-        RunResult::Cancelled => "cancelled".into(),
-    }
 }
 
 /// Runs a configured shell command (archive, verify) in the worktree, once, through the runner.

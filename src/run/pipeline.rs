@@ -357,16 +357,10 @@ impl Pipeline<'_> {
             match outcome.result {
                 RunResult::Success => {}
                 RunResult::Cancelled => return Err(self.cancelled(worktree, round).await),
-                RunResult::TimedOut { after } => {
+                _ => {
                     return Err(Outcome::new(
                         Phase::Failed,
-                        format!("the reviewer printed nothing for {}s", after.as_secs()),
-                    ));
-                }
-                RunResult::Failed { reason } => {
-                    return Err(Outcome::new(
-                        Phase::Failed,
-                        format!("the reviewer failed: {reason}"),
+                        format!("the reviewer {}", outcome.describe("timeout")),
                     ));
                 }
             }
@@ -615,16 +609,9 @@ impl Pipeline<'_> {
         match outcome.result {
             RunResult::Success => Ok(()),
             RunResult::Cancelled => Err(self.cancelled(worktree, iteration).await),
-            RunResult::TimedOut { after } => Err(Outcome::new(
+            _ => Err(Outcome::new(
                 Phase::Failed,
-                format!(
-                    "the agent printed nothing for {}s (inactivity_timeout), also after retries",
-                    after.as_secs()
-                ),
-            )),
-            RunResult::Failed { reason } => Err(Outcome::new(
-                Phase::Failed,
-                format!("the agent failed: {reason}"),
+                format!("the agent {}", outcome.describe("timeout")),
             )),
         }
     }
@@ -685,6 +672,7 @@ impl Pipeline<'_> {
                 duration: Duration::ZERO,
                 usage: Default::default(),
                 output_tail: String::new(),
+                last_error: None,
             },
         }
     }

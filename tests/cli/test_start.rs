@@ -183,6 +183,24 @@ fn inactivity_timeout_stops_a_silent_agent_and_names_its_seconds() {
     );
 }
 
+/// The overall `timeout:` is named as itself, not as the inactivity timeout.
+#[test]
+fn overall_timeout_is_reported_as_the_timeout() {
+    let env = TestEnv::new();
+    env.use_demo_agent("timeout: 1s\ninactivity_timeout: 1h\nkill_grace: 1s\n");
+    add(&env, "h", 1, &[], "conflux: {env: {DEMO_MODE: hang}}");
+    env.commit_all("change");
+    let out = env.conflux_bounded(&["start"], Duration::from_secs(60));
+    assert_eq!(out.code, 1, "{out}");
+    let st = env.state("h");
+    let reason = st["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("ran longer than the timeout of 1s (timeout)"),
+        "{st}"
+    );
+    assert!(!reason.contains("inactivity"), "{st}");
+}
+
 #[test]
 fn dry_run_changes_nothing() {
     let env = TestEnv::new();
