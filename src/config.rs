@@ -335,16 +335,8 @@ impl Layer {
         if self.stall_iterations == Some(0) {
             return Err(invalid("stall_iterations", "must be at least 1"));
         }
-        if let Some(prefix) = &self.branch_prefix
-            && (prefix.is_empty()
-                || prefix.starts_with('/')
-                || prefix.contains("..")
-                || prefix.contains(char::is_whitespace))
-        {
-            return Err(invalid(
-                "branch_prefix",
-                "must be a non-empty ref prefix such as `conflux/`",
-            ));
+        if let Some(prefix) = &self.branch_prefix {
+            check_branch_prefix(prefix).map_err(|why| invalid("branch_prefix", &why))?;
         }
         if let Some(resolve) = self.merge.as_ref().and_then(|m| m.resolve.as_deref())
             && Resolve::parse(resolve).is_none()
@@ -399,6 +391,23 @@ impl Layer {
         }
         out
     }
+}
+
+/// A branch prefix is good when every branch it makes (`<prefix><id>`) is a valid ref name by
+/// git's rules; checked with the shortest id, `a`.
+fn check_branch_prefix(prefix: &str) -> Result<(), String> {
+    let example = format!("{prefix}a");
+    if prefix.is_empty() || prefix.contains(char::is_whitespace) {
+        return Err(format!(
+            "`{prefix}` must be a non-empty ref prefix without spaces, such as `conflux/`"
+        ));
+    }
+    crate::git::branch::check_name(&example).map_err(|e| {
+        let cause = std::error::Error::source(&e).map_or(String::new(), |c| format!(" ({c})"));
+        format!(
+            "`{prefix}` makes branch names git refuses, such as `{example}`{cause}; use a prefix such as `conflux/`"
+        )
+    })
 }
 
 /// The YAML error with its line and column, in the form `line L column C: message`.

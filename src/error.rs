@@ -97,14 +97,28 @@ impl CommandError {
 
 /// Flattens a source chain into owned text, so errors that borrow stay printable.
 fn source_text(e: &(dyn std::error::Error + 'static)) -> Box<dyn std::error::Error + Send + Sync> {
-    let mut lines = vec![e.to_string()];
+    causes(e).join("\ncaused by: ").into()
+}
+
+/// An error and its causes on one line ("could not create branch conflux/a: …: os error"),
+/// for reasons recorded in a change's state, where no "caused by" lines follow.
+pub(crate) fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    causes(e).join(": ")
+}
+
+/// The messages of `e` and of its sources, each said once: a message that an earlier one
+/// already contains (a wrapper that prints its source with `{source}`) is left out.
+fn causes(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut lines: Vec<String> = vec![e.to_string()];
     let mut next = e.source();
     while let Some(s) = next {
-        lines.push(s.to_string());
+        let text = s.to_string();
+        if !lines.iter().any(|l| l.contains(&text)) {
+            lines.push(text);
+        }
         next = s.source();
     }
-    lines.dedup();
-    lines.join("\ncaused by: ").into()
+    lines
 }
 
 impl fmt::Display for CommandError {

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::with_causes;
 use crate::agent::presets::{self, Invocation, Vars};
 use crate::agent::prompt::{self, ResolveInput};
 use crate::agent::runner::{
@@ -400,12 +401,12 @@ fn resolve(
     let tip = ws
         .repo
         .branch_tip(&st.branch)
-        .map_err(|e| failed(e.to_string(), false))?;
+        .map_err(|e| failed(with_causes(&e), false))?;
     let concluded = match tip {
         Some(tip) => ws
             .repo
             .is_ancestor(other, tip)
-            .map_err(|e| failed(e.to_string(), false))?,
+            .map_err(|e| failed(with_causes(&e), false))?,
         None => false,
     };
     let committed = if concluded {
@@ -413,7 +414,7 @@ fn resolve(
     } else {
         git::commit_merge(worktree, &message, other).map(|_| ())
     };
-    committed.map_err(|e| failed(format!("cannot commit the merge: {e}"), false))
+    committed.map_err(|e| failed(format!("cannot commit the merge: {}", with_causes(&e)), false))
 }
 
 /// Whether the file at `path` still holds a conflict marker line (`<<<<<<< `, a lone
@@ -606,7 +607,7 @@ fn archive(
             )));
         }
         git::commit_all(worktree, &format!("conflux({id}): archive"))
-            .map_err(|e| fail(format!("cannot commit the archived change: {e}")))?;
+            .map_err(|e| fail(format!("cannot commit the archived change: {}", with_causes(&e))))?;
     }
     if change.source == Source::Openspec {
         if worktree.join(&change.dir).exists() {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::error::with_causes;
 use crate::agent::presets::{self, Invocation, Vars};
 use crate::agent::prompt::{self, PromptInput};
 use crate::agent::runner::{
@@ -394,7 +395,7 @@ impl Pipeline<'_> {
         let tip = tokio::task::spawn_blocking(move || repo.branch_tip(&branch))
             .await
             .map_err(|e| Outcome::new(Phase::Failed, format!("reading the branch panicked: {e}")))?
-            .map_err(|e| Outcome::new(Phase::Failed, e.to_string()))?;
+            .map_err(|e| Outcome::new(Phase::Failed, with_causes(&e)))?;
         tip.ok_or_else(|| {
             Outcome::new(
                 Phase::Failed,
@@ -502,7 +503,7 @@ impl Pipeline<'_> {
             self.plan.prior.as_ref(),
             &self.plan.branch,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| with_causes(&e))?;
         if owner == BranchOwner::Other {
             return Err(format!(
                 "branch {} was created meanwhile, not by git conflux; it is left alone: rename or delete it, then run git conflux start again",
@@ -519,7 +520,7 @@ impl Pipeline<'_> {
         let prepared = tokio::task::spawn_blocking(move || repo.prepare_worktree(&spec))
             .await
             .map_err(|e| format!("preparing the worktree panicked: {e}"))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| with_causes(&e))?;
         self.emit(ChangeEvent::WorktreeReady {
             path: prepared.path.clone(),
             branch: self.plan.branch.clone(),
@@ -530,9 +531,9 @@ impl Pipeline<'_> {
         if prepared.created {
             for entry in &self.plan.config.copy {
                 let items =
-                    files::copy_items(&self.shared.root, entry).map_err(|e| e.to_string())?;
+                    files::copy_items(&self.shared.root, entry).map_err(|e| with_causes(&e))?;
                 files::copy_into(&self.shared.root, &prepared.path, &items)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| with_causes(&e))?;
             }
             if let Some(setup) = self.plan.config.setup.clone() {
                 let outcome = self
@@ -777,7 +778,13 @@ impl Pipeline<'_> {
         let committed = tokio::task::spawn_blocking(move || git::commit_all(&wt, &msg))
             .await
             .map_err(|e| format!("committing panicked: {e}"))?
-            .map_err(|e| format!("cannot commit the work in {}: {e}", worktree.display()))?;
+            .map_err(|e| {
+                format!(
+                    "cannot commit the work in {}: {}",
+                    worktree.display(),
+                    with_causes(&e)
+                )
+            })?;
         if let Some(commit) = committed {
             self.emit(ChangeEvent::Committed {
                 commit: commit.to_string(),

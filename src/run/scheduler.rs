@@ -9,6 +9,7 @@ use std::time::Instant;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 
+use crate::error::with_causes;
 use crate::git::MergedCommit;
 use crate::run::event::{ChangeEvent, Event};
 use crate::run::pipeline::{self, Outcome, Plan, Shared};
@@ -313,7 +314,7 @@ fn start_point(
     let base_tip = shared
         .repo
         .branch_tip(&shared.base)
-        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(with_causes(&e)))?
         .ok_or_else(|| failed(format!("the base branch {} no longer exists", shared.base)))?;
     let mut tips = vec![base_tip];
     let mut branches = Vec::new();
@@ -321,7 +322,7 @@ fn start_point(
         match shared
             .repo
             .branch_tip(branch)
-            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| failed(with_causes(&e)))?
         {
             Some(tip) => {
                 tips.push(tip);
@@ -357,6 +358,6 @@ fn start_point(
                     .join(", ")
             ),
         )),
-        Err(e) => Err(failed(e.to_string())),
+        Err(e) => Err(failed(with_causes(&e))),
     }
 }
