@@ -79,7 +79,8 @@ impl Context {
         let repo = Repo::locate(&self.cwd, &self.repo_env).map_err(|e| {
             let hint = match e {
                 // The message says what to do with GIT_WORK_TREE.
-                crate::git::open::Error::ForeignWorkTree { .. } => None,
+                crate::git::open::Error::ForeignWorkTree { .. }
+                | crate::git::open::Error::Sha256 { .. } => None,
                 _ => {
                     Some("run git conflux inside a git repository, or point at one with -C <path>")
                 }

@@ -182,3 +182,24 @@ fn the_reason_of_a_failed_change_carries_the_agents_own_error() {
     let reason = rows[0]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains(wanted), "{json}");
 }
+
+/// A repository with SHA-256 object ids is named as such, not as "not a repository".
+#[test]
+fn a_sha256_repository_is_refused_for_what_it_is() {
+    let env = TestEnv::new();
+    let repo = env.path().join("sha256");
+    std::fs::create_dir_all(&repo).unwrap();
+    env.git_in(&repo, &["init", "-q", "--object-format=sha256"]);
+    for args in [&["status"][..], &["start"]] {
+        let mut cmd = env.conflux_cmd(args);
+        cmd.current_dir(&repo);
+        let out = env.run(cmd);
+        assert_eq!(out.code, 2, "{out}");
+        assert!(
+            out.stderr
+                .contains("uses SHA-256 object ids, which git conflux does not support yet"),
+            "{out}"
+        );
+        assert!(!out.stderr.contains("not inside a git repository"), "{out}");
+    }
+}
