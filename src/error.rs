@@ -95,6 +95,26 @@ impl CommandError {
     }
 }
 
+/// Up to ten items joined with ", ", then "and N more": a message stays short however many
+/// paths or conflicts it names (20,000 files once made a 243 KB refusal).
+pub(crate) fn list_cut<T: fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    const SHOWN: usize = 10;
+    let mut shown = Vec::new();
+    let mut more = 0usize;
+    for item in items {
+        if shown.len() < SHOWN {
+            shown.push(item.to_string());
+        } else {
+            more += 1;
+        }
+    }
+    let mut text = shown.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
+}
+
 /// Flattens a source chain into owned text, so errors that borrow stay printable.
 fn source_text(e: &(dyn std::error::Error + 'static)) -> Box<dyn std::error::Error + Send + Sync> {
     causes(e).join("\ncaused by: ").into()

@@ -245,7 +245,8 @@ async fn unmatched_failure_goes_back_to_the_caller() {
 #[tokio::test]
 async fn a_text_agents_last_stderr_line_is_its_error() {
     let dir = tmp();
-    let script = "echo working; echo 'warning: x' >&2; echo 'fatal: no token' >&2; echo >&2; exit 2";
+    let script =
+        "echo working; echo 'warning: x' >&2; echo 'fatal: no token' >&2; echo >&2; exit 2";
     let (out, _) = run_to_end(request(dir.path(), script)).await;
     assert_eq!(out.last_error.as_deref(), Some("fatal: no token"));
     assert_eq!(

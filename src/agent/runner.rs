@@ -239,11 +239,17 @@ pub enum AgentEvent {
 #[derive(Clone, Debug, PartialEq)]
 pub enum RunResult {
     Success,
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     /// Printed nothing for `after` (the inactivity timeout), also after its retries.
-    Inactive { after: Duration },
+    Inactive {
+        after: Duration,
+    },
     /// Ran longer than the overall timeout `after`; never retried.
-    TimedOut { after: Duration },
+    TimedOut {
+        after: Duration,
+    },
     Cancelled,
 }
 
@@ -277,7 +283,11 @@ impl RunOutcome {
             RunResult::Inactive { after } => format!(
                 "printed nothing for {} (inactivity_timeout){}",
                 humantime::format_duration(*after),
-                if self.attempts > 1 { ", also after retries" } else { "" }
+                if self.attempts > 1 {
+                    ", also after retries"
+                } else {
+                    ""
+                }
             ),
             RunResult::TimedOut { after } => format!(
                 "ran longer than the timeout of {} ({timeout_key})",

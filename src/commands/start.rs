@@ -10,7 +10,7 @@ use crate::change::Change;
 use crate::cli::StartArgs;
 use crate::commands::{Context, Workspace, config_error, display_path};
 use crate::config::Config;
-use crate::error::{CommandError, Exit};
+use crate::error::{CommandError, Exit, list_cut};
 use crate::git::MergeMode;
 use crate::run::event::Event;
 use crate::run::hooks::{self, HookVars};
@@ -189,15 +189,10 @@ fn plan_run(
             .uncommitted_paths(&v.change.dir)
             .map_err(|e| CommandError::from_error(Exit::Usage, e))?;
         if !dirty.is_empty() {
-            let paths: Vec<String> = dirty
-                .iter()
-                .take(5)
-                .map(|p| p.display().to_string())
-                .collect();
             return Err(CommandError::usage(format!(
                 "change {} has uncommitted files ({}); its worktree would not contain them",
                 v.change.id,
-                paths.join(", ")
+                list_cut(dirty.iter().map(|p| p.display()))
             ))
             .hint(format!(
                 "commit them first: git add {} && git commit",

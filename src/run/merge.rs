@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::with_causes;
 use crate::agent::presets::{self, Invocation, Vars};
 use crate::agent::prompt::{self, ResolveInput};
 use crate::agent::runner::{
@@ -15,6 +14,7 @@ use crate::change::{Change, Source};
 use crate::commands::Workspace;
 use crate::config::{Config, Resolve};
 use crate::error::Exit;
+use crate::error::{list_cut, with_causes};
 use crate::git::{self, Conflict, MergeMode, MergeOutcome, MergeRequest, WorktreeMerge};
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
@@ -105,11 +105,11 @@ pub enum Error {
 }
 
 fn list(conflicts: &[Conflict]) -> String {
-    conflicts
-        .iter()
-        .map(|c| format!("{} ({})", c.path.display(), c.kind))
-        .collect::<Vec<_>>()
-        .join(", ")
+    list_cut(
+        conflicts
+            .iter()
+            .map(|c| format!("{} ({})", c.path.display(), c.kind)),
+    )
 }
 
 impl Error {
@@ -369,7 +369,7 @@ fn resolve(
             .collect();
         if !marked.is_empty() {
             return Err(failed(
-                format!("conflict markers remain in {}", marked.join(", ")),
+                format!("conflict markers remain in {}", list_cut(&marked)),
                 true,
             ));
         }
@@ -414,7 +414,12 @@ fn resolve(
     } else {
         git::commit_merge(worktree, &message, other).map(|_| ())
     };
-    committed.map_err(|e| failed(format!("cannot commit the merge: {}", with_causes(&e)), false))
+    committed.map_err(|e| {
+        failed(
+            format!("cannot commit the merge: {}", with_causes(&e)),
+            false,
+        )
+    })
 }
 
 /// Whether the file at `path` still holds a conflict marker line (`<<<<<<< `, a lone
@@ -606,8 +611,12 @@ fn archive(
                 outcome.output_tail.trim()
             )));
         }
-        git::commit_all(worktree, &format!("conflux({id}): archive"))
-            .map_err(|e| fail(format!("cannot commit the archived change: {}", with_causes(&e))))?;
+        git::commit_all(worktree, &format!("conflux({id}): archive")).map_err(|e| {
+            fail(format!(
+                "cannot commit the archived change: {}",
+                with_causes(&e)
+            ))
+        })?;
     }
     if change.source == Source::Openspec {
         if worktree.join(&change.dir).exists() {

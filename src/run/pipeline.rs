@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::error::with_causes;
 use crate::agent::presets::{self, Invocation, Vars};
 use crate::agent::prompt::{self, PromptInput};
 use crate::agent::runner::{
@@ -18,6 +17,7 @@ use crate::agent::template;
 use crate::agent::verdict::{self, Decision, Verdict};
 use crate::change::{self, Change, Task};
 use crate::config::{Config, Review};
+use crate::error::with_causes;
 use crate::files;
 use crate::git::{self, Repo, WorktreeSpec};
 use crate::run::event::{ChangeEvent, Event, Role};

@@ -9,7 +9,7 @@ use std::time::Instant;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 
-use crate::error::with_causes;
+use crate::error::{list_cut, with_causes};
 use crate::git::MergedCommit;
 use crate::run::event::{ChangeEvent, Event};
 use crate::run::pipeline::{self, Outcome, Plan, Shared};
@@ -351,11 +351,7 @@ fn start_point(
             Phase::Conflict,
             format!(
                 "its dependencies' branches conflict in {}; merge them first (`git conflux merge`), then run start again",
-                conflicts
-                    .iter()
-                    .map(|c| c.path.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                list_cut(conflicts.iter().map(|c| c.path.display()))
             ),
         )),
         Err(e) => Err(failed(with_causes(&e))),

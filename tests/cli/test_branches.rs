@@ -141,7 +141,11 @@ fn a_branch_made_while_its_change_waits_is_left_alone() {
 fn a_failed_checkout_names_its_cause() {
     let env = TestEnv::new();
     env.git(&["config", "filter.missing.clean", "cat"]);
-    env.git(&["config", "filter.missing.smudge", "no-such-filter-program-xyz"]);
+    env.git(&[
+        "config",
+        "filter.missing.smudge",
+        "no-such-filter-program-xyz",
+    ]);
     env.git(&["config", "filter.missing.required", "true"]);
     env.write(".gitattributes", "*.dat filter=missing\n");
     env.write("data.dat", "payload\n");
@@ -150,7 +154,10 @@ fn a_failed_checkout_names_its_cause() {
     let out = env.conflux(&["start", "a"]);
     assert_eq!(out.code, 1, "{out}");
     let reason = env.state("a")["reason"].as_str().unwrap().to_owned();
-    assert!(reason.contains("could not check out branch conflux/a"), "{reason}");
+    assert!(
+        reason.contains("could not check out branch conflux/a"),
+        "{reason}"
+    );
     assert!(reason.contains("no-such-filter-program-xyz"), "{reason}");
 }
 
@@ -167,7 +174,10 @@ fn a_branch_that_cannot_be_created_names_its_cause() {
         .try_state("a")
         .and_then(|s| s["reason"].as_str().map(str::to_owned))
         .unwrap_or_else(|| out.stderr.clone());
-    assert!(reason.contains("could not create branch conflux/a"), "{out}\n{reason}");
+    assert!(
+        reason.contains("could not create branch conflux/a"),
+        "{out}\n{reason}"
+    );
     // The cause, said once: the file system's refusal.
     assert_eq!(reason.matches("File exists").count(), 1, "{reason}");
 }
@@ -176,7 +186,13 @@ fn a_branch_that_cannot_be_created_names_its_cause() {
 /// read (exit 2), before any change runs.
 #[test]
 fn an_invalid_branch_prefix_is_refused_up_front() {
-    for prefix in ["\"a.lock/\"", "\"x~1/\"", "\"x:y/\"", "\"a//b/\"", "\"x?/\""] {
+    for prefix in [
+        "\"a.lock/\"",
+        "\"x~1/\"",
+        "\"x:y/\"",
+        "\"a//b/\"",
+        "\"x?/\"",
+    ] {
         let env = TestEnv::new();
         env.one_change("a", &format!("branch_prefix: {prefix}\n"));
         env.commit_all("change");

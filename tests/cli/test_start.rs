@@ -237,6 +237,26 @@ fn uncommitted_change_folder_is_a_preflight_error() {
     assert!(!env.worktree("a").exists());
 }
 
+/// Many uncommitted files are listed as the first ten and a count, like every path list.
+#[test]
+fn many_uncommitted_files_are_cut_to_ten_and_a_count() {
+    let env = TestEnv::new();
+    env.use_demo_agent("");
+    add(&env, "a", 1, &[], "");
+    env.commit_all("change");
+    for i in 0..25 {
+        env.write(&format!("openspec/changes/a/notes/n{i:02}.md"), "x\n");
+    }
+    let out = env.conflux(&["start"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("change a has uncommitted files"),
+        "{out}"
+    );
+    assert_eq!(out.stderr.matches("notes/n").count(), 10, "{out}");
+    assert!(out.stderr.contains("and 15 more"), "{out}");
+}
+
 #[test]
 fn missing_agent_binary_is_a_preflight_error() {
     let env = TestEnv::new();
