@@ -25,6 +25,7 @@ use crate::ui::display::{Display, round_secs};
 use crate::ui::table;
 
 pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
+    let started = std::time::SystemTime::now();
     let ws = ctx.workspace()?;
     let mut config = ws.config()?;
     if let Some(agent) = &args.agent {
@@ -78,6 +79,13 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
                 format!("cannot start the async runtime: {e}"),
             )
         })?;
+    for job in &plan.jobs {
+        if let Some(line) =
+            leftover::clear_stale_ref_lock(&ws.repo.common_dir(), &job.plan.branch, started)
+        {
+            ctx.ui.warn(&line);
+        }
+    }
     let summary = runtime.block_on(execute(ctx, &ws, &config, plan, display, args.merge));
     Ok(summary)
 }

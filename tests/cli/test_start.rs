@@ -452,6 +452,31 @@ fn kill_9_at_several_moments_then_start_again_loses_nothing() {
     }
 }
 
+/// A `kill -9` while a branch was being created can leave its ref lock; the next `start`
+/// (holding the run lock) removes a lock older than itself instead of failing on it.
+#[test]
+fn a_stale_ref_lock_of_a_change_branch_is_removed_on_start() {
+    let env = TestEnv::new();
+    env.one_change("a", "");
+    env.commit_all("change");
+    let lock = env.root.join(".git/refs/heads/conflux/a.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::fs::write(&lock, "").unwrap();
+    let earlier = std::time::SystemTime::now() - Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&lock)
+        .unwrap()
+        .set_modified(earlier)
+        .unwrap();
+    let out = env.conflux_bounded(&["start"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(env.state("a")["phase"], "done", "{out}");
+    assert!(!lock.exists(), "{out}");
+    assert!(out.stderr.contains("refs/heads/conflux/a.lock"), "{out}");
+    env.git(&["fsck", "--strict"]);
+}
+
 #[test]
 fn logs_prints_and_follows_a_change_log() {
     let env = TestEnv::new();
