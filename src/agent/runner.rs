@@ -196,6 +196,11 @@ impl Cancel {
     pub fn is_cancelled(&self) -> bool {
         self.graceful.is_cancelled()
     }
+
+    /// Resolves once a stop was asked for.
+    pub async fn cancelled(&self) {
+        self.graceful.cancelled().await;
+    }
 }
 
 /// Which output stream a line came from.

@@ -87,6 +87,9 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
         }
     }
     let summary = runtime.block_on(execute(ctx, &ws, &config, plan, display, args.merge));
+    // A blocking step a stop gave up on (a checkout through a hung filter) may still run on
+    // its thread: it ends with the process instead of holding up the exit.
+    runtime.shutdown_background();
     Ok(summary)
 }
 

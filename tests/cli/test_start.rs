@@ -394,6 +394,90 @@ fn ctrl_c_stops_agents_commits_work_and_resumes() {
     assert_eq!(listed.matches("worktree ").count(), 2, "{listed}");
 }
 
+/// Sends SIGINT to `start` once `marker` exists and returns its exit code, or an error when
+/// it has not ended 20 s later (it is killed then).
+fn interrupt_when(
+    child: &mut std::process::Child,
+    marker: &std::path::Path,
+) -> Result<Option<i32>, String> {
+    wait_for(
+        "the blocking step to begin",
+        Duration::from_secs(30),
+        || marker.exists(),
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Ok(status.code());
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("start did not end after Ctrl-C during a blocking step".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Ctrl-C while `setup` runs ends the run, and the change is `cancelled` (resumable), not
+/// failed.
+#[test]
+fn ctrl_c_during_setup_cancels_the_change() {
+    let env = TestEnv::new();
+    let marker = env.path().join("setup-started");
+    env.one_change(
+        "a",
+        &format!(
+            "kill_grace: 1s\nsetup: \"touch {}; sleep 1000\"\n",
+            marker.display()
+        ),
+    );
+    env.commit_all("change");
+    let mut child = spawn_start(&env, &[]);
+    assert_eq!(interrupt_when(&mut child, &marker), Ok(Some(130)));
+    let st = env.state("a");
+    assert_eq!(st["phase"], "cancelled", "{st}");
+    // The new worktree whose setup never finished is gone, so resuming runs setup again.
+    assert!(!env.worktree("a").exists());
+    let listed = env.git(&["worktree", "list", "--porcelain"]);
+    assert_eq!(listed.matches("worktree ").count(), 1, "{listed}");
+}
+
+/// Ctrl-C while the worktree is being checked out (here a smudge filter that never ends)
+/// ends the run promptly, and the change is `cancelled`.
+#[test]
+fn ctrl_c_during_worktree_creation_cancels_the_change() {
+    let env = TestEnv::new();
+    let marker = env.path().join("smudge.pid");
+    env.git(&["config", "filter.slow.clean", "cat"]);
+    env.git(&[
+        "config",
+        "filter.slow.smudge",
+        &format!("sh -c 'echo $$ > {}; exec sleep 1000'", marker.display()),
+    ]);
+    env.write(".gitattributes", "*.dat filter=slow\n");
+    env.write("data.dat", "payload\n");
+    env.one_change("a", "kill_grace: 1s\n");
+    env.commit_all("change");
+    let mut child = spawn_start(&env, &[]);
+    let code = interrupt_when(&mut child, &marker);
+    let smudge = std::fs::read_to_string(&marker).unwrap_or_default();
+    if let Ok(pid) = smudge.trim().parse::<i32>() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert_eq!(code, Ok(Some(130)));
+    let st = env.state("a");
+    assert_eq!(st["phase"], "cancelled", "{st}");
+}
+
 #[test]
 fn kill_9_at_several_moments_then_start_again_loses_nothing() {
     for delay_ms in [50u64, 400, 900] {
