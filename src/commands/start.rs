@@ -20,6 +20,7 @@ use crate::run::overview::{ChangeView, Overview, overview};
 use crate::run::pipeline::{Plan, Shared};
 use crate::run::record::Recorder;
 use crate::run::scheduler::{self, Job, MergeFn, MergeVerdict};
+use crate::run::signals;
 use crate::run::state::{BranchOwner, ChangeState, Phase, branch_owner};
 use crate::ui::display::{Display, round_secs};
 use crate::ui::table;
@@ -516,14 +517,30 @@ async fn execute(
             ..HookVars::default()
         };
         let (root, cancel) = (ws.root.clone(), Cancel::new());
+        // A stop ends the hook (the scheduler's handlers are not listening now) and the run.
         async move {
             let mut log = |line: String| tracing::info!("hook {event}: {line}");
-            if let Some(Err(e)) = hooks::run(config, event, &vars, &root, &cancel, &mut log).await {
-                ctx.ui.warn(&e);
+            let hook = hooks::run(config, event, &vars, &root, &cancel, &mut log);
+            match signals::until_done(hook, &cancel).await {
+                Ok((result, stopped)) => {
+                    if let Some(Err(e)) = result {
+                        ctx.ui.warn(&e);
+                    }
+                    stopped
+                }
+                Err(e) => {
+                    ctx.ui.warn(&format!(
+                        "hook {event} not run: cannot install the signal handlers: {e}"
+                    ));
+                    false
+                }
             }
         }
     };
-    run_hook("on_start").await;
+    if run_hook("on_start").await {
+        // Stopped before any change started: each is recorded as cancelled, resumable.
+        shared.cancel.cancel();
+    }
     let summary = scheduler::run(
         Arc::clone(&shared),
         plan.jobs,
@@ -533,9 +550,10 @@ async fn execute(
         merge_cb,
     )
     .await;
-    run_hook("on_finish").await;
+    let mut summary = summary;
+    summary.interrupted |= run_hook("on_finish").await;
     if !recorder.errors.is_empty() || !summary.internal_errors.is_empty() {
-        run_hook("on_error").await;
+        summary.interrupted |= run_hook("on_error").await;
     }
     display.finish();
 

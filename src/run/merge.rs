@@ -19,7 +19,7 @@ use crate::git::{self, Conflict, MergeMode, MergeOutcome, MergeRequest, Worktree
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
 use crate::run::record::Recorder;
-use crate::run::signals::{Stop, StopSignals};
+use crate::run::signals;
 use crate::run::state::{self, ChangeState, Phase, RunDir, now_secs};
 
 #[derive(Clone, Debug)]
@@ -560,20 +560,10 @@ fn supervise(
             }
         };
         let run = runner::run(request, &stagger, &cancel, &mut log);
-        tokio::pin!(run);
-        let mut signals = StopSignals::install()
-            .map_err(|e| format!("cannot install the signal handlers: {e}"))?;
-        loop {
-            tokio::select! {
-                outcome = &mut run => return Ok(outcome),
-                stop = signals.recv() => {
-                    cancel.cancel();
-                    if stop == Stop::Now {
-                        cancel.kill_now();
-                    }
-                }
-            }
-        }
+        signals::until_done(run, &cancel)
+            .await
+            .map(|(outcome, _)| outcome)
+            .map_err(|e| format!("cannot install the signal handlers: {e}"))
     })?
 }
 

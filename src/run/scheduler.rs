@@ -80,7 +80,8 @@ pub async fn run(
     let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
     let mut running = Running::default();
     let mut internal_errors = Vec::new();
-    let mut interrupts = 0u32;
+    // A stop that came before the run (during the on_start hook) starts nothing.
+    let mut interrupts = u32::from(shared.cancel.is_cancelled());
     let mut signals = match StopSignals::install() {
         Ok(signals) => signals,
         Err(e) => {

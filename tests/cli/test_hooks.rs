@@ -170,3 +170,64 @@ fn which_openspec() -> Option<std::path::PathBuf> {
         .map(|d| d.join("openspec"))
         .find(|p| p.is_file())
 }
+
+/// Ctrl-C while a run-wide hook hangs (before the changes start, or after they ended) ends
+/// `start` promptly with 130, and the hook's process with it.
+#[test]
+fn ctrl_c_during_a_run_wide_hook_ends_it() {
+    for hook in ["on_start", "on_finish"] {
+        let env = TestEnv::new();
+        let pidfile = env.path().join("hook.pid");
+        env.use_demo_agent(&format!(
+            "env: {{DEMO_TICK: all}}\nhooks_timeout: 1h\nkill_grace: 1s\nhooks: {{{hook}: \"echo $$ > {}; exec sleep 1000\"}}\n",
+            pidfile.display()
+        ));
+        env.add_change("a", &["one"], &[], "");
+        env.commit_all("change");
+        let mut cmd = env.conflux_cmd(&["start"]);
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        wait_for("the hook to run", Duration::from_secs(30), || {
+            std::fs::read_to_string(&pidfile).is_ok_and(|p| p.ends_with('\n'))
+        });
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let code = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status.code();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Some(-1);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let survived = pid_alive(pid);
+        if survived {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        assert_eq!(code, Some(130), "{hook}: start's exit (-1: did not end)");
+        assert!(!survived, "{hook}: the hook outlived start");
+        // Stopped before it began, the change is resumable; after it ended, it stays done.
+        let phase = if hook == "on_start" {
+            "cancelled"
+        } else {
+            "done"
+        };
+        assert_eq!(env.state("a")["phase"], phase, "{hook}");
+    }
+}
