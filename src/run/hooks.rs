@@ -108,8 +108,14 @@ pub fn run_blocking(
     config.hooks.get(event)?;
     let cancel = Cancel::new();
     let mut log = |line: String| tracing::info!("hook {event}: {line}");
-    block_on(run(config, event, vars, cwd, &cancel, &mut log))
-        .unwrap_or_else(|e| Some(Err(format!("hook {event}: {e}"))))
+    let hook = run(config, event, vars, cwd, &cancel, &mut log);
+    // A stop ends the hook, not the orchestrator by the default action with the hook left.
+    block_on(crate::run::signals::until_done(hook, &cancel))
+        .and_then(|r| r.map_err(|e| format!("cannot install the signal handlers: {e}")))
+        .map_or_else(
+            |e| Some(Err(format!("hook {event}: {e}"))),
+            |(done, _)| done,
+        )
 }
 
 /// Drives `future` to completion from synchronous code: inside a `spawn_blocking` task on its

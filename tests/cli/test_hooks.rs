@@ -196,30 +196,7 @@ fn ctrl_c_during_a_run_wide_hook_ends_it() {
             .trim()
             .parse()
             .unwrap();
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
-            nix::sys::signal::Signal::SIGINT,
-        )
-        .unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        let code = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status.code();
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break Some(-1);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let survived = pid_alive(pid);
-        if survived {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        let (code, survived) = interrupt(&mut child, pid);
         assert_eq!(code, Some(130), "{hook}: start's exit (-1: did not end)");
         assert!(!survived, "{hook}: the hook outlived start");
         // Stopped before it began, the change is resumable; after it ended, it stays done.
@@ -230,4 +207,67 @@ fn ctrl_c_during_a_run_wide_hook_ends_it() {
         };
         assert_eq!(env.state("a")["phase"], phase, "{hook}");
     }
+}
+
+/// SIGINT to `child` (a git conflux command) while hook process `hook` runs: its exit code
+/// (`Some(-1)` when it did not end within 20 s, then it is killed) and whether the hook
+/// outlived it (then it is killed).
+fn interrupt(child: &mut std::process::Child, hook: i32) -> (Option<i32>, bool) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break Some(-1);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let survived = pid_alive(hook);
+    if survived {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(hook),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    (code, survived)
+}
+
+/// Ctrl-C while `merge`'s on_merged hook hangs ends the hook and `merge`.
+#[test]
+fn ctrl_c_during_the_on_merged_hook_ends_it() {
+    let env = TestEnv::new();
+    let pidfile = env.path().join("hook.pid");
+    env.use_demo_agent(&format!(
+        "env: {{DEMO_TICK: all}}\nhooks_timeout: 1h\nkill_grace: 1s\nhooks: {{on_merged: \"echo $$ > {}; exec sleep 1000\"}}\n",
+        pidfile.display()
+    ));
+    env.add_change("a", &["one"], &[], "");
+    env.commit_all("change");
+    let out = env.conflux(&["start"]);
+    assert_eq!(out.code, 0, "{out}");
+    let mut cmd = env.conflux_cmd(&["merge", "a"]);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    wait_for("the hook to run", Duration::from_secs(30), || {
+        std::fs::read_to_string(&pidfile).is_ok_and(|p| p.ends_with('\n'))
+    });
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let (code, survived) = interrupt(&mut child, pid);
+    assert!(code.is_some_and(|c| c >= 0), "merge did not end: {code:?}");
+    assert!(!survived, "the hook outlived merge");
+    // The merge itself was done before the hook ran.
+    env.git(&["show", "main:conflux-demo/a.txt"]);
 }
