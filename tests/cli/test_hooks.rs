@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{TestEnv, group_alive, wait_for};
+use crate::support::{TestEnv, group_alive, interrupt_and_wait, wait_for};
 
 #[test]
 fn each_hook_fires_once_per_event_in_order_with_its_variables() {
@@ -184,19 +184,7 @@ fn ctrl_c_during_a_run_wide_hook_ends_it() {
         ));
         env.add_change("a", &["one"], &[], "");
         env.commit_all("change");
-        let mut cmd = env.conflux_cmd(&["start"]);
-        cmd.stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        let mut child = cmd.spawn().unwrap();
-        wait_for("the hook to run", Duration::from_secs(30), || {
-            std::fs::read_to_string(&pidfile).is_ok_and(|p| p.ends_with('\n'))
-        });
-        let pid: i32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        let (code, survived) = interrupt(&mut child, pid);
+        let (code, survived) = interrupt_hook(&env, &["start"], &pidfile);
         assert_eq!(code, Some(130), "{hook}: start's exit (-1: did not end)");
         assert!(!survived, "{hook}: the hook outlived start");
         // Stopped before it began, the change is resumable; after it ended, it stays done.
@@ -209,27 +197,23 @@ fn ctrl_c_during_a_run_wide_hook_ends_it() {
     }
 }
 
-/// SIGINT to `child` (a git conflux command) while hook process `hook` runs: its exit code
-/// (`Some(-1)` when it did not end within 20 s, then it is killed) and whether the hook
-/// outlived it (then it is killed).
-fn interrupt(child: &mut std::process::Child, hook: i32) -> (Option<i32>, bool) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break Some(-1);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+/// Runs `git conflux <args>` and sends it SIGINT once its hook has written its pid to
+/// `pidfile`: its exit code (`Some(-1)` when it did not end within 20 s, then it is killed)
+/// and whether the hook outlived it (then it is killed).
+fn interrupt_hook(env: &TestEnv, args: &[&str], pidfile: &std::path::Path) -> (Option<i32>, bool) {
+    let mut cmd = env.conflux_cmd(args);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    wait_for("the hook to run", Duration::from_secs(30), || {
+        std::fs::read_to_string(pidfile).is_ok_and(|p| p.ends_with('\n'))
+    });
+    let hook: i32 = std::fs::read_to_string(pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let code = interrupt_and_wait(&mut child).unwrap_or(Some(-1));
     let survived = pid_alive(hook);
     if survived {
         let _ = nix::sys::signal::kill(
@@ -253,19 +237,7 @@ fn ctrl_c_during_the_on_merged_hook_ends_it() {
     env.commit_all("change");
     let out = env.conflux(&["start"]);
     assert_eq!(out.code, 0, "{out}");
-    let mut cmd = env.conflux_cmd(&["merge", "a"]);
-    cmd.stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    wait_for("the hook to run", Duration::from_secs(30), || {
-        std::fs::read_to_string(&pidfile).is_ok_and(|p| p.ends_with('\n'))
-    });
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let (code, survived) = interrupt(&mut child, pid);
+    let (code, survived) = interrupt_hook(&env, &["merge", "a"], &pidfile);
     assert!(code.is_some_and(|c| c >= 0), "merge did not end: {code:?}");
     assert!(!survived, "the hook outlived merge");
     // The merge itself was done before the hook ran.

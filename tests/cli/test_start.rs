@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{TestEnv, group_alive, wait_for};
+use crate::support::{TestEnv, group_alive, interrupt_and_wait, wait_for};
 
 fn tasks(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("task {i}")).collect()
@@ -394,8 +394,7 @@ fn ctrl_c_stops_agents_commits_work_and_resumes() {
     assert_eq!(listed.matches("worktree ").count(), 2, "{listed}");
 }
 
-/// Sends SIGINT to `start` once `marker` exists and returns its exit code, or an error when
-/// it has not ended 20 s later (it is killed then).
+/// Sends SIGINT to `start` once `marker` exists; see [`interrupt_and_wait`].
 fn interrupt_when(
     child: &mut std::process::Child,
     marker: &std::path::Path,
@@ -405,23 +404,7 @@ fn interrupt_when(
         Duration::from_secs(30),
         || marker.exists(),
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Ok(status.code());
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err("start did not end after Ctrl-C during a blocking step".into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    interrupt_and_wait(child)
 }
 
 /// Ctrl-C while `setup` runs ends the run, and the change is `cancelled` (resumable), not
