@@ -158,3 +158,40 @@ impl fmt::Display for CommandError {
 }
 
 impl std::error::Error for CommandError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("could not create branch conflux/a")]
+        Plain(#[source] std::io::Error),
+        #[error("cannot write state: {0}")]
+        Repeats(#[source] std::io::Error),
+    }
+
+    fn enospc() -> std::io::Error {
+        std::io::Error::from_raw_os_error(28)
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let plain = with_causes(&Outer::Plain(enospc()));
+        assert!(
+            plain.starts_with("could not create branch conflux/a: No space left on device"),
+            "{plain}"
+        );
+        let repeats = with_causes(&Outer::Repeats(enospc()));
+        assert_eq!(repeats.matches("No space left").count(), 1, "{repeats}");
+        let shown = CommandError::from_error(Exit::Failed, Outer::Repeats(enospc())).to_string();
+        assert_eq!(shown.matches("No space left").count(), 1, "{shown}");
+    }
+
+    #[test]
+    fn lists_are_cut_to_ten_and_a_count() {
+        assert_eq!(list_cut(["a", "b"]), "a, b");
+        let many = list_cut((0..25).map(|i| format!("p{i}")));
+        assert!(many.ends_with("p9 and 15 more"), "{many}");
+    }
+}
