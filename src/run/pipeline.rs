@@ -549,15 +549,29 @@ impl Pipeline<'_> {
     async fn furnish(&self, worktree: &Path) -> Result<(), Outcome> {
         let (root, dest) = (self.shared.root.clone(), worktree.to_owned());
         let entries = self.plan.config.copy.clone();
-        self.blocking("copying files into the worktree", move || {
+        // Not given up on like a checkout: the copy looks at the stop between items and ends
+        // before the worktree it writes into is removed.
+        let cancel = self.shared.cancel.clone();
+        let copied = tokio::task::spawn_blocking(move || -> Result<bool, String> {
             for entry in &entries {
                 let items = files::copy_items(&root, entry).map_err(|e| with_causes(&e))?;
-                files::copy_into(&root, &dest, &items).map_err(|e| with_causes(&e))?;
+                for item in &items {
+                    if cancel.is_cancelled() {
+                        return Ok(false);
+                    }
+                    files::copy_into(&root, &dest, std::slice::from_ref(item))
+                        .map_err(|e| with_causes(&e))?;
+                }
             }
-            Ok(())
+            Ok(true)
         })
-        .await?
-        .map_err(|reason: String| Outcome::new(Phase::Failed, reason))?;
+        .await
+        .map_err(|e| format!("copying files into the worktree panicked: {e}"))
+        .and_then(|r| r)
+        .map_err(|reason| Outcome::new(Phase::Failed, reason))?;
+        if !copied {
+            return Err(Self::interrupted(" while copying files into the worktree"));
+        }
         let Some(setup) = self.plan.config.setup.clone() else {
             return Ok(());
         };
@@ -590,10 +604,10 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Runs `work` on a blocking thread unless the run is stopped first: a step that blocks
-    /// (a checkout through a hung filter, a huge copy) must not hold up a Ctrl-C. A step given
-    /// up on is left to end with the process; an interrupted worktree creation is started
-    /// over on resume.
+    /// Runs `work` on a blocking thread unless the run is stopped first: a step that may
+    /// block for good (a checkout through a hung filter) must not hold up a Ctrl-C. A step
+    /// given up on is left to end with the process; an interrupted worktree creation is
+    /// started over on resume.
     async fn blocking<T: Send + 'static>(
         &self,
         what: &str,
