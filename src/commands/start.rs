@@ -541,7 +541,7 @@ async fn execute(
         // Stopped before any change started: each is recorded as cancelled, resumable.
         shared.cancel.cancel();
     }
-    let summary = scheduler::run(
+    let mut summary = scheduler::run(
         Arc::clone(&shared),
         plan.jobs,
         plan.parallel,
@@ -550,7 +550,6 @@ async fn execute(
         merge_cb,
     )
     .await;
-    let mut summary = summary;
     summary.interrupted |= run_hook("on_finish").await;
     if !recorder.errors.is_empty() || !summary.internal_errors.is_empty() {
         summary.interrupted |= run_hook("on_error").await;

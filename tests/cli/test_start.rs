@@ -429,6 +429,11 @@ fn ctrl_c_during_setup_cancels_the_change() {
     assert!(!env.worktree("a").exists());
     let listed = env.git(&["worktree", "list", "--porcelain"]);
     assert_eq!(listed.matches("worktree ").count(), 1, "{listed}");
+    env.one_change("a", "setup: \"touch setup-ran\"\n");
+    env.commit_all("quick setup");
+    let out = env.conflux_bounded(&["start"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out}");
+    assert!(env.worktree("a").join("setup-ran").exists(), "{out}");
 }
 
 /// Ctrl-C while the worktree is being checked out (here a smudge filter that never ends)
