@@ -145,10 +145,8 @@ pub async fn run(
                 };
                 if outcome.phase == Phase::Done && interrupts == 0
                     && let Some(merge) = &merge {
-                        let (merge, merge_id) = (Arc::clone(merge), id.clone());
-                        let verdict = tokio::task::spawn_blocking(move || merge(&merge_id))
-                            .await
-                            .unwrap_or_else(|e| MergeVerdict::Failed(Phase::Failed, format!("merging panicked: {e}")));
+                        let mut serve = Serve { shared: &shared, signals: &mut signals, interrupts: &mut interrupts, events: &mut events };
+                        let verdict = serve.merge(merge, &id, report).await;
                         let (phase, reason) = match verdict {
                             MergeVerdict::Merged { into, commit } => {
                                 report(&Event::change(&id, ChangeEvent::Merged { into, commit }));
@@ -216,6 +214,52 @@ pub async fn run(
         interrupted: interrupts > 0,
         elapsed,
         internal_errors,
+    }
+}
+
+/// What the run's loop serves while it waits for a merge: stops and pipeline events.
+struct Serve<'a> {
+    shared: &'a Shared,
+    signals: &'a mut StopSignals,
+    interrupts: &'a mut u32,
+    events: &'a mut UnboundedReceiver<Event>,
+}
+
+impl Serve<'_> {
+    /// Merges done change `id` (`start --merge`) on a blocking thread while the run goes on
+    /// being served: events are reported, a stop stops the other changes, and a second stop
+    /// gives the merge up (a checkout through a hung filter never ends). A merge is all or
+    /// nothing across a crash, so one given up on is settled by the next merge.
+    async fn merge(
+        &mut self,
+        merge: &MergeFn,
+        id: &str,
+        report: &mut dyn FnMut(&Event),
+    ) -> MergeVerdict {
+        let (merge, merge_id) = (Arc::clone(merge), id.to_owned());
+        let mut task = tokio::task::spawn_blocking(move || merge(&merge_id));
+        loop {
+            tokio::select! {
+                joined = &mut task => {
+                    return joined.unwrap_or_else(|e| {
+                        MergeVerdict::Failed(Phase::Failed, format!("merging panicked: {e}"))
+                    });
+                }
+                Some(event) = self.events.recv() => report(&event),
+                stop = self.signals.recv() => {
+                    if stop == Stop::Now {
+                        *self.interrupts = (*self.interrupts).max(1);
+                    }
+                    interrupt(self.shared, self.interrupts, report);
+                    if *self.interrupts > 1 {
+                        return MergeVerdict::Failed(
+                            Phase::Done,
+                            format!("interrupted while merging; its branch is ready: run `git conflux merge {id}`"),
+                        );
+                    }
+                }
+            }
+        }
     }
 }
 

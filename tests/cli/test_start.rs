@@ -466,6 +466,61 @@ fn ctrl_c_during_worktree_creation_cancels_the_change() {
     assert_eq!(st["phase"], "cancelled", "{st}");
 }
 
+/// `start --merge` whose merge hangs (updating the checkout through a smudge filter that
+/// never ends) still ends on Ctrl-C: the first stops the run, the second gives the merge up.
+#[test]
+fn ctrl_c_twice_during_a_hung_merge_ends_start() {
+    let env = TestEnv::new();
+    let marker = env.path().join("smudge.pid");
+    env.git(&["config", "filter.slow.clean", "cat"]);
+    env.git(&[
+        "config",
+        "filter.slow.smudge",
+        &format!("sh -c 'echo $$ > {}; exec sleep 1000'", marker.display()),
+    ]);
+    env.write(".gitattributes", "conflux-demo/* filter=slow\n");
+    env.one_change("a", "kill_grace: 1s\n");
+    env.commit_all("change");
+    let stderr = env.path().join("start.err");
+    let mut cmd = env.conflux_cmd(&["start", "--merge"]);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    wait_for("the merge to begin", Duration::from_secs(30), || {
+        std::fs::read_to_string(&marker).is_ok_and(|p| p.ends_with('\n'))
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    // Two signals in a row may reach the process as one: the second follows the first's news.
+    wait_for(
+        "the first Ctrl-C to be seen",
+        Duration::from_secs(20),
+        || std::fs::read_to_string(&stderr).is_ok_and(|e| e.contains("interrupted: stopping")),
+    );
+    let code = interrupt_and_wait(&mut child);
+    if let Ok(pid) = std::fs::read_to_string(&marker)
+        .unwrap_or_default()
+        .trim()
+        .parse::<i32>()
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert_eq!(code, Ok(Some(130)));
+    // The change's work is on its branch, and the merge given up on is settled by the next.
+    env.git(&["show", "conflux/a:conflux-demo/a.txt"]);
+    env.git(&["config", "--unset", "filter.slow.smudge"]);
+    let out = env.conflux_bounded(&["merge", "a"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out}");
+    assert!(env.root.join("conflux-demo/a.txt").is_file(), "{out}");
+    env.git(&["fsck", "--strict"]);
+}
+
 #[test]
 fn kill_9_at_several_moments_then_start_again_loses_nothing() {
     for delay_ms in [50u64, 400, 900] {
