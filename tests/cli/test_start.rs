@@ -436,11 +436,9 @@ fn ctrl_c_during_setup_cancels_the_change() {
     assert!(env.worktree("a").join("setup-ran").exists(), "{out}");
 }
 
-/// Ctrl-C while the worktree is being checked out (here a smudge filter that never ends)
-/// ends the run promptly, and the change is `cancelled`.
-#[test]
-fn ctrl_c_during_worktree_creation_cancels_the_change() {
-    let env = TestEnv::new();
+/// Configures filter `slow`, whose smudge never ends (as a network filter that hangs): it
+/// writes its pid to the returned file first.
+fn hanging_filter(env: &TestEnv) -> std::path::PathBuf {
     let marker = env.path().join("smudge.pid");
     env.git(&["config", "filter.slow.clean", "cat"]);
     env.git(&[
@@ -448,19 +446,34 @@ fn ctrl_c_during_worktree_creation_cancels_the_change() {
         "filter.slow.smudge",
         &format!("sh -c 'echo $$ > {}; exec sleep 1000'", marker.display()),
     ]);
+    marker
+}
+
+/// Ends the smudge process of [`hanging_filter`]: git conflux gives up on it, and it is not
+/// the agent's, so nothing of conflux ends it.
+fn end_filter(marker: &std::path::Path) {
+    let pid = std::fs::read_to_string(marker).unwrap_or_default();
+    if let Ok(pid) = pid.trim().parse::<i32>() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Ctrl-C while the worktree is being checked out (here a smudge filter that never ends)
+/// ends the run promptly, and the change is `cancelled`.
+#[test]
+fn ctrl_c_during_worktree_creation_cancels_the_change() {
+    let env = TestEnv::new();
+    let marker = hanging_filter(&env);
     env.write(".gitattributes", "*.dat filter=slow\n");
     env.write("data.dat", "payload\n");
     env.one_change("a", "kill_grace: 1s\n");
     env.commit_all("change");
     let mut child = spawn_start(&env, &[]);
     let code = interrupt_when(&mut child, &marker);
-    let smudge = std::fs::read_to_string(&marker).unwrap_or_default();
-    if let Ok(pid) = smudge.trim().parse::<i32>() {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
+    end_filter(&marker);
     assert_eq!(code, Ok(Some(130)));
     let st = env.state("a");
     assert_eq!(st["phase"], "cancelled", "{st}");
@@ -471,13 +484,7 @@ fn ctrl_c_during_worktree_creation_cancels_the_change() {
 #[test]
 fn ctrl_c_twice_during_a_hung_merge_ends_start() {
     let env = TestEnv::new();
-    let marker = env.path().join("smudge.pid");
-    env.git(&["config", "filter.slow.clean", "cat"]);
-    env.git(&[
-        "config",
-        "filter.slow.smudge",
-        &format!("sh -c 'echo $$ > {}; exec sleep 1000'", marker.display()),
-    ]);
+    let marker = hanging_filter(&env);
     env.write(".gitattributes", "conflux-demo/* filter=slow\n");
     env.one_change("a", "kill_grace: 1s\n");
     env.commit_all("change");
@@ -501,16 +508,7 @@ fn ctrl_c_twice_during_a_hung_merge_ends_start() {
         || std::fs::read_to_string(&stderr).is_ok_and(|e| e.contains("interrupted: stopping")),
     );
     let code = interrupt_and_wait(&mut child);
-    if let Ok(pid) = std::fs::read_to_string(&marker)
-        .unwrap_or_default()
-        .trim()
-        .parse::<i32>()
-    {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
+    end_filter(&marker);
     assert_eq!(code, Ok(Some(130)));
     // The change's work is on its branch, and the merge given up on is settled by the next.
     env.git(&["show", "conflux/a:conflux-demo/a.txt"]);
