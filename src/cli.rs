@@ -84,8 +84,9 @@ pub struct InitArgs {
 
 /// Show every change: tasks done, state, dependencies, branch and worktree.
 ///
-/// Changes are listed in dependency order. Works from any subdirectory and from inside a
-/// linked worktree, and never needs the run lock.
+/// Changes are listed in dependency order; below the table, the reason of each failed,
+/// stalled, blocked or conflicted change (with the agent's own last error), one line each.
+/// Works from any subdirectory and from inside a linked worktree, and never needs the run lock.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Only these changes.

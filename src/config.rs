@@ -124,10 +124,22 @@ impl Default for Config {
     }
 }
 
+/// An `agent:` value; serde's own error for a value that fits no form of [`AgentSpec`]
+/// names the Rust type, so it is replaced by the forms the user may write.
+fn agent_spec<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AgentSpec>, D::Error> {
+    Option::<AgentSpec>::deserialize(d).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "agent must be a preset name ({}) or {{command: …}} (with optional format, prompt, env), or {{preset: …, extra_args: …, env: …}}",
+            crate::agent::presets::PRESET_NAMES.join(", ")
+        ))
+    })
+}
+
 /// One layer as written in a file: every key optional, unknown keys rejected.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Layer {
+    #[serde(default, deserialize_with = "agent_spec")]
     pub agent: Option<AgentSpec>,
     pub jobs: Option<usize>,
     pub base: Option<String>,
@@ -162,6 +174,7 @@ pub struct MergeLayer {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewLayer {
+    #[serde(default, deserialize_with = "agent_spec")]
     pub agent: Option<AgentSpec>,
     pub prompt: Option<String>,
     pub max_rounds: Option<u32>,
@@ -261,6 +274,12 @@ pub enum Error {
     Read(#[from] crate::files::Error),
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
+    #[error("the key `{key}` appears twice in {path} line {line}; keep one of them")]
+    DuplicateKey {
+        path: PathBuf,
+        key: String,
+        line: usize,
+    },
     #[error("{path}: `{key}`: {message}")]
     Invalid {
         path: PathBuf,
@@ -275,9 +294,19 @@ impl Layer {
         if text.trim().is_empty() {
             return Ok(Layer::default());
         }
-        let layer: Option<Layer> = serde_saphyr::from_str(text).map_err(|e| Error::Parse {
-            path: origin.to_owned(),
-            message: yaml_message(&e),
+        let layer: Option<Layer> = serde_saphyr::from_str(text).map_err(|e| {
+            if let serde_saphyr::Error::DuplicateMappingKey { key, location } = e.without_snippet()
+            {
+                return Error::DuplicateKey {
+                    path: origin.to_owned(),
+                    key: key.clone().unwrap_or_else(|| "?".to_owned()),
+                    line: location.line() as usize,
+                };
+            }
+            Error::Parse {
+                path: origin.to_owned(),
+                message: yaml_message(&e),
+            }
         })?;
         let layer = layer.unwrap_or_default();
         layer.validate(origin)?;
@@ -335,16 +364,8 @@ impl Layer {
         if self.stall_iterations == Some(0) {
             return Err(invalid("stall_iterations", "must be at least 1"));
         }
-        if let Some(prefix) = &self.branch_prefix
-            && (prefix.is_empty()
-                || prefix.starts_with('/')
-                || prefix.contains("..")
-                || prefix.contains(char::is_whitespace))
-        {
-            return Err(invalid(
-                "branch_prefix",
-                "must be a non-empty ref prefix such as `conflux/`",
-            ));
+        if let Some(prefix) = &self.branch_prefix {
+            check_branch_prefix(prefix).map_err(|why| invalid("branch_prefix", &why))?;
         }
         if let Some(resolve) = self.merge.as_ref().and_then(|m| m.resolve.as_deref())
             && Resolve::parse(resolve).is_none()
@@ -399,6 +420,23 @@ impl Layer {
         }
         out
     }
+}
+
+/// A branch prefix is good when every branch it makes (`<prefix><id>`) is a valid ref name by
+/// git's rules; checked with the shortest id, `a`.
+fn check_branch_prefix(prefix: &str) -> Result<(), String> {
+    let example = format!("{prefix}a");
+    if prefix.is_empty() || prefix.contains(char::is_whitespace) {
+        return Err(format!(
+            "`{prefix}` must be a non-empty ref prefix without spaces, such as `conflux/`"
+        ));
+    }
+    crate::git::branch::check_name(&example).map_err(|e| {
+        let cause = std::error::Error::source(&e).map_or(String::new(), |c| format!(" ({c})"));
+        format!(
+            "`{prefix}` makes branch names git refuses, such as `{example}`{cause}; use a prefix such as `conflux/`"
+        )
+    })
 }
 
 /// The YAML error with its line and column, in the form `line L column C: message`.
@@ -577,6 +615,34 @@ mod tests {
         assert!(err.contains(".conflux.yaml"), "{err}");
         assert!(err.contains("agnet"), "{err}");
         assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_duplicate_key_is_named_in_the_users_words() {
+        let err = parse("jobs: 2\nverify: x\njobs: 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the key `jobs` appears twice in .conflux.yaml line 3"),
+            "{err}"
+        );
+        assert!(!err.contains("DuplicateKeyPolicy"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_agent_value_says_what_an_agent_may_be() {
+        for text in ["agent: 42\n", "agent: {comand: x}\n", "agent: [claude]\n"] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(
+                err.contains("agent must be a preset name (claude, codex,"),
+                "{text}: {err}"
+            );
+            assert!(err.contains("or {command: …}"), "{text}: {err}");
+            assert!(!err.contains("untagged"), "{text}: {err}");
+            assert!(!err.contains("AgentSpec"), "{text}: {err}");
+        }
+        let err = parse("review: {agent: 7}\n").unwrap_err().to_string();
+        assert!(err.contains("agent must be a preset name"), "{err}");
     }
 
     #[test]

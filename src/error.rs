@@ -97,16 +97,50 @@ impl CommandError {
     }
 }
 
+/// Up to ten items joined with ", ", then "and N more": a message stays short however many
+/// paths or conflicts it names (20,000 files once made a 243 KB refusal).
+pub(crate) fn list_cut<T: fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    const SHOWN: usize = 10;
+    let mut shown = Vec::new();
+    let mut more = 0usize;
+    for item in items {
+        if shown.len() < SHOWN {
+            shown.push(item.to_string());
+        } else {
+            more += 1;
+        }
+    }
+    let mut text = shown.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
+}
+
 /// Flattens a source chain into owned text, so errors that borrow stay printable.
 fn source_text(e: &(dyn std::error::Error + 'static)) -> Box<dyn std::error::Error + Send + Sync> {
-    let mut lines = vec![e.to_string()];
+    causes(e).join("\ncaused by: ").into()
+}
+
+/// An error and its causes on one line ("could not create branch conflux/a: …: os error"),
+/// for reasons recorded in a change's state, where no "caused by" lines follow.
+pub(crate) fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    causes(e).join(": ")
+}
+
+/// The messages of `e` and of its sources, each said once: a message that an earlier one
+/// already contains (a wrapper that prints its source with `{source}`) is left out.
+fn causes(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut lines: Vec<String> = vec![e.to_string()];
     let mut next = e.source();
     while let Some(s) = next {
-        lines.push(s.to_string());
+        let text = s.to_string();
+        if !lines.iter().any(|l| l.contains(&text)) {
+            lines.push(text);
+        }
         next = s.source();
     }
-    lines.dedup();
-    lines.join("\ncaused by: ").into()
+    lines
 }
 
 impl fmt::Display for CommandError {
@@ -140,9 +174,11 @@ impl From<workspace::Error> for CommandError {
     fn from(e: workspace::Error) -> Self {
         match e {
             // The message says what to do with GIT_WORK_TREE.
-            workspace::Error::Locate(e @ crate::git::open::Error::ForeignWorkTree { .. }) => {
-                CommandError::from_error(Exit::Usage, e)
-            }
+            // The message says what to do (GIT_WORK_TREE; SHA-256).
+            workspace::Error::Locate(
+                e @ (crate::git::open::Error::ForeignWorkTree { .. }
+                | crate::git::open::Error::Sha256 { .. }),
+            ) => CommandError::from_error(Exit::Usage, e),
             workspace::Error::Locate(e) => CommandError::from_error(Exit::Usage, e)
                 .hint("run git conflux inside a git repository, or point at one with -C <path>"),
             e @ workspace::Error::Bare { .. } => CommandError::from_error(Exit::Usage, e),
@@ -323,5 +359,37 @@ mod tests {
             err.to_string(),
             "no such change: zzz\nhint: known changes: a, b"
         );
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("could not create branch conflux/a")]
+        Plain(#[source] std::io::Error),
+        #[error("cannot write state: {0}")]
+        Repeats(#[source] std::io::Error),
+    }
+
+    fn enospc() -> std::io::Error {
+        std::io::Error::from_raw_os_error(28)
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let plain = with_causes(&Outer::Plain(enospc()));
+        assert!(
+            plain.starts_with("could not create branch conflux/a: No space left on device"),
+            "{plain}"
+        );
+        let repeats = with_causes(&Outer::Repeats(enospc()));
+        assert_eq!(repeats.matches("No space left").count(), 1, "{repeats}");
+        let shown = CommandError::from_error(Exit::Failed, Outer::Repeats(enospc())).to_string();
+        assert_eq!(shown.matches("No space left").count(), 1, "{shown}");
+    }
+
+    #[test]
+    fn lists_are_cut_to_ten_and_a_count() {
+        assert_eq!(list_cut(["a", "b"]), "a, b");
+        let many = list_cut((0..25).map(|i| format!("p{i}")));
+        assert!(many.ends_with("p9 and 15 more"), "{many}");
     }
 }

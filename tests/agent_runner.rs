@@ -241,6 +241,20 @@ async fn unmatched_failure_goes_back_to_the_caller() {
     assert_group_gone(pids(&events)[0]);
 }
 
+/// A plain text agent's last non-empty stderr line is its error, named in the description.
+#[tokio::test]
+async fn a_text_agents_last_stderr_line_is_its_error() {
+    let dir = tmp();
+    let script =
+        "echo working; echo 'warning: x' >&2; echo 'fatal: no token' >&2; echo >&2; exit 2";
+    let (out, _) = run_to_end(request(dir.path(), script)).await;
+    assert_eq!(out.last_error.as_deref(), Some("fatal: no token"));
+    assert_eq!(
+        out.describe("timeout"),
+        "failed: agent exited with code 2: fatal: no token"
+    );
+}
+
 #[tokio::test]
 async fn retries_on_a_pattern_with_fresh_groups_each_time() {
     let dir = tmp();
@@ -521,7 +535,7 @@ async fn inactivity_timeout_names_its_seconds_and_retries() {
     let (out, events) = run_to_end(req).await;
     assert_eq!(
         out.result,
-        RunResult::TimedOut {
+        RunResult::Inactive {
             after: Duration::from_secs(1)
         }
     );

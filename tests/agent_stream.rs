@@ -292,3 +292,41 @@ async fn runner_decodes_and_adds_usage_across_retries() {
             .ends_with("done: 6 turns, 1.5s, $0.5954, 117175 in / 382 out tokens")
     );
 }
+
+/// Each format's error events are kept as the agent's own error (for failure reasons);
+/// warnings and ordinary lines are not.
+#[test]
+fn error_events_are_reported_as_the_agents_error() {
+    let cases = [
+        (
+            StreamFormat::Claude,
+            r#"{"type":"result","subtype":"success","is_error":true,"result":"Invalid API key · Please run /login"}"#,
+            Some("Invalid API key · Please run /login"),
+        ),
+        (
+            StreamFormat::Codex,
+            r#"{"type":"turn.failed","error":{"message":"stream disconnected"}}"#,
+            Some("stream disconnected"),
+        ),
+        (
+            StreamFormat::Gemini,
+            r#"{"type":"error","severity":"error","message":"quota exceeded"}"#,
+            Some("quota exceeded"),
+        ),
+        (
+            StreamFormat::Gemini,
+            r#"{"type":"error","severity":"warning","message":"Loop detected"}"#,
+            None,
+        ),
+        (
+            StreamFormat::Opencode,
+            r#"{"type":"error","error":{"name":"APIError","data":{"message":"Rate limit exceeded"}}}"#,
+            Some("Rate limit exceeded"),
+        ),
+        (StreamFormat::Text, "error: looks like one", None),
+    ];
+    for (format, line, want) in cases {
+        let got = Decoder::new(format).decode(line).error;
+        assert_eq!(got.as_deref(), want, "{format:?}: {line}");
+    }
+}

@@ -29,6 +29,8 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 const TAIL_BYTES: usize = 4 * 1024;
 /// How long pipes may stay open after the agent exited before their holders count as leaked.
 const LEAK_WAIT: Duration = Duration::from_millis(100);
+/// Longest [`RunOutcome::last_error`], in terminal columns.
+const MAX_ERROR_COLUMNS: usize = 500;
 /// Read buffer per output stream.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -194,6 +196,11 @@ impl Cancel {
     pub fn is_cancelled(&self) -> bool {
         self.graceful.is_cancelled()
     }
+
+    /// Resolves once a stop was asked for.
+    pub async fn cancelled(&self) {
+        self.graceful.cancelled().await;
+    }
 }
 
 /// Which output stream a line came from.
@@ -237,8 +244,17 @@ pub enum AgentEvent {
 #[derive(Clone, Debug, PartialEq)]
 pub enum RunResult {
     Success,
-    Failed { reason: String },
-    TimedOut { after: Duration },
+    Failed {
+        reason: String,
+    },
+    /// Printed nothing for `after` (the inactivity timeout), also after its retries.
+    Inactive {
+        after: Duration,
+    },
+    /// Ran longer than the overall timeout `after`; never retried.
+    TimedOut {
+        after: Duration,
+    },
     Cancelled,
 }
 
@@ -251,6 +267,40 @@ pub struct RunOutcome {
     pub usage: Usage,
     /// The last few KiB of decoded output, for error messages.
     pub output_tail: String,
+    /// The last attempt's own error line: what its stream decoder reported as an error,
+    /// else its last non-empty stderr line.
+    pub last_error: Option<String>,
+}
+
+impl RunOutcome {
+    /// How the run ended, as the rest of a sentence whose subject is the process ("the agent
+    /// failed: agent exited with code 1: Invalid API key"); `timeout_key` names the setting
+    /// that bounded the whole run (`timeout`, `hooks_timeout`).
+    pub fn describe(&self, timeout_key: &str) -> String {
+        match &self.result {
+            RunResult::Success => "succeeded".to_owned(),
+            RunResult::Failed { reason } => match &self.last_error {
+                Some(error) if !reason.contains(error.as_str()) => {
+                    format!("failed: {reason}: {error}")
+                }
+                _ => format!("failed: {reason}"),
+            },
+            RunResult::Inactive { after } => format!(
+                "printed nothing for {} (inactivity_timeout){}",
+                humantime::format_duration(*after),
+                if self.attempts > 1 {
+                    ", also after retries"
+                } else {
+                    ""
+                }
+            ),
+            RunResult::TimedOut { after } => format!(
+                "ran longer than the timeout of {} ({timeout_key})",
+                humantime::format_duration(*after)
+            ),
+            RunResult::Cancelled => "was cancelled".to_owned(),
+        }
+    }
 }
 
 /// Why one attempt's loop ended.
@@ -297,7 +347,7 @@ pub async fn run(
                 Some(format!("no output for {}s", after.as_secs())),
                 req.retry.timeout_retries,
                 &mut timeout_retries,
-                RunResult::TimedOut { after },
+                RunResult::Inactive { after },
             ),
             End::Exited { retry_match } => (
                 retry_reason(status, retry_match, ran, req.retry.min_runtime),
@@ -339,6 +389,7 @@ pub async fn run(
         duration: started.elapsed(),
         usage: out.total.clone(),
         output_tail: out.tail.text(),
+        last_error: out.last_error(),
     }
 }
 
@@ -668,6 +719,9 @@ struct Output<'a> {
     /// Usage of the attempts before this one.
     total: Usage,
     tail: Tail,
+    /// This attempt's last error the decoder reported, and its last non-empty stderr line.
+    decoded_error: Option<String>,
+    stderr_error: Option<String>,
 }
 
 impl<'a> Output<'a> {
@@ -683,12 +737,22 @@ impl<'a> Output<'a> {
             decoder: Decoder::new(StreamFormat::Text),
             total: Usage::default(),
             tail: Tail::default(),
+            decoded_error: None,
+            stderr_error: None,
         }
     }
 
     fn start_attempt(&mut self, decoder: Decoder) {
         self.decoder = decoder;
         self.matched = None;
+        self.decoded_error = None;
+        self.stderr_error = None;
+    }
+
+    /// The attempt's own words for what went wrong: a decoded error event wins over stderr.
+    fn last_error(&self) -> Option<String> {
+        let error = self.decoded_error.as_ref().or(self.stderr_error.as_ref())?;
+        Some(console::truncate_str(error, MAX_ERROR_COLUMNS, "…").into_owned())
     }
 
     fn end_attempt(&mut self) {
@@ -712,9 +776,17 @@ impl<'a> Output<'a> {
                 if d.usage_changed {
                     (self.on_event)(AgentEvent::Usage(self.total.plus(self.decoder.usage())));
                 }
+                if d.error.is_some() {
+                    self.decoded_error = d.error;
+                }
                 d.lines
             }
-            Stream::Stderr => vec![text.into_owned()],
+            Stream::Stderr => {
+                if !text.trim().is_empty() {
+                    self.stderr_error = Some(text.trim().to_owned());
+                }
+                vec![text.into_owned()]
+            }
         };
         // Patterns see the decoded text, not raw JSON: ids, durations and token counts in an
         // agent's events ("retry_delay_ms":4297, a uuid with 529 in it) must not match "429".

@@ -39,6 +39,8 @@ pub struct Decoded {
     pub lines: Vec<String>,
     /// The line changed [`Decoder::usage`].
     pub usage_changed: bool,
+    /// The agent's own error message, when the line reports one (the text of its `error:` line).
+    pub error: Option<String>,
 }
 
 /// Longest tool argument shown on a tool-use line.
@@ -98,6 +100,7 @@ impl Decoder {
         Decoded {
             lines: out.lines,
             usage_changed: out.usage_changed,
+            error: out.error,
         }
     }
 
@@ -207,7 +210,7 @@ impl Decoder {
                 }
                 let text = ev.result.as_deref().unwrap_or("");
                 if ev.is_error == Some(true) {
-                    out.push(format!("error: {}", first_line(text)));
+                    out.error(first_line(text));
                 } else {
                     u.final_text = Some(text.to_owned());
                 }
@@ -256,7 +259,7 @@ impl Decoder {
                     .and_then(|e| e.message.as_deref())
                     .or(ev.message.as_deref())
                     .unwrap_or("unknown error");
-                out.push(format!("error: {msg}"));
+                out.error(msg);
             }
             "item.started" | "item.updated" | "item.completed" => {
                 let Some(item) = ev.item else { return false };
@@ -307,10 +310,7 @@ impl Decoder {
                             out.push(format!("todo {done}/{} done", items.len()));
                         }
                     }
-                    ("error", _) => out.push(format!(
-                        "error: {}",
-                        item.message.as_deref().unwrap_or("unknown error")
-                    )),
+                    ("error", _) => out.error(item.message.as_deref().unwrap_or("unknown error")),
                     (
                         "command_execution" | "mcp_tool_call" | "web_search" | "collab_tool_call",
                         _,
@@ -367,11 +367,13 @@ impl Decoder {
                     ));
                 }
             }
-            "error" => out.push(format!(
-                "{}: {}",
-                ev.severity.unwrap_or("error"),
-                ev.message.as_deref().unwrap_or("")
-            )),
+            "error" => match ev.severity {
+                Some(severity) if severity != "error" => out.push(format!(
+                    "{severity}: {}",
+                    ev.message.as_deref().unwrap_or("")
+                )),
+                _ => out.error(ev.message.as_deref().unwrap_or("")),
+            },
             "result" => {
                 let u = &mut self.usage;
                 if let Some(st) = &ev.stats {
@@ -385,7 +387,7 @@ impl Decoder {
                         .as_ref()
                         .and_then(|e| e.message.as_deref())
                         .unwrap_or("");
-                    out.push(format!("error: {}", first_line(msg)));
+                    out.error(first_line(msg));
                 } else if !self.last_text.is_empty() {
                     u.final_text = Some(self.last_text.clone());
                 }
@@ -463,7 +465,7 @@ impl Decoder {
                             .or(e.name.as_deref())
                     })
                     .unwrap_or("unknown error");
-                out.push(format!("error: {msg}"));
+                out.error(msg);
             }
             _ => return false,
         }
@@ -476,11 +478,18 @@ impl Decoder {
 struct Out {
     lines: Vec<String>,
     usage_changed: bool,
+    error: Option<String>,
 }
 
 impl Out {
     fn push(&mut self, line: String) {
         self.lines.push(line);
+    }
+
+    /// The agent reports an error: shown as an `error:` line and kept for the failure reason.
+    fn error(&mut self, message: &str) {
+        self.lines.push(format!("error: {message}"));
+        self.error = Some(message.to_owned());
     }
 
     /// Assistant text: one line per non-empty text line.

@@ -21,12 +21,14 @@ use crate::run::pipeline::Shared;
 use crate::run::plan::{self, Note, RunPlan};
 use crate::run::record::Recorder;
 use crate::run::scheduler::{self, Summary};
+use crate::run::signals;
 use crate::run::state::{LockState, Phase};
 use crate::run::workspace::Workspace;
 use crate::ui::display::{Display, round_secs};
 use crate::ui::table;
 
 pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
+    let started = std::time::SystemTime::now();
     let ws = ctx.workspace()?;
     if !args.dry_run
         && let LockState::Held(holder) = ws.run_dir.lock_state()
@@ -64,7 +66,17 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
                 format!("cannot start the async runtime: {e}"),
             )
         })?;
+    for job in &plan.jobs {
+        if let Some(line) =
+            leftover::clear_stale_ref_lock(&ws.repo.common_dir(), &job.plan.branch, started)
+        {
+            ctx.ui.warn(&line);
+        }
+    }
     let summary = runtime.block_on(execute(ctx, &ws, &config, plan, display, args.merge));
+    // A blocking step a stop gave up on (a checkout through a hung filter, a merge) may still
+    // run on its thread: it ends with the process instead of holding up the exit.
+    runtime.shutdown_background();
     Ok(summary)
 }
 
@@ -303,8 +315,11 @@ async fn execute(
         changes.add(&added.jobs);
         Ok(added.jobs)
     });
-    run_hook(ctx, config, &ws.root, "on_start").await;
-    let summary = scheduler::run(
+    if run_hook(ctx, config, &ws.root, "on_start").await {
+        // Stopped before any change started: each is recorded as cancelled, resumable.
+        shared.cancel.cancel();
+    }
+    let mut summary = scheduler::run(
         Arc::clone(&shared),
         plan.jobs,
         plan.parallel,
@@ -315,9 +330,9 @@ async fn execute(
     )
     .await;
     publisher.close().await;
-    run_hook(ctx, config, &ws.root, "on_finish").await;
+    summary.interrupted |= run_hook(ctx, config, &ws.root, "on_finish").await;
     if !recorder.errors.is_empty() || !summary.internal_errors.is_empty() {
-        run_hook(ctx, config, &ws.root, "on_error").await;
+        summary.interrupted |= run_hook(ctx, config, &ws.root, "on_error").await;
     }
     display.finish();
     print_summary(ctx, &display, &recorder, &ids, &summary);
@@ -327,15 +342,30 @@ async fn execute(
     exit_code(&summary)
 }
 
-/// A run-wide hook (`on_start`, `on_finish`, `on_error`); its failure is a warning.
-async fn run_hook(ctx: &Context, config: &Config, root: &Path, event: &'static str) {
+/// A run-wide hook (`on_start`, `on_finish`, `on_error`); its failure is a warning. A stop
+/// during it ends the hook (the scheduler's handlers are not listening then) and says so:
+/// true when the run was stopped.
+async fn run_hook(ctx: &Context, config: &Config, root: &Path, event: &'static str) -> bool {
     let vars = HookVars {
         state: Some(event.trim_start_matches("on_").to_owned()),
         ..HookVars::default()
     };
     let mut log = |line: String| tracing::info!("hook {event}: {line}");
-    if let Some(Err(e)) = hooks::run(config, event, &vars, root, &Cancel::new(), &mut log).await {
-        ctx.ui.warn(&e.to_string());
+    let cancel = Cancel::new();
+    let hook = hooks::run(config, event, &vars, root, &cancel, &mut log);
+    match signals::until_done(hook, &cancel).await {
+        Ok((result, stopped)) => {
+            if let Some(Err(e)) = result {
+                ctx.ui.warn(&e.to_string());
+            }
+            stopped
+        }
+        Err(e) => {
+            ctx.ui.warn(&format!(
+                "hook {event} not run: cannot install the signal handlers: {e}"
+            ));
+            false
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::run::overview::{ChangeView, overview};
 use crate::run::state::{Phase, ReviewRecord, pid_alive};
 use crate::run::workspace::Workspace;
 use crate::ui::display::Display;
-use crate::ui::table;
+use crate::ui::{table, truncate_to_width};
 
 /// One element of `status --json`; the schema is documented in the man page and stable.
 #[derive(Serialize)]
@@ -184,6 +184,9 @@ fn render_table(ctx: &Context, root: &std::path::Path, views: &[&ChangeView]) ->
         ],
         &rows,
     );
+    if ctx.ui.verbose == 0 {
+        out.push_str(&reasons(ctx, views));
+    }
     if ctx.ui.verbose > 0 {
         for v in views {
             out.push_str(&format!("\n{}", st.bold(&v.change.id)));
@@ -253,4 +256,41 @@ fn watch(ctx: &Context, ws: &Workspace, args: StatusArgs) -> Result<Exit, Comman
         }
         Err(e) => Err(CommandError::from_error(Exit::Failed, e)),
     }
+}
+
+/// Below the table, why each failed, stalled, blocked or conflicted change ended, one line
+/// each, cut to the terminal's width (whole off a terminal); `-v` shows it in full instead.
+fn reasons(ctx: &Context, views: &[&ChangeView]) -> String {
+    let st = ctx.ui.style();
+    let width = console::Term::stdout()
+        .size_checked()
+        .map(|(_, cols)| usize::from(cols));
+    let mut out = String::new();
+    for v in views {
+        let phase = v.phase();
+        let needs_a_person = matches!(
+            phase,
+            Phase::Failed | Phase::Stalled | Phase::Blocked | Phase::Conflict
+        );
+        let Some(reason) = v
+            .state
+            .as_ref()
+            .and_then(|s| s.reason.as_deref().or(s.last_error.as_deref()))
+            .filter(|_| needs_a_person)
+        else {
+            continue;
+        };
+        let reason: Vec<&str> = reason.lines().filter(|l| !l.trim().is_empty()).collect();
+        let line = format!("{}: {}", v.change.id, reason.join("; "));
+        let line = match width {
+            Some(w) => truncate_to_width(&line, w),
+            None => line,
+        };
+        if out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&st.yellow(&line));
+        out.push('\n');
+    }
+    out
 }

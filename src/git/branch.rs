@@ -63,6 +63,12 @@ pub(crate) fn full_name(branch: &str) -> Result<FullName, Error> {
     })
 }
 
+/// Checks `branch` by git's rules for ref names (`git check-ref-format --branch`); the error
+/// says which rule it breaks.
+pub(crate) fn check_name(branch: &str) -> Result<(), Error> {
+    full_name(branch).map(drop)
+}
+
 /// Ends the reflog message of every branch conflux creates, so that a branch can be known as
 /// conflux's even when a crash came between creating it and recording that.
 pub(crate) const CREATED_MARK: &str = "by git conflux";

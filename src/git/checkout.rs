@@ -12,13 +12,14 @@ use gix::bstr::{BString, ByteSlice};
 
 use super::repo::absolute;
 use super::status::{changed_paths, pathspec_literal};
+use crate::error::list_cut;
 
 /// Why the worktree could not be brought up to date.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
         "local changes in {} would be overwritten: {}; commit, stash or move them, then merge again (nothing was changed)",
-        worktree.display(), list_paths(paths)
+        worktree.display(), list_cut(paths.iter().map(|p| p.display()))
     )]
     LocalChanges {
         worktree: PathBuf,
@@ -27,7 +28,7 @@ pub enum Error {
     #[error(
         "an interrupted merge into the worktree at {} cannot be undone: {} changed since; \
          look at them with `git status`, keep what you need, then `git checkout -- <path>` them",
-        worktree.display(), list_paths(paths)
+        worktree.display(), list_cut(paths.iter().map(|p| p.display()))
     )]
     ChangedSince {
         worktree: PathBuf,
@@ -46,22 +47,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// The first few of `paths`, and how many more there are: a refusal stays readable when a
-/// merge touches 20,000 files.
-pub(crate) fn list_paths(paths: &[PathBuf]) -> String {
-    const SHOWN: usize = 10;
-    let mut text = paths
-        .iter()
-        .take(SHOWN)
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
-    if paths.len() > SHOWN {
-        text.push_str(&format!(" and {} more", paths.len() - SHOWN));
-    }
-    text
 }
 
 /// One path that differs between the old and the new tree: its blob on each side (`None`

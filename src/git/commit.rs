@@ -29,7 +29,7 @@ pub enum Error {
     },
     #[error(
         "the worktree at {} has unmerged paths ({}); resolve them and `git add` them first",
-        worktree.display(), paths.join(", ")
+        worktree.display(), crate::error::list_cut(paths)
     )]
     Unmerged {
         worktree: PathBuf,

@@ -116,7 +116,7 @@ pub enum Error {
     Identity(commit::Error),
     #[error(
         "local changes in {} would be overwritten by merging into it: {}; commit, stash or move them, then merge again (nothing was changed)",
-        worktree.display(), checkout::list_paths(paths)
+        worktree.display(), crate::error::list_cut(paths.iter().map(|p| p.display()))
     )]
     LocalChanges {
         worktree: PathBuf,

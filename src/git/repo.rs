@@ -40,10 +40,7 @@ impl Repo {
             {
                 Err(open::Error::NotARepository { path: start })
             }
-            Err(source) => Err(open::Error::Open {
-                path: start,
-                source,
-            }),
+            Err(source) => Err(open::Error::open(start, source)),
         }
     }
 
@@ -81,7 +78,7 @@ impl Repo {
             if source.dominant_class() == Some(gix::error::Class::NotFound) {
                 open::Error::NotARepository { path }
             } else {
-                open::Error::Open { path, source }
+                open::Error::open(path, source)
             }
         })
     }

@@ -20,15 +20,9 @@ pub enum Error {
         command: String,
         error: template::Error,
     },
-    #[error("hook {event} (`{command}`) was stopped after {secs}s (hooks_timeout)")]
-    TimedOut {
-        event: String,
-        command: String,
-        secs: u64,
-    },
     #[error("hook {event} was cancelled")]
     Cancelled { event: String },
-    #[error("hook {event} (`{command}`) failed: {reason}")]
+    #[error("hook {event} (`{command}`) {reason}")]
     Failed {
         event: String,
         command: String,
@@ -124,16 +118,11 @@ pub async fn run(
     let event = event.to_owned();
     Some(match outcome.result {
         RunResult::Success => Ok(()),
-        RunResult::TimedOut { after } => Err(Error::TimedOut {
-            event,
-            command,
-            secs: after.as_secs(),
-        }),
         RunResult::Cancelled => Err(Error::Cancelled { event }),
-        RunResult::Failed { reason } => Err(Error::Failed {
+        _ => Err(Error::Failed {
             event,
             command,
-            reason,
+            reason: outcome.describe("hooks_timeout"),
         }),
     })
 }
@@ -149,12 +138,19 @@ pub fn run_blocking(
     config.hooks.get(event)?;
     let cancel = Cancel::new();
     let mut log = |line: String| tracing::info!("hook {event}: {line}");
-    block_on(run(config, event, vars, cwd, &cancel, &mut log)).unwrap_or_else(|reason| {
-        Some(Err(Error::Runtime {
-            event: event.to_owned(),
-            reason,
-        }))
-    })
+    let hook = run(config, event, vars, cwd, &cancel, &mut log);
+    // A stop ends the hook, not the orchestrator by the default action with the hook left.
+    block_on(crate::run::signals::until_done(hook, &cancel))
+        .and_then(|r| r.map_err(|e| format!("cannot install the signal handlers: {e}")))
+        .map_or_else(
+            |reason| {
+                Some(Err(Error::Runtime {
+                    event: event.to_owned(),
+                    reason,
+                }))
+            },
+            |(done, _)| done,
+        )
 }
 
 /// Drives `future` to completion from synchronous code: inside a `spawn_blocking` task on its

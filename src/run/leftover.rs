@@ -1,7 +1,7 @@
 //! What an orchestrator that died without cleaning up (`kill -9`, a crash, a power loss)
 //! leaves behind: agents still running, found from the pids the state files recorded, and
-//! the lock file of an index write it was in the middle of. Both are dealt with before the
-//! change's worktree is used again.
+//! the lock files of an index or branch write it was in the middle of. They are dealt with
+//! before the change's worktree and branch are used again.
 
 use std::path::Path;
 
@@ -77,4 +77,30 @@ fn clear_stale_index_lock(state: &ChangeState) -> Option<std::path::PathBuf> {
     };
     let lock = admin.join("index.lock");
     std::fs::remove_file(&lock).ok().map(|()| lock)
+}
+
+/// Removes the lock file of branch `branch` (`refs/heads/<branch>.lock` under `common_dir`)
+/// when it is older than `since`, the start of this orchestrator: one killed while creating
+/// or moving the branch left it, and every later update of the branch would fail on it.
+/// Called only while holding the run lock, so no other git conflux writes the branch; a lock
+/// made since this start (someone's own git command) is left alone. Says what it removed.
+pub fn clear_stale_ref_lock(
+    common_dir: &Path,
+    branch: &str,
+    since: std::time::SystemTime,
+) -> Option<String> {
+    let lock = common_dir.join(format!("refs/heads/{branch}.lock"));
+    let modified = std::fs::symlink_metadata(&lock)
+        .ok()
+        .filter(std::fs::Metadata::is_file)?
+        .modified()
+        .ok()?;
+    if modified >= since {
+        return None;
+    }
+    std::fs::remove_file(&lock).ok()?;
+    Some(format!(
+        "removed {}, the lock of branch {branch} left by an earlier git conflux start that was killed",
+        lock.display()
+    ))
 }

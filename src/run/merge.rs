@@ -14,12 +14,13 @@ use crate::agent::runner::{
 use crate::agent::template;
 use crate::change::{Change, Source};
 use crate::config::{Config, Resolve};
+use crate::error::{list_cut, with_causes};
 use crate::git::{self, Conflict, MergeMode, MergeOutcome, MergeRequest, WorktreeMerge};
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
 use crate::run::record::Recorder;
 use crate::run::scheduler::{Job, MergeFn, MergeVerdict};
-use crate::run::signals::{Stop, StopSignals};
+use crate::run::signals;
 use crate::run::state::{self, ChangeState, Phase, RunDir, now_secs};
 use crate::run::workspace::Workspace;
 
@@ -106,11 +107,11 @@ pub enum Error {
 }
 
 fn list(conflicts: &[Conflict]) -> String {
-    conflicts
-        .iter()
-        .map(|c| format!("{} ({})", c.path.display(), c.kind))
-        .collect::<Vec<_>>()
-        .join(", ")
+    list_cut(
+        conflicts
+            .iter()
+            .map(|c| format!("{} ({})", c.path.display(), c.kind)),
+    )
 }
 
 impl Error {
@@ -399,8 +400,8 @@ fn resolve(
         if !matches!(outcome.result, RunResult::Success) {
             return Err(failed(
                 format!(
-                    "the agent did not finish ({}): {}",
-                    describe(&outcome.result),
+                    "the agent {}; its last output: {}",
+                    outcome.describe("timeout"),
                     outcome.output_tail.trim()
                 ),
                 true,
@@ -413,7 +414,7 @@ fn resolve(
             .collect();
         if !marked.is_empty() {
             return Err(failed(
-                format!("conflict markers remain in {}", marked.join(", ")),
+                format!("conflict markers remain in {}", list_cut(&marked)),
                 true,
             ));
         }
@@ -445,12 +446,12 @@ fn resolve(
     let tip = ws
         .repo
         .branch_tip(&st.branch)
-        .map_err(|e| failed(e.to_string(), false))?;
+        .map_err(|e| failed(with_causes(&e), false))?;
     let concluded = match tip {
         Some(tip) => ws
             .repo
             .is_ancestor(other, tip)
-            .map_err(|e| failed(e.to_string(), false))?,
+            .map_err(|e| failed(with_causes(&e), false))?,
         None => false,
     };
     let committed = if concluded {
@@ -458,7 +459,12 @@ fn resolve(
     } else {
         git::commit_merge(worktree, &message, other).map(|_| ())
     };
-    committed.map_err(|e| failed(format!("cannot commit the merge: {e}"), false))
+    committed.map_err(|e| {
+        failed(
+            format!("cannot commit the merge: {}", with_causes(&e)),
+            false,
+        )
+    })
 }
 
 /// Whether the file at `path` still holds a conflict marker line (`<<<<<<< `, a lone
@@ -538,15 +544,6 @@ fn title(worktree: &Path, rel: &Path) -> Option<String> {
     )
 }
 
-fn describe(result: &RunResult) -> String {
-    match result {
-        RunResult::Success => "success".into(),
-        RunResult::Failed { reason } => reason.clone(),
-        RunResult::TimedOut { after } => format!("printed nothing for {}s", after.as_secs()),
-        RunResult::Cancelled => "cancelled".into(),
-    }
-}
-
 /// Runs a configured shell command (archive, verify) in the worktree, once, through the runner.
 fn run_command(
     config: &Config,
@@ -608,20 +605,10 @@ fn supervise(
             }
         };
         let run = runner::run(request, &stagger, &cancel, &mut log);
-        tokio::pin!(run);
-        let mut signals = StopSignals::install()
-            .map_err(|e| format!("cannot install the signal handlers: {e}"))?;
-        loop {
-            tokio::select! {
-                outcome = &mut run => return Ok(outcome),
-                stop = signals.recv() => {
-                    cancel.cancel();
-                    if stop == Stop::Now {
-                        cancel.kill_now();
-                    }
-                }
-            }
-        }
+        signals::until_done(run, &cancel)
+            .await
+            .map(|(outcome, _)| outcome)
+            .map_err(|e| format!("cannot install the signal handlers: {e}"))
     })?
 }
 
@@ -659,8 +646,12 @@ fn archive(
                 outcome.output_tail.trim()
             )));
         }
-        git::commit_all(worktree, &format!("conflux({id}): archive"))
-            .map_err(|e| fail(format!("cannot commit the archived change: {e}")))?;
+        git::commit_all(worktree, &format!("conflux({id}): archive")).map_err(|e| {
+            fail(format!(
+                "cannot commit the archived change: {}",
+                with_causes(&e)
+            ))
+        })?;
     }
     if change.source == Source::Openspec {
         if worktree.join(&change.dir).exists() {

@@ -17,6 +17,7 @@ use crate::agent::template;
 use crate::agent::verdict::{self, Decision, Verdict};
 use crate::change::{self, Change, Task};
 use crate::config::{Config, Review};
+use crate::error::with_causes;
 use crate::files;
 use crate::git::{self, Repo, WorktreeSpec};
 use crate::run::event::{ChangeEvent, Event, Role};
@@ -178,7 +179,7 @@ impl Pipeline<'_> {
         self.phase(Phase::Preparing, None);
         let worktree = match self.prepare(start).await {
             Ok(wt) => wt,
-            Err(reason) => return Outcome::new(Phase::Failed, reason),
+            Err(outcome) => return outcome,
         };
         self.hook("on_change_start", Phase::Preparing.as_str())
             .await
@@ -403,16 +404,10 @@ impl Pipeline<'_> {
             match outcome.result {
                 RunResult::Success => {}
                 RunResult::Cancelled => return Err(self.cancelled(worktree, round).await),
-                RunResult::TimedOut { after } => {
+                _ => {
                     return Err(Outcome::new(
                         Phase::Failed,
-                        format!("the reviewer printed nothing for {}s", after.as_secs()),
-                    ));
-                }
-                RunResult::Failed { reason } => {
-                    return Err(Outcome::new(
-                        Phase::Failed,
-                        format!("the reviewer failed: {reason}"),
+                        format!("the reviewer {}", outcome.describe("timeout")),
                     ));
                 }
             }
@@ -446,7 +441,7 @@ impl Pipeline<'_> {
         let tip = tokio::task::spawn_blocking(move || repo.branch_tip(&branch))
             .await
             .map_err(|e| Outcome::new(Phase::Failed, format!("reading the branch panicked: {e}")))?
-            .map_err(|e| Outcome::new(Phase::Failed, e.to_string()))?;
+            .map_err(|e| Outcome::new(Phase::Failed, with_causes(&e)))?;
         tip.ok_or_else(|| {
             Outcome::new(
                 Phase::Failed,
@@ -546,8 +541,12 @@ impl Pipeline<'_> {
         }
     }
 
-    /// The worktree, created or reused, with `copy` files and `setup` on creation.
-    async fn prepare(&self, start: gix::ObjectId) -> Result<PathBuf, String> {
+    /// The worktree, created or reused, with `copy` files and `setup` on creation. Each step
+    /// gives way to a Ctrl-C: the change is then `cancelled`, and a worktree created in this
+    /// run whose copy or setup did not finish is removed again, so that resuming creates it
+    /// anew and runs them.
+    async fn prepare(&self, start: gix::ObjectId) -> Result<PathBuf, Outcome> {
+        let failed = |reason: String| Outcome::new(Phase::Failed, reason);
         // Checked in preflight too; a branch made since (a change queued behind its
         // dependencies waits a while) is just as much someone else's.
         let owner = branch_owner(
@@ -555,12 +554,12 @@ impl Pipeline<'_> {
             self.plan.prior.as_ref(),
             &self.plan.branch,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| failed(with_causes(&e)))?;
         if owner == BranchOwner::Other {
-            return Err(format!(
+            return Err(failed(format!(
                 "branch {} was created meanwhile, not by git conflux; it is left alone: rename or delete it, then run git conflux start again",
                 self.plan.branch
-            ));
+            )));
         }
         let spec = WorktreeSpec {
             id: self.id.to_owned(),
@@ -569,10 +568,12 @@ impl Pipeline<'_> {
             start,
         };
         let repo = self.shared.repo.clone();
-        let prepared = tokio::task::spawn_blocking(move || repo.prepare_worktree(&spec))
-            .await
-            .map_err(|e| format!("preparing the worktree panicked: {e}"))?
-            .map_err(|e| e.to_string())?;
+        let prepared = self
+            .blocking("creating the worktree", move || {
+                repo.prepare_worktree(&spec)
+            })
+            .await?
+            .map_err(|e| failed(with_causes(&e)))?;
         self.emit(ChangeEvent::WorktreeReady {
             path: prepared.path.clone(),
             branch: self.plan.branch.clone(),
@@ -580,30 +581,100 @@ impl Pipeline<'_> {
             created_branch: prepared.created_branch,
             start_commit: prepared.head.to_string(),
         });
-        if prepared.created {
-            for entry in &self.plan.config.copy {
-                let items =
-                    files::copy_items(&self.shared.root, entry).map_err(|e| e.to_string())?;
-                files::copy_into(&self.shared.root, &prepared.path, &items)
-                    .map_err(|e| e.to_string())?;
+        if prepared.created
+            && let Err(outcome) = self.furnish(&prepared.path).await
+        {
+            if outcome.phase == Phase::Cancelled {
+                self.remove_unfurnished(&prepared.path).await;
             }
-            if let Some(setup) = self.plan.config.setup.clone() {
-                let outcome = self
-                    .run_command(Role::Setup, &setup, &prepared.path, 0)
-                    .await;
-                match outcome.result {
-                    RunResult::Success => {}
-                    RunResult::Cancelled => return Err("cancelled during setup".into()),
-                    _ => {
-                        return Err(format!(
-                            "setup command `{setup}` failed; fix it in .conflux.yaml (it runs again when the worktree is recreated): {}",
-                            tail(&outcome.output_tail, 400)
-                        ));
-                    }
-                }
-            }
+            return Err(outcome);
         }
         Ok(prepared.path)
+    }
+
+    /// A new worktree's `copy` files and `setup` command.
+    async fn furnish(&self, worktree: &Path) -> Result<(), Outcome> {
+        let (root, dest) = (self.shared.root.clone(), worktree.to_owned());
+        let entries = self.plan.config.copy.clone();
+        // Not given up on like a checkout: the copy looks at the stop between items and ends
+        // before the worktree it writes into is removed.
+        let cancel = self.shared.cancel.clone();
+        let copied = tokio::task::spawn_blocking(move || -> Result<bool, String> {
+            for entry in &entries {
+                let items = files::copy_items(&root, entry).map_err(|e| with_causes(&e))?;
+                for item in &items {
+                    if cancel.is_cancelled() {
+                        return Ok(false);
+                    }
+                    files::copy_into(&root, &dest, std::slice::from_ref(item))
+                        .map_err(|e| with_causes(&e))?;
+                }
+            }
+            Ok(true)
+        })
+        .await
+        .map_err(|e| format!("copying files into the worktree panicked: {e}"))
+        .and_then(|r| r)
+        .map_err(|reason| Outcome::new(Phase::Failed, reason))?;
+        if !copied {
+            return Err(Self::interrupted(" while copying files into the worktree"));
+        }
+        let Some(setup) = self.plan.config.setup.clone() else {
+            return Ok(());
+        };
+        let outcome = self.run_command(Role::Setup, &setup, worktree, 0).await;
+        match outcome.result {
+            RunResult::Success => Ok(()),
+            RunResult::Cancelled => Err(Self::interrupted(" during setup")),
+            _ => Err(Outcome::new(
+                Phase::Failed,
+                format!(
+                    "setup command `{setup}` failed; fix it in .conflux.yaml (it runs again when the worktree is recreated): {}",
+                    tail(&outcome.output_tail, 400)
+                ),
+            )),
+        }
+    }
+
+    /// Removes a worktree this run created whose copy or setup was interrupted; the branch,
+    /// which holds no work of the agent yet, stays.
+    async fn remove_unfurnished(&self, worktree: &Path) {
+        let (repo, path) = (self.shared.repo.clone(), worktree.to_owned());
+        let removed = tokio::task::spawn_blocking(move || repo.remove_worktree(&path, true)).await;
+        match removed {
+            Ok(Ok(())) => self.note(format!(
+                "removed the new worktree {}, whose preparation was interrupted; it is created again on resume",
+                worktree.display()
+            )),
+            Ok(Err(e)) => self.note(with_causes(&e)),
+            Err(e) => self.note(format!("removing the worktree panicked: {e}")),
+        }
+    }
+
+    /// Runs `work` on a blocking thread unless the run is stopped first: a step that may
+    /// block for good (a checkout through a hung filter) must not hold up a Ctrl-C. A step
+    /// given up on is left to end with the process; an interrupted worktree creation is
+    /// started over on resume.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        what: &str,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Outcome> {
+        let task = tokio::task::spawn_blocking(work);
+        tokio::select! {
+            joined = task => joined
+                .map_err(|e| Outcome::new(Phase::Failed, format!("{what} panicked: {e}"))),
+            _ = self.shared.cancel.cancelled() => Err(Self::interrupted(&format!(" while {what}"))),
+        }
+    }
+
+    /// The outcome of a change stopped by Ctrl-C (or another stop); `when` (" during
+    /// setup") follows "interrupted".
+    fn interrupted(when: &str) -> Outcome {
+        Outcome::new(
+            Phase::Cancelled,
+            format!("interrupted{when}; run `git conflux start` to resume"),
+        )
     }
 
     /// The change's tasks as the worktree's tasks file has them now.
@@ -675,16 +746,9 @@ impl Pipeline<'_> {
             // `tell --now` ended this iteration only: its work is committed, the next starts.
             RunResult::Cancelled if !self.steer.cancel.is_cancelled() => Ok(()),
             RunResult::Cancelled => Err(self.cancelled(worktree, iteration).await),
-            RunResult::TimedOut { after } => Err(Outcome::new(
+            _ => Err(Outcome::new(
                 Phase::Failed,
-                format!(
-                    "the agent printed nothing for {}s (inactivity_timeout), also after retries",
-                    after.as_secs()
-                ),
-            )),
-            RunResult::Failed { reason } => Err(Outcome::new(
-                Phase::Failed,
-                format!("the agent failed: {reason}"),
+                format!("the agent {}", outcome.describe("timeout")),
             )),
         }
     }
@@ -745,6 +809,7 @@ impl Pipeline<'_> {
                 duration: Duration::ZERO,
                 usage: Default::default(),
                 output_tail: String::new(),
+                last_error: None,
             },
         }
     }
@@ -854,7 +919,13 @@ impl Pipeline<'_> {
         let committed = tokio::task::spawn_blocking(move || git::commit_all(&wt, &msg))
             .await
             .map_err(|e| format!("committing panicked: {e}"))?
-            .map_err(|e| format!("cannot commit the work in {}: {e}", worktree.display()))?;
+            .map_err(|e| {
+                format!(
+                    "cannot commit the work in {}: {}",
+                    worktree.display(),
+                    with_causes(&e)
+                )
+            })?;
         if let Some(commit) = committed {
             self.emit(ChangeEvent::Committed {
                 commit: commit.to_string(),
@@ -870,10 +941,7 @@ impl Pipeline<'_> {
         if let Err(reason) = self.commit(worktree, &message).await {
             self.note(reason);
         }
-        Outcome::new(
-            Phase::Cancelled,
-            "interrupted; run `git conflux start` to resume".to_owned(),
-        )
+        Self::interrupted("")
     }
 }
 

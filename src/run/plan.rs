@@ -71,7 +71,7 @@ pub enum Error {
     Status(#[from] git::status::Error),
     #[error(
         "change {id} has uncommitted files ({}); its worktree would not contain them",
-        paths.join(", ")
+        crate::error::list_cut(paths)
     )]
     Uncommitted {
         id: String,
@@ -265,11 +265,7 @@ fn refuse_uncommitted(ws: &Workspace, v: &ChangeView) -> Result<(), Error> {
     Err(Error::Uncommitted {
         id: v.change.id.clone(),
         dir: v.change.dir.clone(),
-        paths: dirty
-            .iter()
-            .take(5)
-            .map(|p| p.display().to_string())
-            .collect(),
+        paths: dirty.iter().map(|p| p.display().to_string()).collect(),
     })
 }
 

@@ -9,6 +9,7 @@ use std::time::Instant;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 
+use crate::error::{list_cut, with_causes};
 use crate::git::MergedCommit;
 use crate::run::control::{Incoming, Reply, Request};
 use crate::run::event::{ChangeEvent, Event};
@@ -126,6 +127,8 @@ pub async fn run(
         Some(s) => (Some(s.requests), Some(s.planner)),
         None => (None, None),
     };
+    // A stop that came before the run (during the on_start hook) starts nothing.
+    let stopped_early = signals.is_none() || shared.cancel.is_cancelled();
     let mut d = Dispatcher {
         shared,
         order: Vec::new(),
@@ -133,7 +136,7 @@ pub async fn run(
         outcomes: BTreeMap::new(),
         running: Running::default(),
         parallel,
-        interrupts: u32::from(signals.is_none()),
+        interrupts: u32::from(stopped_early),
         internal_errors: Vec::new(),
         report,
         merge,
@@ -303,7 +306,9 @@ impl Dispatcher<'_, '_> {
             .insert(id.to_owned(), Outcome { phase, reason });
     }
 
-    /// Ctrl-C once: start nothing new and stop the agents gracefully; twice: kill them now.
+    /// Ctrl-C once: start nothing new and stop the agents gracefully; twice: kill them now,
+    /// and give up a merge in progress (a checkout through a hung filter never ends; a merge
+    /// is all or nothing across a crash, so the next `git conflux merge` settles it).
     fn interrupt(&mut self) {
         self.interrupts += 1;
         let now = self.interrupts > 1;
@@ -313,6 +318,12 @@ impl Dispatcher<'_, '_> {
             self.shared.cancel.cancel();
         }
         (self.report)(&Event::Interrupted { now });
+        if now && let Some((id, _)) = self.merging.take() {
+            let reason = format!(
+                "interrupted while merging; its branch is ready: run `git conflux merge {id}`"
+            );
+            self.merged(id, MergeVerdict::Failed(Phase::Done, reason));
+        }
     }
 
     /// A request from another terminal.
@@ -534,7 +545,7 @@ fn start_point(
     let base_tip = shared
         .repo
         .branch_tip(&shared.base)
-        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(with_causes(&e)))?
         .ok_or_else(|| failed(format!("the base branch {} no longer exists", shared.base)))?;
     let mut tips = vec![base_tip];
     let mut branches = Vec::new();
@@ -542,7 +553,7 @@ fn start_point(
         match shared
             .repo
             .branch_tip(branch)
-            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| failed(with_causes(&e)))?
         {
             Some(tip) => {
                 tips.push(tip);
@@ -571,13 +582,9 @@ fn start_point(
             Phase::Conflict,
             format!(
                 "its dependencies' branches conflict in {}; merge them first (`git conflux merge`), then run start again",
-                conflicts
-                    .iter()
-                    .map(|c| c.path.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                list_cut(conflicts.iter().map(|c| c.path.display()))
             ),
         )),
-        Err(e) => Err(failed(e.to_string())),
+        Err(e) => Err(failed(with_causes(&e))),
     }
 }

@@ -5,6 +5,8 @@
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use crate::agent::runner::Cancel;
+
 /// How a signal asks the run to end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
@@ -61,4 +63,29 @@ async fn any_of(signals: &mut [Signal]) {
         std::task::Poll::Pending
     })
     .await
+}
+
+/// Drives `work` to its end while the stop signals cancel `cancel` (gracefully; SIGQUIT at
+/// once), for a process run outside the scheduler's loop (a merge's archive or resolve agent,
+/// a run-wide hook). Says whether a stop came; the handlers are installed first, so no stop
+/// can end the orchestrator by the default action and leave the process running.
+pub async fn until_done<T>(
+    work: impl Future<Output = T>,
+    cancel: &Cancel,
+) -> std::io::Result<(T, bool)> {
+    let mut signals = StopSignals::install()?;
+    let mut stopped = false;
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return Ok((done, stopped)),
+            stop = signals.recv() => {
+                stopped = true;
+                cancel.cancel();
+                if stop == Stop::Now {
+                    cancel.kill_now();
+                }
+            }
+        }
+    }
 }

@@ -316,6 +316,28 @@ pub fn wait_for(what: &str, limit: std::time::Duration, mut cond: impl FnMut() -
     }
 }
 
+/// Sends SIGINT to `child` and waits up to 20 s for it to end: its exit code (`None`: ended
+/// by a signal), or an error when it did not end (it is killed then).
+pub fn interrupt_and_wait(child: &mut std::process::Child) -> Result<Option<i32>, String> {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Ok(status.code());
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("it did not end within 20 s of Ctrl-C".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Whether any live process (not a zombie) is in group `pgid`. Zombies are dead: in a
 /// container whose pid 1 never reaps, orphans stay zombies forever, and `killpg(pgid, 0)`
 /// still finds them.

@@ -134,3 +134,71 @@ fn a_branch_made_while_its_change_waits_is_left_alone() {
     assert_eq!(env.git(&["rev-parse", "conflux/b"]), tip);
     assert!(!env.worktree("b").exists());
 }
+
+/// A checkout that fails (a required filter whose program is missing, as with git-lfs not
+/// installed) says why in the change's reason, once.
+#[test]
+fn a_failed_checkout_names_its_cause() {
+    let env = TestEnv::new();
+    env.git(&["config", "filter.missing.clean", "cat"]);
+    env.git(&[
+        "config",
+        "filter.missing.smudge",
+        "no-such-filter-program-xyz",
+    ]);
+    env.git(&["config", "filter.missing.required", "true"]);
+    env.write(".gitattributes", "*.dat filter=missing\n");
+    env.write("data.dat", "payload\n");
+    env.one_change("a", "");
+    env.commit_all("filtered file");
+    let out = env.conflux(&["start", "a"]);
+    assert_eq!(out.code, 1, "{out}");
+    let reason = env.state("a")["reason"].as_str().unwrap().to_owned();
+    assert!(
+        reason.contains("could not check out branch conflux/a"),
+        "{reason}"
+    );
+    assert!(reason.contains("no-such-filter-program-xyz"), "{reason}");
+}
+
+/// A branch that cannot be created (a branch `conflux` is a file where the directory
+/// `refs/heads/conflux/` would go) says why, once.
+#[test]
+fn a_branch_that_cannot_be_created_names_its_cause() {
+    let env = TestEnv::new();
+    env.one_change("a", "");
+    env.commit_all("change");
+    env.git(&["branch", "conflux"]);
+    let out = env.conflux(&["start", "a"]);
+    let reason = env
+        .try_state("a")
+        .and_then(|s| s["reason"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| out.stderr.clone());
+    assert!(
+        reason.contains("could not create branch conflux/a"),
+        "{out}\n{reason}"
+    );
+    // The cause, said once: the file system's refusal.
+    assert_eq!(reason.matches("File exists").count(), 1, "{reason}");
+}
+
+/// A `branch_prefix` git would refuse as a ref name is refused when the configuration is
+/// read (exit 2), before any change runs.
+#[test]
+fn an_invalid_branch_prefix_is_refused_up_front() {
+    for prefix in [
+        "\"a.lock/\"",
+        "\"x~1/\"",
+        "\"x:y/\"",
+        "\"a//b/\"",
+        "\"x?/\"",
+    ] {
+        let env = TestEnv::new();
+        env.one_change("a", &format!("branch_prefix: {prefix}\n"));
+        env.commit_all("change");
+        let out = env.conflux(&["start", "a"]);
+        assert_eq!(out.code, 2, "{prefix}: {out}");
+        assert!(out.stderr.contains("branch_prefix"), "{out}");
+        assert!(env.try_state("a").is_none(), "{out}");
+    }
+}

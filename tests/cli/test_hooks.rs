@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{TestEnv, group_alive, wait_for};
+use crate::support::{TestEnv, group_alive, interrupt_and_wait, wait_for};
 
 #[test]
 fn each_hook_fires_once_per_event_in_order_with_its_variables() {
@@ -169,4 +169,77 @@ fn which_openspec() -> Option<std::path::PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|d| d.join("openspec"))
         .find(|p| p.is_file())
+}
+
+/// Ctrl-C while a run-wide hook hangs (before the changes start, or after they ended) ends
+/// `start` promptly with 130, and the hook's process with it.
+#[test]
+fn ctrl_c_during_a_run_wide_hook_ends_it() {
+    for hook in ["on_start", "on_finish"] {
+        let env = TestEnv::new();
+        let pidfile = env.path().join("hook.pid");
+        env.use_demo_agent(&format!(
+            "env: {{DEMO_TICK: all}}\nhooks_timeout: 1h\nkill_grace: 1s\nhooks: {{{hook}: \"echo $$ > {}; exec sleep 1000\"}}\n",
+            pidfile.display()
+        ));
+        env.add_change("a", &["one"], &[], "");
+        env.commit_all("change");
+        let (code, survived) = interrupt_hook(&env, &["start"], &pidfile);
+        assert_eq!(code, Some(130), "{hook}: start's exit (-1: did not end)");
+        assert!(!survived, "{hook}: the hook outlived start");
+        // Stopped before it began, the change is resumable; after it ended, it stays done.
+        let phase = if hook == "on_start" {
+            "cancelled"
+        } else {
+            "done"
+        };
+        assert_eq!(env.state("a")["phase"], phase, "{hook}");
+    }
+}
+
+/// Runs `git conflux <args>` and sends it SIGINT once its hook has written its pid to
+/// `pidfile`: its exit code (`Some(-1)` when it did not end within 20 s, then it is killed)
+/// and whether the hook outlived it (then it is killed).
+fn interrupt_hook(env: &TestEnv, args: &[&str], pidfile: &std::path::Path) -> (Option<i32>, bool) {
+    let mut cmd = env.conflux_cmd(args);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    wait_for("the hook to run", Duration::from_secs(30), || {
+        std::fs::read_to_string(pidfile).is_ok_and(|p| p.ends_with('\n'))
+    });
+    let hook: i32 = std::fs::read_to_string(pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let code = interrupt_and_wait(&mut child).unwrap_or(Some(-1));
+    let survived = pid_alive(hook);
+    if survived {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(hook),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    (code, survived)
+}
+
+/// Ctrl-C while `merge`'s on_merged hook hangs ends the hook and `merge`.
+#[test]
+fn ctrl_c_during_the_on_merged_hook_ends_it() {
+    let env = TestEnv::new();
+    let pidfile = env.path().join("hook.pid");
+    env.use_demo_agent(&format!(
+        "env: {{DEMO_TICK: all}}\nhooks_timeout: 1h\nkill_grace: 1s\nhooks: {{on_merged: \"echo $$ > {}; exec sleep 1000\"}}\n",
+        pidfile.display()
+    ));
+    env.add_change("a", &["one"], &[], "");
+    env.commit_all("change");
+    let out = env.conflux(&["start"]);
+    assert_eq!(out.code, 0, "{out}");
+    let (code, survived) = interrupt_hook(&env, &["merge", "a"], &pidfile);
+    assert!(code.is_some_and(|c| c >= 0), "merge did not end: {code:?}");
+    assert!(!survived, "the hook outlived merge");
+    // The merge itself was done before the hook ran.
+    env.git(&["show", "main:conflux-demo/a.txt"]);
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{TestEnv, group_alive, wait_for};
+use crate::support::{TestEnv, group_alive, interrupt_and_wait, wait_for};
 
 fn tasks(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("task {i}")).collect()
@@ -183,6 +183,24 @@ fn inactivity_timeout_stops_a_silent_agent_and_names_its_seconds() {
     );
 }
 
+/// The overall `timeout:` is named as itself, not as the inactivity timeout.
+#[test]
+fn overall_timeout_is_reported_as_the_timeout() {
+    let env = TestEnv::new();
+    env.use_demo_agent("timeout: 1s\ninactivity_timeout: 1h\nkill_grace: 1s\n");
+    add(&env, "h", 1, &[], "conflux: {env: {DEMO_MODE: hang}}");
+    env.commit_all("change");
+    let out = env.conflux_bounded(&["start"], Duration::from_secs(60));
+    assert_eq!(out.code, 1, "{out}");
+    let st = env.state("h");
+    let reason = st["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("ran longer than the timeout of 1s (timeout)"),
+        "{st}"
+    );
+    assert!(!reason.contains("inactivity"), "{st}");
+}
+
 #[test]
 fn dry_run_changes_nothing() {
     let env = TestEnv::new();
@@ -217,6 +235,26 @@ fn uncommitted_change_folder_is_a_preflight_error() {
         "{out}"
     );
     assert!(!env.worktree("a").exists());
+}
+
+/// Many uncommitted files are listed as the first ten and a count, like every path list.
+#[test]
+fn many_uncommitted_files_are_cut_to_ten_and_a_count() {
+    let env = TestEnv::new();
+    env.use_demo_agent("");
+    add(&env, "a", 1, &[], "");
+    env.commit_all("change");
+    for i in 0..25 {
+        env.write(&format!("openspec/changes/a/notes/n{i:02}.md"), "x\n");
+    }
+    let out = env.conflux(&["start"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("change a has uncommitted files"),
+        "{out}"
+    );
+    assert_eq!(out.stderr.matches("notes/n").count(), 10, "{out}");
+    assert!(out.stderr.contains("and 15 more"), "{out}");
 }
 
 #[test]
@@ -356,6 +394,131 @@ fn ctrl_c_stops_agents_commits_work_and_resumes() {
     assert_eq!(listed.matches("worktree ").count(), 2, "{listed}");
 }
 
+/// Sends SIGINT to `start` once `marker` exists; see [`interrupt_and_wait`].
+fn interrupt_when(
+    child: &mut std::process::Child,
+    marker: &std::path::Path,
+) -> Result<Option<i32>, String> {
+    wait_for(
+        "the blocking step to begin",
+        Duration::from_secs(30),
+        || marker.exists(),
+    );
+    interrupt_and_wait(child)
+}
+
+/// Ctrl-C while `setup` runs ends the run, and the change is `cancelled` (resumable), not
+/// failed.
+#[test]
+fn ctrl_c_during_setup_cancels_the_change() {
+    let env = TestEnv::new();
+    let marker = env.path().join("setup-started");
+    env.one_change(
+        "a",
+        &format!(
+            "kill_grace: 1s\nsetup: \"touch {}; sleep 1000\"\n",
+            marker.display()
+        ),
+    );
+    env.commit_all("change");
+    let mut child = spawn_start(&env, &[]);
+    assert_eq!(interrupt_when(&mut child, &marker), Ok(Some(130)));
+    let st = env.state("a");
+    assert_eq!(st["phase"], "cancelled", "{st}");
+    // The new worktree whose setup never finished is gone, so resuming runs setup again.
+    assert!(!env.worktree("a").exists());
+    let listed = env.git(&["worktree", "list", "--porcelain"]);
+    assert_eq!(listed.matches("worktree ").count(), 1, "{listed}");
+    env.one_change("a", "setup: \"touch setup-ran\"\n");
+    env.commit_all("quick setup");
+    let out = env.conflux_bounded(&["start"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out}");
+    assert!(env.worktree("a").join("setup-ran").exists(), "{out}");
+}
+
+/// Configures filter `slow`, whose smudge never ends (as a network filter that hangs): it
+/// writes its pid to the returned file first.
+fn hanging_filter(env: &TestEnv) -> std::path::PathBuf {
+    let marker = env.path().join("smudge.pid");
+    env.git(&["config", "filter.slow.clean", "cat"]);
+    env.git(&[
+        "config",
+        "filter.slow.smudge",
+        &format!("sh -c 'echo $$ > {}; exec sleep 1000'", marker.display()),
+    ]);
+    marker
+}
+
+/// Ends the smudge process of [`hanging_filter`]: git conflux gives up on it, and it is not
+/// the agent's, so nothing of conflux ends it.
+fn end_filter(marker: &std::path::Path) {
+    let pid = std::fs::read_to_string(marker).unwrap_or_default();
+    if let Ok(pid) = pid.trim().parse::<i32>() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Ctrl-C while the worktree is being checked out (here a smudge filter that never ends)
+/// ends the run promptly, and the change is `cancelled`.
+#[test]
+fn ctrl_c_during_worktree_creation_cancels_the_change() {
+    let env = TestEnv::new();
+    let marker = hanging_filter(&env);
+    env.write(".gitattributes", "*.dat filter=slow\n");
+    env.write("data.dat", "payload\n");
+    env.one_change("a", "kill_grace: 1s\n");
+    env.commit_all("change");
+    let mut child = spawn_start(&env, &[]);
+    let code = interrupt_when(&mut child, &marker);
+    end_filter(&marker);
+    assert_eq!(code, Ok(Some(130)));
+    let st = env.state("a");
+    assert_eq!(st["phase"], "cancelled", "{st}");
+}
+
+/// `start --merge` whose merge hangs (updating the checkout through a smudge filter that
+/// never ends) still ends on Ctrl-C: the first stops the run, the second gives the merge up.
+#[test]
+fn ctrl_c_twice_during_a_hung_merge_ends_start() {
+    let env = TestEnv::new();
+    let marker = hanging_filter(&env);
+    env.write(".gitattributes", "conflux-demo/* filter=slow\n");
+    env.one_change("a", "kill_grace: 1s\n");
+    env.commit_all("change");
+    let stderr = env.path().join("start.err");
+    let mut cmd = env.conflux_cmd(&["start", "--merge"]);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    wait_for("the merge to begin", Duration::from_secs(30), || {
+        std::fs::read_to_string(&marker).is_ok_and(|p| p.ends_with('\n'))
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    // Two signals in a row may reach the process as one: the second follows the first's news.
+    wait_for(
+        "the first Ctrl-C to be seen",
+        Duration::from_secs(20),
+        || std::fs::read_to_string(&stderr).is_ok_and(|e| e.contains("interrupted: stopping")),
+    );
+    let code = interrupt_and_wait(&mut child);
+    end_filter(&marker);
+    assert_eq!(code, Ok(Some(130)));
+    // The change's work is on its branch, and the merge given up on is settled by the next.
+    env.git(&["show", "conflux/a:conflux-demo/a.txt"]);
+    env.git(&["config", "--unset", "filter.slow.smudge"]);
+    let out = env.conflux_bounded(&["merge", "a"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out}");
+    assert!(env.root.join("conflux-demo/a.txt").is_file(), "{out}");
+    env.git(&["fsck", "--strict"]);
+}
+
 #[test]
 fn kill_9_at_several_moments_then_start_again_loses_nothing() {
     for delay_ms in [50u64, 400, 900] {
@@ -412,6 +575,31 @@ fn kill_9_at_several_moments_then_start_again_loses_nothing() {
         );
         env.git(&["fsck", "--strict"]);
     }
+}
+
+/// A `kill -9` while a branch was being created can leave its ref lock; the next `start`
+/// (holding the run lock) removes a lock older than itself instead of failing on it.
+#[test]
+fn a_stale_ref_lock_of_a_change_branch_is_removed_on_start() {
+    let env = TestEnv::new();
+    env.one_change("a", "");
+    env.commit_all("change");
+    let lock = env.root.join(".git/refs/heads/conflux/a.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::fs::write(&lock, "").unwrap();
+    let earlier = std::time::SystemTime::now() - Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&lock)
+        .unwrap()
+        .set_modified(earlier)
+        .unwrap();
+    let out = env.conflux_bounded(&["start"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(env.state("a")["phase"], "done", "{out}");
+    assert!(!lock.exists(), "{out}");
+    assert!(out.stderr.contains("refs/heads/conflux/a.lock"), "{out}");
+    env.git(&["fsck", "--strict"]);
 }
 
 #[test]

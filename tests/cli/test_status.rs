@@ -151,3 +151,55 @@ fn init_writes_config_and_refuses_to_overwrite() {
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("unknown agent preset `nope`"), "{out}");
 }
+
+/// A `claude` whose login expired prints its error as a result event and exits 1: the
+/// reason of the failed change carries that line, in `status` (no `-v`) and `status --json`.
+#[test]
+fn the_reason_of_a_failed_change_carries_the_agents_own_error() {
+    let env = TestEnv::new();
+    env.write(
+        "fake-claude.sh",
+        "echo '{\"type\":\"system\",\"subtype\":\"init\",\"model\":\"m\"}'\n\
+         echo '{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":true,\"result\":\"Invalid API key · Please run /login\"}'\n\
+         exit 1\n",
+    );
+    env.write(
+        ".conflux.yaml",
+        &format!(
+            "agent: {{command: \"sh {}\", format: claude, prompt: stdin}}\nstagger: 0s\nkill_grace: 1s\nretry: {{delay: 0s}}\n",
+            env.root.join("fake-claude.sh").display()
+        ),
+    );
+    env.add_change("a", &["one"], &[], "");
+    env.commit_all("change");
+    let out = env.conflux(&["start"]);
+    assert_eq!(out.code, 1, "{out}");
+    let wanted = "Invalid API key · Please run /login";
+    let status = env.conflux(&["status"]);
+    assert!(status.stdout.contains(wanted), "{status}");
+    let json = env.conflux(&["status", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let reason = rows[0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains(wanted), "{json}");
+}
+
+/// A repository with SHA-256 object ids is named as such, not as "not a repository".
+#[test]
+fn a_sha256_repository_is_refused_for_what_it_is() {
+    let env = TestEnv::new();
+    let repo = env.path().join("sha256");
+    std::fs::create_dir_all(&repo).unwrap();
+    env.git_in(&repo, &["init", "-q", "--object-format=sha256"]);
+    for args in [&["status"][..], &["start"]] {
+        let mut cmd = env.conflux_cmd(args);
+        cmd.current_dir(&repo);
+        let out = env.run(cmd);
+        assert_eq!(out.code, 2, "{out}");
+        assert!(
+            out.stderr
+                .contains("uses SHA-256 object ids, which git conflux does not support yet"),
+            "{out}"
+        );
+        assert!(!out.stderr.contains("not inside a git repository"), "{out}");
+    }
+}
