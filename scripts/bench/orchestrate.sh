@@ -9,7 +9,9 @@ slots=${SLOTS:-16}
 cargo build --release --quiet
 bin=$PWD/target/release/git-conflux
 agent=$PWD/scripts/demo-agent.sh
-work=$(mktemp -d "${TMPDIR:-/tmp}/conflux-bench.XXXXXX")
+# On /dev/shm when there is one: this VM's disk swings file creation 10x between runs.
+shm=/tmp; [ -d /dev/shm ] && [ -w /dev/shm ] && shm=/dev/shm
+work=$(mktemp -d "${TMPDIR:-$shm}/conflux-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 repo=$work/repo
 mkdir -p "$repo" && cd "$repo"
