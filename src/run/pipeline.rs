@@ -598,7 +598,7 @@ impl Pipeline<'_> {
         let entries = self.plan.config.copy.clone();
         // Not given up on like a checkout: the copy looks at the stop between items and ends
         // before the worktree it writes into is removed.
-        let cancel = self.shared.cancel.clone();
+        let cancel = self.steer.cancel.clone();
         let copied = tokio::task::spawn_blocking(move || -> Result<bool, String> {
             for entry in &entries {
                 let items = files::copy_items(&root, entry).map_err(|e| with_causes(&e))?;
@@ -617,7 +617,7 @@ impl Pipeline<'_> {
         .and_then(|r| r)
         .map_err(|reason| Outcome::new(Phase::Failed, reason))?;
         if !copied {
-            return Err(Self::interrupted(" while copying files into the worktree"));
+            return Err(self.interrupted(" while copying files into the worktree"));
         }
         let Some(setup) = self.plan.config.setup.clone() else {
             return Ok(());
@@ -625,7 +625,7 @@ impl Pipeline<'_> {
         let outcome = self.run_command(Role::Setup, &setup, worktree, 0).await;
         match outcome.result {
             RunResult::Success => Ok(()),
-            RunResult::Cancelled => Err(Self::interrupted(" during setup")),
+            RunResult::Cancelled => Err(self.interrupted(" during setup")),
             _ => Err(Outcome::new(
                 Phase::Failed,
                 format!(
@@ -664,17 +664,20 @@ impl Pipeline<'_> {
         tokio::select! {
             joined = task => joined
                 .map_err(|e| Outcome::new(Phase::Failed, format!("{what} panicked: {e}"))),
-            _ = self.shared.cancel.cancelled() => Err(Self::interrupted(&format!(" while {what}"))),
+            _ = self.steer.cancel.cancelled() => Err(self.interrupted(&format!(" while {what}"))),
         }
     }
 
     /// The outcome of a change stopped by Ctrl-C (or another stop); `when` (" during
     /// setup") follows "interrupted".
-    fn interrupted(when: &str) -> Outcome {
-        Outcome::new(
-            Phase::Cancelled,
-            format!("interrupted{when}; run `git conflux start` to resume"),
-        )
+    fn interrupted(&self, when: &str) -> Outcome {
+        let id = self.id;
+        let reason = if self.shared.cancel.is_cancelled() {
+            format!("interrupted{when}; run `git conflux start` to resume")
+        } else {
+            format!("stopped{when} by `git conflux stop {id}`; `git conflux start {id}` resumes it")
+        };
+        Outcome::new(Phase::Cancelled, reason)
     }
 
     /// The change's tasks as the worktree's tasks file has them now.
@@ -941,7 +944,7 @@ impl Pipeline<'_> {
         if let Err(reason) = self.commit(worktree, &message).await {
             self.note(reason);
         }
-        Self::interrupted("")
+        self.interrupted("")
     }
 }
 

@@ -72,6 +72,14 @@ fn a_run_is_joined_told_stopped_and_watched_from_other_terminals() {
     assert_eq!(phase(&env, "a"), "done", "{stderr}");
     assert_eq!(phase(&env, "c"), "done", "{stderr}");
     assert_eq!(phase(&env, "b"), "cancelled", "{stderr}");
+    let reason = env.state("b")["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        reason.contains("stopped by `git conflux stop b`"),
+        "{reason}"
+    );
     // The summary table has a row for the change that joined.
     assert!(
         stderr.lines().any(|l| {
