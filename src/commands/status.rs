@@ -36,6 +36,8 @@ struct JsonRow<'a> {
     last_error: Option<&'a str>,
     /// The review stage: rounds, last verdict and its findings (null when not reviewed).
     review: Option<&'a ReviewRecord>,
+    /// Messages from `git conflux tell` waiting for the change's next iteration.
+    messages: &'a [String],
     tasks: &'a [Task],
 }
 
@@ -120,6 +122,7 @@ fn json_row<'a>(v: &'a ChangeView, with_tasks: bool) -> JsonRow<'a> {
         pid_alive: pid.is_some_and(pid_alive),
         last_error: state.and_then(|s| s.last_error.as_deref()),
         review: state.and_then(|s| s.review.as_ref()),
+        messages: state.map_or(&[], |s| s.messages.as_slice()),
         tasks: if with_tasks { &v.tasks } else { &[] },
     }
 }
@@ -211,6 +214,12 @@ fn render_table(ctx: &Context, root: &std::path::Path, views: &[&ChangeView]) ->
                 for finding in &review.findings {
                     out.push_str(&format!("    - {finding}\n"));
                 }
+            }
+            for message in v.state.iter().flat_map(|s| &s.messages) {
+                out.push_str(&format!(
+                    "  {} {message}\n",
+                    st.yellow("told (for its next iteration):")
+                ));
             }
             if let Some(problem) = &v.change.tasks_problem {
                 out.push_str(&format!("  {} {problem}\n", st.yellow("tasks:")));

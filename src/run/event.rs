@@ -112,6 +112,15 @@ pub enum ChangeEvent {
     Note {
         text: String,
     },
+    /// A message from `git conflux tell`, waiting for the change's next iteration.
+    Told {
+        message: String,
+    },
+    /// The waiting messages went into iteration `iteration`'s prompt.
+    MessagesDelivered {
+        iteration: u32,
+        messages: Vec<String>,
+    },
 }
 
 /// Which process a line or start belongs to.

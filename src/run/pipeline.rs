@@ -713,8 +713,11 @@ impl Pipeline<'_> {
             .lock()
             .map(|mut inbox| std::mem::take(&mut *inbox))
             .unwrap_or_default();
-        for message in &messages {
-            self.note(format!("told for iteration {iteration}: {message}"));
+        if !messages.is_empty() {
+            self.emit(ChangeEvent::MessagesDelivered {
+                iteration,
+                messages: messages.clone(),
+            });
         }
         self.steer.new_iteration();
         let text = prompt::render(

@@ -169,6 +169,14 @@ impl Recorder {
                     .filter(|_| state.phase == Phase::Verifying);
                 false
             }
+            ChangeEvent::Told { message } => {
+                state.messages.push(message.clone());
+                true
+            }
+            ChangeEvent::MessagesDelivered { .. } => {
+                state.messages.clear();
+                true
+            }
             ChangeEvent::Output { .. }
             | ChangeEvent::Note { .. }
             | ChangeEvent::Merged { .. }

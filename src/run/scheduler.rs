@@ -371,8 +371,8 @@ impl Dispatcher<'_, '_> {
                     }
                     (self.report)(&Event::change(
                         id,
-                        ChangeEvent::Note {
-                            text: format!("told: {message}"),
+                        ChangeEvent::Told {
+                            message: message.clone(),
                         },
                     ));
                     if now {
@@ -388,8 +388,8 @@ impl Dispatcher<'_, '_> {
             Some(Slot::Waiting(_)) => {
                 (self.report)(&Event::change(
                     id,
-                    ChangeEvent::Note {
-                        text: format!("told: {message}"),
+                    ChangeEvent::Told {
+                        message: message.clone(),
                     },
                 ));
                 self.inbox.entry(id.to_owned()).or_default().push(message);

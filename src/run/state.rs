@@ -142,6 +142,9 @@ pub struct ChangeState {
     pub elapsed_secs: u64,
     #[serde(default)]
     pub review: Option<ReviewRecord>,
+    /// Messages from `git conflux tell` not yet in a prompt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<String>,
 }
 
 /// The review stage so far: rounds run and the last verdict with its findings.
@@ -179,6 +182,7 @@ impl ChangeState {
             finished_at: None,
             elapsed_secs: 0,
             review: None,
+            messages: Vec::new(),
         }
     }
 }
@@ -542,6 +546,7 @@ mod tests {
             finished_at: None,
             elapsed_secs: 3,
             review: None,
+            messages: Vec::new(),
         }
     }
 

@@ -216,6 +216,11 @@ pub fn describe(kind: &ChangeEvent) -> String {
         } => format!("review round {round}: no verdict"),
         ChangeEvent::Merged { into, commit } => format!("merged into {into} ({})", short(commit)),
         ChangeEvent::Note { text } => text.clone(),
+        ChangeEvent::Told { message } => format!("told: {message}"),
+        ChangeEvent::MessagesDelivered {
+            iteration,
+            messages,
+        } => format!("told for iteration {iteration}: {}", messages.join("; ")),
         ChangeEvent::Planned {
             branch,
             tasks_done,

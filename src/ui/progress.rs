@@ -155,6 +155,8 @@ impl Progress {
             | ChangeEvent::Committed { .. }
             | ChangeEvent::WorktreeReady { .. }
             | ChangeEvent::Note { .. }
+            | ChangeEvent::Told { .. }
+            | ChangeEvent::MessagesDelivered { .. }
             | ChangeEvent::Planned { .. } => {
                 row.last_line = describe(kind);
             }

@@ -59,6 +59,13 @@ fn a_run_is_joined_told_stopped_and_watched_from_other_terminals() {
     // A message for `a` reaches its next iteration's prompt, and no other change's.
     let told = env.conflux(&["tell", "a", "use tabs, not spaces"]);
     assert_eq!(told.code, 0, "{told}");
+    let waiting = env.conflux(&["status", "-v", "a"]);
+    assert!(
+        waiting
+            .stdout
+            .contains("told (for its next iteration): use tabs, not spaces"),
+        "{waiting}"
+    );
     std::fs::write(env.path().join("go-a"), "").unwrap();
 
     // `b` alone is stopped; the others run on.
