@@ -12,7 +12,7 @@ use crate::commands::{Context, display_path, steer};
 use crate::config::Config;
 use crate::error::{CommandError, Exit};
 use crate::run::control::{self, Publisher, Request};
-use crate::run::event::Event;
+use crate::run::event::{ChangeEvent, Event};
 use crate::run::hooks::{self, HookVars};
 use crate::run::leftover;
 use crate::run::merge::{self, RunChanges};
@@ -276,12 +276,6 @@ async fn execute(
         events: tx,
     });
     let mut recorder = Recorder::new(ws.run_dir.clone());
-    // Agents a killed orchestrator left behind must not keep writing into reused worktrees.
-    for prior in plan.jobs.iter().filter_map(|j| j.plan.prior.as_ref()) {
-        for line in leftover::sweep(prior) {
-            ctx.ui.warn(&line);
-        }
-    }
     let ids: Vec<String> = plan.jobs.iter().map(|j| j.plan.change.id.clone()).collect();
     // Other terminals steer this run through the control socket, and follow its events.
     let publisher = Publisher::default();
@@ -305,6 +299,15 @@ async fn execute(
         jobs: plan.parallel,
         base: plan.base.clone(),
     });
+    // Agents a killed orchestrator left behind must not keep writing into reused worktrees;
+    // what was ended is news of that change, in its log.
+    for prior in plan.jobs.iter().filter_map(|j| j.plan.prior.as_ref()) {
+        for line in leftover::sweep(prior) {
+            let prefix = format!("{}: ", prior.id);
+            let text = line.strip_prefix(&prefix).unwrap_or(&line).to_owned();
+            report(&Event::change(&prior.id, ChangeEvent::Note { text }));
+        }
+    }
 
     // The changes of this run, for the merge worker; a change added mid-run joins them.
     let changes = RunChanges::default();
