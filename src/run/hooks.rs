@@ -1,15 +1,15 @@
 //! The user's lifecycle hooks (`hooks:` in the configuration): shell commands run through the
-//! same runner as agents (own process group, `hooks_timeout`, nothing left behind), with the
-//! `CONFLUX_*` variables of the moment.
+//! same launcher as agents ([`process::launch`]: own process group, `hooks_timeout`, nothing
+//! left behind), with the `CONFLUX_*` variables of the moment.
 
 use std::path::{Path, PathBuf};
 
 use crate::agent::presets::Invocation;
-use crate::agent::runner::{
-    self, AgentEvent, Cancel, Limits, RetryPolicy, RunRequest, RunResult, Stagger,
-};
+use crate::agent::runner::{Cancel, RunResult};
 use crate::agent::template;
 use crate::config::Config;
+use crate::run::event::{ChangeEvent, Role};
+use crate::run::process;
 
 /// Why a hook did not succeed; a warning or a change's note, never the run's end.
 #[derive(Debug, thiserror::Error)]
@@ -91,26 +91,17 @@ pub async fn run(
             }));
         }
     };
-    let request = RunRequest {
-        invocation,
-        cwd: cwd.to_owned(),
-        env: Vec::new(),
-        limits: Limits {
-            inactivity_timeout: None,
-            timeout: Some(config.hooks_timeout),
-            kill_grace: config.kill_grace,
-        },
-        retry: RetryPolicy::none(),
-        owns_cwd: false,
-    };
-    let mut forward = |event: AgentEvent| {
-        if let AgentEvent::Line { text, .. } = event {
-            on_line(text);
+    let mut forward = |event: ChangeEvent| {
+        if let ChangeEvent::Output { line, .. } = event {
+            on_line(line);
         }
     };
-    let outcome = runner::run(
-        request,
-        &Stagger::new(std::time::Duration::ZERO),
+    let outcome = process::launch(
+        Role::Hook,
+        config,
+        invocation,
+        cwd,
+        None,
         cancel,
         &mut forward,
     )
@@ -122,7 +113,7 @@ pub async fn run(
         _ => Err(Error::Failed {
             event,
             command,
-            reason: outcome.describe("hooks_timeout"),
+            reason: process::Ended(Role::Hook, &outcome).to_string(),
         }),
     })
 }

@@ -8,16 +8,14 @@ use std::sync::{Arc, Mutex};
 
 use crate::agent::presets::{self, Invocation, Vars};
 use crate::agent::prompt::{self, ResolveInput};
-use crate::agent::runner::{
-    self, Cancel, Limits, RetryPolicy, RunOutcome, RunRequest, RunResult, Stagger,
-};
-use crate::agent::template;
+use crate::agent::runner::{Cancel, RunOutcome, RunResult};
 use crate::change::{Change, Source};
 use crate::config::{Config, Resolve};
 use crate::error::{list_cut, with_causes};
 use crate::git::{self, Conflict, MergeMode, MergeOutcome, MergeRequest, WorktreeMerge};
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
+use crate::run::process;
 use crate::run::record::Recorder;
 use crate::run::scheduler::{Job, MergeFn, MergeVerdict};
 use crate::run::signals;
@@ -383,17 +381,11 @@ fn resolve(
             prompt_file,
             iteration: st.iteration,
         };
-        let mut invocation =
-            presets::build(spec, &vars).map_err(|e| failed(e.to_string(), true))?;
-        invocation
-            .env
-            .extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let limits = config.limits(true);
+        let invocation = presets::build(spec, &vars).map_err(|e| failed(e.to_string(), true))?;
         let outcome = supervise(
+            config,
             invocation,
             worktree,
-            limits,
-            config.retry.clone(),
             (&ws.run_dir, id, Role::Resolve),
         )
         .map_err(|e| failed(e, true))?;
@@ -401,7 +393,7 @@ fn resolve(
             return Err(failed(
                 format!(
                     "the agent {}; its last output: {}",
-                    outcome.describe("timeout"),
+                    process::Ended(Role::Resolve, &outcome),
                     outcome.output_tail.trim()
                 ),
                 true,
@@ -420,14 +412,8 @@ fn resolve(
         }
     }
     if let Some(verify) = &config.verify {
-        let outcome = run_command(
-            config,
-            (id, &st.base),
-            worktree,
-            verify,
-            (&ws.run_dir, id, Role::Verify),
-        )
-        .map_err(|e| failed(e, false))?;
+        let outcome = run_command(config, st, verify, (&ws.run_dir, id, Role::Verify))
+            .map_err(|e| failed(e, false))?;
         if !matches!(outcome.result, RunResult::Success) {
             return Err(failed(
                 format!(
@@ -544,67 +530,44 @@ fn title(worktree: &Path, rel: &Path) -> Option<String> {
     )
 }
 
-/// Runs a configured shell command (archive, verify) in the worktree, once, through the runner.
+/// Runs a configured shell command (archive, verify) in the change's worktree.
 fn run_command(
     config: &Config,
-    (id, base): (&str, &str),
-    worktree: &Path,
+    st: &ChangeState,
     command: &str,
     log: LogTo<'_>,
 ) -> Result<RunOutcome, String> {
-    let env = vec![
-        ("CONFLUX_CHANGE_ID".into(), id.to_owned()),
-        ("CONFLUX_WORKTREE".into(), worktree.display().to_string()),
-        ("CONFLUX_BASE".into(), base.to_owned()),
-    ];
-    let mut invocation =
-        Invocation::shell(command, template::STEP, env).map_err(|e| format!("`{command}`: {e}"))?;
-    invocation
-        .env
-        .extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    supervise(
-        invocation,
-        worktree,
-        config.limits(false),
-        RetryPolicy::none(),
-        log,
-    )
+    let vars = process::StepVars {
+        change_id: log.1,
+        worktree: &st.worktree,
+        base: &st.base,
+        iteration: st.iteration,
+    };
+    let invocation = process::step(command, &vars)?;
+    supervise(config, invocation, &st.worktree, log)
 }
 
 /// Where a process's lines go: the change's log, as the role's lines.
 type LogTo<'a> = (&'a RunDir, &'a str, Role);
 
-/// Runs one process (group) through the runner from synchronous code. Ctrl-C or SIGTERM
-/// cancels it, so that the whole group ends before `merge` does.
+/// Runs one process of the change through [`process::launch`] from synchronous code, its
+/// lines to the change's log. Ctrl-C or SIGTERM cancels it, so that the whole group ends
+/// before `merge` does.
 fn supervise(
+    config: &Config,
     invocation: Invocation,
     cwd: &Path,
-    limits: Limits,
-    retry: RetryPolicy,
     (run_dir, id, role): LogTo<'_>,
 ) -> Result<RunOutcome, String> {
     let mut recorder = Recorder::new(run_dir.clone());
-    let id = id.to_owned();
-    let request = RunRequest {
-        invocation,
-        cwd: cwd.to_owned(),
-        env: Vec::new(),
-        limits,
-        retry,
-        owns_cwd: true,
-    };
     hooks::block_on(async move {
         let cancel = Cancel::new();
-        let stagger = Stagger::new(std::time::Duration::ZERO);
-        let mut log = |event: runner::AgentEvent| {
-            if let runner::AgentEvent::Line { text, .. } = event {
-                recorder.record(&Event::change(
-                    &id,
-                    ChangeEvent::Output { role, line: text },
-                ));
+        let mut log = |event: ChangeEvent| {
+            if let ChangeEvent::Output { .. } = event {
+                recorder.record(&Event::change(id, event));
             }
         };
-        let run = runner::run(request, &stagger, &cancel, &mut log);
+        let run = process::launch(role, config, invocation, cwd, None, &cancel, &mut log);
         signals::until_done(run, &cancel)
             .await
             .map(|(outcome, _)| outcome)
@@ -632,14 +595,8 @@ fn archive(
     }
     let already = !worktree.join(&change.dir).exists() && archived_folder(worktree, id).is_some();
     if !already {
-        let outcome = run_command(
-            config,
-            (id, &st.base),
-            worktree,
-            command,
-            (run_dir, id, Role::Archive),
-        )
-        .map_err(&fail)?;
+        let outcome =
+            run_command(config, st, command, (run_dir, id, Role::Archive)).map_err(&fail)?;
         if !matches!(outcome.result, RunResult::Success) {
             return Err(fail(format!(
                 "`{command}` failed: {}",

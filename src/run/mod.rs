@@ -9,6 +9,7 @@ pub mod merge;
 pub mod overview;
 pub mod pipeline;
 pub mod plan;
+pub(crate) mod process;
 pub mod record;
 pub mod scheduler;
 pub mod signals;

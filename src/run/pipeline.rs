@@ -10,10 +10,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::agent::presets::{self, Invocation, Vars};
 use crate::agent::prompt::{self, PromptInput};
-use crate::agent::runner::{
-    self, AgentEvent, Cancel, RetryPolicy, RunOutcome, RunRequest, RunResult, Stagger,
-};
-use crate::agent::template;
+use crate::agent::runner::{Cancel, RunOutcome, RunResult, Stagger};
 use crate::agent::verdict::{self, Decision, Verdict};
 use crate::change::{self, Change, Task};
 use crate::config::{Config, Review};
@@ -22,6 +19,7 @@ use crate::files;
 use crate::git::{self, Repo, WorktreeSpec};
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
+use crate::run::process;
 use crate::run::state::{BranchOwner, ChangeState, Phase, RunDir, branch_owner};
 
 /// What every pipeline of one run shares.
@@ -393,7 +391,7 @@ impl Pipeline<'_> {
                 .map_err(|e| Outcome::new(Phase::Failed, e.to_string()))?;
             let mut said = String::new();
             let outcome = self
-                .supervise_agent(Role::Review, invocation, worktree, Some(&mut said))
+                .supervise(Role::Review, invocation, worktree, Some(&mut said))
                 .await;
             if let Some(text) = &outcome.usage.final_text {
                 said.push('\n');
@@ -407,7 +405,7 @@ impl Pipeline<'_> {
                 _ => {
                     return Err(Outcome::new(
                         Phase::Failed,
-                        format!("the reviewer {}", outcome.describe("timeout")),
+                        format!("the reviewer {}", process::Ended(Role::Review, &outcome)),
                     ));
                 }
             }
@@ -742,7 +740,7 @@ impl Pipeline<'_> {
         let invocation =
             presets::build(spec, &vars).map_err(|e| Outcome::new(Phase::Failed, e.to_string()))?;
         let outcome = self
-            .supervise_agent(Role::Agent, invocation, worktree, None)
+            .supervise(Role::Agent, invocation, worktree, None)
             .await;
         if let Some(cost) = outcome.usage.cost_usd {
             self.emit(ChangeEvent::Cost { usd: cost });
@@ -754,7 +752,7 @@ impl Pipeline<'_> {
             RunResult::Cancelled => Err(self.cancelled(worktree, iteration).await),
             _ => Err(Outcome::new(
                 Phase::Failed,
-                format!("the agent {}", outcome.describe("timeout")),
+                format!("the agent {}", process::Ended(Role::Agent, &outcome)),
             )),
         }
     }
@@ -774,22 +772,6 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Runs an agent (coder or reviewer) with the change's limits, retries and environment;
-    /// with `collect`, its decoded lines are gathered too (bounded).
-    async fn supervise_agent(
-        &self,
-        role: Role,
-        mut invocation: Invocation,
-        worktree: &Path,
-        collect: Option<&mut String>,
-    ) -> RunOutcome {
-        let config = &self.plan.config;
-        invocation
-            .env
-            .extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        self.supervise(role, invocation, worktree, collect).await
-    }
-
     /// Runs a configured shell command (setup, verify) in the worktree through the runner.
     async fn run_command(
         &self,
@@ -798,19 +780,17 @@ impl Pipeline<'_> {
         worktree: &Path,
         iteration: u32,
     ) -> RunOutcome {
-        let env = vec![
-            ("CONFLUX_CHANGE_ID".into(), self.id.to_owned()),
-            ("CONFLUX_WORKTREE".into(), worktree.display().to_string()),
-            ("CONFLUX_BASE".into(), self.shared.base.clone()),
-            ("CONFLUX_ITERATION".into(), iteration.to_string()),
-        ];
-        match Invocation::shell(command, template::STEP, env) {
+        let vars = process::StepVars {
+            change_id: self.id,
+            worktree,
+            base: &self.shared.base,
+            iteration,
+        };
+        match process::step(command, &vars) {
             Ok(invocation) => self.supervise(role, invocation, worktree, None).await,
             // Checked when the configuration was read; kept as a failure, never a panic.
-            Err(e) => RunOutcome {
-                result: RunResult::Failed {
-                    reason: format!("`{command}`: {e}"),
-                },
+            Err(reason) => RunOutcome {
+                result: RunResult::Failed { reason },
                 attempts: 0,
                 duration: Duration::ZERO,
                 usage: Default::default(),
@@ -820,9 +800,8 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Runs one process of the change through the runner: agents (coder, reviewer) with the
-    /// change's timeouts, retries and the shared stagger; our commands (setup, verify) once,
-    /// with only the overall timeout. Its events are reported; with `collect`, its decoded
+    /// Runs one process of the change through [`process::launch`], reporting its events as
+    /// the change's; the agent's own iteration's stop ends it. With `collect`, its decoded
     /// lines are also gathered (bounded).
     async fn supervise(
         &self,
@@ -831,79 +810,38 @@ impl Pipeline<'_> {
         cwd: &Path,
         mut collect: Option<&mut String>,
     ) -> RunOutcome {
-        let config = &self.plan.config;
-        let agent = matches!(role, Role::Agent | Role::Review);
-        let limits = config.limits(agent);
-        let retry = if agent {
-            config.retry.clone()
-        } else {
-            RetryPolicy::none()
-        };
-        let staggered = agent;
-        let request = RunRequest {
-            invocation,
-            cwd: cwd.to_owned(),
-            env: Vec::new(),
-            limits,
-            retry,
-            owns_cwd: true,
-        };
-        let unstaggered = Stagger::new(Duration::ZERO);
-        let stagger = if staggered {
-            &self.shared.stagger
-        } else {
-            &unstaggered
-        };
-        let mut on_event = |event: AgentEvent| {
-            let kind = match event {
-                AgentEvent::Spawned { attempt, pid } => {
-                    ChangeEvent::ProcessStarted { role, pid, attempt }
+        let mut on_event = |event: ChangeEvent| {
+            if let (ChangeEvent::Output { line, .. }, Some(buf)) = (&event, collect.as_deref_mut())
+            {
+                if buf.len() > COLLECT_BYTES {
+                    let cut = buf.len() - COLLECT_BYTES / 2;
+                    let cut = (cut..buf.len())
+                        .find(|&i| buf.is_char_boundary(i))
+                        .unwrap_or(buf.len());
+                    buf.drain(..cut);
                 }
-                AgentEvent::Line { text, .. } => {
-                    if let Some(buf) = collect.as_deref_mut() {
-                        if buf.len() > COLLECT_BYTES {
-                            let cut = buf.len() - COLLECT_BYTES / 2;
-                            let cut = (cut..buf.len())
-                                .find(|&i| buf.is_char_boundary(i))
-                                .unwrap_or(buf.len());
-                            buf.drain(..cut);
-                        }
-                        buf.push_str(&text);
-                        buf.push('\n');
-                    }
-                    ChangeEvent::Output { role, line: text }
-                }
-                // A run's cost is reported once, from its outcome.
-                AgentEvent::Usage(_) => return,
-                AgentEvent::Retrying {
-                    attempt,
-                    max,
-                    reason,
-                    delay,
-                } => ChangeEvent::Retrying {
-                    attempt,
-                    max,
-                    reason,
-                    delay,
-                },
-                AgentEvent::InactivityTimeout { after } => ChangeEvent::InactivityTimeout { after },
-                AgentEvent::Exited { escaped, .. } if !escaped.is_empty() => ChangeEvent::Note {
-                    text: format!(
-                        "ended what the {} left running: {}",
-                        role.as_str(),
-                        escaped.join(", ")
-                    ),
-                },
-                AgentEvent::Exited { .. } => return,
-            };
-            self.emit(kind);
+                buf.push_str(line);
+                buf.push('\n');
+            }
+            self.emit(event);
         };
         let cancel = if role == Role::Agent {
             self.steer.current_iteration()
         } else {
             self.steer.cancel.clone()
         };
-        runner::run(request, stagger, &cancel, &mut on_event).await
+        let config = &self.plan.config;
+        let stagger = Some(&self.shared.stagger);
+        process::launch(
+            role,
+            config,
+            invocation,
+            cwd,
+            stagger,
+            &cancel,
+            &mut on_event,
+        )
+        .await
     }
 
     /// Commits what the worktree holds after an iteration and re-reads the tasks.

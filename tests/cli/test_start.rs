@@ -916,3 +916,35 @@ fn the_iteration_counter_counts_this_run_against_its_maximum() {
     );
     assert!(!second.stderr.contains("iteration 2/1"), "{second}");
 }
+
+/// Setup, verify and archive are launched alike: each is given the configuration's `env:` and
+/// the same `CONFLUX_*` variables, in `start` as in its merge.
+#[test]
+fn every_command_of_a_change_gets_the_configured_env() {
+    let env = TestEnv::new();
+    let dumps = env.path().join("dumps");
+    std::fs::create_dir_all(&dumps).unwrap();
+    let d = dumps.display();
+    env.use_demo_agent(&format!(
+        "env: {{DEMO_TICK: all, CONFLUX_PROBE: seen}}\nsetup: \"env > {d}/setup.env\"\n\
+         verify: \"env > {d}/verify.env\"\n\
+         archive: \"env > {d}/archive.env && mkdir -p openspec/changes/archive && mv openspec/changes/{{change_id}} openspec/changes/archive/{{change_id}}\"\n"
+    ));
+    add(&env, "a", 1, &[], "");
+    env.commit_all("change");
+    let out = env.conflux(&["start", "--merge"]);
+    assert_eq!(out.code, 0, "{out}");
+    for step in ["setup", "verify", "archive"] {
+        let seen = std::fs::read_to_string(dumps.join(format!("{step}.env"))).unwrap_or_default();
+        for var in [
+            "CONFLUX_PROBE=seen",
+            "CONFLUX_CHANGE_ID=a",
+            "CONFLUX_ITERATION=",
+        ] {
+            assert!(
+                seen.lines().any(|l| l.starts_with(var)),
+                "{step} was not given {var}: {seen}"
+            );
+        }
+    }
+}
