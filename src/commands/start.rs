@@ -35,6 +35,11 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
     {
         return join(ctx, &ws, &args, holder.pid);
     }
+    if !args.dry_run {
+        // A merge killed half-way left files in the checkout: settle it first, or the
+        // preflight would take them for uncommitted work.
+        merge::recover(&ws, |line| ctx.ui.warn(line))?;
+    }
     let config = with_flags(ws.config()?, &args)?;
     let view = overview(&ws)?;
     view.check_ids(&args.ids)?;

@@ -100,6 +100,11 @@ pub enum Error {
         id: String,
         source: git::merge::Error,
     },
+    #[error("could not settle an interrupted merge")]
+    Recover {
+        #[source]
+        source: git::journal::Error,
+    },
     #[error(transparent)]
     State(#[from] state::Error),
 }
@@ -182,6 +187,24 @@ pub(crate) fn as_you_go(ws: &Workspace, changes: RunChanges) -> MergeFn {
             Err(e) => MergeVerdict::Failed(e.phase(), e.to_string()),
         }
     })
+}
+
+/// Settles what a merge cut short left in the checkout (`git::journal`), under the merge
+/// lock; `say` hears what was done.
+pub fn recover(ws: &Workspace, mut say: impl FnMut(&str)) -> Result<(), Error> {
+    let _lock = ws.run_dir.merge_lock(|pid| {
+        say(&format!(
+            "waiting for the merge of git conflux (pid {pid}) to finish"
+        ))
+    })?;
+    if let Some(recovered) = ws
+        .repo
+        .recover_interrupted_merge()
+        .map_err(|source| Error::Recover { source })?
+    {
+        say(&recovered.to_string());
+    }
+    Ok(())
 }
 
 /// Merges `change` into the base it ran from, then records it merged, runs the `on_merged`
