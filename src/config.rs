@@ -40,6 +40,8 @@ pub struct Config {
     /// None until configured (`git conflux init`, `.conflux.yaml`, or `--agent`).
     pub agent: Option<AgentSpec>,
     pub jobs: usize,
+    /// A desktop notification (notify-send, osascript) when a change needs a person.
+    pub notify: bool,
     pub base: Option<String>,
     pub worktree_root: Option<PathBuf>,
     pub branch_prefix: String,
@@ -100,6 +102,7 @@ impl Default for Config {
         Config {
             agent: None,
             jobs: 4,
+            notify: false,
             base: None,
             worktree_root: None,
             branch_prefix: "conflux/".into(),
@@ -142,6 +145,7 @@ pub struct Layer {
     #[serde(default, deserialize_with = "agent_spec")]
     pub agent: Option<AgentSpec>,
     pub jobs: Option<usize>,
+    pub notify: Option<bool>,
     pub base: Option<String>,
     pub worktree_root: Option<PathBuf>,
     pub branch_prefix: Option<String>,
@@ -481,6 +485,7 @@ impl Config {
             self.agent = layer.agent;
         }
         set(&mut self.jobs, layer.jobs);
+        set(&mut self.notify, layer.notify);
         if layer.base.is_some() {
             self.base = layer.base;
         }

@@ -298,6 +298,9 @@ async fn execute(
         recorder.record(event);
         display.show(event);
         publisher.publish(event);
+        if config.notify {
+            crate::ui::notify::on_event(event);
+        }
     };
     report(&Event::RunStarted {
         changes: ids.clone(),

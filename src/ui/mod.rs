@@ -102,6 +102,7 @@ pub fn truncate_to_width(text: &str, width: usize) -> String {
 }
 
 pub mod display;
+pub(crate) mod notify;
 pub mod progress;
 pub mod table;
 

@@ -948,3 +948,57 @@ fn every_command_of_a_change_gets_the_configured_env() {
         }
     }
 }
+
+#[test]
+fn notify_tells_the_desktop_when_a_change_needs_a_person() {
+    let env = TestEnv::new();
+    env.use_demo_agent("notify: true\nenv: {DEMO_MODE: crash}\n");
+    add(&env, "a", 1, &[], "");
+    add(
+        &env,
+        "b",
+        1,
+        &[],
+        "conflux: {env: {DEMO_MODE: normal, DEMO_TICK: all}}",
+    );
+    env.commit_all("changes");
+    // A stand-in notifier first on PATH records what it was asked to show.
+    let bin = env.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let notified = env.path().join("notified");
+    std::fs::write(
+        bin.join("notify-send"),
+        format!(
+            "#!/bin/sh\nprintf '%s|' \"$@\" >> '{}'\necho >> '{}'\n",
+            notified.display(),
+            notified.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        bin.join("notify-send"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let mut cmd = env.conflux_cmd(&["start"]);
+    cmd.env(
+        "PATH",
+        format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    );
+    let out = env.run(cmd);
+    assert_eq!(out.code, 1, "{out}");
+    wait_for("the notification", Duration::from_secs(20), || {
+        notified.exists()
+    });
+    let shown = std::fs::read_to_string(&notified).unwrap();
+    assert!(shown.contains("git conflux: a failed|"), "{shown}");
+    assert!(
+        !shown.contains("git conflux: b"),
+        "a change that is done needs nobody: {shown}"
+    );
+}
