@@ -377,11 +377,6 @@ fn error_malformed_config() {
     snap!(env.conflux(&["start", "--dry-run"]), @"
         ------- stderr -------
         error: $TEST/repo/.conflux.yaml: line 2 column 8: agent must be a preset name (claude, codex, gemini, opencode, aider) or {command: …} (with optional format, prompt, env), or {preset: …, extra_args: …, env: …}
-         --> <input>:2:8
-          |
-        1 | jobs: 2
-        2 | agent: [unclosed
-          |        ^ agent must be a preset name (claude, codex, gemini, opencode, aider) or {command: …} (with optional format, prompt, env), or {preset: …, extra_args: …, env: …}
         hint: fix the file named above; `git help conflux` lists every key
         [exit status: 2]
         ");
@@ -389,23 +384,13 @@ fn error_malformed_config() {
     snap!(env.conflux(&["start", "--dry-run"]), @"
         ------- stderr -------
         error: $TEST/repo/.conflux.yaml: line 2 column 1: unknown field `veriffy`, expected one of agent, jobs, base, worktree_root, branch_prefix, max_iterations, stall_iterations, verify, setup, copy, stagger, retry, inactivity_timeout, timeout, kill_grace, hooks, hooks_timeout, prompt, archive, env, review, merge
-         --> <input>:2:1
-          |
-        1 | jobs: 2
-        2 | veriffy: make
-          | ^ unknown field `veriffy`, expected one of agent, jobs, base, worktree_root, branch_prefix, max_iterations, stall_iterations, verify, setup, copy, stagger, retry, inactivity_timeout, timeout, kill_grace, hooks, hooks_timeout, prompt, archive, env, review, merge
         hint: fix the file named above; `git help conflux` lists every key
         [exit status: 2]
         ");
     env.write(".conflux.yaml", "agent: codex\nkill_grace: 5 parsecs\n");
     snap!(env.conflux(&["start", "--dry-run"]), @r#"
         ------- stderr -------
-        error: $TEST/repo/.conflux.yaml: line 2 column 13: `5 parsecs` is not a duration (unknown time unit "parsecs", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations)); write it like 90s, 15m or 1h 30m
-         --> <input>:2:13
-          |
-        1 | agent: codex
-        2 | kill_grace: 5 parsecs
-          |             ^ `5 parsecs` is not a duration (unknown time unit "parsecs", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations)); write it like 90s, 15m or 1h 30m
+        error: $TEST/repo/.conflux.yaml: line 2 column 13: `5 parsecs` is not a duration; write it like 90s, 15m or 1h 30m
         hint: fix the file named above; `git help conflux` lists every key
         [exit status: 2]
         "#);
