@@ -393,10 +393,13 @@ fn print_summary(
             &rows,
         );
         eprint!("\n{text}");
-        eprintln!(
-            "Finished in {}.",
-            humantime::format_duration(round_secs(summary.elapsed))
-        );
+        // Plain lines said `finished in …` just above the table.
+        if !matches!(display, Display::Plain { .. }) {
+            eprintln!(
+                "Finished in {}.",
+                humantime::format_duration(round_secs(summary.elapsed))
+            );
+        }
         if summary.interrupted {
             eprintln!(
                 "Interrupted: the agents were stopped and their work committed. Run `git conflux start` to resume."

@@ -333,7 +333,6 @@ fn start_summary_and_next_steps() {
         a   done     1           [DURATION]    -     conflux/a
         b   failed   1           [DURATION]    -     conflux/b  the agent failed: agent exited with code 3: something went wrong
         c   skipped  0           [DURATION]    -     conflux/c  dependency b failed
-        Finished in [DURATION].
         Next: review with `git log conflux/a`, then `git conflux merge --all`.
         Failed: b. See why with `git conflux logs b`; `git conflux start` runs them again.
         [exit status: 1]
