@@ -480,8 +480,9 @@ fn next_steps(
     let mut lines = Vec::new();
     let failed = ids(&[Phase::Failed, Phase::Stalled]);
     if let Some(first) = failed.first() {
+        let them = if failed.len() == 1 { "it" } else { "them" };
         lines.push(format!(
-            "Failed: {}. See why with `git conflux logs {first}`; `git conflux start` runs them again.",
+            "Failed: {}. See why with `git conflux logs {first}`; `git conflux start` runs {them} again.",
             failed.join(", ")
         ));
     }

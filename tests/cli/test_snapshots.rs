@@ -31,8 +31,9 @@ fn review_config(env: &TestEnv) -> String {
 }
 
 /// Changes in every state a user meets: done, failed with a reason, blocked by the
-/// reviewer, pending, merged, and in conflict (its two dependencies' branches conflict).
-fn many_states() -> TestEnv {
+/// reviewer, pending, merged, and in conflict (its two dependencies' branches conflict);
+/// with what the `start` that made them printed from its summary table on.
+fn many_states() -> (TestEnv, String) {
     let env = TestEnv::new();
     let review = review_config(&env);
     env.use_demo_agent(&format!("env: {{DEMO_TICK: all}}\n{review}"));
@@ -61,12 +62,28 @@ fn many_states() -> TestEnv {
     let out = env.conflux(&[&["start"], &ids[..]].concat());
     assert_eq!(env.state("z-conflict")["phase"], "conflict", "{out}");
     assert_eq!(env.conflux(&["merge", "x-merged"]).code, 0);
-    env
+    let summary = out.to_string();
+    let table = summary.find("\nID ").expect("a summary table");
+    (env, summary[table + 1..].to_owned())
 }
 
 #[test]
 fn status_table_and_json() {
-    let env = many_states();
+    let (env, summary) = many_states();
+    snap!(summary, @"
+        ID          RESULT    ITERATIONS  TIME  COST  BRANCH              REASON
+        a-done      done      1           [DURATION]    -     conflux/a-done
+        b-failed    failed    1           [DURATION]    -     conflux/b-failed    the agent failed: agent exited with code 3: something went wrong
+        c-blocked   blocked   1           [DURATION]    -     conflux/c-blocked   the reviewer says: which payment provider?
+        x-merged    done      1           [DURATION]    -     conflux/x-merged
+        y-shared    done      1           [DURATION]    -     conflux/y-shared
+        z-conflict  conflict  0           [DURATION]    -     conflux/z-conflict  its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start again
+        Next: review with `git log conflux/a-done`, then `git conflux merge --all`.
+        Failed: b-failed. See why with `git conflux logs b-failed`; `git conflux start` runs it again.
+        Conflicting with the base: z-conflict. Resolve with `git conflux merge --resolve z-conflict`.
+        Blocked by the reviewer: c-blocked. Read `git conflux logs c-blocked`, decide, then `git conflux start c-blocked`.
+        [exit status: 1]
+        ");
     snap!(env.conflux(&["status"]), @"
         ID          SOURCE    TASKS         STATE                      DEPENDS ON         COST  BRANCH              WORKTREE
         a-done      openspec  ████████ 1/1  done (review: pass)        -                  -     conflux/a-done      repo.conflux/a-done
@@ -334,7 +351,7 @@ fn start_summary_and_next_steps() {
         b   failed   1           [DURATION]    -     conflux/b  the agent failed: agent exited with code 3: something went wrong
         c   skipped  0           [DURATION]    -     conflux/c  dependency b failed
         Next: review with `git log conflux/a`, then `git conflux merge --all`.
-        Failed: b. See why with `git conflux logs b`; `git conflux start` runs them again.
+        Failed: b. See why with `git conflux logs b`; `git conflux start` runs it again.
         [exit status: 1]
         ");
 }
