@@ -183,6 +183,17 @@ impl TestEnv {
         cmd
     }
 
+    /// `git-conflux` with `args`, run in `$TEST/elsewhere`: a folder in no repository (git's
+    /// search stops at the temp dir, so a repository around it does not count).
+    pub fn outside_a_repository(&self, args: &[&str]) -> Command {
+        let outside = self.path().join("elsewhere");
+        std::fs::create_dir_all(&outside).unwrap();
+        let mut cmd = self.conflux_cmd(args);
+        cmd.current_dir(&outside)
+            .env("GIT_CEILING_DIRECTORIES", self.path());
+        cmd
+    }
+
     /// Runs `git-conflux` with `args` in the repository.
     #[must_use]
     pub fn conflux(&self, args: &[&str]) -> Output {

@@ -5,6 +5,7 @@
 use insta::assert_snapshot;
 
 use crate::support::{TestEnv, interrupt_and_wait, redactions};
+use crate::test_resolve::conflicting;
 use crate::test_start::start_hanging;
 
 /// Asserts `$out` against the inline snapshot, with the run-to-run parts redacted.
@@ -359,12 +360,7 @@ fn start_summary_and_next_steps() {
 #[test]
 fn error_not_a_repository() {
     let env = TestEnv::new();
-    let outside = env.path().join("elsewhere");
-    std::fs::create_dir_all(&outside).unwrap();
-    let mut cmd = env.conflux_cmd(&["status"]);
-    cmd.current_dir(&outside)
-        .env("GIT_CEILING_DIRECTORIES", env.path());
-    snap!(env.run(cmd), @"
+    snap!(env.run(env.outside_a_repository(&["status"])), @"
         ------- stderr -------
         error: $TEST/elsewhere is not inside a git repository; run `git init` there or change to a repository
         hint: run git conflux inside a git repository, or point at one with -C <path>
@@ -485,13 +481,7 @@ fn error_merge_of_a_change_not_done() {
 
 #[test]
 fn error_merge_conflict() {
-    let env = TestEnv::new();
-    env.use_demo_agent("env: {DEMO_TICK: all, DEMO_FILE: shared.txt}\n");
-    env.add_change("a", &["one"], &[], "");
-    env.add_change("b", &["one"], &[], "");
-    env.commit_all("changes");
-    assert_eq!(env.conflux(&["start"]).code, 0);
-    assert_eq!(env.conflux(&["merge", "a"]).code, 0);
+    let env = conflicting();
     snap!(env.conflux(&["merge", "b"]), @"
         ------- stderr -------
         error: merging b into main conflicts in shared.txt (add/add); nothing was changed. Resolve with `git conflux merge --resolve b` (its agent merges main into conflux/b and settles the conflicts), or by hand: merge main into conflux/b in $TEST/repo.conflux/b, commit, then `git conflux merge b`
