@@ -86,14 +86,14 @@ fn status_table_and_json() {
         [exit status: 1]
         ");
     snap!(env.conflux(&["status"]), @"
-        ID          SOURCE    TASKS         STATE                      DEPENDS ON         COST  BRANCH              WORKTREE
-        a-done      openspec  ████████ 1/1  done (review: pass)        -                  -     conflux/a-done      repo.conflux/a-done
-        b-failed    openspec  ░░░░░░░░ 0/1  failed                     -                  -     conflux/b-failed    repo.conflux/b-failed
-        c-blocked   openspec  ████████ 1/1  blocked (review: blocked)  -                  -     conflux/c-blocked   repo.conflux/c-blocked
-        d-pending   openspec  ░░░░░░░░ 0/2  pending                    a-done             -     -                   -
-        x-merged    openspec  ████████ 1/1  merged (review: pass)      -                  -     conflux/x-merged    -
-        y-shared    openspec  ████████ 1/1  done (review: pass)        -                  -     conflux/y-shared    repo.conflux/y-shared
-        z-conflict  openspec  ░░░░░░░░ 0/1  conflict                   x-merged,y-shared  -     conflux/z-conflict  -
+        ID          SOURCE    TASKS         STATE                  DEPENDS ON         COST  BRANCH              WORKTREE
+        a-done      openspec  ████████ 1/1  done (review: pass)    -                  -     conflux/a-done      repo.conflux/a-done
+        b-failed    openspec  ░░░░░░░░ 0/1  failed                 -                  -     conflux/b-failed    repo.conflux/b-failed
+        c-blocked   openspec  ████████ 1/1  blocked                -                  -     conflux/c-blocked   repo.conflux/c-blocked
+        d-pending   openspec  ░░░░░░░░ 0/2  pending                a-done             -     -                   -
+        x-merged    openspec  ████████ 1/1  merged (review: pass)  -                  -     conflux/x-merged    -
+        y-shared    openspec  ████████ 1/1  done (review: pass)    -                  -     conflux/y-shared    repo.conflux/y-shared
+        z-conflict  openspec  ░░░░░░░░ 0/1  conflict               x-merged,y-shared  -     conflux/z-conflict  -
 
         b-failed: the agent failed: agent exited with code 3: something went wrong
         c-blocked: the reviewer says: which payment provider?
