@@ -39,4 +39,8 @@ fi
 # The tests find the agent CLIs in $cache themselves; these say where when the cache moves.
 CONFLUX_TEST_CACHE=$cache
 export CONFLUX_TEST_CACHE
+# A snapshot that differs fails and nothing is written (tests/cli/test_snapshots.rs); to get
+# the new text as .pending-snap files for `cargo insta review`, run with INSTA_UPDATE=new.
+INSTA_UPDATE=${INSTA_UPDATE:-no}
+export INSTA_UPDATE
 exec cargo test --locked "$@"

@@ -221,9 +221,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let duration = match text.parse::<u64>() {
         Ok(secs) => Duration::from_secs(secs),
-        Err(_) => humantime::parse_duration(text).map_err(|e| {
-            format!("`{text}` is not a duration ({e}); write it like 90s, 15m or 1h 30m")
-        })?,
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|_| format!("`{text}` is not a duration; write it like 90s, 15m or 1h 30m"))?,
     };
     at_most_max(duration, text)
 }
@@ -445,14 +444,33 @@ fn check_branch_prefix(prefix: &str) -> Result<(), String> {
 
 /// The YAML error with its line and column, in the form `line L column C: message`.
 fn yaml_message(e: &serde_saphyr::Error) -> String {
-    let text = e.to_string();
-    let text = text.strip_prefix("error: ").unwrap_or(&text).to_owned();
     match e.location() {
-        Some(loc) if !text.contains(&format!("line {}", loc.line())) => {
-            format!("line {} column {}: {}", loc.line(), loc.column(), text)
-        }
-        _ => text,
+        Some(loc) => format!(
+            "line {} column {}: {}",
+            loc.line(),
+            loc.column(),
+            yaml_text(e)
+        ),
+        None => yaml_text(e),
     }
+}
+
+/// The YAML error's message alone, on one line: without its location (the caller names it
+/// with the file) and without the parser's source excerpt, which names the file `<input>`
+/// and repeats the message.
+pub(crate) fn yaml_text(err: &serde_saphyr::Error) -> String {
+    use serde_saphyr::MessageFormatter as _;
+    let mut inner = err;
+    while let serde_saphyr::Error::AliasError { error, .. }
+    | serde_saphyr::Error::WithSnippet { error, .. } = inner
+    {
+        inner = error;
+    }
+    serde_saphyr::DefaultMessageFormatter
+        .format_message(inner)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 impl Config {

@@ -203,6 +203,11 @@ pub enum Error {
 }
 
 impl AgentSpec {
+    /// The command line it runs, placeholders unfilled: what the dry-run plan shows.
+    pub(crate) fn command_line(&self) -> Result<String, Error> {
+        self.resolve().map(|r| r.template)
+    }
+
     fn resolve(&self) -> Result<Resolved<'_>, Error> {
         Ok(match self {
             AgentSpec::Preset(name) => {

@@ -9,8 +9,6 @@
 
 use std::borrow::Cow;
 
-use serde_saphyr::MessageFormatter as _;
-
 use super::id::validate_id;
 
 /// The parts of a proposal conflux uses.
@@ -122,17 +120,7 @@ fn front_matter(lines: &[&str]) -> Result<(FrontMatter, usize), ParseError> {
 
 /// Converts a YAML error to a position in the whole file (the YAML starts on line 2).
 fn yaml_error(err: &serde_saphyr::Error) -> ParseError {
-    let mut inner = err;
-    while let serde_saphyr::Error::AliasError { error, .. }
-    | serde_saphyr::Error::WithSnippet { error, .. } = inner
-    {
-        inner = error;
-    }
-    let message: String = serde_saphyr::DefaultMessageFormatter
-        .format_message(inner)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let message = crate::config::yaml_text(err);
     let (line, column) = err
         .location()
         .map(|l| (l.line() as usize, l.column() as usize))

@@ -404,10 +404,13 @@ fn print_summary(
             &rows,
         );
         eprint!("\n{text}");
-        eprintln!(
-            "Finished in {}.",
-            humantime::format_duration(round_secs(summary.elapsed))
-        );
+        // Plain lines said `finished in …` just above the table.
+        if !matches!(display, Display::Plain { .. }) {
+            eprintln!(
+                "Finished in {}.",
+                humantime::format_duration(round_secs(summary.elapsed))
+            );
+        }
         if summary.interrupted {
             eprintln!(
                 "Interrupted: the agents were stopped and their work committed. Run `git conflux start` to resume."
@@ -488,8 +491,9 @@ fn next_steps(
     let mut lines = Vec::new();
     let failed = ids(&[Phase::Failed, Phase::Stalled]);
     if let Some(first) = failed.first() {
+        let them = if failed.len() == 1 { "it" } else { "them" };
         lines.push(format!(
-            "Failed: {}. See why with `git conflux logs {first}`; `git conflux start` runs them again.",
+            "Failed: {}. See why with `git conflux logs {first}`; `git conflux start` runs {them} again.",
             failed.join(", ")
         ));
     }

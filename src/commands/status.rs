@@ -134,9 +134,11 @@ fn render_table(ctx: &Context, root: &std::path::Path, views: &[&ChangeView]) ->
         let state = v.state.as_ref();
         let phase = v.phase();
         let mut label = v.phase_label();
+        // A verdict that repeats the state (`blocked`) would only say it twice.
         if let Some(verdict) = state
             .and_then(|s| s.review.as_ref())
             .and_then(|r| r.verdict.as_deref())
+            .filter(|verdict| *verdict != label)
         {
             label.push_str(&format!(" (review: {verdict})"));
         }

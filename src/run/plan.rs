@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::agent::presets::{self, AgentSpec};
+use crate::agent::presets;
 use crate::config::Config;
 use crate::files::CopyError;
 use crate::git;
@@ -206,12 +206,8 @@ pub(crate) fn plan(
         run.jobs
             .push(job(ws, config, view, &run_ids, &worktree_root, v)?);
     }
-    run.agent_command = match &agent {
-        AgentSpec::Preset(name) => {
-            presets::preset(name).map_or(name.clone(), |p| p.template.replace("{extra_args}", ""))
-        }
-        other => format!("{other:?}"),
-    };
+    // `check_available` above already refused an unknown preset, the only failure here.
+    run.agent_command = agent.command_line().unwrap_or_else(|e| e.to_string());
     Ok(run)
 }
 

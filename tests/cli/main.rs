@@ -16,6 +16,7 @@ mod test_quoting;
 mod test_resolve;
 mod test_review;
 mod test_safety;
+mod test_snapshots;
 mod test_start;
 mod test_status;
 mod test_steer;

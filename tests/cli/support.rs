@@ -183,6 +183,17 @@ impl TestEnv {
         cmd
     }
 
+    /// `git-conflux` with `args`, run in `$TEST/elsewhere`: a folder in no repository (git's
+    /// search stops at the temp dir, so a repository around it does not count).
+    pub fn outside_a_repository(&self, args: &[&str]) -> Command {
+        let outside = self.path().join("elsewhere");
+        std::fs::create_dir_all(&outside).unwrap();
+        let mut cmd = self.conflux_cmd(args);
+        cmd.current_dir(&outside)
+            .env("GIT_CEILING_DIRECTORIES", self.path());
+        cmd
+    }
+
     /// Runs `git-conflux` with `args` in the repository.
     #[must_use]
     pub fn conflux(&self, args: &[&str]) -> Output {
@@ -359,4 +370,39 @@ pub fn group_alive(pgid: i32) -> bool {
         let fields: Vec<&str> = rest.split_whitespace().collect();
         fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
     })
+}
+
+/// The parts of user-facing text that change from run to run or machine to machine (clock
+/// times, durations, commit hashes, pids, this checkout's path), as insta regex filters
+/// replacing each by a fixed word, so that a snapshot pins the wording and nothing else.
+pub fn redactions() -> Vec<(&'static str, &'static str)> {
+    static CRATE_DIR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let crate_dir = CRATE_DIR.get_or_init(|| {
+        let dir = env!("CARGO_MANIFEST_DIR");
+        dir.chars()
+            .flat_map(|c| {
+                (!c.is_alphanumeric())
+                    .then_some('\\')
+                    .into_iter()
+                    .chain([c])
+            })
+            .collect()
+    });
+    let duration = r"(?:\d+h )?(?:\d+m )?\d+s\b";
+    static TABLE: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+    let [finished, table_time] = TABLE.get_or_init(|| {
+        [
+            format!("([Ff]inished in ){duration}"),
+            // The TIME column of the summary table, after ID, RESULT and ITERATIONS.
+            format!("(?m)^(\\S+ +\\S+ +\\d+ +){duration}"),
+        ]
+    });
+    vec![
+        (crate_dir.as_str(), "$$CRATE"),
+        (r"\b\d\d:\d\d:\d\d\b", "[TIME]"),
+        (finished.as_str(), "${1}[DURATION]"),
+        (table_time.as_str(), "${1}[DURATION]"),
+        (r"\b[0-9a-f]{7,40}\b", "[HASH]"),
+        (r"\bpid \d+", "pid [PID]"),
+    ]
 }

@@ -4,7 +4,7 @@
 use crate::support::TestEnv;
 
 /// Changes `a` and `b` both wrote `shared.txt`; `a` is merged, so `b` conflicts with main.
-fn conflicting() -> TestEnv {
+pub(crate) fn conflicting() -> TestEnv {
     let env = TestEnv::new();
     env.use_demo_agent("env: {DEMO_TICK: all, DEMO_FILE: shared.txt}\n");
     env.add_change("a", &["one"], &[], "");

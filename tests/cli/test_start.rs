@@ -318,7 +318,7 @@ fn agent_pid(env: &TestEnv, id: &str) -> Option<i32> {
 
 /// `start` in the background on one change `h` whose agent hangs (after printing once);
 /// returns the orchestrator and the agent's process group.
-fn start_hanging(env: &TestEnv, tasks: usize) -> (std::process::Child, i32) {
+pub(crate) fn start_hanging(env: &TestEnv, tasks: usize) -> (std::process::Child, i32) {
     add(env, "h", tasks, &[], "conflux: {env: {DEMO_MODE: hang}}");
     env.commit_all("change");
     let child = spawn_start(env, &[]);

@@ -13,12 +13,7 @@ fn no_changes_is_success_with_a_message() {
 #[test]
 fn outside_a_repository_is_exit_2_naming_the_path() {
     let env = TestEnv::new();
-    let outside = env.path().join("elsewhere");
-    std::fs::create_dir_all(&outside).unwrap();
-    let mut cmd = env.conflux_cmd(&["status"]);
-    cmd.current_dir(&outside)
-        .env("GIT_CEILING_DIRECTORIES", env.path());
-    let out = env.run(cmd);
+    let out = env.run(env.outside_a_repository(&["status"]));
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("$TEST/elsewhere"), "{out}");
     assert!(out.stderr.contains("hint:"), "{out}");

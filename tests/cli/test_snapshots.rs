@@ -1,0 +1,526 @@
+//! The user-facing text pinned word for word: the status table and JSON, the dry-run plan,
+//! the summary `start` ends with, and every error a user commonly meets. Clock times,
+//! durations, hashes and pids are redacted by `support::redactions`.
+
+use insta::assert_snapshot;
+
+use crate::support::{TestEnv, interrupt_and_wait, redactions};
+use crate::test_resolve::conflicting;
+use crate::test_start::start_hanging;
+
+/// Asserts `$out` against the inline snapshot, with the run-to-run parts redacted.
+macro_rules! snap {
+    ($out:expr, @$snapshot:literal) => {
+        insta::with_settings!({filters => redactions()}, {
+            assert_snapshot!($out, @$snapshot);
+        })
+    };
+}
+
+/// A reviewer that blocks change `c-blocked` and passes every other.
+fn review_config(env: &TestEnv) -> String {
+    let script = env.path().join("review.sh");
+    std::fs::write(
+        &script,
+        "cat >/dev/null\ncase $CONFLUX_CHANGE_ID in\n  c-blocked) echo '{\"verdict\": \"blocked\", \"findings\": [\"which payment provider?\"]}' ;;\n  *) echo '{\"verdict\": \"pass\", \"findings\": []}' ;;\nesac\n",
+    )
+    .unwrap();
+    format!(
+        "review: {{agent: {{command: \"sh {}\", prompt: stdin}}, max_rounds: 1}}\n",
+        script.display()
+    )
+}
+
+/// Changes in every state a user meets: done, failed with a reason, blocked by the
+/// reviewer, pending, merged, and in conflict (its two dependencies' branches conflict);
+/// with what the `start` that made them printed from its summary table on.
+fn many_states() -> (TestEnv, String) {
+    let env = TestEnv::new();
+    let review = review_config(&env);
+    env.use_demo_agent(&format!("env: {{DEMO_TICK: all}}\n{review}"));
+    env.add_change("a-done", &["one"], &[], "");
+    env.add_change(
+        "b-failed",
+        &["one"],
+        &[],
+        "conflux: {env: {DEMO_MODE: crash}}",
+    );
+    env.add_change("c-blocked", &["one"], &[], "");
+    env.add_change("d-pending", &["one", "two"], &["a-done"], "");
+    let shared = "conflux: {env: {DEMO_FILE: shared.txt}}";
+    env.add_change("x-merged", &["one"], &[], shared);
+    env.add_change("y-shared", &["one"], &[], shared);
+    env.add_change("z-conflict", &["one"], &["x-merged", "y-shared"], "");
+    env.commit_all("changes");
+    let ids = [
+        "a-done",
+        "b-failed",
+        "c-blocked",
+        "x-merged",
+        "y-shared",
+        "z-conflict",
+    ];
+    let out = env.conflux(&[&["start"], &ids[..]].concat());
+    assert_eq!(env.state("z-conflict")["phase"], "conflict", "{out}");
+    assert_eq!(env.conflux(&["merge", "x-merged"]).code, 0);
+    let summary = out.to_string();
+    let table = summary.find("\nID ").expect("a summary table");
+    (env, summary[table + 1..].to_owned())
+}
+
+#[test]
+fn status_table_and_json() {
+    let (env, summary) = many_states();
+    snap!(summary, @"
+        ID          RESULT    ITERATIONS  TIME  COST  BRANCH              REASON
+        a-done      done      1           [DURATION]    -     conflux/a-done
+        b-failed    failed    1           [DURATION]    -     conflux/b-failed    the agent failed: agent exited with code 3: something went wrong
+        c-blocked   blocked   1           [DURATION]    -     conflux/c-blocked   the reviewer says: which payment provider?
+        x-merged    done      1           [DURATION]    -     conflux/x-merged
+        y-shared    done      1           [DURATION]    -     conflux/y-shared
+        z-conflict  conflict  0           [DURATION]    -     conflux/z-conflict  its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start again
+        Next: review with `git log conflux/a-done`, then `git conflux merge --all`.
+        Failed: b-failed. See why with `git conflux logs b-failed`; `git conflux start` runs it again.
+        Conflicting with the base: z-conflict. Resolve with `git conflux merge --resolve z-conflict`.
+        Blocked by the reviewer: c-blocked. Read `git conflux logs c-blocked`, decide, then `git conflux start c-blocked`.
+        [exit status: 1]
+        ");
+    snap!(env.conflux(&["status"]), @"
+        ID          SOURCE    TASKS         STATE                  DEPENDS ON         COST  BRANCH              WORKTREE
+        a-done      openspec  ████████ 1/1  done (review: pass)    -                  -     conflux/a-done      repo.conflux/a-done
+        b-failed    openspec  ░░░░░░░░ 0/1  failed                 -                  -     conflux/b-failed    repo.conflux/b-failed
+        c-blocked   openspec  ████████ 1/1  blocked                -                  -     conflux/c-blocked   repo.conflux/c-blocked
+        d-pending   openspec  ░░░░░░░░ 0/2  pending                a-done             -     -                   -
+        x-merged    openspec  ████████ 1/1  merged (review: pass)  -                  -     conflux/x-merged    -
+        y-shared    openspec  ████████ 1/1  done (review: pass)    -                  -     conflux/y-shared    repo.conflux/y-shared
+        z-conflict  openspec  ░░░░░░░░ 0/1  conflict               x-merged,y-shared  -     conflux/z-conflict  -
+
+        b-failed: the agent failed: agent exited with code 3: something went wrong
+        c-blocked: the reviewer says: which payment provider?
+        z-conflict: its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start again
+        [exit status: 0]
+        ");
+    snap!(env.conflux(&["status", "--json"]), @r#"
+        [
+          {
+            "id": "a-done",
+            "source": "openspec",
+            "title": "a-done",
+            "tasks_done": 1,
+            "tasks_total": 1,
+            "state": "done",
+            "running": false,
+            "reason": null,
+            "dependencies": [],
+            "branch": "conflux/a-done",
+            "worktree": "$TEST/repo.conflux/a-done",
+            "iteration": 1,
+            "retries": 0,
+            "cost_usd": null,
+            "pid": null,
+            "pid_alive": false,
+            "last_error": null,
+            "review": {
+              "rounds": 1,
+              "verdict": "pass",
+              "findings": []
+            },
+            "tasks": []
+          },
+          {
+            "id": "b-failed",
+            "source": "openspec",
+            "title": "b-failed",
+            "tasks_done": 0,
+            "tasks_total": 1,
+            "state": "failed",
+            "running": false,
+            "reason": "the agent failed: agent exited with code 3: something went wrong",
+            "dependencies": [],
+            "branch": "conflux/b-failed",
+            "worktree": "$TEST/repo.conflux/b-failed",
+            "iteration": 1,
+            "retries": 0,
+            "cost_usd": null,
+            "pid": null,
+            "pid_alive": false,
+            "last_error": "the agent failed: agent exited with code 3: something went wrong",
+            "review": null,
+            "tasks": []
+          },
+          {
+            "id": "c-blocked",
+            "source": "openspec",
+            "title": "c-blocked",
+            "tasks_done": 1,
+            "tasks_total": 1,
+            "state": "blocked",
+            "running": false,
+            "reason": "the reviewer says: which payment provider?",
+            "dependencies": [],
+            "branch": "conflux/c-blocked",
+            "worktree": "$TEST/repo.conflux/c-blocked",
+            "iteration": 1,
+            "retries": 0,
+            "cost_usd": null,
+            "pid": null,
+            "pid_alive": false,
+            "last_error": "the reviewer says: which payment provider?",
+            "review": {
+              "rounds": 1,
+              "verdict": "blocked",
+              "findings": [
+                "which payment provider?"
+              ]
+            },
+            "tasks": []
+          },
+          {
+            "id": "d-pending",
+            "source": "openspec",
+            "title": "d-pending",
+            "tasks_done": 0,
+            "tasks_total": 2,
+            "state": "pending",
+            "running": false,
+            "reason": null,
+            "dependencies": [
+              "a-done"
+            ],
+            "branch": null,
+            "worktree": null,
+            "iteration": 0,
+            "retries": 0,
+            "cost_usd": null,
+            "pid": null,
+            "pid_alive": false,
+            "last_error": null,
+            "review": null,
+            "tasks": []
+          },
+          {
+            "id": "x-merged",
+            "source": "openspec",
+            "title": "x-merged",
+            "tasks_done": 1,
+            "tasks_total": 1,
+            "state": "merged",
+            "running": false,
+            "reason": null,
+            "dependencies": [],
+            "branch": "conflux/x-merged",
+            "worktree": null,
+            "iteration": 1,
+            "retries": 0,
+            "cost_usd": null,
+            "pid": null,
+            "pid_alive": false,
+            "last_error": null,
+            "review": {
+              "rounds": 1,
+              "verdict": "pass",
+              "findings": []
+            },
+            "tasks": []
+          },
+          {
+            "id": "y-shared",
+            "source": "openspec",
+            "title": "y-shared",
+            "tasks_done": 1,
+            "tasks_total": 1,
+            "state": "done",
+            "running": false,
+            "reason": null,
+            "dependencies": [],
+            "branch": "conflux/y-shared",
+            "worktree": "$TEST/repo.conflux/y-shared",
+            "iteration": 1,
+            "retries": 0,
+            "cost_usd": null,
+            "pid": null,
+            "pid_alive": false,
+            "last_error": null,
+            "review": {
+              "rounds": 1,
+              "verdict": "pass",
+              "findings": []
+            },
+            "tasks": []
+          },
+          {
+            "id": "z-conflict",
+            "source": "openspec",
+            "title": "z-conflict",
+            "tasks_done": 0,
+            "tasks_total": 1,
+            "state": "conflict",
+            "running": false,
+            "reason": "its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start again",
+            "dependencies": [
+              "x-merged",
+              "y-shared"
+            ],
+            "branch": "conflux/z-conflict",
+            "worktree": null,
+            "iteration": 0,
+            "retries": 0,
+            "cost_usd": null,
+            "pid": null,
+            "pid_alive": false,
+            "last_error": "its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start again",
+            "review": null,
+            "tasks": []
+          }
+        ]
+        [exit status: 0]
+        "#);
+}
+
+#[test]
+fn dry_run_plan() {
+    let env = TestEnv::new();
+    env.use_demo_agent("jobs: 2\n");
+    env.add_change("a", &["one", "two"], &[], "");
+    env.add_change("b", &["one"], &["a"], "");
+    env.add_change("c", &["one"], &[], "");
+    env.commit_all("changes");
+    snap!(env.conflux(&["start", "--dry-run"]), @r#"
+        Plan: 3 change(s) from main, 2 at a time
+        Agent: sh $CRATE/scripts/demo-agent.sh
+
+        Wave 1:
+          ID  TASKS  BRANCH     STARTS FROM  WORKTREE
+          a   0/2    conflux/a  main         repo.conflux/a
+          c   0/1    conflux/c  main         repo.conflux/c
+
+        Wave 2:
+          ID  TASKS  BRANCH     STARTS FROM       WORKTREE
+          b   0/1    conflux/b  main + conflux/a  repo.conflux/b
+
+        Prompts are written to $TEST/repo/.git/conflux/prompts
+        Nothing was changed (dry run).
+        [exit status: 0]
+        "#);
+}
+
+#[test]
+fn start_summary_and_next_steps() {
+    let env = TestEnv::new();
+    env.use_demo_agent("jobs: 1\nenv: {DEMO_TICK: all}\n");
+    env.add_change("a", &["one", "two"], &[], "");
+    env.add_change("b", &["one"], &[], "conflux: {env: {DEMO_MODE: crash}}");
+    env.add_change("c", &["one"], &["b"], "");
+    env.commit_all("changes");
+    snap!(env.conflux(&["start"]), @"
+        ------- stderr -------
+        [TIME] starting 3 change(s) on main, 1 at a time: a, b, c
+        [TIME] a  planned on branch conflux/a, 0/2 tasks done
+        [TIME] a  queued
+        [TIME] b  planned on branch conflux/b, 0/1 tasks done
+        [TIME] b  queued
+        [TIME] c  planned on branch conflux/c, 0/1 tasks done
+        [TIME] c  queued
+        [TIME] a  preparing
+        [TIME] a  created worktree $TEST/repo.conflux/a on branch conflux/a at [HASH]
+        [TIME] a  tasks 0/2
+        [TIME] a  applying
+        [TIME] a  iteration 1/10
+        [TIME] a  agent started (pid [PID])
+        [TIME] a  agent│ Working on: one
+        [TIME] a  agent│ Edit openspec/changes/a/tasks.md (ticked line 2)
+        [TIME] a  agent│ Working on: two
+        [TIME] a  agent│ Edit openspec/changes/a/tasks.md (ticked line 3)
+        [TIME] a  agent│ done: ticked 2 task(s) of a
+        [TIME] a  tasks 2/2
+        [TIME] a  committed [HASH] conflux(a): iteration 1 — 2/2 tasks
+        [TIME] a  done
+        [TIME] b  preparing
+        [TIME] b  created worktree $TEST/repo.conflux/b on branch conflux/b at [HASH]
+        [TIME] b  tasks 0/1
+        [TIME] b  applying
+        [TIME] b  iteration 1/10
+        [TIME] b  agent started (pid [PID])
+        [TIME] b  agent│ something went wrong
+        [TIME] b  tasks 0/1
+        [TIME] b  failed: the agent failed: agent exited with code 3: something went wrong
+        [TIME] c  skipped: dependency b failed
+        [TIME] finished in [DURATION]
+
+        ID  RESULT   ITERATIONS  TIME  COST  BRANCH     REASON
+        a   done     1           [DURATION]    -     conflux/a
+        b   failed   1           [DURATION]    -     conflux/b  the agent failed: agent exited with code 3: something went wrong
+        c   skipped  0           [DURATION]    -     conflux/c  dependency b failed
+        Next: review with `git log conflux/a`, then `git conflux merge --all`.
+        Failed: b. See why with `git conflux logs b`; `git conflux start` runs it again.
+        [exit status: 1]
+        ");
+}
+
+#[test]
+fn error_not_a_repository() {
+    let env = TestEnv::new();
+    snap!(env.run(env.outside_a_repository(&["status"])), @"
+        ------- stderr -------
+        error: $TEST/elsewhere is not inside a git repository; run `git init` there or change to a repository
+        hint: run git conflux inside a git repository, or point at one with -C <path>
+        [exit status: 2]
+        ");
+}
+
+#[test]
+fn error_unknown_change_id() {
+    let env = TestEnv::new();
+    env.add_change("a", &["t"], &[], "");
+    env.add_change("b", &["t"], &[], "");
+    snap!(env.conflux(&["status", "nope"]), @"
+        ------- stderr -------
+        error: no such change: nope
+        hint: known changes: a, b
+        [exit status: 2]
+        ");
+}
+
+#[test]
+fn error_malformed_config() {
+    let env = TestEnv::new();
+    env.add_change("a", &["t"], &[], "");
+    env.write(".conflux.yaml", "jobs: 2\nagent: [unclosed\n");
+    snap!(env.conflux(&["start", "--dry-run"]), @"
+        ------- stderr -------
+        error: $TEST/repo/.conflux.yaml: line 2 column 8: agent must be a preset name (claude, codex, gemini, opencode, aider) or {command: …} (with optional format, prompt, env), or {preset: …, extra_args: …, env: …}
+        hint: fix the file named above; `git help conflux` lists every key
+        [exit status: 2]
+        ");
+    env.write(".conflux.yaml", "jobs: 2\nveriffy: make\n");
+    snap!(env.conflux(&["start", "--dry-run"]), @"
+        ------- stderr -------
+        error: $TEST/repo/.conflux.yaml: line 2 column 1: unknown field `veriffy`, expected one of agent, jobs, base, worktree_root, branch_prefix, max_iterations, stall_iterations, verify, setup, copy, stagger, retry, inactivity_timeout, timeout, kill_grace, hooks, hooks_timeout, prompt, archive, env, review, merge
+        hint: fix the file named above; `git help conflux` lists every key
+        [exit status: 2]
+        ");
+    env.write(".conflux.yaml", "agent: codex\nkill_grace: 5 parsecs\n");
+    snap!(env.conflux(&["start", "--dry-run"]), @r#"
+        ------- stderr -------
+        error: $TEST/repo/.conflux.yaml: line 2 column 13: `5 parsecs` is not a duration; write it like 90s, 15m or 1h 30m
+        hint: fix the file named above; `git help conflux` lists every key
+        [exit status: 2]
+        "#);
+}
+
+#[test]
+fn error_missing_agent_binary() {
+    let env = TestEnv::new();
+    env.write(
+        ".conflux.yaml",
+        "agent: {command: \"no-such-agent-binary --go\", prompt: stdin}\n",
+    );
+    env.add_change("a", &["t"], &[], "");
+    env.commit_all("change");
+    let mut cmd = env.conflux_cmd(&["start"]);
+    cmd.env("PATH", "/usr/bin:/bin");
+    snap!(env.run(cmd), @"
+        ------- stderr -------
+        error: agent binary `no-such-agent-binary` not found on PATH (/usr/bin:/bin); install it, add it to PATH, or set `agent.command`
+        hint: install the agent, or choose another with --agent or `agent:` in .conflux.yaml
+        [exit status: 2]
+        ");
+}
+
+#[test]
+fn error_no_agent_configured() {
+    let env = TestEnv::new();
+    env.add_change("a", &["t"], &[], "");
+    env.commit_all("change");
+    snap!(env.conflux(&["start"]), @"
+        ------- stderr -------
+        error: no agent is configured
+        hint: run `git conflux init`, set `agent:` in .conflux.yaml, or pass --agent <preset>
+        [exit status: 2]
+        ");
+}
+
+#[test]
+fn error_dependency_cycle() {
+    let env = TestEnv::new();
+    env.add_change("a", &["t"], &["b"], "");
+    env.add_change("b", &["t"], &["a"], "");
+    snap!(env.conflux(&["status"]), @"
+        ------- stderr -------
+        error: changes depend on each other in a cycle: `a` → `b` → `a`: remove one of these dependencies
+        hint: fix the dependencies named above in the changes' proposal.md
+        [exit status: 2]
+        ");
+}
+
+#[test]
+fn error_uncommitted_change_folder() {
+    let env = TestEnv::new();
+    env.use_demo_agent("");
+    env.add_change("a", &["t"], &[], "");
+    snap!(env.conflux(&["start"]), @"
+        ------- stderr -------
+        error: change a has uncommitted files (openspec/changes/a/proposal.md, openspec/changes/a/tasks.md); its worktree would not contain them
+        hint: commit them first: git add openspec/changes/a && git commit
+        [exit status: 2]
+        ");
+}
+
+#[test]
+fn error_merge_of_a_change_not_done() {
+    let env = TestEnv::new();
+    env.use_demo_agent("");
+    env.add_change("a", &["t"], &[], "");
+    env.commit_all("change");
+    snap!(env.conflux(&["merge", "a"]), @"
+        ------- stderr -------
+        error: change a has never run, so there is nothing to merge; start it with `git conflux start a`
+        [exit status: 1]
+        ");
+}
+
+#[test]
+fn error_merge_conflict() {
+    let env = conflicting();
+    snap!(env.conflux(&["merge", "b"]), @"
+        ------- stderr -------
+        error: merging b into main conflicts in shared.txt (add/add); nothing was changed. Resolve with `git conflux merge --resolve b` (its agent merges main into conflux/b and settles the conflicts), or by hand: merge main into conflux/b in $TEST/repo.conflux/b, commit, then `git conflux merge b`
+        [exit status: 3]
+        ");
+}
+
+#[test]
+fn error_steering_without_a_run() {
+    let env = TestEnv::new();
+    env.use_demo_agent("");
+    env.add_change("a", &["t"], &[], "");
+    env.commit_all("change");
+    snap!(env.conflux(&["stop", "a"]), @"
+        ------- stderr -------
+        error: no git conflux start is running in this repository
+        hint: start one with `git conflux start`
+        [exit status: 1]
+        ");
+    snap!(env.conflux(&["tell", "a", "hello"]), @"
+        ------- stderr -------
+        error: no git conflux start is running in this repository
+        hint: start one with `git conflux start`
+        [exit status: 1]
+        ");
+}
+
+#[test]
+fn error_second_start_while_one_runs() {
+    let env = TestEnv::new();
+    env.use_demo_agent("kill_grace: 1s\n");
+    let (mut child, _) = start_hanging(&env, 1);
+    let second = env.conflux(&["start"]);
+    let ended = interrupt_and_wait(&mut child);
+    snap!(second, @"
+        ------- stderr -------
+        error: git conflux start (pid [PID]) is running in this repository
+        hint: name changes to add them to it (`git conflux start <ID>…`), change its slots with -j N, or follow it with `git conflux status --watch`
+        [exit status: 2]
+        ");
+    assert!(ended.is_ok(), "{ended:?}");
+}
