@@ -78,7 +78,17 @@ pub(crate) fn steer(
     ws: &Workspace,
     request: crate::run::control::Request,
 ) -> Result<Exit, CommandError> {
-    use crate::run::control::{Error, client};
+    use crate::run::control::{Error, Request, client};
+    enum Kind {
+        Add,
+        Stop,
+        Tell(String),
+    }
+    let request_kind = match &request {
+        Request::Add { .. } | Request::Subscribe => Kind::Add,
+        Request::Stop { .. } => Kind::Stop,
+        Request::Tell { id, .. } => Kind::Tell(id.clone()),
+    };
     match client::request(&ws.run_dir, request) {
         Ok(reply) => {
             for line in &reply.lines {
@@ -86,10 +96,28 @@ pub(crate) fn steer(
             }
             Ok(if reply.ok { Exit::Ok } else { Exit::Failed })
         }
-        Err(Error::NoRun) => Err(CommandError::failed(
-            "no git conflux start is running in this repository",
-        )
-        .hint("start one with `git conflux start`")),
+        Err(Error::NoRun) => {
+            let (not_done, hint) = match &request_kind {
+                Kind::Add => (
+                    "",
+                    "run `git conflux start` again to start a run".to_owned(),
+                ),
+                Kind::Stop => (
+                    ", so nothing was stopped",
+                    "`git conflux status` shows where each change stands".to_owned(),
+                ),
+                Kind::Tell(id) => (
+                    ", so the message was not queued",
+                    format!(
+                        "messages go to a running change: `git conflux start {id}`, then tell it"
+                    ),
+                ),
+            };
+            Err(CommandError::failed(format!(
+                "no git conflux start is running in this repository{not_done}"
+            ))
+            .hint(hint))
+        }
         Err(e) => Err(CommandError::from_error(Exit::Failed, e)),
     }
 }

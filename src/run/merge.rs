@@ -190,13 +190,11 @@ pub(crate) fn as_you_go(ws: &Workspace, changes: RunChanges) -> MergeFn {
 }
 
 /// Settles what a merge cut short left in the checkout (`git::journal`), under the merge
-/// lock; `say` hears what was done.
+/// lock; `say` hears what was done. A merge running now settles it itself.
 pub fn recover(ws: &Workspace, mut say: impl FnMut(&str)) -> Result<(), Error> {
-    let _lock = ws.run_dir.merge_lock(|pid| {
-        say(&format!(
-            "waiting for the merge of git conflux (pid {pid}) to finish"
-        ))
-    })?;
+    let Some(_lock) = ws.run_dir.try_merge_lock()? else {
+        return Ok(());
+    };
     if let Some(recovered) = ws
         .repo
         .recover_interrupted_merge()

@@ -427,6 +427,14 @@ impl RunDir {
         take_lock(&self.root, &self.lock_path(), "start")
     }
 
+    /// Takes the merge lock if no other live merge holds it; `None` when one does.
+    pub fn try_merge_lock(&self) -> Result<Option<RunLock>, Error> {
+        match take_lock(&self.root, &self.merge_lock_path(), "merge") {
+            Err(Error::Locked { .. }) => Ok(None),
+            taken => taken.map(Some),
+        }
+    }
+
     /// Takes the merge lock, waiting while another live merge holds it: merges are short,
     /// and a done change must never fail because another merge was running. `on_wait` hears
     /// once who holds it.

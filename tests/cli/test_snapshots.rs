@@ -125,6 +125,7 @@ fn status_table_and_json() {
               "verdict": "pass",
               "findings": []
             },
+            "messages": [],
             "tasks": []
           },
           {
@@ -146,6 +147,7 @@ fn status_table_and_json() {
             "pid_alive": false,
             "last_error": "the agent failed: agent exited with code 3: something went wrong",
             "review": null,
+            "messages": [],
             "tasks": []
           },
           {
@@ -173,6 +175,7 @@ fn status_table_and_json() {
                 "which payment provider?"
               ]
             },
+            "messages": [],
             "tasks": []
           },
           {
@@ -196,6 +199,7 @@ fn status_table_and_json() {
             "pid_alive": false,
             "last_error": null,
             "review": null,
+            "messages": [],
             "tasks": []
           },
           {
@@ -221,6 +225,7 @@ fn status_table_and_json() {
               "verdict": "pass",
               "findings": []
             },
+            "messages": [],
             "tasks": []
           },
           {
@@ -246,6 +251,7 @@ fn status_table_and_json() {
               "verdict": "pass",
               "findings": []
             },
+            "messages": [],
             "tasks": []
           },
           {
@@ -270,6 +276,7 @@ fn status_table_and_json() {
             "pid_alive": false,
             "last_error": "its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start again",
             "review": null,
+            "messages": [],
             "tasks": []
           }
         ]
@@ -395,7 +402,7 @@ fn error_malformed_config() {
     env.write(".conflux.yaml", "jobs: 2\nveriffy: make\n");
     snap!(env.conflux(&["start", "--dry-run"]), @"
         ------- stderr -------
-        error: $TEST/repo/.conflux.yaml: line 2 column 1: unknown field `veriffy`, expected one of agent, jobs, base, worktree_root, branch_prefix, max_iterations, stall_iterations, verify, setup, copy, stagger, retry, inactivity_timeout, timeout, kill_grace, hooks, hooks_timeout, prompt, archive, env, review, merge
+        error: $TEST/repo/.conflux.yaml: line 2 column 1: unknown field `veriffy`, expected one of agent, jobs, notify, base, worktree_root, branch_prefix, max_iterations, stall_iterations, verify, setup, copy, stagger, retry, inactivity_timeout, timeout, kill_grace, hooks, hooks_timeout, prompt, archive, env, review, merge
         hint: fix the file named above; `git help conflux` lists every key
         [exit status: 2]
         ");
@@ -497,14 +504,14 @@ fn error_steering_without_a_run() {
     env.commit_all("change");
     snap!(env.conflux(&["stop", "a"]), @"
         ------- stderr -------
-        error: no git conflux start is running in this repository
-        hint: start one with `git conflux start`
+        error: no git conflux start is running in this repository, so nothing was stopped
+        hint: `git conflux status` shows where each change stands
         [exit status: 1]
         ");
     snap!(env.conflux(&["tell", "a", "hello"]), @"
         ------- stderr -------
-        error: no git conflux start is running in this repository
-        hint: start one with `git conflux start`
+        error: no git conflux start is running in this repository, so the message was not queued
+        hint: messages go to a running change: `git conflux start a`, then tell it
         [exit status: 1]
         ");
 }
