@@ -1,7 +1,7 @@
 //! Change discovery on real repositories: layouts, ids, dependencies and every kind of bad
 //! input, each reported with one clear message.
 
-#[path = "support/change_repo.rs"]
+#[path = "common/change_repo.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@
 //! Install: `npm install --prefix DIR @fission-ai/openspec@1.13.2`, then put
 //! `DIR/node_modules/.bin` on PATH.
 
-#[path = "support/change_repo.rs"]
+#[path = "common/change_repo.rs"]
 mod support;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
 //! `commit_all` must commit like `git add -A && git commit`, and git must agree afterwards.
 
-#[path = "support/git_fixture.rs"]
+#[path = "common/git_fixture.rs"]
 mod git_fixture;
 
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Merges computed by `git_conflux::git` must agree with git's own (`git merge-tree
 //! --write-tree`) and leave history and checkouts as `git merge` would.
 
-#[path = "support/git_fixture.rs"]
+#[path = "common/git_fixture.rs"]
 mod git_fixture;
 
 use std::collections::BTreeSet;

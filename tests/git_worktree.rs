@@ -1,6 +1,6 @@
 //! Worktrees made by `git_conflux::git` must be worktrees the git CLI accepts as its own.
 
-#[path = "support/git_fixture.rs"]
+#[path = "common/git_fixture.rs"]
 mod git_fixture;
 
 use std::path::{Path, PathBuf};

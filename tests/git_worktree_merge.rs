@@ -1,7 +1,7 @@
 //! Merging the base into a change's worktree and leaving the conflicts there, like `git merge`
 //! does, then concluding with a merge commit; the real git is the oracle.
 
-#[path = "support/git_fixture.rs"]
+#[path = "common/git_fixture.rs"]
 mod git_fixture;
 
 use std::path::PathBuf;

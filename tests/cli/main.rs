@@ -2,6 +2,7 @@
 //! linked once.
 
 mod model_server;
+#[path = "../common/cli_env.rs"]
 mod support;
 
 mod test_base;

@@ -1,5 +1,8 @@
 //! A scratch git repository for the change-discovery tests.
 
+#[path = "hermetic.rs"]
+mod hermetic;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -11,11 +14,10 @@ impl Repo {
     /// `git init` in a fresh temporary folder.
     pub fn new() -> Repo {
         let dir = tempfile::tempdir().expect("temp dir");
-        let status = Command::new("git")
-            .args(["init", "-q"])
-            .current_dir(dir.path())
-            .status()
-            .expect("git runs");
+        let mut git = Command::new("git");
+        git.args(["init", "-q"]).current_dir(dir.path());
+        hermetic::git_env(&mut git, dir.path(), &dir.path().join("no-global-config"));
+        let status = git.status().expect("git runs");
         assert!(status.success(), "git init failed");
         Repo { dir }
     }

@@ -4,6 +4,9 @@
 //! in the temp dir. The repository's own `.git/config` carries user.name/email, so that gix
 //! (which reads the repository config in-process) and git agree on the identity.
 
+#[path = "hermetic.rs"]
+mod hermetic;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -47,17 +50,8 @@ impl Fixture {
     /// A `git` command with the hermetic environment, run in `dir`.
     pub fn command_in(&self, dir: &Path, args: &[&str]) -> Command {
         let mut command = Command::new("git");
-        command
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_CONFIG_GLOBAL", self.home.join("gitconfig"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("HOME", &self.home)
-            .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
-            .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .env_remove("GIT_INDEX_FILE");
+        command.args(args).current_dir(dir);
+        hermetic::git_env(&mut command, &self.home, &self.home.join("gitconfig"));
         command
     }
 

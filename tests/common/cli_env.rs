@@ -2,6 +2,9 @@
 //! repositories (jj's TestEnvironment): a temp root, a fixed HOME and git config, and the
 //! bundled demo agent as the agent.
 
+#[path = "hermetic.rs"]
+mod hermetic;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -70,13 +73,9 @@ impl TestEnv {
 
     pub fn hermetic(&self, cmd: &mut Command) {
         cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &self.home)
-            .env("XDG_CONFIG_HOME", self.home.join(".config"))
-            .env("GIT_CONFIG_GLOBAL", self.home.join(".gitconfig"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
-            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        hermetic::git_env(cmd, &self.home, &self.home.join(".gitconfig"));
+        cmd.env("XDG_CONFIG_HOME", self.home.join(".config"))
             .env("TMPDIR", self.tmp.path())
             .env("DEMO_STATE", self.tmp.path())
             .env("LANG", "C.UTF-8")
