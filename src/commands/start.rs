@@ -326,7 +326,11 @@ async fn execute(
         changes.add(&added.jobs);
         Ok(added.jobs)
     });
-    if run_hook(ctx, config, &ws.root, "on_start").await {
+    let (stopped, warning) = run_hook(config, &ws.root, "on_start").await;
+    if let Some(text) = warning {
+        report(&Event::Warning { text });
+    }
+    if stopped {
         // Stopped before any change started: each is recorded as cancelled, resumable.
         shared.cancel.cancel();
     }
@@ -340,11 +344,23 @@ async fn execute(
         Some(scheduler::Steering { requests, planner }),
     )
     .await;
-    publisher.close().await;
-    summary.interrupted |= run_hook(ctx, config, &ws.root, "on_finish").await;
-    if !recorder.errors.is_empty() || !summary.internal_errors.is_empty() {
-        summary.interrupted |= run_hook(ctx, config, &ws.root, "on_error").await;
+    let needs_on_error = !recorder.errors.is_empty() || !summary.internal_errors.is_empty();
+    let mut warn = |text: String| {
+        let event = Event::Warning { text };
+        display.show(&event);
+        publisher.publish(&event);
+    };
+    for event in ["on_finish", "on_error"] {
+        if event == "on_error" && !needs_on_error {
+            continue;
+        }
+        let (stopped, warning) = run_hook(config, &ws.root, event).await;
+        summary.interrupted |= stopped;
+        if let Some(text) = warning {
+            warn(text);
+        }
     }
+    publisher.close().await;
     display.finish();
     print_summary(ctx, &display, &recorder, &ids, &summary);
     for error in recorder.errors.iter().chain(&summary.internal_errors) {
@@ -353,10 +369,10 @@ async fn execute(
     exit_code(&summary)
 }
 
-/// A run-wide hook (`on_start`, `on_finish`, `on_error`); its failure is a warning. A stop
-/// during it ends the hook (the scheduler's handlers are not listening then) and says so:
-/// true when the run was stopped.
-async fn run_hook(ctx: &Context, config: &Config, root: &Path, event: &'static str) -> bool {
+/// A run-wide hook (`on_start`, `on_finish`, `on_error`). A stop during it ends the hook
+/// (the scheduler's handlers are not listening then). Returns whether the run was stopped,
+/// and the warning to report when the hook failed.
+async fn run_hook(config: &Config, root: &Path, event: &'static str) -> (bool, Option<String>) {
     let vars = HookVars {
         state: Some(event.trim_start_matches("on_").to_owned()),
         ..HookVars::default()
@@ -365,18 +381,14 @@ async fn run_hook(ctx: &Context, config: &Config, root: &Path, event: &'static s
     let cancel = Cancel::new();
     let hook = hooks::run(config, event, &vars, root, &cancel, &mut log);
     match signals::until_done(hook, &cancel).await {
-        Ok((result, stopped)) => {
-            if let Some(Err(e)) = result {
-                ctx.ui.warn(&e.to_string());
-            }
-            stopped
-        }
-        Err(e) => {
-            ctx.ui.warn(&format!(
+        Ok((Some(Err(e)), stopped)) => (stopped, Some(e.to_string())),
+        Ok((_, stopped)) => (stopped, None),
+        Err(e) => (
+            false,
+            Some(format!(
                 "hook {event} not run: cannot install the signal handlers: {e}"
-            ));
-            false
-        }
+            )),
+        ),
     }
 }
 

@@ -24,12 +24,15 @@ pub enum Event {
         kind: ChangeEvent,
     },
     /// Ctrl-C, SIGTERM or `git conflux stop`: `now` when agents are killed without grace.
-    Interrupted {
-        now: bool,
-    },
+    Interrupted { now: bool },
     RunFinished {
         elapsed: Duration,
+        /// How many changes ended in each phase (`done`, `failed`, …).
+        #[serde(default)]
+        totals: std::collections::BTreeMap<String, usize>,
     },
+    /// Something about the run as a whole worth a warning (a run-wide hook failed).
+    Warning { text: String },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -519,7 +519,11 @@ impl Dispatcher<'_, '_> {
             }
         }
         let elapsed = started.elapsed();
-        (self.report)(&Event::RunFinished { elapsed });
+        let mut totals = BTreeMap::new();
+        for outcome in self.outcomes.values() {
+            *totals.entry(outcome.phase.to_string()).or_insert(0) += 1;
+        }
+        (self.report)(&Event::RunFinished { elapsed, totals });
         Summary {
             outcomes: self.outcomes,
             interrupted: self.interrupts > 0,

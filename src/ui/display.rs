@@ -72,7 +72,8 @@ pub fn plain_line(event: &Event) -> Option<String> {
                 .to_owned()
         }
         Event::Interrupted { now: true } => "interrupted again: killing every agent now".to_owned(),
-        Event::RunFinished { elapsed } => format!(
+        Event::Warning { text } => format!("warning: {text}"),
+        Event::RunFinished { elapsed, .. } => format!(
             "finished in {}",
             humantime::format_duration(round_secs(*elapsed))
         ),

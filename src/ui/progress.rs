@@ -78,6 +78,9 @@ impl Progress {
                 let _ = self.multi.println(self.style.yellow(text));
             }
             Event::RunFinished { .. } => {}
+            Event::Warning { text } => {
+                let _ = self.multi.println(format!("warning: {text}"));
+            }
         }
         self.refresh_header();
     }
