@@ -246,3 +246,34 @@ fn tell_now_ends_the_iteration_and_starts_the_next_with_the_message() {
         "only the iteration ended: {log}"
     );
 }
+
+#[test]
+fn a_change_added_to_a_merging_run_is_run_and_merged() {
+    let env = steering_env();
+    let mut start = env.conflux_cmd(&["start", "a", "--merge", "--no-progress"]);
+    start.stdout(Stdio::null()).stderr(Stdio::piped());
+    let start = start.spawn().unwrap();
+    wait_for("a's agent", Duration::from_secs(30), || {
+        phase(&env, "a") == "applying"
+    });
+    env.add_change("c", &["one"], &[], "");
+    env.commit_all("change c");
+    let joined = env.conflux(&["start", "c"]);
+    assert_eq!(joined.code, 0, "{joined}");
+    wait_for("c to be merged", Duration::from_secs(30), || {
+        phase(&env, "c") == "merged"
+    });
+    std::fs::write(env.path().join("go-a"), "").unwrap();
+    let out = start.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(phase(&env, "a"), "merged");
+    assert!(
+        env.read("conflux-demo/c.txt").contains("c: one"),
+        "c's work is in main"
+    );
+}
