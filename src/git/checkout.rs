@@ -76,15 +76,7 @@ impl TreeUpdate {
         old_tree: ObjectId,
         new_tree: ObjectId,
     ) -> Result<TreeUpdate, Error> {
-        let workdir = absolute(workdir);
-        let git = git_error(&workdir);
-        let repo = gix::open(&workdir).map_err(git("open the repository"))?;
-        let updates = tree_updates(&repo, old_tree, new_tree).map_err(git("compare the trees"))?;
-        let update = TreeUpdate {
-            workdir,
-            repo,
-            updates,
-        };
+        let update = TreeUpdate::between(workdir, old_tree, new_tree)?;
         if update.updates.is_empty() {
             return Ok(update);
         }
@@ -105,6 +97,23 @@ impl TreeUpdate {
             });
         }
         Ok(update)
+    }
+
+    /// The update from `old_tree` to `new_tree` in the worktree at `workdir`, unchecked.
+    fn between(
+        workdir: &Path,
+        old_tree: ObjectId,
+        new_tree: ObjectId,
+    ) -> Result<TreeUpdate, Error> {
+        let workdir = absolute(workdir);
+        let git = git_error(&workdir);
+        let repo = gix::open(&workdir).map_err(git("open the repository"))?;
+        let updates = tree_updates(&repo, old_tree, new_tree).map_err(git("compare the trees"))?;
+        Ok(TreeUpdate {
+            workdir,
+            repo,
+            updates,
+        })
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -163,11 +172,13 @@ pub(crate) fn roll_back(
     old_tree: ObjectId,
     new_tree: ObjectId,
 ) -> Result<usize, Error> {
-    let workdir = absolute(workdir);
+    let TreeUpdate {
+        workdir,
+        repo,
+        updates,
+    } = TreeUpdate::between(workdir, old_tree, new_tree)?;
     let git = git_error(&workdir);
-    let repo = gix::open(&workdir).map_err(git("open the repository"))?;
-    let back: Vec<Update> = tree_updates(&repo, old_tree, new_tree)
-        .map_err(git("compare the trees"))?
+    let back: Vec<Update> = updates
         .into_iter()
         .map(|u| Update {
             path: u.path,

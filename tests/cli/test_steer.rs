@@ -1,7 +1,6 @@
 //! Steering a running `start` from other terminals: join, tell, stop, watch, and the
 //! control socket's refusal of other users.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::{TestEnv, wait_for};
@@ -32,17 +31,13 @@ fn steering_env() -> TestEnv {
 #[test]
 fn a_run_is_joined_told_stopped_and_watched_from_other_terminals() {
     let env = steering_env();
-    let mut start = env.conflux_cmd(&["start", "--no-progress"]);
-    start.stdout(Stdio::null()).stderr(Stdio::piped());
-    let start = start.spawn().unwrap();
+    let start = env.background(env.conflux_cmd(&["start", "--no-progress"]));
     wait_for("both agents", Duration::from_secs(30), || {
         phase(&env, "a") == "applying" && phase(&env, "b") == "applying"
     });
 
     // A second terminal follows the run.
-    let mut watch = env.conflux_cmd(&["status", "--watch", "--json"]);
-    watch.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let watch = watch.spawn().unwrap();
+    let watch = env.background(env.conflux_cmd(&["status", "--watch", "--json"]));
 
     // The change just written joins the running run.
     env.add_change("c", &["one"], &[], "");
@@ -73,9 +68,9 @@ fn a_run_is_joined_told_stopped_and_watched_from_other_terminals() {
     assert_eq!(stopped.code, 0, "{stopped}");
     assert!(stopped.stderr.contains("stopping b"), "{stopped}");
 
-    let out = start.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "b was cancelled: {stderr}");
+    let out = env.finish(start);
+    let stderr = &out.stderr;
+    assert_eq!(out.code, 1, "b was cancelled: {stderr}");
     assert_eq!(phase(&env, "a"), "done", "{stderr}");
     assert_eq!(phase(&env, "c"), "done", "{stderr}");
     assert_eq!(phase(&env, "b"), "cancelled", "{stderr}");
@@ -106,9 +101,10 @@ fn a_run_is_joined_told_stopped_and_watched_from_other_terminals() {
     );
 
     // The watcher saw the run from its start to its end, and ended with it.
-    let watched = watch.wait_with_output().unwrap();
-    assert_eq!(watched.status.code(), Some(0));
-    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&watched.stdout)
+    let watched = env.finish(watch);
+    assert_eq!(watched.code, 0, "{watched}");
+    let events: Vec<serde_json::Value> = watched
+        .stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -166,9 +162,7 @@ fn without_a_run_steering_commands_say_so() {
 #[test]
 fn a_request_from_another_user_is_refused() {
     let env = steering_env();
-    let mut start = env.conflux_cmd(&["start", "--no-progress"]);
-    start.stdout(Stdio::null()).stderr(Stdio::null());
-    let mut start = start.spawn().unwrap();
+    let start = env.background(env.conflux_cmd(&["start", "--no-progress"]));
     wait_for("both agents", Duration::from_secs(30), || {
         phase(&env, "b") == "applying"
     });
@@ -208,15 +202,13 @@ fn a_request_from_another_user_is_refused() {
     assert_eq!(phase(&env, "b"), "applying", "b was not stopped");
     let stop = env.conflux(&["stop"]);
     assert_eq!(stop.code, 0, "{stop}");
-    assert_eq!(start.wait().unwrap().code(), Some(130));
+    assert_eq!(env.finish(start).code, 130);
 }
 
 #[test]
 fn tell_now_ends_the_iteration_and_starts_the_next_with_the_message() {
     let env = steering_env();
-    let mut start = env.conflux_cmd(&["start", "a", "--no-progress"]);
-    start.stdout(Stdio::null()).stderr(Stdio::piped());
-    let start = start.spawn().unwrap();
+    let start = env.background(env.conflux_cmd(&["start", "a", "--no-progress"]));
     wait_for("a's agent", Duration::from_secs(30), || {
         env.try_state("a").is_some_and(|s| s["pid"].is_i64())
     });
@@ -231,13 +223,8 @@ fn tell_now_ends_the_iteration_and_starts_the_next_with_the_message() {
             .contains("told for iteration 2: switch to plan B")
     });
     std::fs::write(env.path().join("go-a"), "").unwrap();
-    let out = start.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = env.finish(start);
+    assert_eq!(out.code, 0, "{out}");
     assert_eq!(phase(&env, "a"), "done");
     let log = env.log("a");
     assert!(log.contains("iteration 1/"), "{log}");
@@ -250,9 +237,7 @@ fn tell_now_ends_the_iteration_and_starts_the_next_with_the_message() {
 #[test]
 fn a_change_added_to_a_merging_run_is_run_and_merged() {
     let env = steering_env();
-    let mut start = env.conflux_cmd(&["start", "a", "--merge", "--no-progress"]);
-    start.stdout(Stdio::null()).stderr(Stdio::piped());
-    let start = start.spawn().unwrap();
+    let start = env.background(env.conflux_cmd(&["start", "a", "--merge", "--no-progress"]));
     wait_for("a's agent", Duration::from_secs(30), || {
         phase(&env, "a") == "applying"
     });
@@ -264,13 +249,8 @@ fn a_change_added_to_a_merging_run_is_run_and_merged() {
         phase(&env, "c") == "merged"
     });
     std::fs::write(env.path().join("go-a"), "").unwrap();
-    let out = start.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = env.finish(start);
+    assert_eq!(out.code, 0, "{out}");
     assert_eq!(phase(&env, "a"), "merged");
     assert!(
         env.read("conflux-demo/c.txt").contains("c: one"),

@@ -8,6 +8,14 @@ mod hermetic;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// A command running in the background, its output read as it comes.
+pub struct Background {
+    what: String,
+    child: std::process::Child,
+    stdout: std::sync::mpsc::Receiver<Vec<u8>>,
+    stderr: std::sync::mpsc::Receiver<Vec<u8>>,
+}
+
 /// The longest any command of a test may run before it is killed and the test fails.
 pub const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(180);
 
@@ -213,7 +221,13 @@ impl TestEnv {
 
     /// Runs `cmd` (standard input closed) and collects its output; a run past `limit` is
     /// killed and fails the test, so that no hang can stall the suite.
-    pub fn run_within(&self, mut cmd: Command, limit: std::time::Duration) -> Output {
+    pub fn run_within(&self, cmd: Command, limit: std::time::Duration) -> Output {
+        self.finish_within(self.background(cmd), limit)
+    }
+
+    /// Starts `cmd` (standard input closed) and reads its output while it runs; end it with
+    /// [`TestEnv::finish`].
+    pub fn background(&self, mut cmd: Command) -> Background {
         use std::io::Read;
         use std::process::Stdio;
         cmd.stdin(Stdio::null())
@@ -243,29 +257,44 @@ impl TestEnv {
                 .take()
                 .map(|p| Box::new(p) as Box<dyn Read + Send>),
         );
+        Background {
+            what: format!("{cmd:?}"),
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits for a command started with [`TestEnv::background`], within [`RUN_LIMIT`].
+    pub fn finish(&self, running: Background) -> Output {
+        self.finish_within(running, RUN_LIMIT)
+    }
+
+    fn finish_within(&self, mut running: Background, limit: std::time::Duration) -> Output {
+        let what = &running.what;
         let deadline = std::time::Instant::now() + limit;
         let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
+            if let Some(status) = running.child.try_wait().expect("wait") {
                 break status;
             }
             if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{cmd:?} did not end within {limit:?}");
+                let _ = running.child.kill();
+                let _ = running.child.wait();
+                panic!("{what} did not end within {limit:?}");
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         };
         // Its output ends with it, unless something it left behind still holds the pipes.
-        let collect = |rx: std::sync::mpsc::Receiver<Vec<u8>>| {
+        let collect = |rx: &std::sync::mpsc::Receiver<Vec<u8>>| {
             rx.recv_timeout(std::time::Duration::from_secs(30))
                 .unwrap_or_else(|_| {
-                    panic!("{cmd:?} ended, but a process it left holds its output open")
+                    panic!("{what} ended, but a process it left holds its output open")
                 })
         };
         self.output(std::process::Output {
             status,
-            stdout: collect(stdout),
-            stderr: collect(stderr),
+            stdout: collect(&running.stdout),
+            stderr: collect(&running.stderr),
         })
     }
 
