@@ -29,8 +29,9 @@ pub struct Cli {
 const AFTER_HELP: &str = "\
 Run `git conflux init` once, commit .conflux.yaml, then `git conflux start`.
 Exit codes: 0 success; 1 some changes failed, stalled, were skipped or a merge was refused;
-2 usage, configuration or preflight error; 3 merge conflicts; 130 interrupted (run again to
-resume); 255 internal error.";
+2 usage, configuration or preflight error; 3 merge conflicts; 4 a budget stopped changes
+(over-budget; a higher budget continues them); 130 interrupted (run again to resume);
+255 internal error.";
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
@@ -127,6 +128,14 @@ pub struct StartArgs {
     /// Give up on a change after N agent iterations [config: max_iterations].
     #[arg(long, value_name = "N")]
     pub max_iterations: Option<u32>,
+    /// Stop starting agent runs once the run has cost USD dollars, as the agents report it
+    /// [config: run_budget.usd].
+    #[arg(long, value_name = "USD")]
+    pub budget: Option<f64>,
+    /// Stop starting agent runs once the run has used N tokens (input, output and cache
+    /// writes) [config: run_budget.tokens].
+    #[arg(long, value_name = "N")]
+    pub budget_tokens: Option<u64>,
     /// Merge each change into the base as soon as it is done (same as `git conflux merge`).
     #[arg(long)]
     pub merge: bool,

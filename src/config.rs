@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer};
 use crate::agent::presets::AgentSpec;
 use crate::agent::runner::{Limits, RetryPolicy};
 use crate::agent::template::{self, Placeholder};
+use crate::run::budget::Budget;
 
 /// The repository's configuration file, at the top of the main worktree (committed).
 pub const REPO_FILE: &str = ".conflux.yaml";
@@ -32,7 +33,14 @@ pub const HOOK_NAMES: &[&str] = &[
 ];
 
 /// Keys that apply to a whole run and so cannot be set per change.
-const RUN_WIDE_KEYS: &[&str] = &["jobs", "stagger", "base", "worktree_root", "branch_prefix"];
+const RUN_WIDE_KEYS: &[&str] = &[
+    "jobs",
+    "stagger",
+    "base",
+    "worktree_root",
+    "branch_prefix",
+    "run_budget",
+];
 
 /// The resolved configuration every part reads.
 #[derive(Clone, Debug)]
@@ -64,6 +72,10 @@ pub struct Config {
     pub review: Option<Review>,
     /// `merge.resolve`: what `merge` does when a change conflicts with its base.
     pub merge_resolve: Resolve,
+    /// Each change's budget: once crossed, the change ends `over-budget` after its agent run.
+    pub budget: Budget,
+    /// The whole run's budget: once spent, no new agent run starts.
+    pub run_budget: Budget,
 }
 
 /// What `merge` does with a change that conflicts with its base (`merge.resolve`).
@@ -123,6 +135,8 @@ impl Default for Config {
             env: BTreeMap::new(),
             review: None,
             merge_resolve: Resolve::None,
+            budget: Budget::default(),
+            run_budget: Budget::default(),
         }
     }
 }
@@ -166,6 +180,41 @@ pub struct Layer {
     pub env: Option<BTreeMap<String, String>>,
     pub review: Option<ReviewLayer>,
     pub merge: Option<MergeLayer>,
+    pub budget: Option<BudgetLayer>,
+    pub run_budget: Option<BudgetLayer>,
+}
+
+/// `budget:` / `run_budget:`; each part layers on its own.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetLayer {
+    pub usd: Option<f64>,
+    pub tokens: Option<u64>,
+}
+
+impl BudgetLayer {
+    /// Why this budget cannot be, naming the key's part; a budget of nothing is refused
+    /// rather than read as "no spending".
+    fn check(&self, key: &str) -> Result<(), (String, &'static str)> {
+        if self.usd.is_some_and(|usd| !usd.is_finite() || usd <= 0.0) {
+            return Err((
+                format!("{key}.usd"),
+                "must be a number of US dollars above 0, such as 2.50",
+            ));
+        }
+        if self.tokens == Some(0) {
+            return Err((
+                format!("{key}.tokens"),
+                "must be a number of tokens above 0, such as 2000000",
+            ));
+        }
+        Ok(())
+    }
+
+    fn lay_over(self, budget: &mut Budget) {
+        budget.usd = self.usd.or(budget.usd);
+        budget.tokens = self.tokens.or(budget.tokens);
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -367,6 +416,11 @@ impl Layer {
         if self.stall_iterations == Some(0) {
             return Err(invalid("stall_iterations", "must be at least 1"));
         }
+        for (key, budget) in [("budget", &self.budget), ("run_budget", &self.run_budget)] {
+            if let Some(Err((key, why))) = budget.map(|b| b.check(key)) {
+                return Err(invalid(&key, why));
+            }
+        }
         if let Some(prefix) = &self.branch_prefix {
             check_branch_prefix(prefix).map_err(|why| invalid("branch_prefix", &why))?;
         }
@@ -555,6 +609,12 @@ impl Config {
         {
             self.merge_resolve = resolve;
         }
+        if let Some(b) = layer.budget {
+            b.lay_over(&mut self.budget);
+        }
+        if let Some(b) = layer.run_budget {
+            b.lay_over(&mut self.run_budget);
+        }
         if let Some(r) = layer.review {
             let review = self.review.get_or_insert(Review {
                 agent: None,
@@ -736,6 +796,31 @@ mod tests {
         assert!(err.contains("none, agent"), "{err}");
         let err = parse("merge: {resolv: agent}\n").unwrap_err().to_string();
         assert!(err.contains("resolv"), "{err}");
+    }
+
+    #[test]
+    fn budgets_layer_part_by_part_and_refuse_nothing() {
+        let mut c = Config::default();
+        c.apply(parse("budget: {usd: 2.5, tokens: 1000}\nrun_budget: {usd: 10}\n").unwrap());
+        let origin = Path::new("openspec/changes/a/proposal.md");
+        let c = c
+            .for_change(Some(&serde_json::json!({"budget": {"usd": 4}})), origin)
+            .unwrap();
+        assert_eq!((c.budget.usd, c.budget.tokens), (Some(4.0), Some(1000)));
+        assert_eq!(c.run_budget.usd, Some(10.0));
+        let err = Layer::from_front_matter(&serde_json::json!({"run_budget": {"usd": 1}}), origin)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("conflux.run_budget"), "{err}");
+        for (text, key) in [
+            ("budget: {usd: 0}\n", "`budget.usd`"),
+            ("budget: {usd: -1}\n", "`budget.usd`"),
+            ("run_budget: {tokens: 0}\n", "`run_budget.tokens`"),
+            ("budget: {dollars: 3}\n", "dollars"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
     }
 
     #[test]

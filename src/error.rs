@@ -18,6 +18,8 @@ pub enum Exit {
     Usage = 2,
     /// A merge found conflicts; nothing was changed.
     Conflict = 3,
+    /// A budget (a change's or the run's) was spent: changes ended `over-budget`, none failed.
+    OverBudget = 4,
     /// Interrupted by Ctrl-C, SIGTERM or `git conflux stop`; the run can be resumed.
     Interrupted = 130,
     /// A bug in git-conflux.
@@ -40,6 +42,10 @@ impl Exit {
             "usage, configuration or preflight error; nothing was changed",
         ),
         (Exit::Conflict, "merge conflicts; nothing was changed"),
+        (
+            Exit::OverBudget,
+            "a budget was spent (budget, run_budget, --budget): changes ended over-budget, none failed; start again with a higher budget to continue them",
+        ),
         (
             Exit::Interrupted,
             "interrupted (Ctrl-C, SIGTERM, git conflux stop); run the command again to resume",

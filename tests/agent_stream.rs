@@ -63,6 +63,8 @@ fn claude_stream_json_from_the_real_cli() {
             cost_usd: Some(0.595425),
             input_tokens: Some(117175),
             output_tokens: Some(382),
+            cache_read_tokens: Some(0),
+            cache_write_tokens: Some(0),
             turns: Some(6),
             duration: Some(Duration::from_millis(1507)),
             final_text: Some(
@@ -131,13 +133,15 @@ fn codex_exec_json() {
             "Created hello.txt and ticked task 1.1.",
             "Task 1.2 remains.",
             r#"{"type":"item.started","item":{"id":"item_6","type":"future_kind","detail":1}}"#,
-            "done: 1 turn, 24763 in / 122 out tokens",
+            "done: 1 turn, 315 in / 122 out tokens, cache 24448 read / 0 written",
             r#"{"type":"session.renamed","name":"add-x"}"#,
             "Reading prompt from stdin...",
             "error: stream disconnected before completion: rate limit reached",
         ]
     );
-    assert_eq!(usage.input_tokens, Some(24763));
+    // Codex counts cached input inside input_tokens; kept apart here.
+    assert_eq!(usage.input_tokens, Some(315));
+    assert_eq!(usage.cache_read_tokens, Some(24448));
     assert_eq!(usage.output_tokens, Some(122));
     assert_eq!(usage.cost_usd, None);
     assert_eq!(
@@ -169,8 +173,12 @@ fn gemini_stream_json_joins_text_fragments() {
         ]
     );
     assert_eq!(
-        (usage.input_tokens, usage.output_tokens),
-        (Some(12000), Some(534))
+        (
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens
+        ),
+        (Some(12000), Some(534), Some(0))
     );
     assert_eq!(usage.final_text.as_deref(), Some("Task 1.1 is done."));
 }
@@ -206,7 +214,11 @@ fn opencode_run_json() {
     assert!((usage.cost_usd.unwrap() - 0.0168).abs() < 1e-9);
     assert_eq!(
         (usage.input_tokens, usage.output_tokens, usage.turns),
-        (Some(3100), Some(120), Some(2))
+        (Some(2700), Some(120), Some(2))
+    );
+    assert_eq!(
+        (usage.cache_read_tokens, usage.cache_write_tokens),
+        (Some(300), Some(100))
     );
     assert_eq!(
         usage.final_text.as_deref(),
@@ -329,4 +341,38 @@ fn error_events_are_reported_as_the_agents_error() {
         let got = Decoder::new(format).decode(line).error;
         assert_eq!(got.as_deref(), want, "{format:?}: {line}");
     }
+}
+
+/// Cached input is kept apart from the uncached input, as each CLI reports it: Claude's
+/// cache read and creation counts, Gemini's `cached` part of its prompt tokens.
+#[test]
+fn cache_tokens_are_kept_apart_from_input() {
+    let mut d = Decoder::new(StreamFormat::Claude);
+    let out = d.decode(r#"{"type":"result","subtype":"success","is_error":false,"result":"ok","total_cost_usd":0.42,"usage":{"input_tokens":12,"cache_creation_input_tokens":2000,"cache_read_input_tokens":40000,"output_tokens":1200}}"#);
+    assert_eq!(
+        out.lines,
+        ["done: $0.4200, 12 in / 1200 out tokens, cache 40000 read / 2000 written"]
+    );
+    let u = d.usage();
+    assert_eq!(
+        (
+            u.input_tokens,
+            u.output_tokens,
+            u.cache_read_tokens,
+            u.cache_write_tokens
+        ),
+        (Some(12), Some(1200), Some(40000), Some(2000))
+    );
+    let mut d = Decoder::new(StreamFormat::Gemini);
+    d.decode(r#"{"type":"result","status":"success","stats":{"total_tokens":5100,"input_tokens":5000,"output_tokens":100,"cached":4000,"input":1000}}"#);
+    let u = d.usage();
+    assert_eq!(
+        (
+            u.input_tokens,
+            u.output_tokens,
+            u.cache_read_tokens,
+            u.cost_usd
+        ),
+        (Some(1000), Some(100), Some(4000), None)
+    );
 }

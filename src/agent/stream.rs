@@ -21,12 +21,21 @@ pub enum StreamFormat {
     Opencode,
 }
 
-/// What a run cost and produced, as far as the stream says.
+/// What a run cost and produced, as far as the stream says. Token counts are split the way
+/// providers bill them, so that none is counted twice: `input_tokens` is the uncached input
+/// only, `cache_read_tokens` the input served from the prompt cache, `cache_write_tokens` the
+/// input written to it. `cost_usd` is the CLI's own figure, never one of ours.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Usage {
     pub cost_usd: Option<f64>,
+    /// Uncached input tokens.
     pub input_tokens: Option<u64>,
+    /// Output tokens (reasoning included where the CLI counts it apart).
     pub output_tokens: Option<u64>,
+    /// Input tokens read from the prompt cache.
+    pub cache_read_tokens: Option<u64>,
+    /// Input tokens written to the prompt cache.
+    pub cache_write_tokens: Option<u64>,
     pub turns: Option<u32>,
     pub duration: Option<Duration>,
     /// The agent's final answer.
@@ -201,12 +210,10 @@ impl Decoder {
                 u.turns = ev.num_turns.or(u.turns);
                 u.duration = ev.duration_ms.map(Duration::from_millis).or(u.duration);
                 if let Some(t) = &ev.usage {
-                    u.input_tokens = Some(
-                        t.input_tokens.unwrap_or(0)
-                            + t.cache_creation_input_tokens.unwrap_or(0)
-                            + t.cache_read_input_tokens.unwrap_or(0),
-                    );
+                    u.input_tokens = t.input_tokens.or(u.input_tokens);
                     u.output_tokens = t.output_tokens.or(u.output_tokens);
+                    u.cache_read_tokens = t.cache_read_input_tokens.or(u.cache_read_tokens);
+                    u.cache_write_tokens = t.cache_creation_input_tokens.or(u.cache_write_tokens);
                 }
                 let text = ev.result.as_deref().unwrap_or("");
                 if ev.is_error == Some(true) {
@@ -240,10 +247,12 @@ impl Decoder {
             "turn.completed" => {
                 let u = &mut self.usage;
                 if let Some(t) = &ev.usage {
-                    u.input_tokens =
-                        Some(u.input_tokens.unwrap_or(0) + t.input_tokens.unwrap_or(0));
-                    u.output_tokens =
-                        Some(u.output_tokens.unwrap_or(0) + t.output_tokens.unwrap_or(0));
+                    // Codex counts cached input inside input_tokens.
+                    let cached = t.cached_input_tokens.unwrap_or(0);
+                    let input = t.input_tokens.unwrap_or(0).saturating_sub(cached);
+                    add_to(&mut u.input_tokens, Some(input));
+                    add_to(&mut u.cache_read_tokens, t.cached_input_tokens);
+                    add_to(&mut u.output_tokens, t.output_tokens);
                 }
                 u.turns = Some(u.turns.unwrap_or(0) + 1);
                 if !self.last_text.is_empty() {
@@ -377,7 +386,13 @@ impl Decoder {
             "result" => {
                 let u = &mut self.usage;
                 if let Some(st) = &ev.stats {
-                    u.input_tokens = st.input_tokens.or(u.input_tokens);
+                    // `input_tokens` is the whole prompt; `input` its uncached part.
+                    let uncached = st.input.or_else(|| {
+                        st.input_tokens
+                            .map(|all| all.saturating_sub(st.cached.unwrap_or(0)))
+                    });
+                    u.input_tokens = uncached.or(u.input_tokens);
+                    u.cache_read_tokens = st.cached.or(u.cache_read_tokens);
                     u.output_tokens = st.output_tokens.or(u.output_tokens);
                     u.duration = st.duration_ms.map(Duration::from_millis).or(u.duration);
                 }
@@ -440,13 +455,13 @@ impl Decoder {
                     u.cost_usd = Some(u.cost_usd.unwrap_or(0.0) + c);
                 }
                 if let Some(t) = &part.tokens {
-                    let cache = t
-                        .cache
-                        .as_ref()
-                        .map_or(0, |c| c.read.unwrap_or(0) + c.write.unwrap_or(0));
-                    u.input_tokens =
-                        Some(u.input_tokens.unwrap_or(0) + t.input.unwrap_or(0) + cache);
-                    u.output_tokens = Some(u.output_tokens.unwrap_or(0) + t.output.unwrap_or(0));
+                    add_to(&mut u.input_tokens, Some(t.input.unwrap_or(0)));
+                    let output = t.output.unwrap_or(0) + t.reasoning.unwrap_or(0);
+                    add_to(&mut u.output_tokens, Some(output));
+                    if let Some(c) = &t.cache {
+                        add_to(&mut u.cache_read_tokens, c.read);
+                        add_to(&mut u.cache_write_tokens, c.write);
+                    }
                 }
                 u.turns = Some(u.turns.unwrap_or(0) + 1);
                 if !self.last_text.is_empty() {
@@ -503,7 +518,15 @@ impl Out {
     }
 }
 
-/// "done: 6 turns, 1.5s, $0.5954, 117175 in / 382 out tokens", with what is known.
+/// Adds a count the stream reports to one summed over the run's events.
+fn add_to(total: &mut Option<u64>, more: Option<u64>) {
+    if let Some(more) = more {
+        *total = Some(total.unwrap_or(0) + more);
+    }
+}
+
+/// "done: 6 turns, 1.5s, $0.5954, 12 in / 382 out tokens, cache 117163 read / 0 written",
+/// with what is known.
 fn summary_line(u: &Usage) -> String {
     let mut parts = Vec::new();
     if let Some(t) = u.turns {
@@ -520,6 +543,13 @@ fn summary_line(u: &Usage) -> String {
             "{} in / {} out tokens",
             u.input_tokens.unwrap_or(0),
             u.output_tokens.unwrap_or(0)
+        ));
+    }
+    if u.cache_read_tokens.unwrap_or(0) + u.cache_write_tokens.unwrap_or(0) > 0 {
+        parts.push(format!(
+            "cache {} read / {} written",
+            u.cache_read_tokens.unwrap_or(0),
+            u.cache_write_tokens.unwrap_or(0)
         ));
     }
     format!("done: {}", parts.join(", "))
@@ -867,6 +897,8 @@ mod codex {
         #[serde(default)]
         pub input_tokens: Option<u64>,
         #[serde(default)]
+        pub cached_input_tokens: Option<u64>,
+        #[serde(default)]
         pub output_tokens: Option<u64>,
     }
 
@@ -957,6 +989,10 @@ mod gemini {
         #[serde(default)]
         pub input_tokens: Option<u64>,
         #[serde(default)]
+        pub input: Option<u64>,
+        #[serde(default)]
+        pub cached: Option<u64>,
+        #[serde(default)]
         pub output_tokens: Option<u64>,
         #[serde(default)]
         pub duration_ms: Option<u64>,
@@ -1010,6 +1046,8 @@ mod opencode {
         #[serde(default)]
         pub output: Option<u64>,
         #[serde(default)]
+        pub reasoning: Option<u64>,
+        #[serde(default)]
         pub cache: Option<Cache>,
     }
 
@@ -1049,6 +1087,8 @@ impl Usage {
             cost_usd: add(self.cost_usd, later.cost_usd),
             input_tokens: add(self.input_tokens, later.input_tokens),
             output_tokens: add(self.output_tokens, later.output_tokens),
+            cache_read_tokens: add(self.cache_read_tokens, later.cache_read_tokens),
+            cache_write_tokens: add(self.cache_write_tokens, later.cache_write_tokens),
             turns: add(self.turns, later.turns),
             duration: add(self.duration, later.duration),
             final_text: later.final_text.clone().or_else(|| self.final_text.clone()),

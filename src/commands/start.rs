@@ -11,6 +11,7 @@ use crate::cli::StartArgs;
 use crate::commands::{Context, display_path, steer};
 use crate::config::Config;
 use crate::error::{CommandError, Exit};
+use crate::run::budget::RunSpend;
 use crate::run::control::{self, Publisher, Request};
 use crate::run::event::{ChangeEvent, Event};
 use crate::run::hooks::{self, HookVars};
@@ -98,6 +99,8 @@ fn join(ctx: &Context, ws: &Workspace, args: &StartArgs, pid: u32) -> Result<Exi
         ("--agent", args.agent.is_some()),
         ("--base", args.base.is_some()),
         ("--max-iterations", args.max_iterations.is_some()),
+        ("--budget", args.budget.is_some()),
+        ("--budget-tokens", args.budget_tokens.is_some()),
         ("--merge", args.merge),
         ("--json", args.json),
         ("--no-progress", args.no_progress),
@@ -172,6 +175,20 @@ fn with_flags(mut config: Config, args: &StartArgs) -> Result<Config, CommandErr
     }
     if let Some(base) = &args.base {
         config.base = Some(base.clone());
+    }
+    if let Some(usd) = args.budget {
+        if !usd.is_finite() || usd <= 0.0 {
+            return Err(CommandError::usage(format!(
+                "--budget {usd}: give US dollars above 0, such as --budget 5"
+            )));
+        }
+        config.run_budget.usd = Some(usd);
+    }
+    if let Some(tokens) = args.budget_tokens {
+        if tokens == 0 {
+            return Err(CommandError::usage("--budget-tokens must be at least 1"));
+        }
+        config.run_budget.tokens = Some(tokens);
     }
     Ok(config)
 }
@@ -279,6 +296,7 @@ async fn execute(
         stagger: Stagger::new(config.stagger),
         cancel: Cancel::new(),
         events: tx,
+        spend: RunSpend::new(config.run_budget),
     });
     let mut recorder = Recorder::new(ws.run_dir.clone());
     let ids: Vec<String> = plan.jobs.iter().map(|j| j.plan.change.id.clone()).collect();
@@ -306,6 +324,7 @@ async fn execute(
         changes: ids.clone(),
         jobs: plan.parallel,
         base: plan.base.clone(),
+        budget: config.run_budget,
     });
     // Agents a killed orchestrator left behind must not keep writing into reused worktrees;
     // what was ended is news of that change, in its log.
@@ -410,6 +429,7 @@ fn print_summary(
                 "ITERATIONS",
                 "TIME",
                 "COST",
+                "TOKENS",
                 "BRANCH",
                 "REASON",
             ],
@@ -441,7 +461,7 @@ fn print_summary(
     }
 }
 
-/// One row per change of the run (id, result, iterations, time, cost, branch, reason), those
+/// One row per change of the run (id, result, iterations, time, cost, tokens, branch, reason), those
 /// planned first, then those added from other terminals; and whether any of them is done.
 fn summary_rows(
     recorder: &Recorder,
@@ -464,9 +484,8 @@ fn summary_rows(
                 state.map_or(0, |s| s.elapsed_secs),
             ))
             .to_string(),
-            state
-                .and_then(|s| s.cost_usd)
-                .map_or("-".into(), |c| format!("${c:.2}")),
+            state.map_or("-".into(), |s| s.budget.usd_column(&s.spend())),
+            state.map_or("-".into(), |s| s.budget.tokens_column(&s.spend())),
             state.map_or(String::new(), |s| s.branch.clone()),
             outcome.and_then(|o| o.reason.clone()).unwrap_or_default(),
         ]);
@@ -474,16 +493,16 @@ fn summary_rows(
     (rows, any_done)
 }
 
-/// 130 when interrupted, 0 when every change is done or merged, else 1.
+/// 130 when interrupted, 0 when every change is done or merged, 4 when the others are
+/// over budget, else 1.
 fn exit_code(summary: &Summary) -> Exit {
+    let all = |f: fn(Phase) -> bool| summary.outcomes.values().all(|o| f(o.phase));
     if summary.interrupted {
         Exit::Interrupted
-    } else if summary
-        .outcomes
-        .values()
-        .all(|o| matches!(o.phase, Phase::Done | Phase::Merged))
-    {
+    } else if all(|p| matches!(p, Phase::Done | Phase::Merged)) {
         Exit::Ok
+    } else if all(|p| matches!(p, Phase::Done | Phase::Merged | Phase::OverBudget)) {
+        Exit::OverBudget
     } else {
         Exit::Failed
     }
@@ -516,6 +535,13 @@ fn next_steps(
             conflicts.join(", ")
         ));
     }
+    let over = ids(&[Phase::OverBudget]);
+    if !over.is_empty() {
+        lines.push(format!(
+            "Over budget: {}. Raise budget or run_budget in .conflux.yaml (or pass --budget), then `git conflux start` continues where they stopped.",
+            over.join(", ")
+        ));
+    }
     let blocked = ids(&[Phase::Blocked]);
     if let Some(first) = blocked.first() {
         lines.push(format!(
@@ -529,5 +555,5 @@ fn next_steps(
 fn branch_hint(rows: &[Vec<String>]) -> String {
     rows.iter()
         .find(|r| r[1] == "done")
-        .map_or("<branch>".into(), |r| r[5].clone())
+        .map_or("<branch>".into(), |r| r[6].clone())
 }

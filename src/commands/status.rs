@@ -6,6 +6,7 @@ use crate::change::Task;
 use crate::cli::StatusArgs;
 use crate::commands::{Context, display_path};
 use crate::error::{CommandError, Exit};
+use crate::run::budget::{Budget, Tokens};
 use crate::run::overview::{ChangeView, overview};
 use crate::run::state::{Phase, ReviewRecord, pid_alive};
 use crate::run::workspace::Workspace;
@@ -29,7 +30,12 @@ struct JsonRow<'a> {
     worktree: Option<String>,
     iteration: u32,
     retries: u32,
+    /// What the change's agent runs cost in all, as the agents reported it.
     cost_usd: Option<f64>,
+    /// The tokens they used in all: input (uncached), output, cache_read, cache_write.
+    tokens: Tokens,
+    /// The change's budget in its latest run: usd and tokens, each null when unset.
+    budget: Budget,
     /// The agent's pid while it runs, and whether that process is alive now.
     pid: Option<u32>,
     pid_alive: bool,
@@ -118,6 +124,8 @@ fn json_row<'a>(v: &'a ChangeView, with_tasks: bool) -> JsonRow<'a> {
         iteration: state.map_or(0, |s| s.iteration),
         retries: state.map_or(0, |s| s.retries),
         cost_usd: state.and_then(|s| s.cost_usd),
+        tokens: state.map(|s| s.tokens).unwrap_or_default(),
+        budget: state.map(|s| s.budget).unwrap_or_default(),
         pid,
         pid_alive: pid.is_some_and(pid_alive),
         last_error: state.and_then(|s| s.last_error.as_deref()),
@@ -154,9 +162,8 @@ fn render_table(ctx: &Context, root: &std::path::Path, views: &[&ChangeView]) ->
         } else {
             v.change.dependencies.join(",")
         };
-        let cost = state
-            .and_then(|s| s.cost_usd)
-            .map_or("-".to_owned(), |c| format!("${c:.2}"));
+        let cost = state.map_or("-".to_owned(), |s| s.budget.usd_column(&s.spend()));
+        let tokens = state.map_or("-".to_owned(), |s| s.budget.tokens_column(&s.spend()));
         let worktree = v.worktree.as_ref().map_or("-".to_owned(), |p| {
             display_path(p, root.parent().unwrap_or(root))
         });
@@ -172,6 +179,7 @@ fn render_table(ctx: &Context, root: &std::path::Path, views: &[&ChangeView]) ->
             label,
             deps,
             cost,
+            tokens,
             state.map_or("-".to_owned(), |s| s.branch.clone()),
             worktree,
         ]);
@@ -184,6 +192,7 @@ fn render_table(ctx: &Context, root: &std::path::Path, views: &[&ChangeView]) ->
             "STATE",
             "DEPENDS ON",
             "COST",
+            "TOKENS",
             "BRANCH",
             "WORKTREE",
         ],
@@ -281,7 +290,7 @@ fn reasons(ctx: &Context, views: &[&ChangeView]) -> String {
         let phase = v.phase();
         let needs_a_person = matches!(
             phase,
-            Phase::Failed | Phase::Stalled | Phase::Blocked | Phase::Conflict
+            Phase::Failed | Phase::Stalled | Phase::Blocked | Phase::Conflict | Phase::OverBudget
         );
         let Some(reason) = v
             .state

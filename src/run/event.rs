@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::run::budget::{Budget, Spend};
 use crate::run::state::Phase;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -16,6 +17,9 @@ pub enum Event {
         changes: Vec<String>,
         jobs: usize,
         base: String,
+        /// The run's budget (`run_budget`, `start --budget`); unset parts are null.
+        #[serde(default)]
+        budget: Budget,
     },
     /// Something happened to one change.
     Change {
@@ -45,6 +49,9 @@ pub enum ChangeEvent {
         base: String,
         tasks_done: usize,
         tasks_total: usize,
+        /// The change's budget (`budget`), as its configuration says now.
+        #[serde(default)]
+        budget: Budget,
     },
     /// A new phase; `reason` says why for failures, skips and blocks.
     Phase {
@@ -90,9 +97,12 @@ pub enum ChangeEvent {
     InactivityTimeout {
         after: Duration,
     },
-    /// Cost so far of this change's agent runs.
-    Cost {
-        usd: f64,
+    /// What one agent run (retries included) of iteration `iteration` spent, as the agent
+    /// reported it; not sent when it reported nothing.
+    UsageReported {
+        role: Role,
+        iteration: u32,
+        spend: Spend,
     },
     Committed {
         commit: String,

@@ -1,6 +1,7 @@
 //! The orchestrator: what to run (overview, plan), when (scheduler), how (pipeline), the one
 //! event type everything reports through, and its persisting consumers (record, state).
 
+pub mod budget;
 pub mod control;
 pub mod event;
 pub mod hooks;

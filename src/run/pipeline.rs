@@ -17,6 +17,7 @@ use crate::config::{Config, Review};
 use crate::error::with_causes;
 use crate::files;
 use crate::git::{self, Repo, WorktreeSpec};
+use crate::run::budget::{RunSpend, Spend};
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
 use crate::run::process;
@@ -32,6 +33,8 @@ pub struct Shared {
     pub stagger: Stagger,
     pub cancel: Cancel,
     pub events: UnboundedSender<Event>,
+    /// The run's spending against its budget.
+    pub spend: RunSpend,
 }
 
 /// One change to run, as the scheduler planned it.
@@ -135,6 +138,8 @@ struct Pipeline<'a> {
     id: &'a str,
     /// The iteration running now, for hooks.
     iteration: AtomicU32,
+    /// What the change's agent runs spent, earlier runs' included.
+    spent: Mutex<Spend>,
 }
 
 /// Runs one change from its start commit to done (or a failure), resuming what exists.
@@ -145,6 +150,7 @@ pub async fn run(shared: Arc<Shared>, plan: Plan, start: gix::ObjectId, steer: S
         steer: &steer,
         id: &plan.change.id,
         iteration: AtomicU32::new(0),
+        spent: Mutex::new(plan.prior.as_ref().map(|s| s.spend()).unwrap_or_default()),
     };
     let outcome = p.drive(start).await;
     p.phase(outcome.phase, outcome.reason.clone());
@@ -219,6 +225,9 @@ impl Pipeline<'_> {
                         let Some(review) = &config.review else {
                             return Outcome::new(Phase::Done, None);
                         };
+                        if let Some(outcome) = self.over_budget() {
+                            return outcome;
+                        }
                         review_round += 1;
                         session_reviews += 1;
                         match self.review(review, &worktree, review_round).await {
@@ -258,6 +267,9 @@ impl Pipeline<'_> {
                     Check::Cancelled => return self.cancelled(&worktree, iteration).await,
                     Check::Uncommitted(reason) => return Outcome::new(Phase::Failed, reason),
                 }
+            }
+            if let Some(outcome) = self.over_budget() {
+                return outcome;
             }
             if session_iterations >= config.max_iterations {
                 return Outcome::new(
@@ -393,6 +405,11 @@ impl Pipeline<'_> {
             let outcome = self
                 .supervise(Role::Review, invocation, worktree, Some(&mut said))
                 .await;
+            self.charge(
+                Role::Review,
+                self.iteration.load(Ordering::Relaxed),
+                &outcome,
+            );
             if let Some(text) = &outcome.usage.final_text {
                 said.push('\n');
                 said.push_str(text);
@@ -742,9 +759,7 @@ impl Pipeline<'_> {
         let outcome = self
             .supervise(Role::Agent, invocation, worktree, None)
             .await;
-        if let Some(cost) = outcome.usage.cost_usd {
-            self.emit(ChangeEvent::Cost { usd: cost });
-        }
+        self.charge(Role::Agent, iteration, &outcome);
         match outcome.result {
             RunResult::Success => Ok(()),
             // `tell --now` ended this iteration only: its work is committed, the next starts.
@@ -755,6 +770,37 @@ impl Pipeline<'_> {
                 format!("the agent {}", process::Ended(Role::Agent, &outcome)),
             )),
         }
+    }
+
+    /// Counts what an agent run spent (retries included) against the change and the run,
+    /// and reports it.
+    fn charge(&self, role: Role, iteration: u32, outcome: &RunOutcome) {
+        let Some(spend) = Spend::of(&outcome.usage) else {
+            return;
+        };
+        if let Ok(mut spent) = self.spent.lock() {
+            *spent = spent.plus(&spend);
+        }
+        self.shared.spend.charge(&spend);
+        self.emit(ChangeEvent::UsageReported {
+            role,
+            iteration,
+            spend,
+        });
+    }
+
+    /// The change ends `over-budget` before another agent run when its own budget or the
+    /// run's is spent. Its work is committed; a higher budget continues it.
+    fn over_budget(&self) -> Option<Outcome> {
+        let spent = self.spent.lock().map(|s| *s).unwrap_or_default();
+        let id = self.id;
+        let reason = match self.plan.config.budget.crossed(&spent) {
+            Some(how) => format!(
+                "its budget is spent ({how}; budget in .conflux.yaml or its front matter); raise it and run `git conflux start {id}` to continue"
+            ),
+            None => self.shared.spend.spent_reason()?,
+        };
+        Some(Outcome::new(Phase::OverBudget, reason))
     }
 
     fn vars(&self, worktree: &Path, prompt: String, kind: &str, iteration: u32) -> Vars {

@@ -75,9 +75,13 @@ impl Recorder {
             base,
             tasks_done,
             tasks_total,
+            budget,
         } = kind
         {
             self.plan(id, branch, worktree, base, (*tasks_done, *tasks_total));
+            if let Some(state) = self.states.get_mut(id) {
+                state.budget = *budget;
+            }
         }
         self.log(id, kind);
         let Some(state) = self.states.get_mut(id) else {
@@ -141,9 +145,10 @@ impl Recorder {
                 state.retries += matches!(kind, ChangeEvent::Retrying { .. }) as u32;
                 true
             }
-            ChangeEvent::Cost { usd } => {
-                // Costs are per agent run; the state keeps the change's running total.
-                state.cost_usd = Some(state.cost_usd.unwrap_or(0.0) + usd);
+            ChangeEvent::UsageReported { spend, .. } => {
+                // Reported per agent run; the state keeps the change's running total.
+                let total = state.spend().plus(spend);
+                (state.cost_usd, state.tokens) = (total.usd, total.tokens);
                 true
             }
             ChangeEvent::VerifyFailed { output_tail } => {

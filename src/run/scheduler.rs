@@ -230,6 +230,7 @@ impl Dispatcher<'_, '_> {
                     base: self.shared.base.clone(),
                     tasks_done: plan.change.tasks_done(),
                     tasks_total: plan.change.tasks_total(),
+                    budget: plan.config.budget,
                 },
             ));
             (self.report)(&Event::change(
@@ -438,7 +439,7 @@ impl Dispatcher<'_, '_> {
     /// Starts every waiting job whose dependencies are done, while slots are free. A job that
     /// cannot start (its dependencies' branches conflict) is finished at once.
     fn launch_ready(&mut self) {
-        if self.interrupts > 0 {
+        if self.interrupts > 0 || self.shared.spend.spent_reason().is_some() {
             return;
         }
         for id in self.order.clone() {
@@ -509,11 +510,16 @@ impl Dispatcher<'_, '_> {
                         let dep_phase = self.outcomes.get(dep).map_or(Phase::Failed, |o| o.phase);
                         (Phase::Skipped, format!("dependency {dep} {dep_phase}"))
                     }
-                    _ => (
-                        Phase::Cancelled,
-                        "interrupted before it started; run `git conflux start` to resume"
-                            .to_owned(),
-                    ),
+                    _ => match self.shared.spend.spent_reason() {
+                        Some(reason) if self.interrupts == 0 => {
+                            (Phase::OverBudget, format!("not started: {reason}"))
+                        }
+                        _ => (
+                            Phase::Cancelled,
+                            "interrupted before it started; run `git conflux start` to resume"
+                                .to_owned(),
+                        ),
+                    },
                 };
                 self.end(&id, phase, Some(reason));
             }

@@ -10,6 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::run::budget::{Budget, Spend, Tokens};
+
 /// The directory of conflux's runtime files for one repository.
 #[derive(Clone, Debug)]
 pub struct RunDir {
@@ -35,6 +37,9 @@ pub enum Phase {
     Skipped,
     Cancelled,
     Conflict,
+    /// Its budget, or the run's, was spent: resumable with a higher one.
+    #[serde(rename = "over-budget")]
+    OverBudget,
 }
 
 impl Phase {
@@ -60,6 +65,7 @@ impl Phase {
                 | Phase::Cancelled
                 | Phase::Conflict
                 | Phase::Blocked
+                | Phase::OverBudget
         )
     }
 
@@ -79,6 +85,7 @@ impl Phase {
             Phase::Skipped => "skipped",
             Phase::Cancelled => "cancelled",
             Phase::Conflict => "conflict",
+            Phase::OverBudget => "over-budget",
         }
     }
 }
@@ -124,8 +131,15 @@ pub struct ChangeState {
     pub orchestrator_pid: Option<u32>,
     #[serde(default)]
     pub retries: u32,
+    /// What the change's agent runs cost in all, as the agents reported it.
     #[serde(default)]
     pub cost_usd: Option<f64>,
+    /// The tokens the change's agent runs used in all.
+    #[serde(default)]
+    pub tokens: Tokens,
+    /// The change's budget in its latest run.
+    #[serde(default)]
+    pub budget: Budget,
     #[serde(default)]
     pub last_error: Option<String>,
     #[serde(default)]
@@ -175,6 +189,8 @@ impl ChangeState {
             orchestrator_pid: None,
             retries: 0,
             cost_usd: None,
+            tokens: Tokens::default(),
+            budget: Budget::default(),
             last_error: None,
             last_verify_failure: None,
             started_at: None,
@@ -183,6 +199,16 @@ impl ChangeState {
             elapsed_secs: 0,
             review: None,
             messages: Vec::new(),
+        }
+    }
+}
+
+impl ChangeState {
+    /// What the change's agent runs spent in all.
+    pub fn spend(&self) -> Spend {
+        Spend {
+            usd: self.cost_usd,
+            tokens: self.tokens,
         }
     }
 }
@@ -547,6 +573,16 @@ mod tests {
             orchestrator_pid: None,
             retries: 0,
             cost_usd: Some(0.5),
+            tokens: Tokens {
+                input: 10,
+                output: 20,
+                cache_read: 30,
+                cache_write: 40,
+            },
+            budget: Budget {
+                usd: Some(2.0),
+                tokens: None,
+            },
             last_error: None,
             last_verify_failure: None,
             started_at: Some(1),

@@ -59,12 +59,17 @@ pub fn plain_line(event: &Event) -> Option<String> {
             changes,
             jobs,
             base,
+            budget,
         } => {
-            format!(
+            let mut line = format!(
                 "starting {} change(s) on {base}, {jobs} at a time: {}",
                 changes.len(),
                 changes.join(", ")
-            )
+            );
+            if budget.is_set() {
+                line.push_str(&format!(" (run budget {budget})"));
+            }
+            line
         }
         Event::Change { id, kind } => format!("{id}  {}", describe(kind)),
         Event::Interrupted { now: false } => {

@@ -180,7 +180,14 @@ pub fn describe(kind: &ChangeEvent) -> String {
         ChangeEvent::InactivityTimeout { after } => {
             format!("no output for {}s: stopping the agent", after.as_secs())
         }
-        ChangeEvent::Cost { usd } => format!("agent run cost ${usd:.4}"),
+        ChangeEvent::UsageReported {
+            role: crate::run::event::Role::Agent,
+            spend,
+            ..
+        } => format!("tokens: {spend}"),
+        ChangeEvent::UsageReported { role, spend, .. } => {
+            format!("{} tokens: {spend}", role.as_str())
+        }
         ChangeEvent::Committed { commit, message } => {
             format!("committed {} {message}", short(commit))
         }

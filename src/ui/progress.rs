@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::run::budget::{Budget, Spend};
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::state::Phase;
 use crate::ui::{Styles, describe, table, truncate_to_width};
@@ -22,7 +23,8 @@ struct Row {
     /// A retry or timeout note, shown until the next output.
     note: Option<String>,
     last_line: String,
-    cost: f64,
+    /// What the change's agent runs spent in this run.
+    spend: Spend,
     bar: Option<ProgressBar>,
 }
 
@@ -33,6 +35,8 @@ pub struct Progress {
     order: Vec<String>,
     style: Styles,
     id_width: usize,
+    /// The run's budget, shown beside its spending.
+    budget: Budget,
 }
 
 impl Progress {
@@ -51,12 +55,16 @@ impl Progress {
             order: Vec::new(),
             style,
             id_width: 8,
+            budget: Budget::default(),
         }
     }
 
     pub fn show(&mut self, event: &Event) {
         match event {
-            Event::RunStarted { changes, .. } => {
+            Event::RunStarted {
+                changes, budget, ..
+            } => {
+                self.budget = *budget;
                 self.id_width = changes
                     .iter()
                     .map(|c| console::measure_text_width(c))
@@ -120,8 +128,8 @@ impl Progress {
                         row.total,
                         row.iteration
                     );
-                    if row.cost > 0.0 {
-                        line.push_str(&format!(", ${:.2}", row.cost));
+                    if let Some(usd) = row.spend.usd {
+                        line.push_str(&format!(", ${usd:.2}"));
                     }
                     if let Some(reason) = reason {
                         line.push_str(&format!(": {reason}"));
@@ -147,7 +155,7 @@ impl Progress {
                     format!("{}│ {line}", role.as_str())
                 };
             }
-            ChangeEvent::Cost { usd } => row.cost += usd,
+            ChangeEvent::UsageReported { spend, .. } => row.spend = row.spend.plus(spend),
             ChangeEvent::Retrying { .. }
             | ChangeEvent::InactivityTimeout { .. }
             | ChangeEvent::VerifyFailed { .. }
@@ -204,7 +212,10 @@ impl Progress {
         let queued = count(&|p| p == Phase::Queued);
         let done = count(&|p| matches!(p, Phase::Done | Phase::Merged));
         let failed = count(&|p| p.is_failure());
-        let cost: f64 = self.rows.values().map(|r| r.cost).sum();
+        let spent = self
+            .rows
+            .values()
+            .fold(Spend::default(), |sum, r| sum.plus(&r.spend));
         let mut text = format!(
             "conflux  {} running · {queued} queued · {} done · {} failed",
             self.style.cyan(&running.to_string()),
@@ -215,9 +226,7 @@ impl Progress {
                 failed.to_string()
             },
         );
-        if cost > 0.0 {
-            text.push_str(&format!("  ${cost:.2}"));
-        }
+        text.push_str(&run_spend(&spent, &self.budget));
         self.header.set_message(text);
     }
 
@@ -230,4 +239,19 @@ impl Progress {
         self.header.finish_and_clear();
         let _ = self.multi.clear();
     }
+}
+
+/// The header's spending: `  $0.42/$2.00 · 52.3k tokens`, with what is known and budgeted.
+fn run_spend(spent: &Spend, budget: &Budget) -> String {
+    let mut parts = Vec::new();
+    if spent.usd.is_some() || budget.usd.is_some() {
+        parts.push(budget.usd_column(spent));
+    }
+    if spent.tokens.counted() > 0 || budget.tokens.is_some() {
+        parts.push(format!("{} tokens", budget.tokens_column(spent)));
+    }
+    if parts.is_empty() {
+        return String::new();
+    }
+    format!("  {}", parts.join(" · "))
 }
