@@ -7,6 +7,7 @@ mod support;
 
 mod test_base;
 mod test_branches;
+mod test_budget;
 mod test_claude;
 mod test_docs;
 mod test_gemini;
