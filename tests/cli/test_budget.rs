@@ -7,7 +7,7 @@ use crate::support::{Output, TestEnv};
 /// A fake agent in Claude Code's stream-json: each run ticks one task and reports what the
 /// run spent — $0.40; 1000 input, 300 output, 5000 cache-read and 200 cache-write tokens.
 /// Each run is counted in `$DEMO_STATE/fake-<id>.runs`.
-fn fake_agent(env: &TestEnv, extra: &str) {
+pub(crate) fn fake_agent(env: &TestEnv, extra: &str) {
     let script = env.path().join("fake-claude.sh");
     std::fs::write(
         &script,

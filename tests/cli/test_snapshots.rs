@@ -72,13 +72,13 @@ fn many_states() -> (TestEnv, String) {
 fn status_table_and_json() {
     let (env, summary) = many_states();
     snap!(summary, @"
-        ID          RESULT    ITERATIONS  TIME  COST  BRANCH              REASON
-        a-done      done      1           [DURATION]    -     conflux/a-done
-        b-failed    failed    1           [DURATION]    -     conflux/b-failed    the agent failed: agent exited with code 3: something went wrong
-        c-blocked   blocked   1           [DURATION]    -     conflux/c-blocked   the reviewer says: which payment provider?
-        x-merged    done      1           [DURATION]    -     conflux/x-merged
-        y-shared    done      1           [DURATION]    -     conflux/y-shared
-        z-conflict  conflict  0           [DURATION]    -     conflux/z-conflict  its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start again
+        ID          RESULT    ITERATIONS  TIME  COST  TOKENS  BRANCH              REASON
+        a-done      done      1           [DURATION]    -     -       conflux/a-done
+        b-failed    failed    1           [DURATION]    -     -       conflux/b-failed    the agent failed: agent exited with code 3: something went wrong
+        c-blocked   blocked   1           [DURATION]    -     -       conflux/c-blocked   the reviewer says: which payment provider?
+        x-merged    done      1           [DURATION]    -     -       conflux/x-merged
+        y-shared    done      1           [DURATION]    -     -       conflux/y-shared
+        z-conflict  conflict  0           [DURATION]    -     -       conflux/z-conflict  its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start again
         Next: review with `git log conflux/a-done`, then `git conflux merge --all`.
         Failed: b-failed. See why with `git conflux logs b-failed`; `git conflux start` runs it again.
         Conflicting with the base: z-conflict. Resolve with `git conflux merge --resolve z-conflict`.
@@ -86,14 +86,14 @@ fn status_table_and_json() {
         [exit status: 1]
         ");
     snap!(env.conflux(&["status"]), @"
-        ID          SOURCE    TASKS         STATE                  DEPENDS ON         COST  BRANCH              WORKTREE
-        a-done      openspec  ████████ 1/1  done (review: pass)    -                  -     conflux/a-done      repo.conflux/a-done
-        b-failed    openspec  ░░░░░░░░ 0/1  failed                 -                  -     conflux/b-failed    repo.conflux/b-failed
-        c-blocked   openspec  ████████ 1/1  blocked                -                  -     conflux/c-blocked   repo.conflux/c-blocked
-        d-pending   openspec  ░░░░░░░░ 0/2  pending                a-done             -     -                   -
-        x-merged    openspec  ████████ 1/1  merged (review: pass)  -                  -     conflux/x-merged    -
-        y-shared    openspec  ████████ 1/1  done (review: pass)    -                  -     conflux/y-shared    repo.conflux/y-shared
-        z-conflict  openspec  ░░░░░░░░ 0/1  conflict               x-merged,y-shared  -     conflux/z-conflict  -
+        ID          SOURCE    TASKS         STATE                  DEPENDS ON         COST  TOKENS  BRANCH              WORKTREE
+        a-done      openspec  ████████ 1/1  done (review: pass)    -                  -     -       conflux/a-done      repo.conflux/a-done
+        b-failed    openspec  ░░░░░░░░ 0/1  failed                 -                  -     -       conflux/b-failed    repo.conflux/b-failed
+        c-blocked   openspec  ████████ 1/1  blocked                -                  -     -       conflux/c-blocked   repo.conflux/c-blocked
+        d-pending   openspec  ░░░░░░░░ 0/2  pending                a-done             -     -       -                   -
+        x-merged    openspec  ████████ 1/1  merged (review: pass)  -                  -     -       conflux/x-merged    -
+        y-shared    openspec  ████████ 1/1  done (review: pass)    -                  -     -       conflux/y-shared    repo.conflux/y-shared
+        z-conflict  openspec  ░░░░░░░░ 0/1  conflict               x-merged,y-shared  -     -       conflux/z-conflict  -
 
         b-failed: the agent failed: agent exited with code 3: something went wrong
         c-blocked: the reviewer says: which payment provider?
@@ -117,6 +117,16 @@ fn status_table_and_json() {
             "iteration": 1,
             "retries": 0,
             "cost_usd": null,
+            "tokens": {
+              "input": 0,
+              "output": 0,
+              "cache_read": 0,
+              "cache_write": 0
+            },
+            "budget": {
+              "usd": null,
+              "tokens": null
+            },
             "pid": null,
             "pid_alive": false,
             "last_error": null,
@@ -143,6 +153,16 @@ fn status_table_and_json() {
             "iteration": 1,
             "retries": 0,
             "cost_usd": null,
+            "tokens": {
+              "input": 0,
+              "output": 0,
+              "cache_read": 0,
+              "cache_write": 0
+            },
+            "budget": {
+              "usd": null,
+              "tokens": null
+            },
             "pid": null,
             "pid_alive": false,
             "last_error": "the agent failed: agent exited with code 3: something went wrong",
@@ -165,6 +185,16 @@ fn status_table_and_json() {
             "iteration": 1,
             "retries": 0,
             "cost_usd": null,
+            "tokens": {
+              "input": 0,
+              "output": 0,
+              "cache_read": 0,
+              "cache_write": 0
+            },
+            "budget": {
+              "usd": null,
+              "tokens": null
+            },
             "pid": null,
             "pid_alive": false,
             "last_error": "the reviewer says: which payment provider?",
@@ -195,6 +225,16 @@ fn status_table_and_json() {
             "iteration": 0,
             "retries": 0,
             "cost_usd": null,
+            "tokens": {
+              "input": 0,
+              "output": 0,
+              "cache_read": 0,
+              "cache_write": 0
+            },
+            "budget": {
+              "usd": null,
+              "tokens": null
+            },
             "pid": null,
             "pid_alive": false,
             "last_error": null,
@@ -217,6 +257,16 @@ fn status_table_and_json() {
             "iteration": 1,
             "retries": 0,
             "cost_usd": null,
+            "tokens": {
+              "input": 0,
+              "output": 0,
+              "cache_read": 0,
+              "cache_write": 0
+            },
+            "budget": {
+              "usd": null,
+              "tokens": null
+            },
             "pid": null,
             "pid_alive": false,
             "last_error": null,
@@ -243,6 +293,16 @@ fn status_table_and_json() {
             "iteration": 1,
             "retries": 0,
             "cost_usd": null,
+            "tokens": {
+              "input": 0,
+              "output": 0,
+              "cache_read": 0,
+              "cache_write": 0
+            },
+            "budget": {
+              "usd": null,
+              "tokens": null
+            },
             "pid": null,
             "pid_alive": false,
             "last_error": null,
@@ -272,6 +332,16 @@ fn status_table_and_json() {
             "iteration": 0,
             "retries": 0,
             "cost_usd": null,
+            "tokens": {
+              "input": 0,
+              "output": 0,
+              "cache_read": 0,
+              "cache_write": 0
+            },
+            "budget": {
+              "usd": null,
+              "tokens": null
+            },
             "pid": null,
             "pid_alive": false,
             "last_error": "its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start again",
@@ -354,10 +424,10 @@ fn start_summary_and_next_steps() {
         [TIME] c  skipped: dependency b failed
         [TIME] finished in [DURATION]
 
-        ID  RESULT   ITERATIONS  TIME  COST  BRANCH     REASON
-        a   done     1           [DURATION]    -     conflux/a
-        b   failed   1           [DURATION]    -     conflux/b  the agent failed: agent exited with code 3: something went wrong
-        c   skipped  0           [DURATION]    -     conflux/c  dependency b failed
+        ID  RESULT   ITERATIONS  TIME  COST  TOKENS  BRANCH     REASON
+        a   done     1           [DURATION]    -     -       conflux/a
+        b   failed   1           [DURATION]    -     -       conflux/b  the agent failed: agent exited with code 3: something went wrong
+        c   skipped  0           [DURATION]    -     -       conflux/c  dependency b failed
         Next: review with `git log conflux/a`, then `git conflux merge --all`.
         Failed: b. See why with `git conflux logs b`; `git conflux start` runs it again.
         [exit status: 1]
@@ -402,7 +472,7 @@ fn error_malformed_config() {
     env.write(".conflux.yaml", "jobs: 2\nveriffy: make\n");
     snap!(env.conflux(&["start", "--dry-run"]), @"
         ------- stderr -------
-        error: $TEST/repo/.conflux.yaml: line 2 column 1: unknown field `veriffy`, expected one of agent, jobs, notify, base, worktree_root, branch_prefix, max_iterations, stall_iterations, verify, setup, copy, stagger, retry, inactivity_timeout, timeout, kill_grace, hooks, hooks_timeout, prompt, archive, env, review, merge
+        error: $TEST/repo/.conflux.yaml: line 2 column 1: unknown field `veriffy`, expected one of agent, jobs, notify, base, worktree_root, branch_prefix, max_iterations, stall_iterations, verify, setup, copy, stagger, retry, inactivity_timeout, timeout, kill_grace, hooks, hooks_timeout, prompt, archive, env, review, merge, budget, run_budget
         hint: fix the file named above; `git help conflux` lists every key
         [exit status: 2]
         ");
@@ -530,4 +600,49 @@ fn error_second_start_while_one_runs() {
         [exit status: 2]
         ");
     assert!(ended.is_ok(), "{ended:?}");
+}
+
+#[test]
+fn over_budget_summary_and_status() {
+    let env = TestEnv::new();
+    crate::test_budget::fake_agent(&env, "budget: {usd: 0.5, tokens: 100000}\n");
+    env.add_change("paid", &["one", "two", "three"], &[], "");
+    env.commit_all("change");
+    snap!(env.conflux(&["start", "--budget", "20"]), @"
+        ------- stderr -------
+        [TIME] starting 1 change(s) on main, 4 at a time: paid (run budget $20.00)
+        [TIME] paid  planned on branch conflux/paid, 0/3 tasks done
+        [TIME] paid  queued
+        [TIME] paid  preparing
+        [TIME] paid  created worktree $TEST/repo.conflux/paid on branch conflux/paid at [HASH]
+        [TIME] paid  tasks 0/3
+        [TIME] paid  applying
+        [TIME] paid  iteration 1/10
+        [TIME] paid  agent started (pid [PID])
+        [TIME] paid  agent│ done: 1 turn, $0.4000, 1000 in / 300 out tokens, cache 5000 read / 200 written
+        [TIME] paid  tokens: in 1k out 300 cache r 5k w 200 · $0.40
+        [TIME] paid  tasks 1/3
+        [TIME] paid  committed [HASH] conflux(paid): iteration 1 — 1/3 tasks
+        [TIME] paid  applying
+        [TIME] paid  iteration 2/10
+        [TIME] paid  agent started (pid [PID])
+        [TIME] paid  agent│ done: 1 turn, $0.4000, 1000 in / 300 out tokens, cache 5000 read / 200 written
+        [TIME] paid  tokens: in 1k out 300 cache r 5k w 200 · $0.40
+        [TIME] paid  tasks 2/3
+        [TIME] paid  committed [HASH] conflux(paid): iteration 2 — 2/3 tasks
+        [TIME] paid  over-budget: its budget is spent ($0.80 of $0.50; budget in .conflux.yaml or its front matter); raise it and run `git conflux start paid` to continue
+        [TIME] finished in [DURATION]
+
+        ID    RESULT       ITERATIONS  TIME  COST         TOKENS   BRANCH        REASON
+        paid  over-budget  2           [DURATION]    $0.80/$0.50  3k/100k  conflux/paid  its budget is spent ($0.80 of $0.50; budget in .conflux.yaml or its front matter); raise it and run `git conflux start paid` to continue
+        Over budget: paid. Raise budget or run_budget in .conflux.yaml (or pass --budget), then `git conflux start` continues where they stopped.
+        [exit status: 4]
+        ");
+    snap!(env.conflux(&["status"]), @"
+        ID    SOURCE    TASKS         STATE        DEPENDS ON  COST         TOKENS   BRANCH        WORKTREE
+        paid  openspec  █████░░░ 2/3  over-budget  -           $0.80/$0.50  3k/100k  conflux/paid  repo.conflux/paid
+
+        paid: its budget is spent ($0.80 of $0.50; budget in .conflux.yaml or its front matter); raise it and run `git conflux start paid` to continue
+        [exit status: 0]
+        ");
 }
