@@ -373,7 +373,7 @@ _git__conflux() {
             return 0
             ;;
         git__subcmd__conflux__subcmd__start)
-            opts="-j -C -v -q -h -V --jobs --agent --base --max-iterations --merge --dry-run --no-progress --json --color --verbose --quiet --help --version"
+            opts="-j -C -v -q -h -V --jobs --agent --base --max-iterations --budget --budget-tokens --merge --dry-run --no-progress --json --color --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -396,6 +396,14 @@ _git__conflux() {
                     return 0
                     ;;
                 --max-iterations)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget-tokens)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -67,6 +67,8 @@ complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -s j -l j
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l agent -d 'Agent preset (claude, codex, gemini, opencode, aider) [config: agent]' -r
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l base -d 'Branch the changes start from and merge into [config: base, default: current branch]' -r
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l max-iterations -d 'Give up on a change after N agent iterations [config: max_iterations]' -r
+complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l budget -d 'Stop starting agent runs once the run has cost USD dollars, as the agents report it [config: run_budget.usd]' -r
+complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l budget-tokens -d 'Stop starting agent runs once the run has used N tokens (input, output and cache writes) [config: run_budget.tokens]' -r
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -s C -d 'Run as if started in <PATH> (like `git -C`)' -r -F
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l color -d 'When to use colours: auto (a terminal without NO_COLOR), always or never' -r -f -a "auto\t''
 always\t''

@@ -6,7 +6,7 @@ use crate::change::Task;
 use crate::cli::StatusArgs;
 use crate::commands::{Context, display_path};
 use crate::error::{CommandError, Exit};
-use crate::run::budget::{Budget, Tokens};
+use crate::run::budget::{Budget, RunRecord, Tokens};
 use crate::run::overview::{ChangeView, overview};
 use crate::run::state::{Phase, ReviewRecord, pid_alive};
 use crate::run::workspace::Workspace;
@@ -80,6 +80,11 @@ pub fn cmd_status(ctx: &Context, args: StatusArgs) -> Result<Exit, CommandError>
         ctx.ui.note("No changes found: write one under openspec/changes/<id>/ (proposal.md + tasks.md) or specs/NNN-name/tasks.md.");
     } else {
         ctx.ui.out(&render_table(ctx, &ws.root, &selected));
+    }
+    if !args.json
+        && let Some(line) = RunRecord::load(&ws.run_dir).and_then(|r| r.status_line())
+    {
+        ctx.ui.note(&line);
     }
     if !args.json && args.ids.is_empty() && !view.orphans.is_empty() {
         // Merged changes that were archived (or deleted) leave only their run record.

@@ -2,11 +2,13 @@
 //! of ours), and the budgets that stop new spending once crossed (`budget` per change,
 //! `run_budget` for a whole run).
 
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use crate::agent::stream::Usage;
+use crate::run::state::{self, RunDir};
 
 /// Token counts, split as providers bill them (see [`Usage`]): `input` is the uncached input.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,6 +204,57 @@ impl RunSpend {
                 "the run's budget is spent ({how}; run_budget or --budget); run `git conflux start` with a higher one to continue"
             )
         })
+    }
+}
+
+/// The latest run's budget and spending, in `<run dir>/run.json`, so that `status` shows them
+/// after the run (and while it goes on). Written by the recorder only, atomically.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    #[serde(default)]
+    pub budget: Budget,
+    #[serde(default)]
+    pub spent: Spend,
+}
+
+impl RunRecord {
+    fn path(run_dir: &RunDir) -> PathBuf {
+        run_dir.root().join("run.json")
+    }
+
+    pub fn save(&self, run_dir: &RunDir) -> Result<(), state::Error> {
+        let bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        state::write_atomic(&Self::path(run_dir), &bytes)
+    }
+
+    /// The record of the latest run; None without one (or when it cannot be read: it is
+    /// only shown, never acted on).
+    pub fn load(run_dir: &RunDir) -> Option<RunRecord> {
+        let bytes = std::fs::read(Self::path(run_dir)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// `status`'s line about it, when the run had a budget.
+    pub fn status_line(&self) -> Option<String> {
+        if !self.budget.is_set() {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if self.budget.usd.is_some() {
+            parts.push(self.budget.usd_column(&self.spent));
+        }
+        if self.budget.tokens.is_some() {
+            parts.push(format!("{} tokens", self.budget.tokens_column(&self.spent)));
+        }
+        let spent = if self.budget.crossed(&self.spent).is_some() {
+            " (spent)"
+        } else {
+            ""
+        };
+        Some(format!(
+            "Run budget of the latest start: {}{spent}",
+            parts.join(", ")
+        ))
     }
 }
 

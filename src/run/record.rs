@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::Write;
 use std::time::Instant;
 
+use crate::run::budget::{RunRecord, Spend};
 use crate::run::event::{ChangeEvent, Event};
 use crate::run::state::{ChangeState, Phase, RunDir, now_secs};
 
@@ -15,6 +16,8 @@ pub struct Recorder {
     logs: HashMap<String, File>,
     /// When each running change started in this session, for elapsed time.
     since: HashMap<String, Instant>,
+    /// The run's budget and spending so far.
+    run: RunRecord,
     /// Failures to persist, reported once at the end rather than per event.
     pub errors: Vec<String>,
 }
@@ -26,6 +29,7 @@ impl Recorder {
             states: HashMap::new(),
             logs: HashMap::new(),
             since: HashMap::new(),
+            run: RunRecord::default(),
             errors: Vec::new(),
         }
     }
@@ -66,8 +70,17 @@ impl Recorder {
     }
 
     pub fn record(&mut self, event: &Event) {
-        let Event::Change { id, kind } = event else {
-            return;
+        let (id, kind) = match event {
+            Event::Change { id, kind } => (id, kind),
+            Event::RunStarted { budget, .. } => {
+                self.run = RunRecord {
+                    budget: *budget,
+                    spent: Spend::default(),
+                };
+                self.save_run();
+                return;
+            }
+            _ => return,
         };
         if let ChangeEvent::Planned {
             branch,
@@ -146,6 +159,7 @@ impl Recorder {
                 true
             }
             ChangeEvent::UsageReported { spend, .. } => {
+                self.run.spent = self.run.spent.plus(spend);
                 // Reported per agent run; the state keeps the change's running total.
                 let total = state.spend().plus(spend);
                 (state.cost_usd, state.tokens) = (total.usd, total.tokens);
@@ -191,6 +205,15 @@ impl Recorder {
             state.updated_at = Some(now_secs());
             let snapshot = state.clone();
             self.save(&snapshot);
+        }
+        if let ChangeEvent::UsageReported { .. } = kind {
+            self.save_run();
+        }
+    }
+
+    fn save_run(&mut self) {
+        if let Err(e) = self.run.save(&self.run_dir) {
+            self.errors.push(e.to_string());
         }
     }
 

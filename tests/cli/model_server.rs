@@ -498,7 +498,9 @@ fn stream_message(stream: &mut TcpStream, model: &str, blocks: &[Block], stop_re
     let mut ev = |kind: &str, data: Value| {
         out.push_str(&format!("event: {kind}\ndata: {data}\n\n"));
     };
-    let usage = json!({"input_tokens": 100, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 1});
+    // Every figure a billed message has, cache reads and writes included, so that the CLI's
+    // result event reports each (test_claude's budget test reads them).
+    let usage = json!({"input_tokens": 100, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 50, "output_tokens": 1});
     ev(
         "message_start",
         json!({"type": "message_start", "message": {"id": "msg_scripted", "type": "message",

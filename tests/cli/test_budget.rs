@@ -107,7 +107,10 @@ fn a_change_over_its_budget_ends_over_budget_and_a_higher_budget_continues_it() 
     assert_eq!(st["phase"], "over-budget", "{st}");
     assert_eq!(st["tasks_done"], 2, "{st}");
     let reason = st["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("its budget is spent ($0.80 of $0.70"), "{reason}");
+    assert!(
+        reason.contains("its budget is spent ($0.80 of $0.70"),
+        "{reason}"
+    );
     assert!(reason.contains("git conflux start paid"), "{reason}");
     assert!(out.stderr.contains("Over budget: paid."), "{out}");
     // The work of both runs is committed on the branch.
@@ -151,7 +154,10 @@ fn a_spent_run_budget_starts_no_new_agent_run() {
     assert_eq!(out.code, 4, "{out}");
     assert_eq!((runs(&env, "a-first"), runs(&env, "b-second")), (1, 0));
     let a = env.state("a-first");
-    assert_eq!((&a["phase"], &a["tasks_done"]), (&"over-budget".into(), &1.into()));
+    assert_eq!(
+        (&a["phase"], &a["tasks_done"]),
+        (&"over-budget".into(), &1.into())
+    );
     let b = env.state("b-second");
     assert_eq!(b["phase"], "over-budget", "{b}");
     let reason = b["reason"].as_str().unwrap_or_default();
@@ -160,7 +166,17 @@ fn a_spent_run_budget_starts_no_new_agent_run() {
         "{reason}"
     );
     assert!(out.stderr.contains("(run budget 1.5k tokens)"), "{out}");
-    assert!(out.stderr.contains("Over budget: a-first, b-second."), "{out}");
+    assert!(
+        out.stderr.contains("Over budget: a-first, b-second."),
+        "{out}"
+    );
+    let status = env.conflux(&["status"]);
+    assert!(
+        status
+            .stderr
+            .contains("Run budget of the latest start: 1.5k/1.5k tokens (spent)"),
+        "{status}"
+    );
 
     // Without the run budget, both finish.
     let out = env.conflux(&["start"]);
@@ -180,5 +196,8 @@ fn a_budget_of_nothing_is_refused() {
     fake_agent(&env, "");
     let out = env.conflux(&["start", "--budget", "0"]);
     assert_eq!(out.code, 2, "{out}");
-    assert!(out.stderr.contains("--budget 0: give US dollars above 0"), "{out}");
+    assert!(
+        out.stderr.contains("--budget 0: give US dollars above 0"),
+        "{out}"
+    );
 }

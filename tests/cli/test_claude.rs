@@ -322,6 +322,51 @@ fn change_needing_three_iterations_completes() {
     c.assert_no_process_left();
 }
 
+/// The real CLI's tokens and cost reach the change's log, state and `status`; a budget the
+/// first run crosses ends the change `over-budget` after that run (its work committed), and
+/// a higher budget finishes it.
+#[test]
+fn a_budget_ends_a_change_after_the_crossing_run_and_a_higher_one_finishes_it() {
+    let c = ClaudeEnv::new(vec![Run::ticks(1)]);
+    c.configure("budget: {usd: 0.000001}\n", true);
+    c.add("paid", &["1.1 First", "1.2 Second"], &[]);
+    c.env.commit_all("change");
+    let out = c.conflux(&["start"]);
+    assert_eq!(out.code, 4, "{out}");
+    assert_eq!(c.server.runs("paid"), 1, "{out}");
+    let st = c.env.state("paid");
+    assert_eq!(
+        (&st["phase"], &st["tasks_done"]),
+        (&"over-budget".into(), &1.into()),
+        "{st}"
+    );
+    let tokens = &st["tokens"];
+    for part in ["input", "output", "cache_read", "cache_write"] {
+        assert!(tokens[part].as_u64().unwrap_or(0) > 0, "{part} in {st}");
+    }
+    let first_cost = st["cost_usd"].as_f64().unwrap_or(0.0);
+    assert!(first_cost > 0.0, "{st}");
+    let log = c.env.log("paid");
+    assert_eq!(log.matches(" tokens: in ").count(), 1, "{log}");
+    let status = c.conflux(&["status", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(
+        (&rows[0]["tokens"], &rows[0]["cost_usd"]),
+        (tokens, &st["cost_usd"])
+    );
+    assert_eq!(rows[0]["state"], "over-budget", "{status}");
+
+    c.configure("budget: {usd: 100}\n", true);
+    c.env.commit_all("a higher budget");
+    let out = c.conflux(&["start"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(c.server.runs("paid"), 2, "{out}");
+    let st = c.env.state("paid");
+    assert_eq!(st["phase"], "done", "{st}");
+    assert!(st["cost_usd"].as_f64().unwrap_or(0.0) > first_cost, "{st}");
+    c.assert_no_process_left();
+}
+
 #[test]
 fn hung_model_is_ended_by_the_inactivity_timeout_then_retried() {
     let c = ClaudeEnv::new(vec![Run::fault(Fault::Hang), Run::all()]);

@@ -643,6 +643,8 @@ fn over_budget_summary_and_status() {
         paid  openspec  █████░░░ 2/3  over-budget  -           $0.80/$0.50  3k/100k  conflux/paid  repo.conflux/paid
 
         paid: its budget is spent ($0.80 of $0.50; budget in .conflux.yaml or its front matter); raise it and run `git conflux start paid` to continue
+        ------- stderr -------
+        Run budget of the latest start: $0.80/$20.00
         [exit status: 0]
         ");
 }
