@@ -255,3 +255,36 @@ fn run_spend(spent: &Spend, budget: &Budget) -> String {
     }
     format!("  {}", parts.join(" · "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::budget::Tokens;
+
+    #[test]
+    fn the_header_shows_the_runs_spending_against_its_budget() {
+        let spent = Spend {
+            usd: Some(0.42),
+            tokens: Tokens {
+                input: 2000,
+                output: 600,
+                cache_read: 10_000,
+                cache_write: 400,
+            },
+        };
+        let budget = Budget {
+            usd: Some(2.0),
+            tokens: None,
+        };
+        assert_eq!(run_spend(&spent, &budget), "  $0.42/$2.00 · 3k tokens");
+        assert_eq!(run_spend(&Spend::default(), &Budget::default()), "");
+        let tokens_only = Budget {
+            usd: None,
+            tokens: Some(1_000_000),
+        };
+        assert_eq!(
+            run_spend(&Spend::default(), &tokens_only),
+            "  0/1M tokens"
+        );
+    }
+}
