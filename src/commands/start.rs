@@ -436,6 +436,11 @@ fn print_summary(
             &rows,
         );
         eprint!("\n{text}");
+        let run = recorder.run();
+        let spent = run.budget.against(&run.spent);
+        if !spent.is_empty() {
+            eprintln!("Spent in this run: {spent}.");
+        }
         // Plain lines said `finished in …` just above the table.
         if !matches!(display, Display::Plain { .. }) {
             eprintln!(

@@ -138,6 +138,19 @@ impl Budget {
         }
     }
 
+    /// `$0.42/$2.00 · 3k tokens`: what was spent, against the budget where one is set, with
+    /// what is known or budgeted; empty when neither is.
+    pub fn against(&self, spent: &Spend) -> String {
+        let mut parts = Vec::new();
+        if spent.usd.is_some() || self.usd.is_some() {
+            parts.push(self.usd_column(spent));
+        }
+        if spent.tokens.counted() > 0 || self.tokens.is_some() {
+            parts.push(format!("{} tokens", self.tokens_column(spent)));
+        }
+        parts.join(" · ")
+    }
+
     /// The tokens column: what a token budget counts (`52.3k/100k`, `52.3k`), or `-`.
     pub fn tokens_column(&self, spent: &Spend) -> String {
         let used = spent.tokens.counted();
@@ -201,7 +214,7 @@ impl RunSpend {
         let spent = self.spent.lock().map(|s| *s).unwrap_or_default();
         self.budget.crossed(&spent).map(|how| {
             format!(
-                "the run's budget is spent ({how}; run_budget or --budget); run `git conflux start` with a higher one to continue"
+                "the run's budget is spent ({how}; run_budget, --budget or --budget-tokens); run `git conflux start` with a higher one to continue"
             )
         })
     }
@@ -239,13 +252,6 @@ impl RunRecord {
         if !self.budget.is_set() {
             return None;
         }
-        let mut parts = Vec::new();
-        if self.budget.usd.is_some() {
-            parts.push(self.budget.usd_column(&self.spent));
-        }
-        if self.budget.tokens.is_some() {
-            parts.push(format!("{} tokens", self.budget.tokens_column(&self.spent)));
-        }
         let spent = if self.budget.crossed(&self.spent).is_some() {
             " (spent)"
         } else {
@@ -253,7 +259,7 @@ impl RunRecord {
         };
         Some(format!(
             "Run budget of the latest start: {}{spent}",
-            parts.join(", ")
+            self.budget.against(&self.spent)
         ))
     }
 }

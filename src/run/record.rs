@@ -65,6 +65,11 @@ impl Recorder {
         self.states.insert(state.id.clone(), state);
     }
 
+    /// The run's budget and what it has spent so far.
+    pub fn run(&self) -> &RunRecord {
+        &self.run
+    }
+
     pub fn state(&self, id: &str) -> Option<&ChangeState> {
         self.states.get(id)
     }

@@ -243,17 +243,11 @@ impl Progress {
 
 /// The header's spending: `  $0.42/$2.00 · 52.3k tokens`, with what is known and budgeted.
 fn run_spend(spent: &Spend, budget: &Budget) -> String {
-    let mut parts = Vec::new();
-    if spent.usd.is_some() || budget.usd.is_some() {
-        parts.push(budget.usd_column(spent));
+    let text = budget.against(spent);
+    if text.is_empty() {
+        return text;
     }
-    if spent.tokens.counted() > 0 || budget.tokens.is_some() {
-        parts.push(format!("{} tokens", budget.tokens_column(spent)));
-    }
-    if parts.is_empty() {
-        return String::new();
-    }
-    format!("  {}", parts.join(" · "))
+    format!("  {text}")
 }
 
 #[cfg(test)]
@@ -282,9 +276,6 @@ mod tests {
             usd: None,
             tokens: Some(1_000_000),
         };
-        assert_eq!(
-            run_spend(&Spend::default(), &tokens_only),
-            "  0/1M tokens"
-        );
+        assert_eq!(run_spend(&Spend::default(), &tokens_only), "  0/1M tokens");
     }
 }

@@ -167,6 +167,11 @@ fn a_spent_run_budget_starts_no_new_agent_run() {
     );
     assert!(out.stderr.contains("(run budget 1.5k tokens)"), "{out}");
     assert!(
+        out.stderr
+            .contains("Spent in this run: $0.40 · 1.5k/1.5k tokens."),
+        "{out}"
+    );
+    assert!(
         out.stderr.contains("Over budget: a-first, b-second."),
         "{out}"
     );
@@ -174,7 +179,7 @@ fn a_spent_run_budget_starts_no_new_agent_run() {
     assert!(
         status
             .stderr
-            .contains("Run budget of the latest start: 1.5k/1.5k tokens (spent)"),
+            .contains("Run budget of the latest start: $0.40 · 1.5k/1.5k tokens (spent)"),
         "{status}"
     );
 

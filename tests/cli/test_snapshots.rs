@@ -635,6 +635,7 @@ fn over_budget_summary_and_status() {
 
         ID    RESULT       ITERATIONS  TIME  COST         TOKENS   BRANCH        REASON
         paid  over-budget  2           [DURATION]    $0.80/$0.50  3k/100k  conflux/paid  its budget is spent ($0.80 of $0.50; budget in .conflux.yaml or its front matter); raise it and run `git conflux start paid` to continue
+        Spent in this run: $0.80/$20.00 · 3k tokens.
         Over budget: paid. Raise budget or run_budget in .conflux.yaml (or pass --budget), then `git conflux start` continues where they stopped.
         [exit status: 4]
         ");
@@ -644,7 +645,7 @@ fn over_budget_summary_and_status() {
 
         paid: its budget is spent ($0.80 of $0.50; budget in .conflux.yaml or its front matter); raise it and run `git conflux start paid` to continue
         ------- stderr -------
-        Run budget of the latest start: $0.80/$20.00
+        Run budget of the latest start: $0.80/$20.00 · 3k tokens
         [exit status: 0]
         ");
 }
