@@ -206,3 +206,20 @@ fn a_budget_of_nothing_is_refused() {
         "{out}"
     );
 }
+
+/// A running start keeps its own budget: a second `start --budget` that would join it is
+/// refused, naming the flag.
+#[test]
+fn a_budget_cannot_be_given_to_a_running_start() {
+    let env = TestEnv::new();
+    env.use_demo_agent("kill_grace: 1s\n");
+    let (mut child, _) = crate::test_start::start_hanging(&env, 1);
+    let joined = env.conflux(&["start", "h", "--budget", "5"]);
+    let ended = crate::support::interrupt_and_wait(&mut child);
+    assert_eq!(joined.code, 2, "{joined}");
+    assert!(
+        joined.stderr.contains("--budget applies to a new run"),
+        "{joined}"
+    );
+    assert!(ended.is_ok(), "{ended:?}");
+}
