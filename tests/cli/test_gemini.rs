@@ -75,6 +75,11 @@ fn gemini_completes_a_change_offline() {
         !logs.stdout.contains("{\"type\""),
         "raw JSON in the log:\n{logs}"
     );
+    // Gemini reports tokens but no cost: one usage line per run, tokens summed, no USD.
+    assert_eq!(logs.stdout.matches(" tokens: in ").count(), 2, "{logs}");
+    assert!(st["tokens"]["input"].as_u64().unwrap_or(0) > 0, "{st}");
+    assert!(st["tokens"]["output"].as_u64().unwrap_or(0) > 0, "{st}");
+    assert_eq!(st["cost_usd"], serde_json::Value::Null, "{st}");
     let left = processes_under(env.path());
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }
