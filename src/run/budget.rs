@@ -177,7 +177,7 @@ impl std::fmt::Display for Budget {
 }
 
 /// A token count for people: `950`, `1.2k`, `40k`, `3.5M`.
-pub fn count(n: u64) -> String {
+pub(crate) fn count(n: u64) -> String {
     let (value, unit) = match n {
         0..1_000 => return n.to_string(),
         1_000..1_000_000 => (n as f64 / 1e3, "k"),
@@ -223,7 +223,7 @@ impl RunSpend {
 /// The latest run's budget and spending, in `<run dir>/run.json`, so that `status` shows them
 /// after the run (and while it goes on). Written by the recorder only, atomically.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct RunRecord {
+pub(crate) struct RunRecord {
     #[serde(default)]
     pub budget: Budget,
     #[serde(default)]
