@@ -62,7 +62,9 @@ static PRESETS: [Preset; 5] = [
     Preset {
         name: "codex",
         binary: "codex",
-        // `-` makes `codex exec` read the instructions from stdin.
+        // `-` makes `codex exec` read the instructions from stdin. No approval prompt (`exec`
+        // ignores `-c approval_policy`) and no sandbox: `workspace-write` cannot write a linked
+        // worktree's gitdir, so the agent's own commits would fail; the man page says so.
         template: "codex exec --json --dangerously-bypass-approvals-and-sandbox --skip-git-repo-check{extra_args} -",
         prompt_via: PromptVia::Stdin,
         format: StreamFormat::Codex,
