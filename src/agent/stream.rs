@@ -318,7 +318,12 @@ impl Decoder {
                             out.push(format!("todo {done}/{} done", items.len()));
                         }
                     }
-                    ("error", _) => out.error(item.message.as_deref().unwrap_or("unknown error")),
+                    // An error item is a warning (a config warning, a deprecation, a model
+                    // without metadata): the turn goes on. Errors are `error` events.
+                    ("error", _) => out.push(format!(
+                        "warning: {}",
+                        item.message.as_deref().unwrap_or("(no message)")
+                    )),
                     (
                         "command_execution" | "file_change" | "mcp_tool_call" | "web_search"
                         | "collab_tool_call",

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use git_conflux::agent::stream::StreamFormat;
+use git_conflux::agent::stream::{Decoder, StreamFormat};
 
 use crate::model_server::{Fault, ModelServer, Run};
 use crate::support::{Output, TestEnv};
@@ -276,7 +276,7 @@ fn rate_limit_is_retried_and_a_server_error_is_not() {
 
 /// `codex exec --json` (the preset's flags, the prompt as an argument) run directly in the
 /// test repository against the server: what the CLI prints, paths as `$TEST`.
-fn exec_directly(c: &CodexEnv, prompt: &str) -> Output {
+fn exec_directly(c: &CodexEnv, args: &[&str], prompt: &str) -> Output {
     let mut cmd = Command::new(cli_bin("codex", "@openai/codex", "CONFLUX_CODEX_BIN"));
     c.env.hermetic(&mut cmd);
     cmd.current_dir(&c.env.root)
@@ -287,13 +287,15 @@ fn exec_directly(c: &CodexEnv, prompt: &str) -> Output {
             "--json",
             "--dangerously-bypass-approvals-and-sandbox",
             "--skip-git-repo-check",
-            prompt,
-        ]);
+        ])
+        .args(args)
+        .arg(prompt);
     c.run(cmd)
 }
 
-/// The transcripts in tests/fixtures/codex/: name and the run the server scripts for it.
-fn recordings() -> Vec<(&'static str, Run)> {
+/// The transcripts in tests/fixtures/codex/: name, the run the server scripts for it, and
+/// more arguments for the CLI.
+fn recordings() -> Vec<(&'static str, Run, &'static [&'static str])> {
     let error = |status| {
         Run::fault(Fault::Error {
             status,
@@ -302,15 +304,18 @@ fn recordings() -> Vec<(&'static str, Run)> {
         })
     };
     vec![
-        ("tools-and-result", Run::ticks(1).committing()),
-        ("auth-401", error(401)),
-        ("unknown-model", error(404)),
-        ("rate-limit-429", error(429)),
-        ("server-error-500", error(500)),
+        ("tools-and-result", Run::ticks(1).committing(), &[]),
+        ("auth-401", error(401), &[]),
+        ("unknown-model", error(404), &[]),
+        ("rate-limit-429", error(429), &[]),
+        ("server-error-500", error(500), &[]),
         (
             "usage-limit",
             Run::fault(Fault::UsageLimit { reset_secs: 5400 }),
+            &[],
         ),
+        // A model the CLI has no metadata for: a warning item, then the run goes on.
+        ("model-warning", Run::all(), &["--model", "gpt-scripted"]),
     ]
 }
 
@@ -348,17 +353,22 @@ fn the_cli_prints_the_recorded_transcripts() {
         "the fixtures were recorded with another Codex CLI; run with CONFLUX_BLESS=1 to \
          record them again, and update VERSION"
     );
-    for (name, run) in recordings() {
+    for (name, run, args) in recordings() {
         let c = CodexEnv::new(vec![run]);
         c.env
             .add_change("add-x", &["1.1 First", "1.2 Second"], &[], "");
         c.env.commit_all("change");
-        let out = exec_directly(&c, "Work on openspec/changes/add-x: do its open tasks.");
+        let out = exec_directly(
+            &c,
+            args,
+            "Work on openspec/changes/add-x: do its open tasks.",
+        );
         let path = dir.join(format!("{name}.jsonl"));
-        if std::env::var_os("CONFLUX_BLESS").is_some() {
+        let mut fixture = std::fs::read_to_string(&path).unwrap_or_default();
+        if std::env::var_os("CONFLUX_BLESS").is_some() && stable(&fixture) != stable(&out.stdout) {
             std::fs::write(&path, &out.stdout).unwrap();
+            fixture = out.stdout.clone();
         }
-        let fixture = std::fs::read_to_string(&path).unwrap_or_default();
         assert_eq!(stable(&out.stdout), stable(&fixture), "{name}: {out}");
         c.assert_no_process_left();
     }
@@ -366,9 +376,19 @@ fn the_cli_prints_the_recorded_transcripts() {
 
 #[test]
 fn recorded_transcripts_render_as_their_golden_text() {
-    for (name, _) in recordings() {
+    for (name, _, _) in recordings() {
         assert_golden("codex", StreamFormat::Codex, name);
         let rendered = render("codex", StreamFormat::Codex, &format!("{name}.jsonl"));
         assert!(!rendered.contains("{\""), "{name}:\n{rendered}");
+    }
+    // A run that succeeds reports no error, warnings included: nothing for a failure reason.
+    for name in ["tools-and-result", "model-warning"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/fixtures/codex/{name}.jsonl"));
+        let mut d = Decoder::new(StreamFormat::Codex);
+        for line in std::fs::read_to_string(path).unwrap().lines() {
+            let decoded = d.decode(line);
+            assert_eq!(decoded.error, None, "{name}: {line}");
+        }
     }
 }
