@@ -1,6 +1,7 @@
 //! Integration tests of the `git-conflux` binary, linked into one test binary so the crate is
 //! linked once.
 
+mod agent_cli;
 mod model_server;
 #[path = "../common/cli_env.rs"]
 mod support;

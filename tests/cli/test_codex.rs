@@ -8,34 +8,31 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use git_conflux::agent::stream::{Decoder, StreamFormat};
 
-use crate::model_server::{Fault, ModelServer, Run};
-use crate::support::{Output, TestEnv};
-use crate::test_claude::{assert_golden, cli_bin, processes_under, render};
-
-/// Upper bound of one `git conflux start` (or one direct `codex exec`) here.
-const RUN_LIMIT: Duration = Duration::from_secs(120);
+use crate::agent_cli::CliEnv;
+use crate::model_server::{Fault, Run};
+use crate::support::Output;
+use crate::test_claude::{assert_golden, cli_bin, render};
 
 /// A test repository whose agent is the `codex` preset, pointed at a scripted model.
 struct CodexEnv {
-    env: TestEnv,
-    server: ModelServer,
-    bin_dir: PathBuf,
+    cli: CliEnv,
     codex_home: PathBuf,
+}
+
+impl std::ops::Deref for CodexEnv {
+    type Target = CliEnv;
+    fn deref(&self) -> &CliEnv {
+        &self.cli
+    }
 }
 
 impl CodexEnv {
     fn new(default: Vec<Run>) -> CodexEnv {
-        let bin = cli_bin("codex", "@openai/codex", "CONFLUX_CODEX_BIN");
-        let env = TestEnv::new();
-        let bin_dir = env.path().join("bin");
-        std::fs::create_dir_all(&bin_dir).unwrap();
-        std::os::unix::fs::symlink(&bin, bin_dir.join("codex")).unwrap();
-        let server = ModelServer::start(default);
-        let codex_home = env.path().join("codex-home");
+        let cli = CliEnv::new("codex", &codex_bin(), default);
+        let codex_home = cli.env.path().join("codex-home");
         std::fs::create_dir_all(&codex_home).unwrap();
         // A provider of our own, pointed at the server: an API key from the environment, so
         // no login; no retries by the CLI itself, so that a failed request ends the run and
@@ -52,79 +49,38 @@ impl CodexEnv {
                  base_url = \"{}/v1\"\nwire_api = \"responses\"\n\
                  env_key = \"SCRIPTED_API_KEY\"\nrequest_max_retries = 0\n\
                  stream_max_retries = 0\n",
-                server.base_url()
+                cli.server.base_url()
             ),
         )
         .unwrap();
-        CodexEnv {
-            env,
-            server,
-            bin_dir,
-            codex_home,
-        }
+        CodexEnv { cli, codex_home }
     }
 
-    /// `.conflux.yaml`: the `codex` preset, its CODEX_HOME and key, with extra YAML lines
-    /// (which override the defaults of the same key).
+    /// What the CLI needs in its environment: its CODEX_HOME and the provider's key.
+    fn cli_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("CODEX_HOME", self.codex_home.display().to_string()),
+            ("SCRIPTED_API_KEY", "dummy-key-not-a-secret".to_owned()),
+        ]
+    }
+
+    /// `.conflux.yaml`: the `codex` preset and its environment, with extra YAML lines.
     fn configure(&self, extra: &str) {
-        let mut text = String::from("agent: codex\n");
-        for default in [
-            "stagger: 0s",
-            "kill_grace: 1s",
-            "retry: {delay: 0s}",
-            "inactivity_timeout: 60s",
-        ] {
-            let key = default.split(':').next().unwrap_or_default();
-            if !extra.lines().any(|l| l.starts_with(&format!("{key}:"))) {
-                text.push_str(default);
-                text.push('\n');
-            }
-        }
-        text.push_str(extra);
-        text.push_str(&format!(
-            "env:\n  CODEX_HOME: \"{}\"\n  SCRIPTED_API_KEY: dummy-key-not-a-secret\n",
-            self.codex_home.display()
-        ));
-        self.env.write(".conflux.yaml", &text);
+        self.cli.configure("codex", extra, &self.cli_env());
     }
+}
 
-    /// Runs `cmd` with the CLI first on PATH, bounded by [`RUN_LIMIT`].
-    fn run(&self, mut cmd: Command) -> Output {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let dirs = std::iter::once(self.bin_dir.clone()).chain(std::env::split_paths(&path));
-        cmd.env("PATH", std::env::join_paths(dirs).unwrap());
-        self.env.run_within(cmd, RUN_LIMIT)
-    }
+fn codex_bin() -> PathBuf {
+    cli_bin("codex", "@openai/codex", "CONFLUX_CODEX_BIN")
+}
 
-    fn conflux(&self, args: &[&str]) -> Output {
-        self.run(self.env.conflux_cmd(args))
-    }
-
-    fn phase(&self, id: &str) -> String {
-        self.env.state(id)["phase"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned()
-    }
-
-    /// No process is left whose working directory is inside this test's directory.
-    fn assert_no_process_left(&self) {
-        let left = processes_under(self.env.path());
-        assert!(left.is_empty(), "processes left behind: {left:?}");
-    }
-
-    /// `git conflux logs ID`: decoded lines, never the CLI's raw JSON.
-    fn decoded_log(&self, id: &str) -> String {
-        let out = self.conflux(&["logs", id]);
-        assert_eq!(out.code, 0, "{out}");
-        for line in out.stdout.lines() {
-            assert!(
-                !line.contains("{\"type\""),
-                "raw JSON in `logs {id}`: {line}\n{out}"
-            );
-        }
-        out.stdout
-    }
+/// A run the server answers with HTTP `status` at every request.
+fn http_error(status: u16) -> Run {
+    Run::fault(Fault::Error {
+        status,
+        should_retry: None,
+        times: None,
+    })
 }
 
 #[test]
@@ -196,22 +152,7 @@ fn codex_completes_changes_over_iterations_and_they_merge() {
         "{notes_log}"
     );
 
-    let merged = c.conflux(&["merge", "--all"]);
-    assert_eq!(merged.code, 0, "{merged}");
-    for id in ["add-greeting", "add-notes", "add-steps"] {
-        assert!(
-            c.env
-                .read(&format!("claude-work/{id}/task-1.txt"))
-                .contains(id)
-        );
-        assert!(
-            !c.env
-                .read(&format!("openspec/changes/{id}/tasks.md"))
-                .contains("[ ]")
-        );
-    }
-    assert_eq!(c.env.git(&["status", "--porcelain"]), "");
-    c.env.git(&["fsck", "--strict"]);
+    c.assert_merges(&["add-greeting", "add-notes", "add-steps"]);
     c.assert_no_process_left();
 }
 
@@ -233,20 +174,13 @@ fn hung_model_is_ended_by_the_inactivity_timeout_then_retried() {
 
 #[test]
 fn rate_limit_is_retried_and_a_server_error_is_not() {
-    let error = |status| {
-        Run::fault(Fault::Error {
-            status,
-            should_retry: None,
-            times: None,
-        })
-    };
     let c = CodexEnv::new(vec![Run::all()]);
     c.configure("jobs: 2\n");
     c.env
         .add_change("busy", &["1.1 Wait for capacity"], &[], "");
-    c.server.script("busy", vec![error(429), Run::all()]);
+    c.server.script("busy", vec![http_error(429), Run::all()]);
     c.env.add_change("broken", &["1.1 Never happens"], &[], "");
-    c.server.script("broken", vec![error(500)]);
+    c.server.script("broken", vec![http_error(500)]);
     c.env.commit_all("changes");
     let out = c.conflux(&["start"]);
     assert_eq!(out.code, 1, "{out}");
@@ -277,11 +211,10 @@ fn rate_limit_is_retried_and_a_server_error_is_not() {
 /// `codex exec --json` (the preset's flags, the prompt as an argument) run directly in the
 /// test repository against the server: what the CLI prints, paths as `$TEST`.
 fn exec_directly(c: &CodexEnv, args: &[&str], prompt: &str) -> Output {
-    let mut cmd = Command::new(cli_bin("codex", "@openai/codex", "CONFLUX_CODEX_BIN"));
+    let mut cmd = Command::new(codex_bin());
     c.env.hermetic(&mut cmd);
     cmd.current_dir(&c.env.root)
-        .env("CODEX_HOME", &c.codex_home)
-        .env("SCRIPTED_API_KEY", "dummy-key-not-a-secret")
+        .envs(c.cli_env())
         .args([
             "exec",
             "--json",
@@ -296,19 +229,12 @@ fn exec_directly(c: &CodexEnv, args: &[&str], prompt: &str) -> Output {
 /// The transcripts in tests/fixtures/codex/: name, the run the server scripts for it, and
 /// more arguments for the CLI.
 fn recordings() -> Vec<(&'static str, Run, &'static [&'static str])> {
-    let error = |status| {
-        Run::fault(Fault::Error {
-            status,
-            should_retry: None,
-            times: None,
-        })
-    };
     vec![
         ("tools-and-result", Run::ticks(1).committing(), &[]),
-        ("auth-401", error(401), &[]),
-        ("unknown-model", error(404), &[]),
-        ("rate-limit-429", error(429), &[]),
-        ("server-error-500", error(500), &[]),
+        ("auth-401", http_error(401), &[]),
+        ("unknown-model", http_error(404), &[]),
+        ("rate-limit-429", http_error(429), &[]),
+        ("server-error-500", http_error(500), &[]),
         (
             "usage-limit",
             Run::fault(Fault::UsageLimit { reset_secs: 5400 }),
@@ -343,8 +269,7 @@ fn stable(transcript: &str) -> String {
 #[test]
 fn the_cli_prints_the_recorded_transcripts() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/codex");
-    let bin = cli_bin("codex", "@openai/codex", "CONFLUX_CODEX_BIN");
-    let version = Command::new(&bin).arg("--version").output().unwrap();
+    let version = Command::new(codex_bin()).arg("--version").output().unwrap();
     let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
     let recorded = std::fs::read_to_string(dir.join("VERSION")).unwrap();
     assert_eq!(
