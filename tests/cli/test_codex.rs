@@ -127,6 +127,16 @@ fn codex_completes_changes_over_iterations_and_they_merge() {
     for i in 1..=3 {
         assert!(steps.contains(&format!("iteration {i}")), "{steps}");
     }
+    // Only the work is committed: nothing of the CLI's own (its home, logs, sessions).
+    let changed = c.env.git(&["diff", "--name-only", "main", "conflux/add-greeting"]);
+    assert_eq!(
+        changed.lines().collect::<Vec<_>>(),
+        [
+            "claude-work/add-greeting/task-1.txt",
+            "claude-work/add-greeting/task-2.txt",
+            "openspec/changes/add-greeting/tasks.md",
+        ]
+    );
     // The CLI left its work uncommitted and exited 0: conflux committed it.
     let greeting = c.env.git(&["log", "--format=%s", "conflux/add-greeting"]);
     assert!(
