@@ -128,7 +128,9 @@ fn codex_completes_changes_over_iterations_and_they_merge() {
         assert!(steps.contains(&format!("iteration {i}")), "{steps}");
     }
     // Only the work is committed: nothing of the CLI's own (its home, logs, sessions).
-    let changed = c.env.git(&["diff", "--name-only", "main", "conflux/add-greeting"]);
+    let changed = c
+        .env
+        .git(&["diff", "--name-only", "main", "conflux/add-greeting"]);
     assert_eq!(
         changed.lines().collect::<Vec<_>>(),
         [
