@@ -248,7 +248,9 @@ fn render_table(ctx: &Context, root: &std::path::Path, views: &[&ChangeView]) ->
 fn watch(ctx: &Context, ws: &Workspace, args: StatusArgs) -> Result<Exit, CommandError> {
     use crate::run::control::{Error, client};
     let mut display = Display::choose(&ctx.ui, args.json, false);
-    match client::subscribe(&ws.run_dir, |event| display.show(&event)) {
+    match client::subscribe(&ws.run_dir, |event, line| {
+        display.show_line(&event, line)
+    }) {
         Ok(()) => {
             display.finish();
             Ok(Exit::Ok)
