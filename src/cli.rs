@@ -183,6 +183,9 @@ pub struct MergeArgs {
 }
 
 /// Print one change's log (agent output and conflux's own events).
+///
+/// On a terminal the log goes through a pager, like git's: $GIT_PAGER, else $PAGER, else
+/// `less -FRX` (an empty value or `cat` pages nothing); never when piped, never with --follow.
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// The change.
@@ -191,6 +194,12 @@ pub struct LogsArgs {
     /// Keep printing as the log grows, until the change finishes.
     #[arg(short, long)]
     pub follow: bool,
+    /// Print the prompt its agent was sent in iteration N (without N: the latest) instead.
+    #[arg(long, value_name = "N", num_args = 0..=1, conflicts_with = "follow")]
+    pub prompt: Option<Option<u32>>,
+    /// Never page, even on a terminal.
+    #[arg(long)]
+    pub no_pager: bool,
 }
 
 /// Stop a running `git conflux start` of this repository, or some of its changes, from

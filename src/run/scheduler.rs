@@ -41,7 +41,6 @@ pub type MergeFn = Arc<dyn Fn(&str) -> MergeVerdict + Send + Sync>;
 pub struct Summary {
     pub outcomes: BTreeMap<String, Outcome>,
     pub interrupted: bool,
-    pub elapsed: std::time::Duration,
     /// Pipelines that panicked (bugs), by change.
     pub internal_errors: Vec<String>,
 }
@@ -546,7 +545,6 @@ impl Dispatcher<'_, '_> {
         Summary {
             outcomes: self.outcomes,
             interrupted: self.interrupts > 0,
-            elapsed,
             internal_errors: self.internal_errors,
         }
     }

@@ -85,7 +85,7 @@ pub fn plain_line(event: &Event) -> Option<String> {
     })
 }
 
-pub fn round_secs(d: std::time::Duration) -> std::time::Duration {
+fn round_secs(d: std::time::Duration) -> std::time::Duration {
     std::time::Duration::from_secs(d.as_secs())
 }
 
