@@ -122,7 +122,7 @@ mod tests {
         let wide = render_fit(&header, &rows, Some(80), &give);
         assert_eq!(wide, render(&header, &rows));
         let cut = render_fit(&header, &rows, Some(40), &give);
-        assert_eq!(cut, "ID        BRANCH            REASON\na-change  conflux/a-change  a reaso…\n");
+        assert_eq!(cut, "ID        BRANCH            REASON\na-change  conflux/a-change  a reason th…\n");
         let dropped = render_fit(&header, &rows, Some(20), &give);
         assert_eq!(dropped, "ID        REASON\na-change  a reaso…\n");
         for width in 1..40 {

@@ -749,7 +749,7 @@ fn json_prints_one_event_object_per_line() {
             .any(|e| e["kind"] == "output" && e["role"] == "agent")
     );
     assert!(
-        !out.stderr.contains("RESULT"),
+        !out.to_string().contains("RESULT"),
         "no summary table in JSON mode: {out}"
     );
 }
