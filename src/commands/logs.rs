@@ -84,7 +84,9 @@ fn show_prompt(
             "change {id} has no prompt kept for iteration {iteration} ({} does not exist)",
             path.display()
         ))
-        .hint(format!("`git conflux logs {id} --prompt` shows the latest one"))),
+        .hint(format!(
+            "`git conflux logs {id} --prompt` shows the latest one"
+        ))),
         Err(e) => Err(CommandError::failed(format!(
             "cannot read {}: {e}",
             path.display()

@@ -155,10 +155,19 @@ mod tests {
     #[test]
     fn paths_are_shown_as_they_paste_in_the_working_directory() {
         let wt = Path::new("/home/u/repo.conflux/a");
-        assert_eq!(display_path(wt, Path::new("/home/u/repo")), "../repo.conflux/a");
-        assert_eq!(display_path(wt, Path::new("/home/u/repo/sub/dir")), "../../../repo.conflux/a");
+        assert_eq!(
+            display_path(wt, Path::new("/home/u/repo")),
+            "../repo.conflux/a"
+        );
+        assert_eq!(
+            display_path(wt, Path::new("/home/u/repo/sub/dir")),
+            "../../../repo.conflux/a"
+        );
         assert_eq!(display_path(wt, Path::new("/home/u/repo.conflux")), "a");
         assert_eq!(display_path(wt, wt), ".");
-        assert_eq!(display_path(wt, Path::new("/srv")), "/home/u/repo.conflux/a");
+        assert_eq!(
+            display_path(wt, Path::new("/srv")),
+            "/home/u/repo.conflux/a"
+        );
     }
 }

@@ -55,7 +55,8 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
         return Ok(Exit::Ok);
     }
     if args.dry_run {
-        ctx.ui.out(&render_plan(ctx, &ws, &plan, !args.ids.is_empty()));
+        ctx.ui
+            .out(&render_plan(ctx, &ws, &plan, !args.ids.is_empty()));
         return Ok(Exit::Ok);
     }
 
@@ -419,7 +420,12 @@ fn print_summary(
     let mut out = String::new();
     if !ctx.ui.quiet && !matches!(display, Display::Json) {
         out.push('\n');
-        out.push_str(&table::render_fit(&SUMMARY_COLUMNS, &rows, width, SUMMARY_GIVES));
+        out.push_str(&table::render_fit(
+            &SUMMARY_COLUMNS,
+            &rows,
+            width,
+            SUMMARY_GIVES,
+        ));
         if summary.interrupted {
             out.push_str(&crate::ui::wrap(
                 "Interrupted: the agents were stopped and their work committed. Run `git conflux start` to resume.",

@@ -260,7 +260,8 @@ fn render_table(ctx: &Context, ws: &Workspace, views: &[&ChangeView]) -> String 
 /// The change's branch, unless it has none: never run yet, or merged and deleted since.
 fn live_branch(ws: &Workspace, v: &ChangeView) -> Option<String> {
     let state = v.state.as_ref()?;
-    let gone = v.phase() == Phase::Merged && !matches!(ws.repo.branch_tip(&state.branch), Ok(Some(_)));
+    let gone =
+        v.phase() == Phase::Merged && !matches!(ws.repo.branch_tip(&state.branch), Ok(Some(_)));
     (!gone).then(|| state.branch.clone())
 }
 
@@ -269,9 +270,7 @@ fn live_branch(ws: &Workspace, v: &ChangeView) -> Option<String> {
 fn watch(ctx: &Context, ws: &Workspace, args: StatusArgs) -> Result<Exit, CommandError> {
     use crate::run::control::{Error, client};
     let mut display = Display::choose(&ctx.ui, args.json, false);
-    match client::subscribe(&ws.run_dir, |event, line| {
-        display.show_line(&event, line)
-    }) {
+    match client::subscribe(&ws.run_dir, |event, line| display.show_line(&event, line)) {
         Ok(()) => {
             display.finish();
             Ok(Exit::Ok)

@@ -405,10 +405,7 @@ pub mod client {
 
     /// Follows the running `start`: its events so far, then each as it happens, until the
     /// run ends. `on_event` gets every event parsed, with its line as it came.
-    pub fn subscribe(
-        run_dir: &RunDir,
-        mut on_event: impl FnMut(Event, &str),
-    ) -> Result<(), Error> {
+    pub fn subscribe(run_dir: &RunDir, mut on_event: impl FnMut(Event, &str)) -> Result<(), Error> {
         let (mut stream, path) = connect(run_dir)?;
         let mut reader = send(&mut stream, &path, Request::Subscribe)?;
         let reply = read_reply(&mut reader, &path)?;

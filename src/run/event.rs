@@ -220,11 +220,10 @@ mod json_or_text {
     use serde_json::Value;
 
     pub(super) fn serialize<S: Serializer>(line: &str, s: S) -> Result<S::Ok, S::Error> {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with(['{', '[']) {
-            if let Ok(value) = serde_json::from_str::<Value>(line) {
-                return value.serialize(s);
-            }
+        if line.trim_start().starts_with(['{', '['])
+            && let Ok(value) = serde_json::from_str::<Value>(line)
+        {
+            return value.serialize(s);
         }
         s.serialize_str(line)
     }
@@ -300,18 +299,31 @@ mod tests {
         assert_eq!(value["v"], 1, "{line}");
         assert_eq!(value["delay_ms"], 1500, "{line}");
         let ts = value["ts"].as_str().unwrap();
-        assert!(humantime::parse_rfc3339(ts).is_ok() && ts.ends_with('Z') && ts.len() == 24, "{ts}");
+        assert!(
+            humantime::parse_rfc3339(ts).is_ok() && ts.ends_with('Z') && ts.len() == 24,
+            "{ts}"
+        );
         let raw = r#"{"type":"result","n":[1,2]}"#;
         let line = json_line(&Event::change(
             "a",
-            ChangeEvent::Output { role: Role::Agent, line: raw.into() },
+            ChangeEvent::Output {
+                role: Role::Agent,
+                line: raw.into(),
+            },
         ));
         let value: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(value["line"]["n"][1], 2, "{line}");
         let back: Stamped = serde_json::from_str(&line).unwrap();
-        let Event::Change { kind: ChangeEvent::Output { line, .. }, .. } = back.event else {
+        let Event::Change {
+            kind: ChangeEvent::Output { line, .. },
+            ..
+        } = back.event
+        else {
             panic!("{line}");
         };
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&line).unwrap(), serde_json::from_str::<serde_json::Value>(raw).unwrap());
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&line).unwrap(),
+            serde_json::from_str::<serde_json::Value>(raw).unwrap()
+        );
     }
 }

@@ -716,7 +716,7 @@ impl Pipeline<'_> {
             });
         }
         self.steer.new_iteration();
-        let text = iteration_prompt(&self.plan, worktree, tasks, iteration, feedback, &messages);
+        let text = iteration_prompt(self.plan, worktree, tasks, iteration, feedback, &messages);
         // Kept with the log whichever way it reaches the agent (`logs --prompt` shows it).
         let kept = self.shared.run_dir.kept_prompt_path(self.id, iteration);
         if let Err(e) = crate::files::write_atomic(&kept, text.as_bytes()) {
@@ -914,7 +914,11 @@ fn iteration_prompt(
 pub(crate) fn next_prompt(plan: &Plan, root: &Path) -> (u32, String) {
     let prior = plan.prior.as_ref();
     let iteration = prior.map_or(0, |s| s.iteration) + 1;
-    let dir = if plan.worktree.is_dir() { plan.worktree.as_path() } else { root };
+    let dir = if plan.worktree.is_dir() {
+        plan.worktree.as_path()
+    } else {
+        root
+    };
     let tasks = change::read_tasks(dir, &plan.change.tasks_file)
         .unwrap_or_else(|_| plan.change.tasks.clone());
     let feedback = prior

@@ -104,12 +104,20 @@ pub fn truncate_to_width(text: &str, width: usize) -> String {
 /// How many columns a result printed on stdout may take: `COLUMNS` when set, else the
 /// terminal's width; None off a terminal (a file gets whole lines).
 pub fn stdout_width() -> Option<usize> {
-    columns_env().or_else(|| console::Term::stdout().size_checked().map(|(_, c)| c.into()))
+    columns_env().or_else(|| {
+        console::Term::stdout()
+            .size_checked()
+            .map(|(_, c)| c.into())
+    })
 }
 
 /// The same for what is drawn on stderr (progress rows, their header).
 pub fn stderr_width() -> Option<usize> {
-    columns_env().or_else(|| console::Term::stderr().size_checked().map(|(_, c)| c.into()))
+    columns_env().or_else(|| {
+        console::Term::stderr()
+            .size_checked()
+            .map(|(_, c)| c.into())
+    })
 }
 
 /// `COLUMNS`, when it is set to a width.

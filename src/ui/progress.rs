@@ -88,7 +88,9 @@ impl Progress {
             }
             Event::RunFinished { .. } => {
                 if let Some(line) = plain_line(event) {
-                    let _ = self.multi.println(truncate_to_width(&line, terminal_width()));
+                    let _ = self
+                        .multi
+                        .println(truncate_to_width(&line, terminal_width()));
                 }
             }
             Event::Warning { text } => {

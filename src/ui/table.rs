@@ -64,7 +64,10 @@ pub fn render_fit(
 /// Applies `give` until the shown columns fit `width`.
 fn fit(header: &[&str], widths: &mut [usize], shown: &mut [bool], width: usize, give: &[Give]) {
     let total = |widths: &[usize], shown: &[bool]| -> usize {
-        let cells: usize = (0..widths.len()).filter(|i| shown[*i]).map(|i| widths[i]).sum();
+        let cells: usize = (0..widths.len())
+            .filter(|i| shown[*i])
+            .map(|i| widths[i])
+            .sum();
         cells + 2 * shown.iter().filter(|s| **s).count().saturating_sub(1)
     };
     for step in give {
@@ -116,18 +119,32 @@ mod tests {
 
     #[test]
     fn columns_shrink_then_drop_in_order_and_lines_never_exceed_the_width() {
-        let rows = vec![vec!["a-change".into(), "conflux/a-change".into(), "a reason that is long".into()]];
+        let rows = vec![vec![
+            "a-change".into(),
+            "conflux/a-change".into(),
+            "a reason that is long".into(),
+        ]];
         let header = ["ID", "BRANCH", "REASON"];
-        let give = [Give::Shrink("REASON", 8), Give::Drop("BRANCH"), Give::Shrink("ID", 4)];
+        let give = [
+            Give::Shrink("REASON", 8),
+            Give::Drop("BRANCH"),
+            Give::Shrink("ID", 4),
+        ];
         let wide = render_fit(&header, &rows, Some(80), &give);
         assert_eq!(wide, render(&header, &rows));
         let cut = render_fit(&header, &rows, Some(40), &give);
-        assert_eq!(cut, "ID        BRANCH            REASON\na-change  conflux/a-change  a reason th…\n");
+        assert_eq!(
+            cut,
+            "ID        BRANCH            REASON\na-change  conflux/a-change  a reason th…\n"
+        );
         let dropped = render_fit(&header, &rows, Some(20), &give);
         assert_eq!(dropped, "ID        REASON\na-change  a reaso…\n");
         for width in 1..40 {
             let out = render_fit(&header, &rows, Some(width), &give);
-            assert!(out.lines().all(|l| measure_text_width(l) <= width), "{width}: {out}");
+            assert!(
+                out.lines().all(|l| measure_text_width(l) <= width),
+                "{width}: {out}"
+            );
         }
     }
 
