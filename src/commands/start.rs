@@ -242,9 +242,11 @@ fn render_plan(ctx: &Context, ws: &Workspace, plan: &RunPlan, prompts: bool) -> 
                 display_path(&job.plan.worktree, cwd),
             ]);
         }
-        out.push_str(&table::render(
+        out.push_str(&table::render_fit(
             &["  ID", "TASKS", "BRANCH", "STARTS FROM", "WORKTREE"],
             &indent(rows),
+            crate::ui::stdout_width(),
+            PLAN_GIVES,
         ));
     }
     if prompts {
@@ -264,6 +266,16 @@ fn render_plan(ctx: &Context, ws: &Workspace, plan: &RunPlan, prompts: bool) -> 
     ));
     out
 }
+
+/// How the plan's tables give way on a narrow terminal: the long columns are cut, then
+/// WORKTREE and STARTS FROM are left out.
+const PLAN_GIVES: &[table::Give] = &[
+    table::Give::Shrink("WORKTREE", 16),
+    table::Give::Shrink("STARTS FROM", 12),
+    table::Give::Shrink("BRANCH", 16),
+    table::Give::Drop("WORKTREE"),
+    table::Give::Drop("STARTS FROM"),
+];
 
 fn indent(mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
     for row in &mut rows {

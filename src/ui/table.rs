@@ -16,13 +16,9 @@ pub enum Give {
     Drop(&'static str),
 }
 
-/// Renders rows under a header, columns separated by two spaces, the last column unpadded.
-pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
-    render_fit(header, rows, None, &[])
-}
-
-/// [`render`] within `width` columns (None: no limit), giving way by `give`; a line still too
-/// wide after every step is cut.
+/// Renders rows under a header, columns separated by two spaces, the last column unpadded,
+/// within `width` columns (None: no limit), giving way by `give`; a line still too wide
+/// after every step is cut.
 pub fn render_fit(
     header: &[&str],
     rows: &[Vec<String>],
@@ -107,12 +103,14 @@ mod tests {
 
     #[test]
     fn aligns_by_display_width() {
-        let out = render(
+        let out = render_fit(
             &["ID", "X"],
             &[
                 vec!["日本".into(), "a".into()],
                 vec!["ab".into(), "b".into()],
             ],
+            None,
+            &[],
         );
         assert_eq!(out, "ID    X\n日本  a\nab    b\n");
     }
@@ -131,7 +129,7 @@ mod tests {
             Give::Shrink("ID", 4),
         ];
         let wide = render_fit(&header, &rows, Some(80), &give);
-        assert_eq!(wide, render(&header, &rows));
+        assert_eq!(wide, render_fit(&header, &rows, None, &[]));
         let cut = render_fit(&header, &rows, Some(40), &give);
         assert_eq!(
             cut,
