@@ -329,12 +329,16 @@ _git__conflux() {
             return 0
             ;;
         git__subcmd__conflux__subcmd__logs)
-            opts="-f -C -v -q -h -V --follow --color --verbose --quiet --help --version"
+            opts="-f -C -v -q -h -V --follow --prompt --no-pager --color --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --prompt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 -C)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

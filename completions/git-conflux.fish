@@ -72,9 +72,9 @@ complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l color 
 always\t''
 never\t''"
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l merge -d 'Merge each change into the base as soon as it is done (same as `git conflux merge`)'
-complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l dry-run -d 'Print the plan (waves, branches, worktrees, agent command) and change nothing'
+complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l dry-run -d 'Print the plan (waves, branches, worktrees, agent command; with ids, the prompt each would be sent) and change nothing'
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l no-progress -d 'Plain timestamped lines instead of progress bars, even on a terminal'
-complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l json -d 'One JSON object per event on stdout, for scripts'
+complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l json -d 'One JSON object per event on stdout, for scripts (versioned; every kind and field is listed under JSON EVENTS in git-conflux-start(1))'
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -s v -l verbose -d 'More detail (tasks in `status`, debug logging with -vv)'
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -s q -l quiet -d 'Only errors and the data asked for'
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -96,14 +96,16 @@ complete -c git-conflux -n "__fish_git_conflux_using_subcommand merge" -s v -l v
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand merge" -s q -l quiet -d 'Only errors and the data asked for'
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand merge" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand merge" -s V -l version -d 'Print version'
+complete -c git-conflux -n "__fish_git_conflux_using_subcommand logs" -l prompt -d 'Print the prompt its agent was sent in iteration N (without N: the latest) instead' -r
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand logs" -s C -d 'Run as if started in <PATH> (like `git -C`)' -r -F
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand logs" -l color -d 'When to use colours: auto (a terminal without NO_COLOR), always or never' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand logs" -s f -l follow -d 'Keep printing as the log grows, until the change finishes'
+complete -c git-conflux -n "__fish_git_conflux_using_subcommand logs" -l no-pager -d 'Never page, even on a terminal'
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand logs" -s v -l verbose -d 'More detail (tasks in `status`, debug logging with -vv)'
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand logs" -s q -l quiet -d 'Only errors and the data asked for'
-complete -c git-conflux -n "__fish_git_conflux_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c git-conflux -n "__fish_git_conflux_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand logs" -s V -l version -d 'Print version'
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand stop" -s C -d 'Run as if started in <PATH> (like `git -C`)' -r -F
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand stop" -l color -d 'When to use colours: auto (a terminal without NO_COLOR), always or never' -r -f -a "auto\t''

@@ -87,6 +87,17 @@ pub struct InitArgs {
 /// Changes are listed in dependency order; below the table, the reason of each failed,
 /// stalled, blocked or conflicted change (with the agent's own last error), one line each.
 /// Works from any subdirectory and from inside a linked worktree, and never needs the run lock.
+///
+/// WORKTREE paths are relative to the current directory, so they paste as printed. A change
+/// with no run recorded whose tasks are all ticked (merged, then cleaned) is `merged`. On a
+/// terminal (or with COLUMNS set) the table is cut to its width, never wrapped: SOURCE is
+/// left out first, then DEPENDS ON, BRANCH and WORKTREE are shortened (ending in `…`), then
+/// COST, WORKTREE, BRANCH and DEPENDS ON are left out, then STATE and ID are shortened; the
+/// reasons are cut too (`-v` and --json show them whole).
+///
+/// Exits 0 when the status is shown, even when a change folder or a state file cannot be read
+/// (each is named in a warning on stderr); 2 when an ID is unknown or the changes cannot be
+/// listed at all (a dependency cycle, not a repository).
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Only these changes.
@@ -110,6 +121,14 @@ pub struct StatusArgs {
 /// at most --jobs at once; a dependent change starts from its dependencies' branches. Running
 /// it again after an interruption resumes: worktrees and branches are reused, committed work
 /// is kept, done changes are not re-run.
+///
+/// Progress goes to stderr (bars on a terminal, timestamped lines otherwise); the result (the
+/// summary table and the next steps, the --json events, the --dry-run plan) to stdout, so
+/// `start > run.log` keeps the summary. On a terminal (or with COLUMNS set) rows and the
+/// summary are cut to its width, never wrapped: a progress row's message shrinks to nothing
+/// first; the summary shortens REASON and BRANCH, then leaves out COST, ITERATIONS, BRANCH and
+/// TIME (`logs` and --json keep every reason whole). The prompt of every iteration is kept
+/// (`git conflux logs ID --prompt N`); `--dry-run ID…` prints the first one each would get.
 #[derive(Debug, Args)]
 pub struct StartArgs {
     /// Only these changes (and nothing else: their dependencies must be done or selected).
@@ -130,13 +149,15 @@ pub struct StartArgs {
     /// Merge each change into the base as soon as it is done (same as `git conflux merge`).
     #[arg(long)]
     pub merge: bool,
-    /// Print the plan (waves, branches, worktrees, agent command) and change nothing.
+    /// Print the plan (waves, branches, worktrees, agent command; with ids, the prompt each
+    /// would be sent) and change nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Plain timestamped lines instead of progress bars, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
-    /// One JSON object per event on stdout, for scripts.
+    /// One JSON object per event on stdout, for scripts (versioned; every kind and field is
+    /// listed under JSON EVENTS in git-conflux-start(1)).
     #[arg(long)]
     pub json: bool,
 }
@@ -183,6 +204,9 @@ pub struct MergeArgs {
 }
 
 /// Print one change's log (agent output and conflux's own events).
+///
+/// On a terminal the log goes through a pager, like git's: $GIT_PAGER, else $PAGER, else
+/// `less -FRX` (an empty value or `cat` pages nothing); never when piped, never with --follow.
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// The change.
@@ -191,6 +215,12 @@ pub struct LogsArgs {
     /// Keep printing as the log grows, until the change finishes.
     #[arg(short, long)]
     pub follow: bool,
+    /// Print the prompt its agent was sent in iteration N (without N: the latest) instead.
+    #[arg(long, value_name = "N", num_args = 0..=1, conflicts_with = "follow")]
+    pub prompt: Option<Option<u32>>,
+    /// Never page, even on a terminal.
+    #[arg(long)]
+    pub no_pager: bool,
 }
 
 /// Stop a running `git conflux start` of this repository, or some of its changes, from

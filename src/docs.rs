@@ -110,7 +110,8 @@ pub fn man_pages() -> Vec<(String, String)> {
             .name(name.clone())
             .display_name(name.clone())
             .bin_name(format!("git conflux {}", sub.get_name()));
-        pages.push((format!("{name}.1"), render_man(&sub, None)));
+        let extra = (sub.get_name() == "git-conflux-start").then_some(START_REFERENCE);
+        pages.push((format!("{name}.1"), render_man(&sub, extra)));
     }
     pages
 }
@@ -142,3 +143,5 @@ fn reference() -> String {
 }
 
 const REFERENCE: &str = include_str!("reference.roff");
+/// The JSON event stream of `start --json`, in git-conflux-start(1).
+const START_REFERENCE: &str = include_str!("events.roff");

@@ -205,9 +205,16 @@ pub enum Error {
 }
 
 impl AgentSpec {
-    /// The command line it runs, placeholders unfilled: what the dry-run plan shows.
+    /// The command line it runs, placeholders unfilled, and how the prompt reaches it: what
+    /// the dry-run plan shows.
     pub(crate) fn command_line(&self) -> Result<String, Error> {
-        self.resolve().map(|r| r.template)
+        let r = self.resolve()?;
+        let via = match r.prompt_via {
+            PromptVia::Stdin => "the prompt on its standard input",
+            PromptVia::File => "the prompt in the file {prompt_file}",
+            PromptVia::Arg => "the prompt as the argument {prompt}",
+        };
+        Ok(format!("{}  ({via})", r.template))
     }
 
     fn resolve(&self) -> Result<Resolved<'_>, Error> {

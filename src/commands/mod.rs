@@ -122,10 +122,52 @@ pub(crate) fn steer(
     }
 }
 
-/// A path shown relative to `base` when it lies under it.
-pub(crate) fn display_path(path: &Path, base: &Path) -> String {
-    path.strip_prefix(base)
-        .unwrap_or(path)
-        .display()
-        .to_string()
+/// A path as it can be pasted in `cwd`: relative to it (`../repo.conflux/a`), or absolute
+/// when they share nothing but the root.
+pub(crate) fn display_path(path: &Path, cwd: &Path) -> String {
+    use std::path::Component;
+    let common = path
+        .components()
+        .zip(cwd.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let shares_more_than_root = path
+        .components()
+        .take(common)
+        .any(|c| matches!(c, Component::Normal(_)));
+    if !path.is_absolute() || !shares_more_than_root {
+        return path.display().to_string();
+    }
+    let up = cwd.components().skip(common).map(|_| Component::ParentDir);
+    let relative: PathBuf = up.chain(path.components().skip(common)).collect();
+    if relative.as_os_str().is_empty() {
+        ".".to_owned()
+    } else {
+        relative.display().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_path;
+    use std::path::Path;
+
+    #[test]
+    fn paths_are_shown_as_they_paste_in_the_working_directory() {
+        let wt = Path::new("/home/u/repo.conflux/a");
+        assert_eq!(
+            display_path(wt, Path::new("/home/u/repo")),
+            "../repo.conflux/a"
+        );
+        assert_eq!(
+            display_path(wt, Path::new("/home/u/repo/sub/dir")),
+            "../../../repo.conflux/a"
+        );
+        assert_eq!(display_path(wt, Path::new("/home/u/repo.conflux")), "a");
+        assert_eq!(display_path(wt, wt), ".");
+        assert_eq!(
+            display_path(wt, Path::new("/srv")),
+            "/home/u/repo.conflux/a"
+        );
+    }
 }

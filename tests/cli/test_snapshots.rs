@@ -33,7 +33,7 @@ fn review_config(env: &TestEnv) -> String {
 
 /// Changes in every state a user meets: done, failed with a reason, blocked by the
 /// reviewer, pending, merged, and in conflict (its two dependencies' branches conflict);
-/// with what the `start` that made them printed from its summary table on.
+/// with what the `start` that made them printed on stdout (its summary).
 fn many_states() -> (TestEnv, String) {
     let env = TestEnv::new();
     let review = review_config(&env);
@@ -63,9 +63,9 @@ fn many_states() -> (TestEnv, String) {
     let out = env.conflux(&[&["start"], &ids[..]].concat());
     assert_eq!(env.state("z-conflict")["phase"], "conflict", "{out}");
     assert_eq!(env.conflux(&["merge", "x-merged"]).code, 0);
-    let summary = out.to_string();
-    let table = summary.find("\nID ").expect("a summary table");
-    (env, summary[table + 1..].to_owned())
+    // The summary is the run's result: all of stdout.
+    let summary = format!("{}[exit status: {}]\n", out.stdout.trim_start(), out.code);
+    (env, summary)
 }
 
 #[test]
@@ -74,11 +74,11 @@ fn status_table_and_json() {
     snap!(summary, @"
         ID          RESULT    ITERATIONS  TIME  COST  BRANCH              REASON
         a-done      done      1           [DURATION]    -     conflux/a-done
-        b-failed    failed    1           [DURATION]    -     conflux/b-failed    the agent failed: agent exited with code 3: something went wrong
+        b-failed    failed    1           [DURATION]    -     conflux/b-failed    the agent failed: agent exited with code 3: something…
         c-blocked   blocked   1           [DURATION]    -     conflux/c-blocked   the reviewer says: which payment provider?
         x-merged    done      1           [DURATION]    -     conflux/x-merged
         y-shared    done      1           [DURATION]    -     conflux/y-shared
-        z-conflict  conflict  0           [DURATION]    -     conflux/z-conflict  its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start again
+        z-conflict  conflict  0           [DURATION]    -     conflux/z-conflict  its dependencies' branches conflict in shared.txt; me…
         Next: review with `git log conflux/a-done`, then `git conflux merge --all`.
         Failed: b-failed. See why with `git conflux logs b-failed`; `git conflux start` runs it again.
         Conflicting with the base: z-conflict. Resolve with `git conflux merge --resolve z-conflict`.
@@ -86,18 +86,18 @@ fn status_table_and_json() {
         [exit status: 1]
         ");
     snap!(env.conflux(&["status"]), @"
-        ID          SOURCE    TASKS         STATE                  DEPENDS ON         COST  BRANCH              WORKTREE
-        a-done      openspec  ████████ 1/1  done (review: pass)    -                  -     conflux/a-done      repo.conflux/a-done
-        b-failed    openspec  ░░░░░░░░ 0/1  failed                 -                  -     conflux/b-failed    repo.conflux/b-failed
-        c-blocked   openspec  ████████ 1/1  blocked                -                  -     conflux/c-blocked   repo.conflux/c-blocked
-        d-pending   openspec  ░░░░░░░░ 0/2  pending                a-done             -     -                   -
-        x-merged    openspec  ████████ 1/1  merged (review: pass)  -                  -     conflux/x-merged    -
-        y-shared    openspec  ████████ 1/1  done (review: pass)    -                  -     conflux/y-shared    repo.conflux/y-shared
-        z-conflict  openspec  ░░░░░░░░ 0/1  conflict               x-merged,y-shared  -     conflux/z-conflict  -
+        ID          TASKS         STATE                  DEPENDS ON         COST  BRANCH              WORKTREE
+        a-done      ████████ 1/1  done (review: pass)    -                  -     conflux/a-done      ../repo.conflux/a-done
+        b-failed    ░░░░░░░░ 0/1  failed                 -                  -     conflux/b-failed    ../repo.conflux/b-failed
+        c-blocked   ████████ 1/1  blocked                -                  -     conflux/c-blocked   ../repo.conflux/c-blocked
+        d-pending   ░░░░░░░░ 0/2  pending                a-done             -     -                   -
+        x-merged    ████████ 1/1  merged (review: pass)  -                  -     -                   -
+        y-shared    ████████ 1/1  done (review: pass)    -                  -     conflux/y-shared    ../repo.conflux/y-shared
+        z-conflict  ░░░░░░░░ 0/1  conflict               x-merged,y-shared  -     conflux/z-conflict  -
 
         b-failed: the agent failed: agent exited with code 3: something went wrong
         c-blocked: the reviewer says: which payment provider?
-        z-conflict: its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start again
+        z-conflict: its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start a…
         [exit status: 0]
         ");
     snap!(env.conflux(&["status", "--json"]), @r#"
@@ -212,7 +212,7 @@ fn status_table_and_json() {
             "running": false,
             "reason": null,
             "dependencies": [],
-            "branch": "conflux/x-merged",
+            "branch": null,
             "worktree": null,
             "iteration": 1,
             "retries": 0,
@@ -294,18 +294,18 @@ fn dry_run_plan() {
     env.commit_all("changes");
     snap!(env.conflux(&["start", "--dry-run"]), @r#"
         Plan: 3 change(s) from main, 2 at a time
-        Agent: sh $CRATE/scripts/demo-agent.sh
+        Agent: sh $CRATE/scripts/demo-agent.sh  (the prompt on its standard input)
 
         Wave 1:
           ID  TASKS  BRANCH     STARTS FROM  WORKTREE
-          a   0/2    conflux/a  main         repo.conflux/a
-          c   0/1    conflux/c  main         repo.conflux/c
+          a   0/2    conflux/a  main         ../repo.conflux/a
+          c   0/1    conflux/c  main         ../repo.conflux/c
 
         Wave 2:
           ID  TASKS  BRANCH     STARTS FROM       WORKTREE
-          b   0/1    conflux/b  main + conflux/a  repo.conflux/b
+          b   0/1    conflux/b  main + conflux/a  ../repo.conflux/b
 
-        Prompts are written to $TEST/repo/.git/conflux/prompts
+        The prompt of each iteration is kept as .git/conflux/logs/<ID>/prompt-<N>.md (`git conflux logs <ID> --prompt` shows it).
         Nothing was changed (dry run).
         [exit status: 0]
         "#);
@@ -320,6 +320,13 @@ fn start_summary_and_next_steps() {
     env.add_change("c", &["one"], &["b"], "");
     env.commit_all("changes");
     snap!(env.conflux(&["start"]), @"
+
+        ID  RESULT   ITERATIONS  TIME  COST  BRANCH     REASON
+        a   done     1           [DURATION]    -     conflux/a
+        b   failed   1           [DURATION]    -     conflux/b  the agent failed: agent exited with code 3: something went wrong
+        c   skipped  0           [DURATION]    -     conflux/c  dependency b failed
+        Next: review with `git log conflux/a`, then `git conflux merge --all`.
+        Failed: b. See why with `git conflux logs b`; `git conflux start` runs it again.
         ------- stderr -------
         [TIME] starting 3 change(s) on main, 1 at a time: a, b, c
         [TIME] a  planned on branch conflux/a, 0/2 tasks done
@@ -353,13 +360,6 @@ fn start_summary_and_next_steps() {
         [TIME] b  failed: the agent failed: agent exited with code 3: something went wrong
         [TIME] c  skipped: dependency b failed
         [TIME] finished in [DURATION]
-
-        ID  RESULT   ITERATIONS  TIME  COST  BRANCH     REASON
-        a   done     1           [DURATION]    -     conflux/a
-        b   failed   1           [DURATION]    -     conflux/b  the agent failed: agent exited with code 3: something went wrong
-        c   skipped  0           [DURATION]    -     conflux/c  dependency b failed
-        Next: review with `git log conflux/a`, then `git conflux merge --all`.
-        Failed: b. See why with `git conflux logs b`; `git conflux start` runs it again.
         [exit status: 1]
         ");
 }
