@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "git-conflux",
-    bin_name = "git-conflux",
+    bin_name = "git conflux",
     version,
     propagate_version = true
 )]
@@ -32,7 +32,10 @@ Exit codes: 0 success; 1 some changes failed, stalled, were skipped or a merge w
 2 usage, configuration or preflight error; 3 merge conflicts; 130 interrupted (run again to
 resume); 255 internal error.";
 
+/// Listed apart from each command's own options, under their own heading (like git's and
+/// cargo's help), so `git conflux start --help` shows start's options first.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Run as if started in <PATH> (like `git -C`).
     #[arg(short = 'C', value_name = "PATH", global = true)]
@@ -65,6 +68,7 @@ pub enum Command {
     Stop(StopArgs),
     Tell(TellArgs),
     Clean(CleanArgs),
+    Config(ConfigArgs),
     Completions(CompletionsArgs),
 }
 
@@ -260,6 +264,26 @@ pub struct CleanArgs {
     #[arg(long)]
     pub dry_run: bool,
 }
+
+/// Inspect the configuration without running anything.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    Check(ConfigCheckArgs),
+}
+
+/// Check every configuration layer: the user file, .conflux.yaml and the front matter of
+/// every change.
+///
+/// Prints each file checked and every problem found (one per file: the first a file has),
+/// without running or creating anything. Exit 0 when all are valid, 2 otherwise.
+#[derive(Debug, Args)]
+pub struct ConfigCheckArgs {}
 
 /// Print a shell completion script (also shipped under completions/).
 #[derive(Debug, Args)]

@@ -16,6 +16,8 @@ pub fn cmd_logs(ctx: &Context, args: LogsArgs) -> Result<Exit, CommandError> {
     let mut file = match std::fs::File::open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // An id that names no change is a typo, not a change yet to run.
+            crate::run::overview::overview(&ws)?.check_ids(std::slice::from_ref(&args.id))?;
             return Err(CommandError::failed(format!(
                 "change {} has no log yet ({} does not exist)",
                 args.id,
