@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 /// Run AI coding agents on many spec-driven changes at once, each in its own git worktree.
 ///
@@ -38,7 +38,7 @@ resume); 255 internal error.";
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Run as if started in <PATH> (like `git -C`).
-    #[arg(short = 'C', value_name = "PATH", global = true)]
+    #[arg(short = 'C', value_name = "PATH", global = true, value_hint = ValueHint::DirPath)]
     pub directory: Option<PathBuf>,
     /// When to use colours: auto (a terminal without NO_COLOR), always or never.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
@@ -70,6 +70,8 @@ pub enum Command {
     Clean(CleanArgs),
     Config(ConfigArgs),
     Completions(CompletionsArgs),
+    #[command(name = "__complete", hide = true)]
+    Complete(CompleteArgs),
 }
 
 /// Write a commented .conflux.yaml that uses the first agent found on PATH.
@@ -232,7 +234,7 @@ pub struct TellArgs {
     )]
     pub message: Option<String>,
     /// Read the message from a file (`-` for standard input).
-    #[arg(short = 'F', long, value_name = "FILE")]
+    #[arg(short = 'F', long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub file: Option<PathBuf>,
     /// End the current iteration now (gracefully) and start the next with the message.
     #[arg(long)]
@@ -291,6 +293,15 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: Shell,
+}
+
+/// The words of a command line being completed, after the program's name (and after
+/// `conflux` for `git conflux`), the last one the word under the cursor: what the shell
+/// scripts of `completions` ask; one candidate per line comes back.
+#[derive(Debug, Args)]
+pub struct CompleteArgs {
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true, num_args = 0..)]
+    pub words: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

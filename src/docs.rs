@@ -8,91 +8,98 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, Shell};
 
-/// The completion script for `shell`, with change-id completion added where the shell allows.
+/// The completion script for `shell`: a thin wrapper that asks `git-conflux __complete`
+/// (one engine for every shell, [`crate::commands`]' `complete`) and hands its `:dirs` and
+/// `:files` answers to the shell's own path completion.
 pub fn completion(shell: Shell) -> String {
-    let mut cmd = Cli::command();
-    let mut buf = Vec::new();
-    let generator = match shell {
-        Shell::Bash => clap_complete::Shell::Bash,
-        Shell::Zsh => clap_complete::Shell::Zsh,
-        Shell::Fish => clap_complete::Shell::Fish,
-    };
-    clap_complete::generate(generator, &mut cmd, "git-conflux", &mut buf);
-    let mut script = String::from_utf8_lossy(&buf).into_owned();
-    if shell == Shell::Zsh {
-        // Positional change ids complete from `git-conflux status --ids`.
-        script = script
-            .lines()
-            .map(|line| {
-                let is_id = line.starts_with("'*::ids -- ") || line.starts_with("':id -- ");
-                if is_id {
-                    line.replace(":_default'", ":_git_conflux_ids'")
-                } else {
-                    line.to_owned()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-            + "\n";
-    }
     match shell {
-        Shell::Bash => script.push_str(BASH_EXTRA),
-        Shell::Fish => script.push_str(FISH_EXTRA),
-        // Defined before the trailing dispatch, which may call the completer at once.
-        Shell::Zsh => match script.find("if [ \"$funcstack[1]\" = \"_git-conflux\" ]") {
-            Some(at) => script.insert_str(at, ZSH_EXTRA.trim_start()),
-            None => script.push_str(ZSH_EXTRA),
-        },
+        Shell::Bash => BASH,
+        Shell::Zsh => ZSH,
+        Shell::Fish => FISH,
     }
-    script
+    .to_owned()
 }
 
-/// `git conflux <TAB>` goes through git's own bash completion, which calls `_git_conflux`.
-const BASH_EXTRA: &str = r#"
-# Change ids for start, merge and logs; subcommands for `git conflux <TAB>`.
-_git_conflux_ids() {
-    git-conflux status --ids 2>/dev/null
+/// `git-conflux <TAB>` through `complete -F`, and `git conflux <TAB>` through git's own
+/// bash completion, which calls `_git_conflux` for the `conflux` subcommand.
+const BASH: &str = r#"# bash completion for git-conflux (`git conflux completions bash`)
+
+# Fills COMPREPLY with the candidates for the words after `git-conflux` / `git conflux`.
+_git_conflux_complete() {
+    local cur="${!#}" out
+    out="$(git-conflux __complete -- "$@" 2>/dev/null)"
+    case "$out" in
+    :dirs) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;
+    :files) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
+    *) mapfile -t COMPREPLY <<<"$out"; [ -n "$out" ] || COMPREPLY=() ;;
+    esac
 }
+
+# `git-conflux <TAB>`
+_git_conflux_bin() {
+    _git_conflux_complete "${COMP_WORDS[@]:1:COMP_CWORD}"
+}
+
+# `git conflux <TAB>`: git's completion calls this with `words` and `cword` set.
 _git_conflux() {
-    local subcommands="init status start merge logs stop clean completions help"
-    local subcommand
-    subcommand="$(__git_find_on_cmdline "$subcommands" 2>/dev/null)"
-    if [ -z "$subcommand" ]; then
-        __gitcomp "$subcommands"
-        return
-    fi
-    case "$subcommand,$cur" in
-    *,-*) __gitcomp "$(git-conflux "$subcommand" --help 2>/dev/null | grep -oE -- '--[a-z][a-z-]*' | sort -u)" ;;
-    start,*|merge,*|logs,*|status,*|clean,*) __gitcomp_nl "$(_git_conflux_ids)" ;;
+    local i=1
+    while [ "$i" -lt "$cword" ] && [ "${words[i]}" != conflux ]; do i=$((i + 1)); done
+    _git_conflux_complete "${words[@]:i+1:cword-i}"
+}
+
+complete -F _git_conflux_bin git-conflux
+"#;
+
+/// Loaded from `$fpath` (`#compdef`) or sourced; zsh's `_git` calls `_git-conflux` for
+/// `git conflux` with `words` starting at `conflux`.
+const ZSH: &str = r#"#compdef git-conflux
+# zsh completion for git-conflux (`git conflux completions zsh`)
+
+_git-conflux() {
+    local out
+    local -a reply
+    out="$(git-conflux __complete -- "${(@)words[2,CURRENT]}" 2>/dev/null)"
+    case "$out" in
+    :dirs) _directories ;;
+    :files) _files ;;
+    *) reply=(${(f)out}); compadd -a reply ;;
     esac
 }
-_git_conflux_direct() {
-    local cur="${COMP_WORDS[COMP_CWORD]}"
-    local sub="${COMP_WORDS[1]}"
-    case "$sub" in
-    start|merge|logs|status|clean)
-        if [[ "$cur" != -* ]]; then
-            COMPREPLY=($(compgen -W "$(_git_conflux_ids)" -- "$cur"))
-            return
-        fi ;;
-    esac
+
+if [ "$funcstack[1]" = "_git-conflux" ]; then
     _git-conflux "$@"
-}
-complete -F _git_conflux_direct -o bashdefault -o default git-conflux
+else
+    compdef _git-conflux git-conflux
+fi
 "#;
 
-const ZSH_EXTRA: &str = r#"
-# Change ids for start, merge and logs.
-_git_conflux_ids() {
-    local -a ids
-    ids=(${(f)"$(git-conflux status --ids 2>/dev/null)"})
-    _describe 'change' ids
-}
-"#;
+/// `git-conflux <TAB>`, and `git conflux <TAB>` once git's own completion is past `conflux`.
+const FISH: &str = r#"# fish completion for git-conflux (`git conflux completions fish`)
 
-const FISH_EXTRA: &str = r#"
-# Change ids for start, merge, logs, status and clean.
-complete -c git-conflux -n "__fish_seen_subcommand_from start merge logs status clean" -f -a "(git-conflux status --ids 2>/dev/null)"
+function __git_conflux_complete
+    set -l words (commandline -opc)
+    # Drop everything up to the program: `git-conflux …` or `git … conflux …`.
+    if test "$words[1]" = git
+        set -l at (contains -i -- conflux $words)
+        set words $words[(math $at + 1)..-1]
+    else
+        set -e words[1]
+    end
+    set -l cur (commandline -ct)
+    set -l out (git-conflux __complete -- $words $cur 2>/dev/null)
+    switch "$out"
+        case :dirs
+            __fish_complete_directories $cur
+        case :files
+            __fish_complete_path $cur
+        case '*'
+            printf '%s
+' $out
+    end
+end
+
+complete -c git-conflux -f -a '(__git_conflux_complete)'
+complete -c git -n '__fish_seen_subcommand_from conflux' -f -a '(__git_conflux_complete)'
 "#;
 
 /// Every man page as (file name, roff text): `git-conflux.1` and one per subcommand.
@@ -103,7 +110,7 @@ pub fn man_pages() -> Vec<(String, String)> {
         "git-conflux.1".to_owned(),
         render_man(&cmd, Some(&reference())),
     ));
-    for sub in cmd.get_subcommands() {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = format!("git-conflux-{}", sub.get_name());
         let sub = sub
             .clone()

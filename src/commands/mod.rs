@@ -1,6 +1,7 @@
 //! One file per subcommand; each parses nothing itself and calls the core.
 
 mod clean;
+mod complete;
 mod completions;
 mod config;
 mod init;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli, repo_env: RepoEnv) -> Result<Exit, CommandError> {
         Command::Tell(args) => tell::cmd_tell(&ctx, args),
         Command::Clean(args) => clean::cmd_clean(&ctx, args),
         Command::Config(args) => config::cmd_config(&ctx, args),
+        Command::Complete(args) => complete::cmd_complete(&ctx, args),
         Command::Completions(args) => completions::cmd_completions(&ctx, args),
     }
 }

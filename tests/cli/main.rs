@@ -8,6 +8,7 @@ mod support;
 mod test_base;
 mod test_branches;
 mod test_claude;
+mod test_completion;
 mod test_docs;
 mod test_gemini;
 mod test_git_env;
