@@ -1,8 +1,9 @@
-//! The man pages and shell completions, generated from the clap definitions.
+//! The man pages, generated from the clap definitions, and the shell completion scripts.
 //!
-//! `git conflux completions SHELL` and the committed files under `man/` and `completions/`
-//! come from these functions; `tests/docs.rs` fails when the committed files are stale and
-//! rewrites them with `UPDATE_DOCS=1` (what `scripts/gen-docs.sh` does).
+//! `git conflux completions SHELL` prints the scripts under `completions/` (the source of
+//! those is the scripts themselves); the committed man pages under `man/` come from these
+//! functions, and `tests/cli/test_docs.rs` fails when they are stale and rewrites them with
+//! `UPDATE_DOCS=1` (what `scripts/gen-docs.sh` does).
 
 use clap::CommandFactory;
 
@@ -20,87 +21,11 @@ pub fn completion(shell: Shell) -> String {
     .to_owned()
 }
 
-/// `git-conflux <TAB>` through `complete -F`, and `git conflux <TAB>` through git's own
-/// bash completion, which calls `_git_conflux` for the `conflux` subcommand.
-const BASH: &str = r#"# bash completion for git-conflux (`git conflux completions bash`)
-
-# Fills COMPREPLY with the candidates for the words after `git-conflux` / `git conflux`.
-_git_conflux_complete() {
-    local cur="${!#}" out
-    out="$(git-conflux __complete -- "$@" 2>/dev/null)"
-    case "$out" in
-    :dirs) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;
-    :files) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
-    *) mapfile -t COMPREPLY <<<"$out"; [ -n "$out" ] || COMPREPLY=() ;;
-    esac
-}
-
-# `git-conflux <TAB>`
-_git_conflux_bin() {
-    _git_conflux_complete "${COMP_WORDS[@]:1:COMP_CWORD}"
-}
-
-# `git conflux <TAB>`: git's completion calls this with `words` and `cword` set.
-_git_conflux() {
-    local i=1
-    while [ "$i" -lt "$cword" ] && [ "${words[i]}" != conflux ]; do i=$((i + 1)); done
-    _git_conflux_complete "${words[@]:i+1:cword-i}"
-}
-
-complete -F _git_conflux_bin git-conflux
-"#;
-
-/// Loaded from `$fpath` (`#compdef`) or sourced; zsh's `_git` calls `_git-conflux` for
-/// `git conflux` with `words` starting at `conflux`.
-const ZSH: &str = r#"#compdef git-conflux
-# zsh completion for git-conflux (`git conflux completions zsh`)
-
-_git-conflux() {
-    local out
-    local -a reply
-    out="$(git-conflux __complete -- "${(@)words[2,CURRENT]}" 2>/dev/null)"
-    case "$out" in
-    :dirs) _directories ;;
-    :files) _files ;;
-    *) reply=(${(f)out}); compadd -a reply ;;
-    esac
-}
-
-if [ "$funcstack[1]" = "_git-conflux" ]; then
-    _git-conflux "$@"
-else
-    compdef _git-conflux git-conflux
-fi
-"#;
-
-/// `git-conflux <TAB>`, and `git conflux <TAB>` once git's own completion is past `conflux`.
-const FISH: &str = r#"# fish completion for git-conflux (`git conflux completions fish`)
-
-function __git_conflux_complete
-    set -l words (commandline -opc)
-    # Drop everything up to the program: `git-conflux …` or `git … conflux …`.
-    if test "$words[1]" = git
-        set -l at (contains -i -- conflux $words)
-        set words $words[(math $at + 1)..-1]
-    else
-        set -e words[1]
-    end
-    set -l cur (commandline -ct)
-    set -l out (git-conflux __complete -- $words $cur 2>/dev/null)
-    switch "$out"
-        case :dirs
-            __fish_complete_directories $cur
-        case :files
-            __fish_complete_path $cur
-        case '*'
-            printf '%s
-' $out
-    end
-end
-
-complete -c git-conflux -f -a '(__git_conflux_complete)'
-complete -c git -n '__fish_seen_subcommand_from conflux' -f -a '(__git_conflux_complete)'
-"#;
+/// The scripts are kept as the files shipped under `completions/`: shell code, read and
+/// checked (`bash -n`, `zsh -n`, `fish -n`) where it is installed from.
+const BASH: &str = include_str!("../completions/git-conflux.bash");
+const ZSH: &str = include_str!("../completions/_git-conflux");
+const FISH: &str = include_str!("../completions/git-conflux.fish");
 
 /// Every man page as (file name, roff text): `git-conflux.1` and one per subcommand.
 pub fn man_pages() -> Vec<(String, String)> {

@@ -22,6 +22,23 @@ fn three_states() -> TestEnv {
     env
 }
 
+/// Whether a tool a test needs is here; off CI a missing one skips the test with a note,
+/// on CI (where .ci/run installs it) it fails it.
+pub(crate) fn installed(present: bool, what: &str) -> bool {
+    if !present {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{what} is not installed (.ci/run installs it)"
+        );
+        eprintln!("note: {what} is not installed; not checked");
+    }
+    present
+}
+
+pub(crate) fn has_program(program: &str) -> bool {
+    Command::new(program).arg("--version").output().is_ok()
+}
+
 fn script(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("completions")
@@ -85,12 +102,7 @@ fn bash_completes_subcommands_values_and_ids_by_state() {
 #[test]
 fn git_conflux_tab_completes_through_gits_completion() {
     let git_completion = Path::new("/usr/share/bash-completion/completions/git");
-    if !git_completion.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "git's bash completion is not installed (.ci/run installs it)"
-        );
-        eprintln!("note: git's bash completion is not installed; not checked");
+    if !installed(git_completion.exists(), "git's bash completion") {
         return;
     }
     let env = three_states();
@@ -104,12 +116,7 @@ fn git_conflux_tab_completes_through_gits_completion() {
 /// fish asks the same engine: `complete -C` prints what a <TAB> would offer.
 #[test]
 fn fish_completes_ids_by_state() {
-    if Command::new("fish").arg("--version").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "fish is not installed (.ci/run installs it)"
-        );
-        eprintln!("note: fish is not installed; not checked");
+    if !installed(has_program("fish"), "fish") {
         return;
     }
     let env = three_states();

@@ -1,4 +1,5 @@
-//! The committed man pages and completion scripts match the clap definitions.
+//! The committed man pages match the clap definitions; the completion scripts are shipped
+//! as written and parse in their shells.
 //! `UPDATE_DOCS=1 cargo test --test cli docs` (scripts/gen-docs.sh) rewrites them.
 
 use std::path::Path;
@@ -23,17 +24,6 @@ fn man_pages_and_completions_are_up_to_date() {
     let mut stale = Vec::new();
     for (name, text) in docs::man_pages() {
         check(&root.join("man/man1").join(name), &text, &mut stale);
-    }
-    for (shell, file) in [
-        (Shell::Bash, "git-conflux.bash"),
-        (Shell::Zsh, "_git-conflux"),
-        (Shell::Fish, "git-conflux.fish"),
-    ] {
-        check(
-            &root.join("completions").join(file),
-            &docs::completion(shell),
-            &mut stale,
-        );
     }
     assert!(
         stale.is_empty(),
