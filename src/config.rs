@@ -575,9 +575,9 @@ pub(crate) fn yaml_text(err: &serde_saphyr::Error) -> String {
         inner = error;
     }
     let text = match inner {
-        serde_saphyr::Error::SerdeUnknownField { field, expected, .. } => {
-            unknown_key(field, expected)
-        }
+        serde_saphyr::Error::SerdeUnknownField {
+            field, expected, ..
+        } => unknown_key(field, expected),
         serde_saphyr::Error::InvalidScalar { ty, .. } if expected_words(ty).is_some() => {
             expected_words(ty).unwrap_or_default().to_owned()
         }
@@ -639,7 +639,10 @@ impl Config {
         }
         set(&mut self.branch_prefix, layer.branch_prefix);
         set(&mut self.max_iterations, layer.max_iterations.map(|n| n.0));
-        set(&mut self.stall_iterations, layer.stall_iterations.map(|n| n.0));
+        set(
+            &mut self.stall_iterations,
+            layer.stall_iterations.map(|n| n.0),
+        );
         if layer.verify.is_some() {
             self.verify = layer.verify.filter(|v| !v.trim().is_empty());
         }
@@ -764,7 +767,10 @@ mod tests {
         let err = parse("jobs: 2\nagnet: claude\n").unwrap_err().to_string();
         assert!(err.contains(".conflux.yaml"), "{err}");
         assert!(err.contains("agnet"), "{err}");
-        assert!(err.contains(".conflux.yaml:2:1: unknown key `agnet`; did you mean `agent`?"), "{err}");
+        assert!(
+            err.contains(".conflux.yaml:2:1: unknown key `agnet`; did you mean `agent`?"),
+            "{err}"
+        );
     }
 
     /// `inactivity_timeout: 15` once meant 15 seconds where 15 minutes was meant; every
@@ -778,7 +784,10 @@ mod tests {
             "kill_grace: 15\n",
         ] {
             let err = parse(text).unwrap_err().to_string();
-            assert!(err.contains("`15` has no unit: write 15s or 15m"), "{text}: {err}");
+            assert!(
+                err.contains("`15` has no unit: write 15s or 15m"),
+                "{text}: {err}"
+            );
         }
         let origin = Path::new("openspec/changes/a/proposal.md");
         let err = Layer::from_front_matter(&serde_json::json!({"timeout": 90}), origin)
@@ -796,24 +805,39 @@ mod tests {
     #[test]
     fn wrong_values_say_what_is_expected_and_what_was_meant() {
         let cases = [
-            ("jobs: x\n", ".conflux.yaml:1:7: expected a whole number ≥ 1, not `x`"),
+            (
+                "jobs: x\n",
+                ".conflux.yaml:1:7: expected a whole number ≥ 1, not `x`",
+            ),
             ("jobs: 0\n", "expected a whole number ≥ 1, not `0`"),
-            ("max_iterations: -2\n", "expected a whole number ≥ 1, not `-2`"),
+            (
+                "max_iterations: -2\n",
+                "expected a whole number ≥ 1, not `-2`",
+            ),
             ("retry: {max: x}\n", "expected a whole number such as 3"),
             ("job: 3\n", "unknown key `job`; did you mean `jobs`?"),
-            ("agent: claud\n", "unknown agent preset `claud`; did you mean `claude`?"),
+            (
+                "agent: claud\n",
+                "unknown agent preset `claud`; did you mean `claude`?",
+            ),
             ("notify: 3\n", "expected true or false"),
         ];
         for (text, expected) in cases {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(expected), "{text}: {err}");
-            assert!(!err.contains("invalid u") && !err.contains("<input>"), "{err}");
+            assert!(
+                !err.contains("invalid u") && !err.contains("<input>"),
+                "{err}"
+            );
         }
         let origin = Path::new("openspec/changes/a/proposal.md");
         let err = Layer::from_front_matter(&serde_json::json!({"veriffy": "x"}), origin)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("unknown key `veriffy`; did you mean `verify`?"), "{err}");
+        assert!(
+            err.contains("unknown key `veriffy`; did you mean `verify`?"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -860,7 +884,10 @@ mod tests {
     #[test]
     fn zero_jobs_rejected() {
         let err = parse("jobs: 0\n").unwrap_err().to_string();
-        assert!(err.contains(".conflux.yaml:1:7: expected a whole number ≥ 1"), "{err}");
+        assert!(
+            err.contains(".conflux.yaml:1:7: expected a whole number ≥ 1"),
+            "{err}"
+        );
     }
 
     #[test]

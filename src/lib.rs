@@ -12,7 +12,7 @@ pub mod docs;
 pub mod error;
 pub(crate) mod files;
 pub mod git;
-pub(crate) mod suggest;
 pub(crate) mod proc;
 pub(crate) mod run;
+pub(crate) mod suggest;
 pub(crate) mod ui;

@@ -176,9 +176,7 @@ pub enum Error {
         command: String,
         source: shell_words::ParseError,
     },
-    #[error(
-        "agent binary `{binary}` not found on PATH"
-    )]
+    #[error("agent binary `{binary}` not found on PATH")]
     NotFound { binary: String },
     #[error(
         "agent binary {} does not exist or is not executable; fix `agent.command`, or make it executable (chmod +x)", path.display()

@@ -153,7 +153,10 @@ fn option_names(cmd: &clap::Command) -> Vec<String> {
 }
 
 fn matching(words: impl IntoIterator<Item = String>, prefix: &str) -> Vec<String> {
-    words.into_iter().filter(|w| w.starts_with(prefix)).collect()
+    words
+        .into_iter()
+        .filter(|w| w.starts_with(prefix))
+        .collect()
 }
 
 /// The ids `subcommand` can act on: `merge` the done ones, `start` the ones not merged,

@@ -49,7 +49,8 @@ fn check(ctx: &Context) -> Result<Exit, CommandError> {
         }
     }
     for path in &checked {
-        ctx.ui.out(&format!("ok: {}\n", display_path(path, &ctx.cwd)));
+        ctx.ui
+            .out(&format!("ok: {}\n", display_path(path, &ctx.cwd)));
     }
     if problems.is_empty() {
         if checked.is_empty() {
@@ -64,6 +65,8 @@ fn check(ctx: &Context) -> Result<Exit, CommandError> {
         1 => "1 problem".to_owned(),
         n => format!("{n} problems"),
     };
-    Err(CommandError::usage(format!("{count} in the configuration (listed above)"))
-        .hint("fix them, then run `git conflux config check` again"))
+    Err(
+        CommandError::usage(format!("{count} in the configuration (listed above)"))
+            .hint("fix them, then run `git conflux config check` again"),
+    )
 }

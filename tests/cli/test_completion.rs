@@ -47,7 +47,9 @@ fn script(file: &str) -> PathBuf {
 
 /// `shell -c code` in the repository, with the built `git-conflux` first on PATH.
 fn shell(env: &TestEnv, shell: &str, code: &str) -> String {
-    let bin = Path::new(env!("CARGO_BIN_EXE_git-conflux")).parent().unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_git-conflux"))
+        .parent()
+        .unwrap();
     let mut cmd = Command::new(shell);
     env.hermetic(&mut cmd);
     let path = format!(
@@ -55,7 +57,10 @@ fn shell(env: &TestEnv, shell: &str, code: &str) -> String {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    cmd.env("PATH", path).current_dir(&env.root).arg("-c").arg(code);
+    cmd.env("PATH", path)
+        .current_dir(&env.root)
+        .arg("-c")
+        .arg(code);
     let out = env.run(cmd);
     assert_eq!(out.code, 0, "{out}");
     out.stdout.trim_end().to_owned()
@@ -87,7 +92,10 @@ fn bash_completes_subcommands_values_and_ids_by_state() {
     );
     assert_eq!(tab(&["git-conflux", "st"]), "status start stop");
     assert_eq!(tab(&["git-conflux", "completions", ""]), "bash zsh fish");
-    assert_eq!(tab(&["git-conflux", "start", "--color", ""]), "auto always never");
+    assert_eq!(
+        tab(&["git-conflux", "start", "--color", ""]),
+        "auto always never"
+    );
     assert_eq!(tab(&["git-conflux", "start", "-j", ""]), "");
     assert_eq!(tab(&["git-conflux", "-C", "op"]), "openspec");
     assert_eq!(tab(&["git-conflux", "merge", ""]), "a-done");

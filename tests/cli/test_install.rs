@@ -33,7 +33,10 @@ fn as_user(env: &TestEnv, home: &Path, cargo_home: &Path, program: &str) -> Comm
     let mut cmd = Command::new(program);
     env.hermetic(&mut cmd);
     cmd.env("HOME", home)
-        .env("PATH", format!("{}:/usr/bin:/bin", cargo_home.join("bin").display()))
+        .env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", cargo_home.join("bin").display()),
+        )
         .env("MANPAGER", "cat")
         .env("PAGER", "cat")
         .env("MANWIDTH", "80")
@@ -71,8 +74,14 @@ fn install_puts_pages_and_completions_where_man_and_the_shells_look() {
     cmd.args(["conflux", "--help"]);
     let out = env.run(cmd);
     assert_eq!(out.code, 0, "{out}");
-    assert!(out.stdout.contains("git-conflux - Run AI coding agents"), "{out}");
-    assert!(out.stdout.contains("SYNOPSIS\n       git conflux [-C"), "{out}");
+    assert!(
+        out.stdout.contains("git-conflux - Run AI coding agents"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("SYNOPSIS\n       git conflux [-C"),
+        "{out}"
+    );
 }
 
 /// The README's first command installs with the script (and runs the demo).
