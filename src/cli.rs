@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 /// Run AI coding agents on many spec-driven changes at once, each in its own git worktree.
 ///
@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "git-conflux",
-    bin_name = "git-conflux",
+    bin_name = "git conflux",
     version,
     propagate_version = true
 )]
@@ -32,10 +32,13 @@ Exit codes: 0 success; 1 some changes failed, stalled, were skipped or a merge w
 2 usage, configuration or preflight error; 3 merge conflicts; 130 interrupted (run again to
 resume); 255 internal error.";
 
+/// Listed apart from each command's own options, under their own heading (like git's and
+/// cargo's help), so `git conflux start --help` shows start's options first.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Run as if started in <PATH> (like `git -C`).
-    #[arg(short = 'C', value_name = "PATH", global = true)]
+    #[arg(short = 'C', value_name = "PATH", global = true, value_hint = ValueHint::DirPath)]
     pub directory: Option<PathBuf>,
     /// When to use colours: auto (a terminal without NO_COLOR), always or never.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
@@ -65,7 +68,10 @@ pub enum Command {
     Stop(StopArgs),
     Tell(TellArgs),
     Clean(CleanArgs),
+    Config(ConfigArgs),
     Completions(CompletionsArgs),
+    #[command(name = "__complete", hide = true)]
+    Complete(CompleteArgs),
 }
 
 /// Write a commented .conflux.yaml that uses the first agent found on PATH.
@@ -258,7 +264,7 @@ pub struct TellArgs {
     )]
     pub message: Option<String>,
     /// Read the message from a file (`-` for standard input).
-    #[arg(short = 'F', long, value_name = "FILE")]
+    #[arg(short = 'F', long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub file: Option<PathBuf>,
     /// End the current iteration now (gracefully) and start the next with the message.
     #[arg(long)]
@@ -291,12 +297,41 @@ pub struct CleanArgs {
     pub dry_run: bool,
 }
 
+/// Inspect the configuration without running anything.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    Check(ConfigCheckArgs),
+}
+
+/// Check every configuration layer: the user file, .conflux.yaml and the front matter of
+/// every change.
+///
+/// Prints each file checked and every problem found (one per file: the first a file has),
+/// without running or creating anything. Exit 0 when all are valid, 2 otherwise.
+#[derive(Debug, Args)]
+pub struct ConfigCheckArgs {}
+
 /// Print a shell completion script (also shipped under completions/).
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: Shell,
+}
+
+/// The words of a command line being completed, after the program's name (and after
+/// `conflux` for `git conflux`), the last one the word under the cursor: what the shell
+/// scripts of `completions` ask; one candidate per line comes back.
+#[derive(Debug, Args)]
+pub struct CompleteArgs {
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true, num_args = 0..)]
+    pub words: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -19,11 +19,11 @@ pub fn cmd_logs(ctx: &Context, args: LogsArgs) -> Result<Exit, CommandError> {
     }
     let path = ws.run_dir.log_path(&args.id);
     if !args.follow {
-        let text = std::fs::read(&path).map_err(|e| unreadable(&args.id, &path, e))?;
+        let text = std::fs::read(&path).map_err(|e| unreadable(&ws, &args.id, &path, e))?;
         pager::page(&ctx.ui, &String::from_utf8_lossy(&text), !args.no_pager);
         return Ok(Exit::Ok);
     }
-    let mut file = std::fs::File::open(&path).map_err(|e| unreadable(&args.id, &path, e))?;
+    let mut file = std::fs::File::open(&path).map_err(|e| unreadable(&ws, &args.id, &path, e))?;
     let mut buf = Vec::new();
     let mut pos = 0u64;
     loop {
@@ -45,8 +45,14 @@ pub fn cmd_logs(ctx: &Context, args: LogsArgs) -> Result<Exit, CommandError> {
 }
 
 /// Why the log of change `id` at `path` cannot be shown, and what to do.
-fn unreadable(id: &str, path: &Path, e: std::io::Error) -> CommandError {
+fn unreadable(ws: &Workspace, id: &str, path: &Path, e: std::io::Error) -> CommandError {
     if e.kind() == std::io::ErrorKind::NotFound {
+        // An id that names no change is a typo, not a change yet to run.
+        if let Err(e) = crate::run::overview::overview(ws)
+            .and_then(|o| o.check_ids(std::slice::from_ref(&id.to_string())))
+        {
+            return e.into();
+        }
         CommandError::failed(format!(
             "change {id} has no log yet ({} does not exist)",
             path.display()

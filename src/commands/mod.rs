@@ -1,7 +1,9 @@
 //! One file per subcommand; each parses nothing itself and calls the core.
 
 mod clean;
+mod complete;
 mod completions;
+mod config;
 mod init;
 mod logs;
 mod merge;
@@ -32,6 +34,8 @@ pub fn run(cli: Cli, repo_env: RepoEnv) -> Result<Exit, CommandError> {
         Command::Stop(args) => stop::cmd_stop(&ctx, args),
         Command::Tell(args) => tell::cmd_tell(&ctx, args),
         Command::Clean(args) => clean::cmd_clean(&ctx, args),
+        Command::Config(args) => config::cmd_config(&ctx, args),
+        Command::Complete(args) => complete::cmd_complete(&ctx, args),
         Command::Completions(args) => completions::cmd_completions(&ctx, args),
     }
 }
@@ -83,6 +87,15 @@ pub(crate) fn steer(
         Add,
         Stop,
         Tell(String),
+    }
+    // An unknown id is a usage error whether or not a run is there to ask.
+    let named: &[String] = match &request {
+        Request::Stop { ids } => ids,
+        Request::Tell { id, .. } => std::slice::from_ref(id),
+        _ => &[],
+    };
+    if !named.is_empty() {
+        crate::run::overview::overview(ws)?.check_ids(named)?;
     }
     let request_kind = match &request {
         Request::Add { .. } | Request::Subscribe => Kind::Add,

@@ -43,6 +43,8 @@ struct JsonRow<'a> {
 
 pub fn cmd_status(ctx: &Context, args: StatusArgs) -> Result<Exit, CommandError> {
     let ws = ctx.workspace()?;
+    // A broken configuration is news worth the exit code, before `start` meets it.
+    ws.config()?;
     if args.watch {
         return watch(ctx, &ws, args);
     }

@@ -53,6 +53,12 @@ impl Ui {
         eprintln!("{} {text}", console::style("warning:").yellow().bold());
     }
 
+    /// One of several problems reported before the command fails, in the style of the
+    /// final `error:` line.
+    pub fn error(&self, text: &str) {
+        eprintln!("{} {text}", console::style("error:").red().bold());
+    }
+
     pub fn style(&self) -> Styles {
         Styles { on: self.color }
     }

@@ -395,21 +395,21 @@ fn error_malformed_config() {
     env.write(".conflux.yaml", "jobs: 2\nagent: [unclosed\n");
     snap!(env.conflux(&["start", "--dry-run"]), @"
         ------- stderr -------
-        error: $TEST/repo/.conflux.yaml: line 2 column 8: agent must be a preset name (claude, codex, gemini, opencode, aider) or {command: …} (with optional format, prompt, env), or {preset: …, extra_args: …, env: …}
+        error: $TEST/repo/.conflux.yaml:2:8: agent must be a preset name (claude, codex, gemini, opencode, aider) or {command: …} (with optional format, prompt, env), or {preset: …, extra_args: …, env: …}
         hint: fix the file named above; `git help conflux` lists every key
         [exit status: 2]
         ");
     env.write(".conflux.yaml", "jobs: 2\nveriffy: make\n");
     snap!(env.conflux(&["start", "--dry-run"]), @"
         ------- stderr -------
-        error: $TEST/repo/.conflux.yaml: line 2 column 1: unknown field `veriffy`, expected one of agent, jobs, notify, base, worktree_root, branch_prefix, max_iterations, stall_iterations, verify, setup, copy, stagger, retry, inactivity_timeout, timeout, kill_grace, hooks, hooks_timeout, prompt, archive, env, review, merge
+        error: $TEST/repo/.conflux.yaml:2:1: unknown key `veriffy`; did you mean `verify`?
         hint: fix the file named above; `git help conflux` lists every key
         [exit status: 2]
         ");
     env.write(".conflux.yaml", "agent: codex\nkill_grace: 5 parsecs\n");
     snap!(env.conflux(&["start", "--dry-run"]), @r#"
         ------- stderr -------
-        error: $TEST/repo/.conflux.yaml: line 2 column 13: `5 parsecs` is not a duration; write it like 90s, 15m or 1h 30m
+        error: $TEST/repo/.conflux.yaml:2:13: `5 parsecs` is not a duration; write it like 90s, 15m or 1h 30m
         hint: fix the file named above; `git help conflux` lists every key
         [exit status: 2]
         "#);
@@ -428,8 +428,8 @@ fn error_missing_agent_binary() {
     cmd.env("PATH", "/usr/bin:/bin");
     snap!(env.run(cmd), @"
         ------- stderr -------
-        error: agent binary `no-such-agent-binary` not found on PATH (/usr/bin:/bin); install it, add it to PATH, or set `agent.command`
-        hint: install the agent, or choose another with --agent or `agent:` in .conflux.yaml
+        error: agent binary `no-such-agent-binary` not found on PATH
+        hint: install it (or add its folder to PATH), or choose another agent with --agent or `agent:` in .conflux.yaml
         [exit status: 2]
         ");
 }
@@ -530,4 +530,158 @@ fn error_second_start_while_one_runs() {
         [exit status: 2]
         ");
     assert!(ended.is_ok(), "{ended:?}");
+}
+
+/// Help and usage say `git conflux …`, as the command is typed; a command's own options
+/// come first, the global ones apart.
+#[test]
+fn help_and_usage_name_git_conflux() {
+    let env = TestEnv::new();
+    snap!(env.conflux(&["-h"]), @"
+        Run AI coding agents on many spec-driven changes at once, each in its own git worktree
+
+        Usage: git conflux [OPTIONS] <COMMAND>
+
+        Commands:
+          init         Write a commented .conflux.yaml that uses the first agent found on PATH
+          status       Show every change: tasks done, state, dependencies, branch and worktree
+          start        Create a worktree per change and run the agent in each until its tasks are done
+          merge        Merge done changes into the base branch, in dependency order
+          logs         Print one change's log (agent output and conflux's own events)
+          stop         Stop a running `git conflux start` of this repository, or some of its changes, from another terminal
+          tell         Tell a change of the running `git conflux start` something, for its next iteration
+          clean        Remove the worktrees, branches, state and logs that git-conflux created
+          config       Inspect the configuration without running anything
+          completions  Print a shell completion script (also shipped under completions/)
+          help         Print this message or the help of the given subcommand(s)
+
+        Options:
+          -h, --help     Print help (see more with '--help')
+          -V, --version  Print version
+
+        Global options:
+          -C <PATH>           Run as if started in <PATH> (like `git -C`)
+              --color <WHEN>  When to use colours: auto (a terminal without NO_COLOR), always or never [default: auto] [possible
+                              values: auto, always, never]
+          -v, --verbose...    More detail (tasks in `status`, debug logging with -vv)
+          -q, --quiet         Only errors and the data asked for
+        [exit status: 0]
+        ");
+    snap!(env.conflux(&["start", "-h"]), @"
+        Create a worktree per change and run the agent in each until its tasks are done
+
+        Usage: git conflux start [OPTIONS] [ID]...
+
+        Arguments:
+          [ID]...  Only these changes (and nothing else: their dependencies must be done or selected)
+
+        Options:
+          -j, --jobs <N>            How many agents run at once [config: jobs, default 4]
+              --agent <NAME>        Agent preset (claude, codex, gemini, opencode, aider) [config: agent]
+              --base <BRANCH>       Branch the changes start from and merge into [config: base, default: current branch]
+              --max-iterations <N>  Give up on a change after N agent iterations [config: max_iterations]
+              --merge               Merge each change into the base as soon as it is done (same as `git conflux merge`)
+              --dry-run             Print the plan (waves, branches, worktrees, agent command) and change nothing
+              --no-progress         Plain timestamped lines instead of progress bars, even on a terminal
+              --json                One JSON object per event on stdout, for scripts
+          -h, --help                Print help (see more with '--help')
+          -V, --version             Print version
+
+        Global options:
+          -C <PATH>           Run as if started in <PATH> (like `git -C`)
+              --color <WHEN>  When to use colours: auto (a terminal without NO_COLOR), always or never [default: auto] [possible
+                              values: auto, always, never]
+          -v, --verbose...    More detail (tasks in `status`, debug logging with -vv)
+          -q, --quiet         Only errors and the data asked for
+        [exit status: 0]
+        ");
+    snap!(env.conflux(&["stat"]), @"
+        ------- stderr -------
+        error: unrecognized subcommand 'stat'
+
+          tip: some similar subcommands exist: 'status', 'start'
+
+        Usage: git conflux [OPTIONS] <COMMAND>
+
+        For more information, try '--help'.
+        [exit status: 2]
+        ");
+}
+
+/// A mistyped id, preset or key gets the one probably meant; an unknown id is a usage error
+/// wherever it is named.
+#[test]
+fn errors_suggest_what_was_meant() {
+    let env = TestEnv::new();
+    env.use_demo_agent("");
+    env.add_change("add-login", &["t"], &[], "");
+    env.add_change("fix-bug", &["t"], &[], "");
+    env.commit_all("changes");
+    snap!(env.conflux(&["start", "add-logn"]), @"
+        ------- stderr -------
+        error: no such change: add-logn
+        hint: did you mean `add-login`? Known changes: add-login, fix-bug
+        [exit status: 2]
+        ");
+    snap!(env.conflux(&["logs", "add-logn"]), @"
+        ------- stderr -------
+        error: no such change: add-logn
+        hint: did you mean `add-login`? Known changes: add-login, fix-bug
+        [exit status: 2]
+        ");
+    snap!(env.conflux(&["tell", "add-logn", "hello"]), @"
+        ------- stderr -------
+        error: no such change: add-logn
+        hint: did you mean `add-login`? Known changes: add-login, fix-bug
+        [exit status: 2]
+        ");
+    env.write(".conflux.yaml", "agent: claud\n");
+    snap!(env.conflux(&["start", "--dry-run"]), @"
+        ------- stderr -------
+        error: $TEST/repo/.conflux.yaml: `agent`: unknown agent preset `claud`; did you mean `claude`?
+        hint: fix the file named above; `git help conflux` lists every key
+        [exit status: 2]
+        ");
+    env.write(".conflux.yaml", "agent: claude\njob: 2\n");
+    snap!(env.conflux(&["status"]), @"
+        ------- stderr -------
+        error: $TEST/repo/.conflux.yaml:2:1: unknown key `job`; did you mean `jobs`?
+        hint: fix the file named above; `git help conflux` lists every key
+        [exit status: 2]
+        ");
+    env.write(".conflux.yaml", "agent: claude\ninactivity_timeout: 15\n");
+    snap!(env.conflux(&["start", "--dry-run"]), @"
+        ------- stderr -------
+        error: $TEST/repo/.conflux.yaml:2:21: `15` has no unit: write 15s or 15m
+        hint: fix the file named above; `git help conflux` lists every key
+        [exit status: 2]
+        ");
+}
+
+/// `config check` reads every layer, runs nothing, and lists every file's problem.
+#[test]
+fn config_check_lists_every_layer_and_every_problem() {
+    let env = TestEnv::new();
+    env.use_demo_agent("");
+    env.add_change("a-good", &["t"], &[], "conflux: {max_iterations: 2}");
+    env.add_change("b-typo", &["t"], &[], "conflux: {veriffy: make}");
+    snap!(env.conflux(&["config", "check"]), @"
+        ok: .conflux.yaml
+        ok: openspec/changes/a-good/proposal.md
+        ------- stderr -------
+        error: openspec/changes/b-typo/proposal.md: in front matter `conflux:`: unknown key `veriffy`; did you mean `verify`?
+        error: 1 problem in the configuration (listed above)
+        hint: fix them, then run `git conflux config check` again
+        [exit status: 2]
+        ");
+    env.write(".conflux.yaml", "jobs: many\n");
+    snap!(env.conflux(&["config", "check"]), @"
+        ok: openspec/changes/a-good/proposal.md
+        ------- stderr -------
+        error: $TEST/repo/.conflux.yaml:1:7: expected a whole number ≥ 1, not `many`
+        error: openspec/changes/b-typo/proposal.md: in front matter `conflux:`: unknown key `veriffy`; did you mean `verify`?
+        error: 2 problems in the configuration (listed above)
+        hint: fix them, then run `git conflux config check` again
+        [exit status: 2]
+        ");
 }
