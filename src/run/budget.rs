@@ -209,10 +209,14 @@ impl RunSpend {
         }
     }
 
+    /// What the run's agents have spent so far.
+    pub fn spent(&self) -> Spend {
+        self.spent.lock().map(|s| *s).unwrap_or_default()
+    }
+
     /// Why no new agent run may start, once the run's budget is spent.
     pub fn spent_reason(&self) -> Option<String> {
-        let spent = self.spent.lock().map(|s| *s).unwrap_or_default();
-        self.budget.crossed(&spent).map(|how| {
+        self.budget.crossed(&self.spent()).map(|how| {
             format!(
                 "the run's budget is spent ({how}; run_budget, --budget or --budget-tokens); run `git conflux start` with a higher one to continue"
             )

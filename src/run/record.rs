@@ -163,7 +163,7 @@ impl Recorder {
                 state.retries += matches!(kind, ChangeEvent::Retrying { .. }) as u32;
                 true
             }
-            ChangeEvent::UsageReported { spend, .. } => {
+            ChangeEvent::Cost { spend, .. } => {
                 self.run.spent = self.run.spent.plus(spend);
                 // Reported per agent run; the state keeps the change's running total.
                 let total = state.spend().plus(spend);
@@ -211,7 +211,7 @@ impl Recorder {
             let snapshot = state.clone();
             self.save(&snapshot);
         }
-        if let ChangeEvent::UsageReported { .. } = kind {
+        if let ChangeEvent::Cost { .. } = kind {
             self.save_run();
         }
     }

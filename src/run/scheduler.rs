@@ -41,7 +41,6 @@ pub type MergeFn = Arc<dyn Fn(&str) -> MergeVerdict + Send + Sync>;
 pub struct Summary {
     pub outcomes: BTreeMap<String, Outcome>,
     pub interrupted: bool,
-    pub elapsed: std::time::Duration,
     /// Pipelines that panicked (bugs), by change.
     pub internal_errors: Vec<String>,
 }
@@ -529,11 +528,16 @@ impl Dispatcher<'_, '_> {
         for outcome in self.outcomes.values() {
             *totals.entry(outcome.phase.to_string()).or_insert(0) += 1;
         }
-        (self.report)(&Event::RunFinished { elapsed, totals });
+        let spent = self.shared.spend.spent();
+        (self.report)(&Event::RunFinished {
+            elapsed,
+            totals,
+            cost_usd: spent.usd,
+            tokens: spent.tokens,
+        });
         Summary {
             outcomes: self.outcomes,
             interrupted: self.interrupts > 0,
-            elapsed,
             internal_errors: self.internal_errors,
         }
     }

@@ -40,7 +40,7 @@ fn usd(state: &serde_json::Value) -> f64 {
 
 /// The summary table's row of `id`, from what `start` printed.
 fn summary_row<'a>(out: &'a Output, id: &str) -> &'a str {
-    out.stderr
+    out.stdout
         .lines()
         .find(|l| l.starts_with(&format!("{id} ")))
         .unwrap_or_else(|| panic!("no summary row for {id}:\n{out}"))
@@ -112,7 +112,7 @@ fn a_change_over_its_budget_ends_over_budget_and_a_higher_budget_continues_it() 
         "{reason}"
     );
     assert!(reason.contains("git conflux start paid"), "{reason}");
-    assert!(out.stderr.contains("Over budget: paid."), "{out}");
+    assert!(out.stdout.contains("Over budget: paid."), "{out}");
     // The work of both runs is committed on the branch.
     let subjects = env.git(&["log", "--format=%s", "conflux/paid"]);
     assert!(subjects.contains("iteration 2 — 2/3 tasks"), "{subjects}");
@@ -167,12 +167,12 @@ fn a_spent_run_budget_starts_no_new_agent_run() {
     );
     assert!(out.stderr.contains("(run budget 1.5k tokens)"), "{out}");
     assert!(
-        out.stderr
+        out.stdout
             .contains("Spent in this run: $0.40 · 1.5k/1.5k tokens."),
         "{out}"
     );
     assert!(
-        out.stderr.contains("Over budget: a-first, b-second."),
+        out.stdout.contains("Over budget: a-first, b-second."),
         "{out}"
     );
     let status = env.conflux(&["status"]);
