@@ -158,6 +158,18 @@ fn codex_completes_changes_over_iterations_and_they_merge() {
     ] {
         assert!(log.contains(expected), "missing {expected:?} in:\n{log}");
     }
+    // Codex reports tokens, no cost: the change's totals are the turns' sums, USD null.
+    assert!(log.contains("tokens: in 600 out 120"), "{log}");
+    let st = c.env.state("add-greeting");
+    assert_eq!(
+        (
+            &st["tokens"]["input"],
+            &st["tokens"]["output"],
+            &st["cost_usd"]
+        ),
+        (&600.into(), &120.into(), &serde_json::Value::Null),
+        "{st}"
+    );
     let notes_log = c.decoded_log("add-notes");
     assert!(
         notes_log.contains("Bash git add -A && git commit -q -m 'claude: add-notes'"),
