@@ -581,9 +581,11 @@ fn help_and_usage_name_git_conflux() {
               --base <BRANCH>       Branch the changes start from and merge into [config: base, default: current branch]
               --max-iterations <N>  Give up on a change after N agent iterations [config: max_iterations]
               --merge               Merge each change into the base as soon as it is done (same as `git conflux merge`)
-              --dry-run             Print the plan (waves, branches, worktrees, agent command) and change nothing
+              --dry-run             Print the plan (waves, branches, worktrees, agent command; with ids, the prompt each would
+                                    be sent) and change nothing
               --no-progress         Plain timestamped lines instead of progress bars, even on a terminal
-              --json                One JSON object per event on stdout, for scripts
+              --json                One JSON object per event on stdout, for scripts (versioned; every kind and field is listed
+                                    under JSON EVENTS in git-conflux-start(1))
           -h, --help                Print help (see more with '--help')
           -V, --version             Print version
 
