@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::agent::presets::AgentSpec;
+use crate::agent::prompt;
 use crate::agent::runner::{Limits, RetryPolicy};
 use crate::agent::template::{self, Placeholder};
 use crate::run::budget::Budget;
@@ -524,6 +525,22 @@ impl Layer {
                 &format!("hooks.{name}"),
                 &format!("unknown hook; known hooks: {}", HOOK_NAMES.join(", ")),
             ));
+        }
+        for (key, text, known) in [
+            (
+                "prompt",
+                self.prompt.as_deref(),
+                &prompt::PROMPT_PLACEHOLDERS[..],
+            ),
+            (
+                "review.prompt",
+                self.review.as_ref().and_then(|r| r.prompt.as_deref()),
+                &prompt::REVIEW_PLACEHOLDERS[..],
+            ),
+        ] {
+            if let Some(text) = text {
+                prompt::check(text, known).map_err(|why| invalid(key, &why))?;
+            }
         }
         for (key, command, known) in self.commands() {
             template::expand(command, known).map_err(|e| invalid(&key, &e.to_string()))?;
