@@ -64,6 +64,8 @@ pub struct Config {
     pub review: Option<Review>,
     /// `merge.resolve`: what `merge` does when a change conflicts with its base.
     pub merge_resolve: Resolve,
+    /// The longest an agent's usage limit is waited for; a later reset fails the change.
+    pub max_wait: Duration,
 }
 
 /// What `merge` does with a change that conflicts with its base (`merge.resolve`).
@@ -123,6 +125,7 @@ impl Default for Config {
             env: BTreeMap::new(),
             review: None,
             merge_resolve: Resolve::None,
+            max_wait: Duration::from_secs(6 * 3600),
         }
     }
 }
@@ -166,6 +169,7 @@ pub struct Layer {
     pub env: Option<BTreeMap<String, String>>,
     pub review: Option<ReviewLayer>,
     pub merge: Option<MergeLayer>,
+    pub max_wait: Option<Dur>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -535,6 +539,7 @@ impl Config {
         );
         set(&mut self.timeout, layer.timeout.map(|d| d.0));
         set(&mut self.kill_grace, layer.kill_grace.map(|d| d.0));
+        set(&mut self.max_wait, layer.max_wait.map(|d| d.0));
         if let Some(hooks) = layer.hooks {
             self.hooks.extend(hooks);
         }

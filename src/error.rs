@@ -18,6 +18,9 @@ pub enum Exit {
     Usage = 2,
     /// A merge found conflicts; nothing was changed.
     Conflict = 3,
+    /// An agent CLI refused to work (credentials, login, root, unknown model); the changes
+    /// that would meet the same refusal were not started.
+    Refused = 4,
     /// Interrupted by Ctrl-C, SIGTERM or `git conflux stop`; the run can be resumed.
     Interrupted = 130,
     /// A bug in git-conflux.
@@ -40,6 +43,10 @@ impl Exit {
             "usage, configuration or preflight error; nothing was changed",
         ),
         (Exit::Conflict, "merge conflicts; nothing was changed"),
+        (
+            Exit::Refused,
+            "an agent CLI refused to work (invalid key, login needed, root, unknown model): the reason says how to fix it; changes with the same agent were not started, and `git conflux start` runs them once it is fixed",
+        ),
         (
             Exit::Interrupted,
             "interrupted (Ctrl-C, SIGTERM, git conflux stop); run the command again to resume",

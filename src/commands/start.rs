@@ -279,6 +279,7 @@ async fn execute(
         stagger: Stagger::new(config.stagger),
         cancel: Cancel::new(),
         events: tx,
+        refused: Default::default(),
     });
     let mut recorder = Recorder::new(ws.run_dir.clone());
     let ids: Vec<String> = plan.jobs.iter().map(|j| j.plan.change.id.clone()).collect();
@@ -474,10 +475,13 @@ fn summary_rows(
     (rows, any_done)
 }
 
-/// 130 when interrupted, 0 when every change is done or merged, else 1.
+/// 130 when interrupted, 4 when an agent refused, 0 when every change is done or merged,
+/// else 1.
 fn exit_code(summary: &Summary) -> Exit {
     if summary.interrupted {
         Exit::Interrupted
+    } else if summary.refused {
+        Exit::Refused
     } else if summary
         .outcomes
         .values()
@@ -507,6 +511,13 @@ fn next_steps(
         lines.push(format!(
             "Failed: {}. See why with `git conflux logs {first}`; `git conflux start` runs {them} again.",
             failed.join(", ")
+        ));
+    }
+    let not_started = ids(&[Phase::Pending]);
+    if !not_started.is_empty() {
+        lines.push(format!(
+            "Not started, since their agent refused: {}. Fix what the refusal says, then `git conflux start` runs them.",
+            not_started.join(", ")
         ));
     }
     let conflicts = ids(&[Phase::Conflict]);

@@ -90,6 +90,12 @@ pub enum ChangeEvent {
     InactivityTimeout {
         after: Duration,
     },
+    /// The agent hit a usage limit: the change waits until `until` (epoch seconds), then
+    /// runs the same iteration again, spending no iteration and no retry.
+    Waiting {
+        until: u64,
+        words: String,
+    },
     /// Cost so far of this change's agent runs.
     Cost {
         usd: f64,

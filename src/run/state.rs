@@ -28,6 +28,8 @@ pub enum Phase {
     Applying,
     Verifying,
     Reviewing,
+    /// Waiting for an agent's usage limit to reset ([`ChangeState::waiting`]).
+    Waiting,
     Done,
     Merged,
     Failed,
@@ -47,6 +49,7 @@ impl Phase {
                 | Phase::Applying
                 | Phase::Verifying
                 | Phase::Reviewing
+                | Phase::Waiting
         )
     }
 
@@ -72,6 +75,7 @@ impl Phase {
             Phase::Applying => "applying",
             Phase::Verifying => "verifying",
             Phase::Reviewing => "reviewing",
+            Phase::Waiting => "waiting",
             Phase::Done => "done",
             Phase::Merged => "merged",
             Phase::Failed => "failed",
@@ -145,6 +149,18 @@ pub struct ChangeState {
     /// Messages from `git conflux tell` not yet in a prompt.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<String>,
+    /// The usage limit the change waits for (phase `waiting`): a resumed run waits on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+}
+
+/// A usage limit being waited for.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Waiting {
+    /// When the agent said the limit resets, in epoch seconds.
+    pub until: u64,
+    /// The agent's words.
+    pub words: String,
 }
 
 /// The review stage so far: rounds run and the last verdict with its findings.
@@ -183,6 +199,7 @@ impl ChangeState {
             elapsed_secs: 0,
             review: None,
             messages: Vec::new(),
+            waiting: None,
         }
     }
 }
@@ -555,6 +572,7 @@ mod tests {
             elapsed_secs: 3,
             review: None,
             messages: Vec::new(),
+            waiting: None,
         }
     }
 

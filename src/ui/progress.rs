@@ -148,6 +148,10 @@ impl Progress {
                 };
             }
             ChangeEvent::Cost { usd } => row.cost += usd,
+            ChangeEvent::Waiting { .. } => {
+                row.phase = Some(Phase::Waiting);
+                row.note = Some(describe(kind));
+            }
             ChangeEvent::Retrying { .. }
             | ChangeEvent::InactivityTimeout { .. }
             | ChangeEvent::VerifyFailed { .. }
