@@ -12,6 +12,7 @@ mod test_docs;
 mod test_gemini;
 mod test_git_env;
 mod test_hooks;
+mod test_limits;
 mod test_merge;
 mod test_quoting;
 mod test_resolve;
