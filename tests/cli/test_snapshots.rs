@@ -126,6 +126,7 @@ fn status_table_and_json() {
               "findings": []
             },
             "messages": [],
+            "waiting": null,
             "tasks": []
           },
           {
@@ -148,6 +149,7 @@ fn status_table_and_json() {
             "last_error": "the agent failed: agent exited with code 3: something went wrong",
             "review": null,
             "messages": [],
+            "waiting": null,
             "tasks": []
           },
           {
@@ -176,6 +178,7 @@ fn status_table_and_json() {
               ]
             },
             "messages": [],
+            "waiting": null,
             "tasks": []
           },
           {
@@ -200,6 +203,7 @@ fn status_table_and_json() {
             "last_error": null,
             "review": null,
             "messages": [],
+            "waiting": null,
             "tasks": []
           },
           {
@@ -226,6 +230,7 @@ fn status_table_and_json() {
               "findings": []
             },
             "messages": [],
+            "waiting": null,
             "tasks": []
           },
           {
@@ -252,6 +257,7 @@ fn status_table_and_json() {
               "findings": []
             },
             "messages": [],
+            "waiting": null,
             "tasks": []
           },
           {
@@ -277,6 +283,7 @@ fn status_table_and_json() {
             "last_error": "its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start again",
             "review": null,
             "messages": [],
+            "waiting": null,
             "tasks": []
           }
         ]
@@ -402,7 +409,7 @@ fn error_malformed_config() {
     env.write(".conflux.yaml", "jobs: 2\nveriffy: make\n");
     snap!(env.conflux(&["start", "--dry-run"]), @"
         ------- stderr -------
-        error: $TEST/repo/.conflux.yaml: line 2 column 1: unknown field `veriffy`, expected one of agent, jobs, notify, base, worktree_root, branch_prefix, max_iterations, stall_iterations, verify, setup, copy, stagger, retry, inactivity_timeout, timeout, kill_grace, hooks, hooks_timeout, prompt, archive, env, review, merge
+        error: $TEST/repo/.conflux.yaml: line 2 column 1: unknown field `veriffy`, expected one of agent, jobs, notify, base, worktree_root, branch_prefix, max_iterations, stall_iterations, verify, setup, copy, stagger, retry, inactivity_timeout, timeout, kill_grace, hooks, hooks_timeout, prompt, archive, env, review, merge, max_wait
         hint: fix the file named above; `git help conflux` lists every key
         [exit status: 2]
         ");
