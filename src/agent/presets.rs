@@ -618,7 +618,10 @@ mod tests {
                 "{err}"
             );
         }
-        assert!(err.to_string().contains("yes or true do not count"), "{err}");
+        assert!(
+            err.to_string().contains("yes or true do not count"),
+            "{err}"
+        );
         assert!(preflight_as(&claude, &none, None, false).is_ok());
         let tuned = AgentSpec::Tuned {
             preset: "claude".into(),

@@ -69,7 +69,8 @@ struct Rule {
     fix: &'static str,
 }
 
-const CLAUDE_LOGIN: &str = "run `claude /login`, or set a valid ANTHROPIC_API_KEY in `env:` of .conflux.yaml";
+const CLAUDE_LOGIN: &str =
+    "run `claude /login`, or set a valid ANTHROPIC_API_KEY in `env:` of .conflux.yaml";
 const CLAUDE_MODEL: &str = "pick a model the account can use: `agent: {preset: claude, extra_args: \"--model …\"}` (or ANTHROPIC_MODEL in `env:`)";
 const GEMINI_KEY: &str =
     "set a valid GEMINI_API_KEY in `env:` of .conflux.yaml, or sign in once by running `gemini`";
@@ -220,7 +221,12 @@ pub fn reset_time(text: &str, now: &Zoned) -> Option<Timestamp> {
             return Timestamp::from_second(digits.parse().ok()?).ok();
         }
     }
-    for marker in ["try again in ", "retry after ", "retry-after: ", "retry-after:"] {
+    for marker in [
+        "try again in ",
+        "retry after ",
+        "retry-after: ",
+        "retry-after:",
+    ] {
         if let Some(i) = lower.find(marker) {
             let secs = duration_secs(&lower[i + marker.len()..])?;
             return now.timestamp().checked_add(secs.seconds()).ok();
@@ -324,10 +330,16 @@ fn clock_time(text: &str, now: &Zoned) -> Option<Timestamp> {
         (None, None) => None,
         (Some(d), t) => {
             let at = d.to_datetime(t.unwrap_or(Time::midnight()));
-            at.to_zoned(now.time_zone().clone()).ok().map(|z| z.timestamp())
+            at.to_zoned(now.time_zone().clone())
+                .ok()
+                .map(|z| z.timestamp())
         }
         (None, Some(t)) => {
-            let today = now.date().to_datetime(t).to_zoned(now.time_zone().clone()).ok()?;
+            let today = now
+                .date()
+                .to_datetime(t)
+                .to_zoned(now.time_zone().clone())
+                .ok()?;
             let at = today.timestamp();
             let now = now.timestamp();
             // A time shown to the minute: the reset lies within that minute.
@@ -357,17 +369,17 @@ fn month(token: &str) -> Option<i8> {
     if !rest.chars().all(|c| c.is_ascii_alphabetic()) {
         return None;
     }
-    MONTHS
-        .iter()
-        .position(|m| *m == head)
-        .map(|i| i as i8 + 1)
+    MONTHS.iter().position(|m| *m == head).map(|i| i as i8 + 1)
 }
 
 /// `3pm`, `3:04am`, `15:04`, or `3:04` followed by `pm` as the `next` token.
 fn clock(token: &str, next: Option<&str>) -> Option<Time> {
     let (digits, suffix) = match token.find(|c: char| c.is_ascii_alphabetic()) {
         Some(i) => (&token[..i], &token[i..]),
-        None => (token, next.filter(|n| matches!(*n, "am" | "pm")).unwrap_or("")),
+        None => (
+            token,
+            next.filter(|n| matches!(*n, "am" | "pm")).unwrap_or(""),
+        ),
     };
     let (h, m) = match digits.split_once(':') {
         Some((h, m)) => (h.parse::<i8>().ok()?, m.parse::<i8>().ok()?),
@@ -407,25 +419,45 @@ mod tests {
             "2026-12-02 05:03:00"
         );
         // The same minute: the reset lies within it.
-        assert_eq!(at("spend limit reached · resets 3:03am (UTC)"), "2026-12-02 03:04:00");
+        assert_eq!(
+            at("spend limit reached · resets 3:03am (UTC)"),
+            "2026-12-02 03:04:00"
+        );
         // An earlier time of day is tomorrow's.
-        assert_eq!(at("5-hour limit reached ∙ resets 3am"), "2026-12-03 03:00:00");
-        assert_eq!(at("You've hit your limit · resets 3pm"), "2026-12-02 15:00:00");
+        assert_eq!(
+            at("5-hour limit reached ∙ resets 3am"),
+            "2026-12-03 03:00:00"
+        );
+        assert_eq!(
+            at("You've hit your limit · resets 3pm"),
+            "2026-12-02 15:00:00"
+        );
         assert_eq!(
             at("You've hit your limit · resets 4pm (Europe/Berlin)"),
             "2026-12-02 15:00:00"
         );
-        assert_eq!(at("Claude AI usage limit reached|1796266800"), "2026-12-03 03:00:00");
         assert_eq!(
-            at("You've hit your usage limit. Visit https://chatgpt.com/codex/settings/usage to purchase more credits or try again at 3:04 PM."),
+            at("Claude AI usage limit reached|1796266800"),
+            "2026-12-03 03:00:00"
+        );
+        assert_eq!(
+            at(
+                "You've hit your usage limit. Visit https://chatgpt.com/codex/settings/usage to purchase more credits or try again at 3:04 PM."
+            ),
             "2026-12-02 15:04:00"
         );
         assert_eq!(
             at("You've hit your usage limit. Try again at Jan 5th, 2027 3:04 PM."),
             "2027-01-05 15:04:00"
         );
-        assert_eq!(at("spend limit reached · resets Dec 8 · request more"), "2026-12-08 00:00:00");
-        assert_eq!(at("Model o3 is at capacity. Try again in 2h."), "2026-12-02 05:03:21");
+        assert_eq!(
+            at("spend limit reached · resets Dec 8 · request more"),
+            "2026-12-08 00:00:00"
+        );
+        assert_eq!(
+            at("Model o3 is at capacity. Try again in 2h."),
+            "2026-12-02 05:03:21"
+        );
         assert_eq!(at("try again in 1 hour 2 minutes"), "2026-12-02 04:05:21");
         assert_eq!(at("try again in less than a minute"), "2026-12-02 03:04:21");
         assert_eq!(at("HTTP 429, retry-after: 30"), "2026-12-02 03:03:51");
@@ -444,15 +476,30 @@ mod tests {
         assert_eq!(limit.until, 1796187780);
         // A plain rate limit names no reset: it is retried, not waited for.
         assert_eq!(
-            usage_limit(StreamFormat::Claude, "API Error: Request rejected (429) · Rate limited", &n),
+            usage_limit(
+                StreamFormat::Claude,
+                "API Error: Request rejected (429) · Rate limited",
+                &n
+            ),
             None
         );
         // Another CLI's words are not this one's.
         assert_eq!(
-            usage_limit(StreamFormat::Gemini, "You've hit your usage limit. Try again at 3:04 PM.", &n),
+            usage_limit(
+                StreamFormat::Gemini,
+                "You've hit your usage limit. Try again at 3:04 PM.",
+                &n
+            ),
             None
         );
-        assert!(usage_limit(StreamFormat::Codex, "You've hit your usage limit. Try again at 3:04 PM.", &n).is_some());
+        assert!(
+            usage_limit(
+                StreamFormat::Codex,
+                "You've hit your usage limit. Try again at 3:04 PM.",
+                &n
+            )
+            .is_some()
+        );
     }
 
     #[test]
@@ -470,6 +517,9 @@ mod tests {
         .unwrap();
         assert_eq!(g.words, "API key not valid. Please pass a valid API key.");
         assert_eq!(refusal(StreamFormat::Codex, "Invalid API key"), None);
-        assert_eq!(refusal(StreamFormat::Claude, "API Error: 500 Internal server error"), None);
+        assert_eq!(
+            refusal(StreamFormat::Claude, "API Error: 500 Internal server error"),
+            None
+        );
     }
 }

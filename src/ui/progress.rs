@@ -204,8 +204,9 @@ impl Progress {
                 .filter(|r| r.phase.is_some_and(f))
                 .count()
         };
-        let running = count(&|p| p.is_active() && p != Phase::Queued);
+        let running = count(&|p| p.is_active() && !matches!(p, Phase::Queued | Phase::Waiting));
         let queued = count(&|p| p == Phase::Queued);
+        let waiting = count(&|p| p == Phase::Waiting);
         let done = count(&|p| matches!(p, Phase::Done | Phase::Merged));
         let failed = count(&|p| p.is_failure());
         let cost: f64 = self.rows.values().map(|r| r.cost).sum();
@@ -219,6 +220,12 @@ impl Progress {
                 failed.to_string()
             },
         );
+        if waiting > 0 {
+            text.push_str(&format!(
+                " · {} waiting for a usage limit",
+                self.style.yellow(&waiting.to_string())
+            ));
+        }
         if cost > 0.0 {
             text.push_str(&format!("  ${cost:.2}"));
         }

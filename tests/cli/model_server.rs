@@ -355,7 +355,10 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
                 529 => ("overloaded_error", "Overloaded"),
                 429 => ("rate_limit_error", "Rate limited (scripted)"),
                 // Gemini's answer to a key it does not know.
-                400 => ("invalid_request_error", "API key not valid. Please pass a valid API key."),
+                400 => (
+                    "invalid_request_error",
+                    "API key not valid. Please pass a valid API key.",
+                ),
                 401 => ("authentication_error", "invalid x-api-key"),
                 404 => (
                     "not_found_error",

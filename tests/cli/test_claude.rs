@@ -490,15 +490,30 @@ fn recorded_refusals_and_limits_are_recognised() {
         text.lines().filter_map(|l| d.decode(l).error).collect()
     };
     for (dir, format, name, cause) in [
-        ("claude", StreamFormat::Claude, "auth-401.jsonl", Cause::Auth),
+        (
+            "claude",
+            StreamFormat::Claude,
+            "auth-401.jsonl",
+            Cause::Auth,
+        ),
         (
             "claude",
             StreamFormat::Claude,
             "unknown-model-404.jsonl",
             Cause::UnknownModel,
         ),
-        ("gemini", StreamFormat::Gemini, "auth-400-key.jsonl", Cause::Auth),
-        ("gemini", StreamFormat::Gemini, "auth-401.jsonl", Cause::Auth),
+        (
+            "gemini",
+            StreamFormat::Gemini,
+            "auth-400-key.jsonl",
+            Cause::Auth,
+        ),
+        (
+            "gemini",
+            StreamFormat::Gemini,
+            "auth-401.jsonl",
+            Cause::Auth,
+        ),
         (
             "gemini",
             StreamFormat::Gemini,
@@ -526,7 +541,9 @@ fn recorded_refusals_and_limits_are_recognised() {
         .collect();
     assert_eq!(limits.len(), 1, "{limits:?}");
     assert!(
-        limits[0].words.contains("spend limit reached · resets 5:03am (UTC)"),
+        limits[0]
+            .words
+            .contains("spend limit reached · resets 5:03am (UTC)"),
         "{limits:?}"
     );
 }

@@ -95,7 +95,11 @@ fn a_refusal_fails_the_change_at_once_and_no_other_change_of_that_agent_starts()
         assert_eq!(runs(&env, id), 0, "{id}");
     }
     assert_eq!(env.state("d")["phase"], "done");
-    assert!(out.stderr.contains("Not started, since their agent refused: b, c."), "{out}");
+    assert!(
+        out.stderr
+            .contains("Not started, since their agent refused: b, c."),
+        "{out}"
+    );
     // Once fixed, start runs the ones not started.
     scripted(&env, "jobs: 1\n", TICK);
     let again = env.conflux(&["start", "--no-progress", "b"]);
@@ -106,7 +110,11 @@ fn a_refusal_fails_the_change_at_once_and_no_other_change_of_that_agent_starts()
 #[test]
 fn a_usage_limit_is_waited_out_without_spending_an_iteration_or_a_retry() {
     let env = TestEnv::new();
-    scripted(&env, "env: {RESET_IN: \"2\"}\nmax_iterations: 1\n", &limited_once());
+    scripted(
+        &env,
+        "env: {RESET_IN: \"2\"}\nmax_iterations: 1\n",
+        &limited_once(),
+    );
     env.add_change("a", &["1.1 Work"], &[], "");
     env.commit_all("change");
     let out = env.conflux(&["start", "--no-progress"]);
@@ -127,7 +135,11 @@ fn a_usage_limit_is_waited_out_without_spending_an_iteration_or_a_retry() {
 #[test]
 fn a_usage_limit_that_resets_after_max_wait_fails_naming_the_reset() {
     let env = TestEnv::new();
-    scripted(&env, "env: {RESET_IN: \"7200\"}\nmax_wait: 1m\n", &limited_once());
+    scripted(
+        &env,
+        "env: {RESET_IN: \"7200\"}\nmax_wait: 1m\n",
+        &limited_once(),
+    );
     env.add_change("a", &["1.1 Work"], &[], "");
     env.commit_all("change");
     let out = env.conflux(&["start", "--no-progress"]);
