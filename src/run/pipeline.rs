@@ -95,6 +95,10 @@ impl Outcome {
     }
 }
 
+/// Usage-limit waits in a row for one iteration; an agent that reports a limit again after
+/// that many resets fails the change.
+const MAX_WAITS: u32 = 3;
+
 /// At most this much of a verify failure or of review findings goes into the next prompt.
 const FEEDBACK_BYTES: usize = 4000;
 
@@ -788,6 +792,7 @@ impl Pipeline<'_> {
             presets::build(spec, &vars).map_err(|e| Outcome::new(Phase::Failed, e.to_string()))?;
         // A usage limit is waited out and the same run started again: no iteration and no
         // retry is spent on it.
+        let mut waits = 0;
         let outcome = loop {
             if let Some(reason) = self.shared.refusal_of(config) {
                 return Err(Outcome::new(Phase::Pending, reason));
@@ -799,7 +804,9 @@ impl Pipeline<'_> {
                 self.emit(ChangeEvent::Cost { usd: cost });
             }
             match &outcome.result {
-                RunResult::UsageLimit(limit) => {
+                // An agent still at its limit after several resets is not waited for again.
+                RunResult::UsageLimit(limit) if waits < MAX_WAITS => {
+                    waits += 1;
                     self.wait_for_reset(worktree, iteration, limit).await?
                 }
                 _ => break outcome,
@@ -807,6 +814,13 @@ impl Pipeline<'_> {
         };
         match outcome.result {
             RunResult::Success => Ok(()),
+            RunResult::UsageLimit(limit) => Err(Outcome::new(
+                Phase::Failed,
+                format!(
+                    "the agent still reports a usage limit after {MAX_WAITS} waits for its reset: {}",
+                    limit.words
+                ),
+            )),
             RunResult::Refused(refusal) => {
                 let reason = refusal.to_string();
                 self.shared.refuse(config, self.id, &reason);

@@ -156,6 +156,29 @@ fn a_usage_limit_that_resets_after_max_wait_fails_naming_the_reset() {
     assert_eq!(runs(&env, "a"), 1);
 }
 
+#[test]
+fn an_agent_still_limited_after_its_resets_fails_instead_of_waiting_for_ever() {
+    let env = TestEnv::new();
+    let always = r#"echo "{\"type\":\"result\",\"is_error\":true,\"result\":\"Claude AI usage limit reached|$(( $(date +%s) + 1 ))\"}"
+exit 1"#;
+    scripted(&env, "", always);
+    env.add_change("a", &["1.1 Work"], &[], "");
+    env.commit_all("change");
+    // Without a bound on the waits this run never ends.
+    let out = env.conflux_bounded(&["start", "--no-progress"], Duration::from_secs(60));
+    assert_eq!(out.code, 1, "{out}");
+    let st = env.state("a");
+    assert_eq!(st["phase"], "failed", "{st}");
+    assert_eq!(st["retries"], 0, "{st}");
+    assert!(
+        st["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("the agent still reports a usage limit after 3 waits")),
+        "{st}"
+    );
+    assert_eq!(runs(&env, "a"), 4);
+}
+
 /// `start` in the background, its output to files.
 fn spawn_start(env: &TestEnv) -> std::process::Child {
     let mut cmd = env.conflux_cmd(&["start", "--no-progress"]);
