@@ -72,6 +72,8 @@ struct Rule {
 const CLAUDE_LOGIN: &str =
     "run `claude /login`, or set a valid ANTHROPIC_API_KEY in `env:` of .conflux.yaml";
 const CLAUDE_MODEL: &str = "pick a model the account can use: `agent: {preset: claude, extra_args: \"--model …\"}` (or ANTHROPIC_MODEL in `env:`)";
+const CODEX_KEY: &str =
+    "set a valid OPENAI_API_KEY in `env:` of .conflux.yaml, or sign in with `codex login`";
 const GEMINI_KEY: &str =
     "set a valid GEMINI_API_KEY in `env:` of .conflux.yaml, or sign in once by running `gemini`";
 const GEMINI_MODEL: &str = "pick a model the key can use: GEMINI_MODEL in `env:`, or `agent: {preset: gemini, extra_args: \"--model …\"}`";
@@ -113,6 +115,22 @@ const REFUSALS: &[Rule] = &[
         cause: Cause::Root,
         fix: "set `env: {IS_SANDBOX: \"1\"}` (exactly 1: yes or true do not count) if this is a sandbox or container, or run git conflux as a normal user",
     },
+    // Codex CLI 0.171.0: "unexpected status 401 Unauthorized: Incorrect API key provided: …"
+    // (tests/fixtures/codex/auth-401.jsonl).
+    Rule {
+        format: StreamFormat::Codex,
+        needle: "401 unauthorized",
+        cause: Cause::Auth,
+        fix: CODEX_KEY,
+    },
+    // "The model `…` does not exist or you do not have access to it."
+    // (tests/fixtures/codex/unknown-model.jsonl).
+    Rule {
+        format: StreamFormat::Codex,
+        needle: "does not exist or you do not have access to it",
+        cause: Cause::UnknownModel,
+        fix: "pick a model the account can use: `agent: {preset: codex, extra_args: \"--model …\"}`",
+    },
     // Gemini CLI 0.61.0: a rejected key answers 400 API_KEY_INVALID
     // (tests/fixtures/gemini/auth-400-key.jsonl), a rejected token 401
     // (tests/fixtures/gemini/auth-401.jsonl).
@@ -146,9 +164,9 @@ const LIMITS: &[(StreamFormat, &str)] = &[
     // and the older "Claude AI usage limit reached|<epoch seconds>".
     (StreamFormat::Claude, "limit reached"),
     (StreamFormat::Claude, "hit your limit"),
-    // Codex (codex-rs/core/src/error.rs): "You've hit your usage limit. … Try again at 3:04
-    // PM." / "… try again at Jan 5th, 2026 3:04 PM."; "Model … is at capacity. … Try again
-    // in 2h."
+    // Codex CLI 0.171.0: "You’ve hit your usage limit. … or try again at 4:31 AM."
+    // (tests/fixtures/codex/usage-limit.jsonl); from codex-rs/core/src/error.rs also
+    // "… try again at Jan 5th, 2026 3:04 PM." and "Model … is at capacity. … Try again in 2h."
     (StreamFormat::Codex, "usage limit"),
     (StreamFormat::Codex, "at capacity"),
 ];

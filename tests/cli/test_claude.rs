@@ -12,11 +12,9 @@ use std::time::{Duration, Instant};
 use git_conflux::agent::refusal::{self, Cause};
 use git_conflux::agent::stream::{Decoder, StreamFormat};
 
-use crate::model_server::{Fault, ModelServer, Run};
+use crate::agent_cli::CliEnv;
+use crate::model_server::{Fault, Run};
 use crate::support::{Output, TestEnv};
-
-/// Upper bound of one `git conflux start` here; a run that needs it is a failure.
-const RUN_LIMIT: Duration = Duration::from_secs(120);
 
 /// An agent CLI the tests drive: `$<env_var>`, else where scripts/test.sh installs it
 /// (`<cache>/<name>/node_modules/.bin/<name>`), else a failure that says how to get it.
@@ -49,98 +47,48 @@ fn claude_bin() -> PathBuf {
 }
 
 /// A test repository whose agent is the `claude` preset, pointed at a scripted model.
-struct ClaudeEnv {
-    env: TestEnv,
-    server: ModelServer,
-    bin_dir: PathBuf,
+struct ClaudeEnv(CliEnv);
+
+impl std::ops::Deref for ClaudeEnv {
+    type Target = CliEnv;
+    fn deref(&self) -> &CliEnv {
+        &self.0
+    }
 }
 
 impl ClaudeEnv {
     fn new(default: Vec<Run>) -> ClaudeEnv {
-        let bin = claude_bin();
-        let env = TestEnv::new();
-        let bin_dir = env.path().join("bin");
-        std::fs::create_dir_all(&bin_dir).unwrap();
-        std::os::unix::fs::symlink(&bin, bin_dir.join("claude")).unwrap();
-        let server = ModelServer::start(default);
-        ClaudeEnv {
-            env,
-            server,
-            bin_dir,
-        }
+        ClaudeEnv(CliEnv::new("claude", &claude_bin(), default))
     }
 
     /// `.conflux.yaml`: the `claude` preset, the server, and only what keeps the CLI offline
     /// and private. `sandbox` adds IS_SANDBOX=1 (what the preset needs as root).
     fn configure(&self, extra: &str, sandbox: bool) {
         let config_dir = self.env.path().join("claude-config");
-        let mut text = String::from("agent: claude\n");
-        for default in [
-            "stagger: 0s",
-            "kill_grace: 1s",
-            "retry: {delay: 0s}",
-            "inactivity_timeout: 60s",
-        ] {
-            let key = default.split(':').next().unwrap_or_default();
-            if !extra.lines().any(|l| l.starts_with(&format!("{key}:"))) {
-                text.push_str(default);
-                text.push('\n');
-            }
-        }
-        text.push_str(extra);
-        text.push_str(&format!(
-            "env:\n  ANTHROPIC_BASE_URL: \"{}\"\n  ANTHROPIC_API_KEY: dummy-key-not-a-secret\n  \
-             CLAUDE_CONFIG_DIR: \"{}\"\n  CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: \"1\"\n  \
-             DISABLE_AUTOUPDATER: \"1\"\n  DISABLE_TELEMETRY: \"1\"\n  \
-             DISABLE_ERROR_REPORTING: \"1\"\n",
-            self.server.base_url(),
-            config_dir.display()
-        ));
+        let mut env = vec![
+            ("ANTHROPIC_BASE_URL", self.server.base_url()),
+            ("ANTHROPIC_API_KEY", "dummy-key-not-a-secret".to_owned()),
+            ("CLAUDE_CONFIG_DIR", config_dir.display().to_string()),
+            ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".to_owned()),
+            ("DISABLE_AUTOUPDATER", "1".to_owned()),
+            ("DISABLE_TELEMETRY", "1".to_owned()),
+            ("DISABLE_ERROR_REPORTING", "1".to_owned()),
+        ];
         if sandbox {
-            text.push_str("  IS_SANDBOX: \"1\"\n");
+            env.push(("IS_SANDBOX", "1".to_owned()));
         }
-        self.env.write(".conflux.yaml", &text);
+        self.0.configure("claude", extra, &env);
     }
 
     fn add(&self, id: &str, tasks: &[&str], deps: &[&str]) {
         self.env.add_change(id, tasks, deps, "");
     }
 
-    /// Runs `git conflux ARGS` with the CLI first on PATH, bounded by [`RUN_LIMIT`].
-    fn conflux(&self, args: &[&str]) -> Output {
-        let mut cmd = self.env.conflux_cmd(args);
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut dirs = vec![self.bin_dir.clone()];
-        dirs.extend(std::env::split_paths(&path));
-        cmd.env("PATH", std::env::join_paths(dirs).unwrap());
-        bounded(&self.env, cmd, RUN_LIMIT)
-    }
-
-    fn phase(&self, id: &str) -> String {
-        self.env.state(id)["phase"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned()
-    }
-
-    /// No process is left whose working directory is inside this test's directory.
-    fn assert_no_process_left(&self) {
-        let left = processes_under(self.env.path());
-        assert!(left.is_empty(), "processes left behind: {left:?}");
-    }
-
-    /// `git conflux logs ID`: decoded lines, never the CLI's raw JSON.
+    /// `git conflux logs ID`: decoded lines, never the CLI's raw JSON, with the model named.
     fn assert_decoded_log(&self, id: &str) -> String {
-        let out = self.conflux(&["logs", id]);
-        assert_eq!(out.code, 0, "{out}");
-        for line in out.stdout.lines() {
-            assert!(
-                !line.contains("{\"type\""),
-                "raw JSON in `logs {id}`: {line}\n{out}"
-            );
-        }
-        assert!(out.stdout.contains("session started (model "), "{out}");
-        out.stdout
+        let log = self.decoded_log(id);
+        assert!(log.contains("session started (model "), "{log}");
+        log
     }
 }
 
@@ -281,22 +229,7 @@ fn claude_completes_dependent_changes_and_they_merge() {
         "{notes}"
     );
 
-    let merged = c.conflux(&["merge", "--all"]);
-    assert_eq!(merged.code, 0, "{merged}");
-    for id in ["add-greeting", "add-farewell", "add-notes"] {
-        assert!(
-            c.env
-                .read(&format!("claude-work/{id}/task-1.txt"))
-                .contains(id)
-        );
-        assert!(
-            !c.env
-                .read(&format!("openspec/changes/{id}/tasks.md"))
-                .contains("[ ]")
-        );
-    }
-    assert_eq!(c.env.git(&["status", "--porcelain"]), "");
-    c.env.git(&["fsck", "--strict"]);
+    c.assert_merges(&["add-greeting", "add-farewell", "add-notes"]);
     c.assert_no_process_left();
 }
 
@@ -520,32 +453,61 @@ fn recorded_refusals_and_limits_are_recognised() {
             "unknown-model-404.jsonl",
             Cause::UnknownModel,
         ),
+        ("codex", StreamFormat::Codex, "auth-401.jsonl", Cause::Auth),
+        (
+            "codex",
+            StreamFormat::Codex,
+            "unknown-model.jsonl",
+            Cause::UnknownModel,
+        ),
     ] {
-        let found: Vec<_> = errors(dir, format, name)
+        // Codex reports its error twice (an `error` event, then `turn.failed`).
+        let errors = errors(dir, format, name);
+        let found: Vec<_> = errors
             .iter()
             .filter_map(|e| refusal::refusal(format, e))
             .collect();
-        assert_eq!(found.len(), 1, "{dir}/{name}: {found:?}");
-        assert_eq!(found[0].cause, cause, "{dir}/{name}");
+        assert!(
+            !found.is_empty() && found.len() == errors.len(),
+            "{dir}/{name}: {found:?}"
+        );
+        assert!(found.iter().all(|r| r.cause == cause), "{dir}/{name}");
     }
-    // A 500 and an overload are no refusals: they are retried.
-    for name in ["server-error-500.jsonl", "overloaded-529.jsonl"] {
-        for e in errors("claude", StreamFormat::Claude, name) {
-            assert_eq!(refusal::refusal(StreamFormat::Claude, &e), None, "{name}");
+    // A 500, an overload and a plain rate limit are no refusals and no usage limits: they
+    // are retried.
+    let now = jiff::Zoned::now();
+    for (dir, format, name) in [
+        ("claude", StreamFormat::Claude, "server-error-500.jsonl"),
+        ("claude", StreamFormat::Claude, "overloaded-529.jsonl"),
+        ("codex", StreamFormat::Codex, "rate-limit-429.jsonl"),
+        ("codex", StreamFormat::Codex, "server-error-500.jsonl"),
+    ] {
+        for e in errors(dir, format, name) {
+            assert_eq!(refusal::refusal(format, &e), None, "{name}");
+            assert_eq!(refusal::usage_limit(format, &e, &now), None, "{name}");
         }
     }
-    let now = jiff::Zoned::now();
-    let limits: Vec<_> = errors("claude", StreamFormat::Claude, "spend-limit-429.jsonl")
-        .iter()
-        .filter_map(|e| refusal::usage_limit(StreamFormat::Claude, e, &now))
-        .collect();
-    assert_eq!(limits.len(), 1, "{limits:?}");
-    assert!(
-        limits[0]
-            .words
-            .contains("spend limit reached · resets 5:03am (UTC)"),
-        "{limits:?}"
-    );
+    for (dir, format, name, words) in [
+        (
+            "claude",
+            StreamFormat::Claude,
+            "spend-limit-429.jsonl",
+            "spend limit reached · resets 5:03am (UTC)",
+        ),
+        (
+            "codex",
+            StreamFormat::Codex,
+            "usage-limit.jsonl",
+            "or try again at 4:31 AM.",
+        ),
+    ] {
+        let limits: Vec<_> = errors(dir, format, name)
+            .iter()
+            .filter_map(|e| refusal::usage_limit(format, e, &now))
+            .collect();
+        assert!(!limits.is_empty(), "{name}");
+        assert!(limits.iter().all(|l| l.words.contains(words)), "{limits:?}");
+    }
 }
 
 #[test]

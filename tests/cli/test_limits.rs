@@ -96,7 +96,7 @@ fn a_refusal_fails_the_change_at_once_and_no_other_change_of_that_agent_starts()
     }
     assert_eq!(env.state("d")["phase"], "done");
     assert!(
-        out.stderr
+        out.stdout
             .contains("Not started, since their agent refused: b, c."),
         "{out}"
     );
