@@ -77,6 +77,8 @@ pub struct Config {
     pub budget: Budget,
     /// The whole run's budget: once spent, no new agent run starts.
     pub run_budget: Budget,
+    /// The longest an agent's usage limit is waited for; a later reset fails the change.
+    pub max_wait: Duration,
 }
 
 /// What `merge` does with a change that conflicts with its base (`merge.resolve`).
@@ -138,6 +140,7 @@ impl Default for Config {
             merge_resolve: Resolve::None,
             budget: Budget::default(),
             run_budget: Budget::default(),
+            max_wait: Duration::from_secs(6 * 3600),
         }
     }
 }
@@ -181,6 +184,7 @@ pub struct Layer {
     pub env: Option<BTreeMap<String, String>>,
     pub review: Option<ReviewLayer>,
     pub merge: Option<MergeLayer>,
+    pub max_wait: Option<Dur>,
     pub budget: Option<BudgetLayer>,
     pub run_budget: Option<BudgetLayer>,
 }
@@ -736,6 +740,7 @@ impl Config {
         );
         set(&mut self.timeout, layer.timeout.map(|d| d.0));
         set(&mut self.kill_grace, layer.kill_grace.map(|d| d.0));
+        set(&mut self.max_wait, layer.max_wait.map(|d| d.0));
         if let Some(hooks) = layer.hooks {
             self.hooks.extend(hooks);
         }

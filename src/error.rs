@@ -20,6 +20,9 @@ pub enum Exit {
     Conflict = 3,
     /// A budget (a change's or the run's) was spent: changes ended `over-budget`, none failed.
     OverBudget = 4,
+    /// An agent CLI refused to work (credentials, login, root, unknown model); the changes
+    /// that would meet the same refusal were not started.
+    Refused = 5,
     /// Interrupted by Ctrl-C, SIGTERM or `git conflux stop`; the run can be resumed.
     Interrupted = 130,
     /// A bug in git-conflux.
@@ -45,6 +48,10 @@ impl Exit {
         (
             Exit::OverBudget,
             "a budget was spent (budget, run_budget, --budget): changes ended over-budget, none failed; start again with a higher budget to continue them",
+        ),
+        (
+            Exit::Refused,
+            "an agent CLI refused to work (invalid key, login needed, root, unknown model): the reason says how to fix it; changes with the same agent were not started, and `git conflux start` runs them once it is fixed",
         ),
         (
             Exit::Interrupted,

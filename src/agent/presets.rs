@@ -196,9 +196,16 @@ pub enum Error {
         source: template::Error,
     },
     #[error(
-        "the `claude` preset passes --dangerously-skip-permissions, which Claude Code refuses for root (uid 0) unless IS_SANDBOX=1; set `env: {{IS_SANDBOX: \"1\"}}` in .conflux.yaml if this is a sandbox or container, or run git conflux as a normal user"
+        "the `claude` preset passes --dangerously-skip-permissions, which Claude Code refuses for root (uid 0) unless IS_SANDBOX=1 {}; set `env: {{IS_SANDBOX: \"1\"}}` in .conflux.yaml if this is a sandbox or container, or run git conflux as a normal user",
+        match .value.as_deref() {
+            Some(value) => format!("(it is `{value}` here: only exactly `1` counts, not yes or true)"),
+            None => "(exactly `1`: yes or true do not count)".to_owned(),
+        }
     )]
-    RootWithoutSandbox,
+    RootWithoutSandbox {
+        /// The IS_SANDBOX value that was given, if any.
+        value: Option<String>,
+    },
     #[error("cannot write the prompt file {path}: {source}")]
     PromptFile {
         path: PathBuf,
@@ -391,7 +398,9 @@ fn preflight_as(
         .map(String::as_str);
     match configured.or(process_is_sandbox) {
         Some("1") => Ok(()),
-        _ => Err(Error::RootWithoutSandbox),
+        value => Err(Error::RootWithoutSandbox {
+            value: value.map(str::to_owned),
+        }),
     }
 }
 
@@ -621,6 +630,19 @@ mod tests {
         assert!(preflight_as(&claude, &sandbox, None, true).is_ok());
         assert!(preflight_as(&claude, &none, Some("1"), true).is_ok());
         assert!(preflight_as(&claude, &none, Some("0"), true).is_err());
+        // Claude Code 2.1 refuses `yes` and `true` too: the message says only `1` counts.
+        for value in ["yes", "true"] {
+            let err = preflight_as(&claude, &none, Some(value), true).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains(&format!("it is `{value}` here: only exactly `1` counts")),
+                "{err}"
+            );
+        }
+        assert!(
+            err.to_string().contains("yes or true do not count"),
+            "{err}"
+        );
         assert!(preflight_as(&claude, &none, None, false).is_ok());
         let tuned = AgentSpec::Tuned {
             preset: "claude".into(),

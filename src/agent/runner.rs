@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::group::{self, ProcessTree};
 use super::presets::Invocation;
+use super::refusal::{self, Refusal, UsageLimit};
 use super::shell;
 use super::stream::{Decoder, StreamFormat, Usage};
 
@@ -256,6 +257,11 @@ pub enum RunResult {
         after: Duration,
     },
     Cancelled,
+    /// The CLI refused in words no retry cures (a bad key, a login, an unknown model);
+    /// never retried.
+    Refused(Refusal),
+    /// The CLI reported a usage limit and when it resets; not retried: the caller waits.
+    UsageLimit(UsageLimit),
 }
 
 #[derive(Clone, Debug)]
@@ -299,6 +305,8 @@ impl RunOutcome {
                 humantime::format_duration(*after)
             ),
             RunResult::Cancelled => "was cancelled".to_owned(),
+            RunResult::Refused(refusal) => refusal.to_string(),
+            RunResult::UsageLimit(limit) => format!("hit a usage limit: {}", limit.words),
         }
     }
 }
@@ -343,6 +351,8 @@ pub async fn run(
             End::Cancelled => break RunResult::Cancelled,
             End::TimedOut(after) => break RunResult::TimedOut { after },
             End::Exited { .. } if status.is_some_and(|s| s.success()) => break RunResult::Success,
+            // The CLI's own words say no retry helps now.
+            End::Exited { .. } if let Some(result) = out.refused_or_limited() => break result,
             End::Inactive(after) => (
                 Some(format!("no output for {}s", after.as_secs())),
                 req.retry.timeout_retries,
@@ -722,6 +732,9 @@ struct Output<'a> {
     /// This attempt's last error the decoder reported, and its last non-empty stderr line.
     decoded_error: Option<String>,
     stderr_error: Option<String>,
+    /// What this attempt's error lines say: a refusal, a usage limit.
+    refusal: Option<Refusal>,
+    limit: Option<UsageLimit>,
 }
 
 impl<'a> Output<'a> {
@@ -739,6 +752,8 @@ impl<'a> Output<'a> {
             tail: Tail::default(),
             decoded_error: None,
             stderr_error: None,
+            refusal: None,
+            limit: None,
         }
     }
 
@@ -747,6 +762,28 @@ impl<'a> Output<'a> {
         self.matched = None;
         self.decoded_error = None;
         self.stderr_error = None;
+        self.refusal = None;
+        self.limit = None;
+    }
+
+    /// A failed attempt's refusal (first) or usage limit, as how the run ends.
+    fn refused_or_limited(&mut self) -> Option<RunResult> {
+        self.refusal
+            .take()
+            .map(RunResult::Refused)
+            .or_else(|| self.limit.take().map(RunResult::UsageLimit))
+    }
+
+    /// Reads an error line of the agent (decoded, or on stderr) for a refusal or a usage
+    /// limit; the first of each counts.
+    fn classify(&mut self, line: &str) {
+        let format = self.decoder.format();
+        if self.refusal.is_none() {
+            self.refusal = refusal::refusal(format, line);
+        }
+        if self.limit.is_none() {
+            self.limit = refusal::usage_limit(format, line, &jiff::Zoned::now());
+        }
     }
 
     /// The attempt's own words for what went wrong: a decoded error event wins over stderr.
@@ -776,13 +813,15 @@ impl<'a> Output<'a> {
                 if d.usage_changed {
                     (self.on_event)(AgentEvent::Usage(self.total.plus(self.decoder.usage())));
                 }
-                if d.error.is_some() {
-                    self.decoded_error = d.error;
+                if let Some(error) = d.error {
+                    self.classify(&error);
+                    self.decoded_error = Some(error);
                 }
                 d.lines
             }
             Stream::Stderr => {
                 if !text.trim().is_empty() {
+                    self.classify(&text);
                     self.stderr_error = Some(text.trim().to_owned());
                 }
                 vec![text.into_owned()]

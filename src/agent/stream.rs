@@ -93,6 +93,10 @@ impl Decoder {
         &self.usage
     }
 
+    pub fn format(&self) -> StreamFormat {
+        self.format
+    }
+
     /// Decodes one line (without its newline).
     pub fn decode(&mut self, line: &str) -> Decoded {
         let mut out = Out::default();

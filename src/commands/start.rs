@@ -323,6 +323,7 @@ async fn execute(
         cancel: Cancel::new(),
         events: tx,
         spend: RunSpend::new(config.run_budget),
+        refused: Default::default(),
     });
     let mut recorder = Recorder::new(ws.run_dir.clone());
     let ids: Vec<String> = plan.jobs.iter().map(|j| j.plan.change.id.clone()).collect();
@@ -547,12 +548,14 @@ fn summary_rows(
     (rows, any_done)
 }
 
-/// 130 when interrupted, 0 when every change is done or merged, 4 when the others are
-/// over budget, else 1.
+/// 130 when interrupted, 5 when an agent refused, 0 when every change is done or merged,
+/// 4 when the others are over budget, else 1.
 fn exit_code(summary: &Summary) -> Exit {
     let all = |f: fn(Phase) -> bool| summary.outcomes.values().all(|o| f(o.phase));
     if summary.interrupted {
         Exit::Interrupted
+    } else if summary.refused {
+        Exit::Refused
     } else if all(|p| matches!(p, Phase::Done | Phase::Merged)) {
         Exit::Ok
     } else if all(|p| matches!(p, Phase::Done | Phase::Merged | Phase::OverBudget)) {
@@ -580,6 +583,13 @@ fn next_steps(
         lines.push(format!(
             "Failed: {}. See why with `git conflux logs {first}`; `git conflux start` runs {them} again.",
             failed.join(", ")
+        ));
+    }
+    let not_started = ids(&[Phase::Pending]);
+    if !not_started.is_empty() {
+        lines.push(format!(
+            "Not started, since their agent refused: {}. Fix what the refusal says, then `git conflux start` runs them.",
+            not_started.join(", ")
         ));
     }
     let conflicts = ids(&[Phase::Conflict]);

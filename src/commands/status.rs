@@ -8,7 +8,7 @@ use crate::commands::{Context, display_path};
 use crate::error::{CommandError, Exit};
 use crate::run::budget::{Budget, RunRecord, Tokens};
 use crate::run::overview::{ChangeView, overview};
-use crate::run::state::{Phase, ReviewRecord, pid_alive};
+use crate::run::state::{Phase, ReviewRecord, Waiting, pid_alive};
 use crate::run::workspace::Workspace;
 use crate::ui::display::Display;
 use crate::ui::{table, truncate_to_width};
@@ -44,6 +44,9 @@ struct JsonRow<'a> {
     review: Option<&'a ReviewRecord>,
     /// Messages from `git conflux tell` waiting for the change's next iteration.
     messages: &'a [String],
+    /// The usage limit a `waiting` change waits for: `until` (epoch seconds) and the agent's
+    /// words; null otherwise.
+    waiting: Option<&'a Waiting>,
     tasks: &'a [Task],
 }
 
@@ -135,6 +138,7 @@ fn json_row<'a>(ws: &Workspace, v: &'a ChangeView, with_tasks: bool) -> JsonRow<
         last_error: state.and_then(|s| s.last_error.as_deref()),
         review: state.and_then(|s| s.review.as_ref()),
         messages: state.map_or(&[], |s| s.messages.as_slice()),
+        waiting: state.and_then(|s| s.waiting.as_ref()),
         tasks: if with_tasks { &v.tasks } else { &[] },
     }
 }

@@ -107,6 +107,12 @@ pub enum ChangeEvent {
         #[serde(rename = "after_ms", with = "millis")]
         after: Duration,
     },
+    /// The agent hit a usage limit: the change waits until `until` (epoch seconds), then
+    /// runs the same iteration again, spending no iteration and no retry.
+    Waiting {
+        until: u64,
+        words: String,
+    },
     /// What one agent run (retries included) of iteration `iteration` spent, as the agent
     /// reported it (`usd` null when it reports no cost); not sent when it reported nothing.
     Cost {

@@ -61,11 +61,16 @@ impl ChangeView {
 
     /// The phase as shown to people: `applying (interrupted)` when nobody drives it.
     pub fn phase_label(&self) -> String {
-        let phase = self.phase();
+        let phase = match self.state.as_ref().and_then(|s| s.waiting.as_ref()) {
+            Some(w) if self.phase() == Phase::Waiting => {
+                format!("waiting until {}", crate::ui::local_clock(w.until))
+            }
+            _ => self.phase().to_string(),
+        };
         if self.interrupted {
             format!("{phase} (interrupted)")
         } else {
-            phase.to_string()
+            phase
         }
     }
 }

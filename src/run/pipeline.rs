@@ -10,6 +10,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::agent::presets::{self, Invocation, Vars};
 use crate::agent::prompt::{self, PromptInput};
+use crate::agent::refusal::UsageLimit;
 use crate::agent::runner::{Cancel, RunOutcome, RunResult, Stagger};
 use crate::agent::verdict::{self, Decision, Verdict};
 use crate::change::{self, Change, Task};
@@ -21,7 +22,7 @@ use crate::run::budget::{RunSpend, Spend};
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
 use crate::run::process;
-use crate::run::state::{BranchOwner, ChangeState, Phase, RunDir, branch_owner};
+use crate::run::state::{BranchOwner, ChangeState, Phase, RunDir, branch_owner, now_secs};
 
 /// What every pipeline of one run shares.
 pub struct Shared {
@@ -35,6 +36,40 @@ pub struct Shared {
     pub events: UnboundedSender<Event>,
     /// The run's spending against its budget.
     pub spend: RunSpend,
+    /// Agents that refused in this run (by [`agent_key`]), with the change and reason: no
+    /// new run of them starts.
+    pub refused: Mutex<std::collections::BTreeMap<String, String>>,
+}
+
+/// What makes two changes' agents the same for a refusal: the agent spec and its
+/// environment (where keys and models are set).
+pub(crate) fn agent_key(config: &Config) -> String {
+    serde_json::to_string(&(&config.agent, &config.env)).unwrap_or_default()
+}
+
+impl Shared {
+    /// Records that the agent of `config` refused in change `id`: every change with the same
+    /// agent would hit the same refusal, so none of them starts another run.
+    fn refuse(&self, config: &Config, id: &str, reason: &str) {
+        if let Ok(mut refused) = self.refused.lock() {
+            refused
+                .entry(agent_key(config))
+                .or_insert_with(|| format!("{reason} (in {id})"));
+        }
+    }
+
+    /// Why an agent run of `config` is not started: its agent refused in this run.
+    pub(crate) fn refusal_of(&self, config: &Config) -> Option<String> {
+        let refused = self.refused.lock().ok()?;
+        refused.get(&agent_key(config)).map(|reason| {
+            format!("not started: {reason}; fix that, then `git conflux start` runs it")
+        })
+    }
+
+    /// Whether any agent refused in this run.
+    pub(crate) fn any_refused(&self) -> bool {
+        self.refused.lock().is_ok_and(|r| !r.is_empty())
+    }
 }
 
 /// One change to run, as the scheduler planned it.
@@ -62,6 +97,10 @@ impl Outcome {
         }
     }
 }
+
+/// Usage-limit waits in a row for one iteration; an agent that reports a limit again after
+/// that many resets fails the change.
+const MAX_WAITS: u32 = 3;
 
 /// At most this much of a verify failure or of review findings goes into the next prompt.
 const FEEDBACK_BYTES: usize = 4000;
@@ -194,6 +233,18 @@ impl Pipeline<'_> {
         };
         let prior = self.plan.prior.as_ref();
         let mut iteration = prior.map_or(0, |s| s.iteration);
+        // A run killed while it waited for a usage limit waits on until its reset.
+        if let Some(waiting) = prior.and_then(|s| s.waiting.as_ref())
+            && waiting.until > now_secs()
+        {
+            let limit = UsageLimit {
+                until: waiting.until,
+                words: waiting.words.clone(),
+            };
+            if let Err(outcome) = self.wait_for_reset(&worktree, iteration, &limit).await {
+                return outcome;
+            }
+        }
         let mut review_round = prior
             .and_then(|s| s.review.as_ref())
             .map_or(0, |r| r.rounds);
@@ -742,12 +793,40 @@ impl Pipeline<'_> {
         let vars = self.vars(worktree, text, "md", iteration);
         let invocation =
             presets::build(spec, &vars).map_err(|e| Outcome::new(Phase::Failed, e.to_string()))?;
-        let outcome = self
-            .supervise(Role::Agent, invocation, worktree, None)
-            .await;
-        self.charge(Role::Agent, iteration, &outcome);
+        // A usage limit is waited out and the same run started again: no iteration and no
+        // retry is spent on it.
+        let mut waits = 0;
+        let outcome = loop {
+            if let Some(reason) = self.shared.refusal_of(config) {
+                return Err(Outcome::new(Phase::Pending, reason));
+            }
+            let outcome = self
+                .supervise(Role::Agent, invocation.clone(), worktree, None)
+                .await;
+            self.charge(Role::Agent, iteration, &outcome);
+            match &outcome.result {
+                // An agent still at its limit after several resets is not waited for again.
+                RunResult::UsageLimit(limit) if waits < MAX_WAITS => {
+                    waits += 1;
+                    self.wait_for_reset(worktree, iteration, limit).await?
+                }
+                _ => break outcome,
+            }
+        };
         match outcome.result {
             RunResult::Success => Ok(()),
+            RunResult::UsageLimit(limit) => Err(Outcome::new(
+                Phase::Failed,
+                format!(
+                    "the agent still reports a usage limit after {MAX_WAITS} waits for its reset: {}",
+                    limit.words
+                ),
+            )),
+            RunResult::Refused(refusal) => {
+                let reason = refusal.to_string();
+                self.shared.refuse(config, self.id, &reason);
+                Err(Outcome::new(Phase::Failed, reason))
+            }
             // `tell --now` ended this iteration only: its work is committed, the next starts.
             RunResult::Cancelled if !self.steer.cancel.is_cancelled() => Ok(()),
             RunResult::Cancelled => Err(self.cancelled(worktree, iteration).await),
@@ -787,6 +866,41 @@ impl Pipeline<'_> {
             None => self.shared.spend.spent_reason()?,
         };
         Some(Outcome::new(Phase::OverBudget, reason))
+    }
+
+    /// Waits until the agent's usage limit resets (phase `waiting`, recorded so that a
+    /// resumed run waits on), unless the reset is further off than `max_wait` (the change
+    /// fails, naming the reset) or the change is stopped meanwhile (at once).
+    async fn wait_for_reset(
+        &self,
+        worktree: &Path,
+        iteration: u32,
+        limit: &UsageLimit,
+    ) -> Result<(), Outcome> {
+        let max_wait = self.plan.config.max_wait;
+        let left = limit.until.saturating_sub(now_secs());
+        if left > max_wait.as_secs() {
+            return Err(Outcome::new(
+                Phase::Failed,
+                format!(
+                    "the agent hit a usage limit that resets at {} (in {}), later than max_wait ({}): {}; run `git conflux start` after the reset, or raise max_wait",
+                    crate::ui::local_clock(limit.until),
+                    humantime::format_duration(Duration::from_secs(left)),
+                    humantime::format_duration(max_wait),
+                    limit.words
+                ),
+            ));
+        }
+        self.emit(ChangeEvent::Waiting {
+            until: limit.until,
+            words: limit.words.clone(),
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(left)) => {}
+            _ = self.steer.cancel.cancelled() => return Err(self.cancelled(worktree, iteration).await),
+        }
+        self.phase(Phase::Applying, None);
+        Ok(())
     }
 
     fn vars(&self, worktree: &Path, prompt: String, kind: &str, iteration: u32) -> Vars {

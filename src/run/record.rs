@@ -109,6 +109,10 @@ impl Recorder {
             ChangeEvent::Phase { phase, reason } => {
                 state.phase = *phase;
                 state.reason = reason.clone();
+                // A stopped wait is waited on by the run that resumes the change.
+                if *phase != Phase::Cancelled {
+                    state.waiting = None;
+                }
                 if phase.is_failure() {
                     state.last_error = reason.clone().or(state.last_error.take());
                 }
@@ -161,6 +165,15 @@ impl Recorder {
             }
             ChangeEvent::Retrying { .. } | ChangeEvent::InactivityTimeout { .. } => {
                 state.retries += matches!(kind, ChangeEvent::Retrying { .. }) as u32;
+                true
+            }
+            ChangeEvent::Waiting { until, words } => {
+                state.phase = Phase::Waiting;
+                state.reason = Some(crate::ui::describe(kind));
+                state.waiting = Some(crate::run::state::Waiting {
+                    until: *until,
+                    words: words.clone(),
+                });
                 true
             }
             ChangeEvent::Cost { spend, .. } => {

@@ -43,6 +43,8 @@ pub struct Summary {
     pub interrupted: bool,
     /// Pipelines that panicked (bugs), by change.
     pub internal_errors: Vec<String>,
+    /// An agent refused in words no retry cures; changes with that agent were not started.
+    pub refused: bool,
 }
 
 /// The pipelines running now, and which change each task runs, so that a panicked one is
@@ -456,6 +458,13 @@ impl Dispatcher<'_, '_> {
             if !ready {
                 continue;
             }
+            // Its agent refused in this run: it would refuse this change just the same.
+            if let Some(Slot::Waiting(job)) = self.slots.get(&id)
+                && let Some(reason) = self.shared.refusal_of(&job.plan.config)
+            {
+                self.end(&id, Phase::Pending, Some(reason));
+                continue;
+            }
             let Some(Slot::Waiting(job)) = self.slots.insert(id.clone(), Slot::Running) else {
                 continue;
             };
@@ -539,6 +548,7 @@ impl Dispatcher<'_, '_> {
             outcomes: self.outcomes,
             interrupted: self.interrupts > 0,
             internal_errors: self.internal_errors,
+            refused: self.shared.any_refused(),
         }
     }
 }

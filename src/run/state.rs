@@ -30,6 +30,8 @@ pub enum Phase {
     Applying,
     Verifying,
     Reviewing,
+    /// Waiting for an agent's usage limit to reset ([`ChangeState::waiting`]).
+    Waiting,
     Done,
     Merged,
     Failed,
@@ -52,6 +54,7 @@ impl Phase {
                 | Phase::Applying
                 | Phase::Verifying
                 | Phase::Reviewing
+                | Phase::Waiting
         )
     }
 
@@ -78,6 +81,7 @@ impl Phase {
             Phase::Applying => "applying",
             Phase::Verifying => "verifying",
             Phase::Reviewing => "reviewing",
+            Phase::Waiting => "waiting",
             Phase::Done => "done",
             Phase::Merged => "merged",
             Phase::Failed => "failed",
@@ -159,6 +163,18 @@ pub struct ChangeState {
     /// Messages from `git conflux tell` not yet in a prompt.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<String>,
+    /// The usage limit the change waits for (phase `waiting`): a resumed run waits on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+}
+
+/// A usage limit being waited for.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Waiting {
+    /// When the agent said the limit resets, in epoch seconds.
+    pub until: u64,
+    /// The agent's words.
+    pub words: String,
 }
 
 /// The review stage so far: rounds run and the last verdict with its findings.
@@ -199,6 +215,7 @@ impl ChangeState {
             elapsed_secs: 0,
             review: None,
             messages: Vec::new(),
+            waiting: None,
         }
     }
 }
@@ -607,6 +624,7 @@ mod tests {
             elapsed_secs: 3,
             review: None,
             messages: Vec::new(),
+            waiting: None,
         }
     }
 

@@ -173,6 +173,17 @@ pub fn clock(secs: u64) -> String {
     format!("{:02}:{:02}:{:02}", day / 3600, day % 3600 / 60, day % 60)
 }
 
+/// `HH:MM` in the local time zone of a time in epoch seconds: when a usage limit resets,
+/// said the way the agent said it.
+pub fn local_clock(secs: u64) -> String {
+    let Ok(at) = jiff::Timestamp::from_second(secs.min(i64::MAX as u64) as i64) else {
+        return clock(secs);
+    };
+    at.to_zoned(jiff::tz::TimeZone::system())
+        .strftime("%H:%M")
+        .to_string()
+}
+
 /// One line of text for an event: the same words in the log, the plain output and the bars.
 pub fn describe(kind: &ChangeEvent) -> String {
     match kind {
@@ -246,6 +257,9 @@ pub fn describe(kind: &ChangeEvent) -> String {
         } => format!("tokens: {spend}"),
         ChangeEvent::Cost { role, spend, .. } => {
             format!("{} tokens: {spend}", role.as_str())
+        }
+        ChangeEvent::Waiting { until, words } => {
+            format!("waiting until {}: {words}", local_clock(*until))
         }
         ChangeEvent::Committed { commit, message } => {
             format!("committed {} {message}", short(commit))

@@ -171,6 +171,10 @@ impl Progress {
                 };
             }
             ChangeEvent::Cost { spend, .. } => row.spend = row.spend.plus(spend),
+            ChangeEvent::Waiting { .. } => {
+                row.phase = Some(Phase::Waiting);
+                row.note = Some(describe(kind));
+            }
             ChangeEvent::Retrying { .. }
             | ChangeEvent::InactivityTimeout { .. }
             | ChangeEvent::VerifyFailed { .. }
@@ -229,8 +233,9 @@ impl Progress {
                 .filter(|r| r.phase.is_some_and(f))
                 .count()
         };
-        let running = count(&|p| p.is_active() && p != Phase::Queued);
+        let running = count(&|p| p.is_active() && !matches!(p, Phase::Queued | Phase::Waiting));
         let queued = count(&|p| p == Phase::Queued);
+        let waiting = count(&|p| p == Phase::Waiting);
         let done = count(&|p| matches!(p, Phase::Done | Phase::Merged));
         let failed = count(&|p| p.is_failure());
         let spent = self
@@ -247,6 +252,12 @@ impl Progress {
                 failed.to_string()
             },
         );
+        if waiting > 0 {
+            text.push_str(&format!(
+                " · {} waiting for a usage limit",
+                self.style.yellow(&waiting.to_string())
+            ));
+        }
         text.push_str(&run_spend(&spent, &self.budget));
         // The spinner, and the elapsed time after two spaces, keep their columns.
         let room = terminal_width().saturating_sub(2 + 2 + ELAPSED_COLUMNS);

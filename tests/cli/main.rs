@@ -17,6 +17,7 @@ mod test_gemini;
 mod test_git_env;
 mod test_hooks;
 mod test_install;
+mod test_limits;
 mod test_manners;
 mod test_merge;
 mod test_quoting;

@@ -40,6 +40,11 @@ pub enum Fault {
         should_retry: Option<bool>,
         times: Option<u32>,
     },
+    /// Anthropic only: answer 429 with a spend limit that resets `secs` after the first
+    /// such answer (the API's `spend limit reached · resets <day>`
+    /// message and `anthropic-ratelimit-unified-reset` header, not to be retried); later
+    /// requests before the reset get the same answer.
+    SpendLimit { secs: u64 },
     /// Answer every request of the run with HTTP 429 and the provider's "usage limit
     /// reached" error, resetting in `reset_secs` (also sent as `retry-after`).
     UsageLimit { reset_secs: u64 },
@@ -87,6 +92,8 @@ pub struct Request {
 
 #[derive(Default)]
 struct State {
+    /// When the spend limit of [`Fault::SpendLimit`] resets, once it was first answered.
+    spend_reset: Option<u64>,
     scripts: HashMap<String, Vec<Run>>,
     default: Vec<Run>,
     /// change → sessions in order of first sight.
@@ -359,6 +366,16 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
             let (kind, message) = match status {
                 529 => ("overloaded_error", "Overloaded"),
                 429 => ("rate_limit_error", "Rate limited (scripted)"),
+                // Gemini's answer to a key it does not know.
+                400 => (
+                    "invalid_request_error",
+                    "API key not valid. Please pass a valid API key.",
+                ),
+                401 => ("authentication_error", "invalid x-api-key"),
+                404 => (
+                    "not_found_error",
+                    "models/scripted-unknown is not found for API version v1beta, or is not supported for generateContent.",
+                ),
                 _ => ("api_error", "Internal server error (scripted)"),
             };
             let mut headers = json_type.to_vec();
@@ -370,12 +387,39 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
                     json!({"type": "error", "error": {"type": kind, "message": message}})
                 }
                 Api::Gemini => {
-                    json!({"error": {"code": status, "message": message, "status": "UNAVAILABLE"}})
+                    let code = match status {
+                        400 => "INVALID_ARGUMENT",
+                        401 => "UNAUTHENTICATED",
+                        404 => "NOT_FOUND",
+                        _ => "UNAVAILABLE",
+                    };
+                    json!({"error": {"code": status, "message": message, "status": code}})
                 }
                 Api::Responses => openai_error(*status, &model),
             };
             respond(&mut stream, *status, &headers, body.to_string().as_bytes());
             return;
+        }
+        Some(Fault::SpendLimit { secs }) => {
+            let reset = *state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .spend_reset
+                .get_or_insert_with(|| epoch_secs() + secs);
+            if epoch_secs() < reset {
+                log("spend limit".into());
+                let body = json!({"type": "error", "error": {"type": "rate_limit_error",
+                    "message": format!("spend limit reached \u{b7} resets {}", month_day(reset))}});
+                let headers = [
+                    ("Content-Type", "application/json".to_owned()),
+                    ("anthropic-ratelimit-unified-status", "rejected".to_owned()),
+                    ("anthropic-ratelimit-unified-reset", reset.to_string()),
+                    ("retry-after", (reset - epoch_secs()).to_string()),
+                    ("x-should-retry", "false".to_owned()),
+                ];
+                respond(&mut stream, 429, &headers, body.to_string().as_bytes());
+                return;
+            }
         }
         Some(Fault::UsageLimit { reset_secs }) => {
             log("usage limit".into());
@@ -399,6 +443,29 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
     });
     let blocks = with_ids(blocks, state);
     send_message(&mut stream, api, streaming, &model, &blocks, stop_reason);
+}
+
+fn epoch_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `Dec 2`: the day of an epoch time in UTC, as the API's spend-limit message names it.
+fn month_day(secs: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    format!("{} {day}", MONTHS[(month - 1) as usize])
 }
 
 /// Which wire format a request speaks.

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use git_conflux::agent::refusal::{self, Cause};
 use git_conflux::agent::stream::{Decoder, StreamFormat};
 
 use crate::agent_cli::CliEnv;
@@ -375,6 +376,186 @@ fn server_error_is_not_retried_and_fails_the_change() {
 }
 
 #[test]
+fn a_rejected_key_is_one_refusal_and_no_other_change_starts() {
+    // The real API sends no `x-should-retry` with a 401; the CLI then retries it itself for
+    // about two minutes (ten `api_retry` events, tests/fixtures/claude/) and ends with the
+    // same words. The server says not to, so that the test stays short.
+    let rejected = Fault::Error {
+        status: 401,
+        should_retry: Some(false),
+        times: None,
+    };
+    let c = ClaudeEnv::new(vec![Run::fault(rejected)]);
+    c.configure("jobs: 1\n", true);
+    c.add("first", &["1.1 Never happens"], &[]);
+    c.add("second", &["1.1 Never happens"], &[]);
+    c.env.commit_all("changes");
+    let out = c.conflux(&["start"]);
+    assert_eq!(out.code, 5, "{out}");
+    let st = c.env.state("first");
+    assert_eq!(st["phase"], "failed", "{st}");
+    assert_eq!(st["retries"], 0, "{st}");
+    assert_eq!(
+        st["reason"],
+        "claude refused: Invalid API key · Fix external API key — run `claude /login`, or set a valid ANTHROPIC_API_KEY in `env:` of .conflux.yaml"
+    );
+    assert_eq!(c.server.runs("first"), 1);
+    let second = c.env.state("second");
+    assert_eq!(second["phase"], "pending", "{second}");
+    assert_eq!(c.server.runs("second"), 0);
+    c.assert_no_process_left();
+}
+
+#[test]
+fn an_unknown_model_is_a_refusal_not_retried() {
+    let unknown = Fault::Error {
+        status: 404,
+        should_retry: None,
+        times: None,
+    };
+    let c = ClaudeEnv::new(vec![Run::fault(unknown)]);
+    c.configure("", true);
+    c.add("modelless", &["1.1 Never happens"], &[]);
+    c.env.commit_all("change");
+    let out = c.conflux(&["start"]);
+    assert_eq!(out.code, 5, "{out}");
+    let st = c.env.state("modelless");
+    assert_eq!(st["phase"], "failed", "{st}");
+    assert_eq!(st["retries"], 0, "{st}");
+    let reason = st["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.starts_with("claude refused: There's an issue with the selected model")
+            && reason.contains("--model"),
+        "{reason}"
+    );
+    assert_eq!(c.server.runs("modelless"), 1);
+    c.assert_no_process_left();
+}
+
+#[test]
+fn a_spend_limit_is_waited_out_and_the_same_iteration_runs_again() {
+    // The CLI shows the reset to the minute ("resets 3:03am (UTC)"): the wait ends within
+    // that minute's end.
+    let limited = Fault::SpendLimit { secs: 2 };
+    let c = ClaudeEnv::new(vec![Run::fault(limited), Run::all()]);
+    c.configure("max_iterations: 1\n", true);
+    c.add("capped", &["1.1 Wait for the reset"], &[]);
+    c.env.commit_all("change");
+    let out = c.conflux(&["start"]);
+    assert_eq!(out.code, 0, "{out}");
+    let st = c.env.state("capped");
+    assert_eq!(st["phase"], "done", "{st}");
+    assert_eq!(st["iteration"], 1, "{st}");
+    assert_eq!(st["retries"], 0, "{st}");
+    assert_eq!(c.server.runs("capped"), 2);
+    let log = c.assert_decoded_log("capped");
+    assert!(
+        log.contains("waiting until ") && log.contains("spend limit reached · resets "),
+        "{log}"
+    );
+    c.assert_no_process_left();
+}
+
+#[test]
+fn recorded_refusals_and_limits_are_recognised() {
+    let errors = |dir: &str, format: StreamFormat, name: &str| -> Vec<String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(dir)
+            .join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut d = Decoder::new(format);
+        text.lines().filter_map(|l| d.decode(l).error).collect()
+    };
+    for (dir, format, name, cause) in [
+        (
+            "claude",
+            StreamFormat::Claude,
+            "auth-401.jsonl",
+            Cause::Auth,
+        ),
+        (
+            "claude",
+            StreamFormat::Claude,
+            "unknown-model-404.jsonl",
+            Cause::UnknownModel,
+        ),
+        (
+            "gemini",
+            StreamFormat::Gemini,
+            "auth-400-key.jsonl",
+            Cause::Auth,
+        ),
+        (
+            "gemini",
+            StreamFormat::Gemini,
+            "auth-401.jsonl",
+            Cause::Auth,
+        ),
+        (
+            "gemini",
+            StreamFormat::Gemini,
+            "unknown-model-404.jsonl",
+            Cause::UnknownModel,
+        ),
+        ("codex", StreamFormat::Codex, "auth-401.jsonl", Cause::Auth),
+        (
+            "codex",
+            StreamFormat::Codex,
+            "unknown-model.jsonl",
+            Cause::UnknownModel,
+        ),
+    ] {
+        // Codex reports its error twice (an `error` event, then `turn.failed`).
+        let errors = errors(dir, format, name);
+        let found: Vec<_> = errors
+            .iter()
+            .filter_map(|e| refusal::refusal(format, e))
+            .collect();
+        assert!(
+            !found.is_empty() && found.len() == errors.len(),
+            "{dir}/{name}: {found:?}"
+        );
+        assert!(found.iter().all(|r| r.cause == cause), "{dir}/{name}");
+    }
+    // A 500, an overload and a plain rate limit are no refusals and no usage limits: they
+    // are retried.
+    let now = jiff::Zoned::now();
+    for (dir, format, name) in [
+        ("claude", StreamFormat::Claude, "server-error-500.jsonl"),
+        ("claude", StreamFormat::Claude, "overloaded-529.jsonl"),
+        ("codex", StreamFormat::Codex, "rate-limit-429.jsonl"),
+        ("codex", StreamFormat::Codex, "server-error-500.jsonl"),
+    ] {
+        for e in errors(dir, format, name) {
+            assert_eq!(refusal::refusal(format, &e), None, "{name}");
+            assert_eq!(refusal::usage_limit(format, &e, &now), None, "{name}");
+        }
+    }
+    for (dir, format, name, words) in [
+        (
+            "claude",
+            StreamFormat::Claude,
+            "spend-limit-429.jsonl",
+            "spend limit reached · resets 5:03am (UTC)",
+        ),
+        (
+            "codex",
+            StreamFormat::Codex,
+            "usage-limit.jsonl",
+            "or try again at 4:31 AM.",
+        ),
+    ] {
+        let limits: Vec<_> = errors(dir, format, name)
+            .iter()
+            .filter_map(|e| refusal::usage_limit(format, e, &now))
+            .collect();
+        assert!(!limits.is_empty(), "{name}");
+        assert!(limits.iter().all(|l| l.words.contains(words)), "{limits:?}");
+    }
+}
+
+#[test]
 fn model_that_makes_no_progress_is_reported_stalled() {
     let c = ClaudeEnv::new(vec![Run::ticks(0)]);
     c.configure("stall_iterations: 2\n", true);
@@ -459,6 +640,9 @@ fn recorded_transcripts_render_as_their_golden_text() {
         "server-error-500",
         "api-retry-then-success",
         "hung-model",
+        "auth-401",
+        "unknown-model-404",
+        "spend-limit-429",
     ] {
         assert_golden("claude", StreamFormat::Claude, name);
     }

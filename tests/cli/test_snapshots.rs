@@ -136,6 +136,7 @@ fn status_table_and_json() {
               "findings": []
             },
             "messages": [],
+            "waiting": null,
             "tasks": []
           },
           {
@@ -168,6 +169,7 @@ fn status_table_and_json() {
             "last_error": "the agent failed: agent exited with code 3: something went wrong",
             "review": null,
             "messages": [],
+            "waiting": null,
             "tasks": []
           },
           {
@@ -206,6 +208,7 @@ fn status_table_and_json() {
               ]
             },
             "messages": [],
+            "waiting": null,
             "tasks": []
           },
           {
@@ -240,6 +243,7 @@ fn status_table_and_json() {
             "last_error": null,
             "review": null,
             "messages": [],
+            "waiting": null,
             "tasks": []
           },
           {
@@ -276,6 +280,7 @@ fn status_table_and_json() {
               "findings": []
             },
             "messages": [],
+            "waiting": null,
             "tasks": []
           },
           {
@@ -312,6 +317,7 @@ fn status_table_and_json() {
               "findings": []
             },
             "messages": [],
+            "waiting": null,
             "tasks": []
           },
           {
@@ -347,6 +353,7 @@ fn status_table_and_json() {
             "last_error": "its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start again",
             "review": null,
             "messages": [],
+            "waiting": null,
             "tasks": []
           }
         ]
@@ -379,6 +386,54 @@ fn dry_run_plan() {
         Nothing was changed (dry run).
         [exit status: 0]
         "#);
+}
+
+/// A CLI that refuses (Claude Code's words for a rejected key): one failure with the fix, and
+/// the other change of the same agent not started.
+#[test]
+fn start_summary_after_a_refusal() {
+    let env = TestEnv::new();
+    env.write(
+        "refuse.sh",
+        "cat >/dev/null\necho '{\"type\":\"result\",\"is_error\":true,\"result\":\"Invalid API key · Please run /login\"}'\nexit 1\n",
+    );
+    env.write(
+        ".conflux.yaml",
+        &format!(
+            "agent: {{command: \"sh {}\", format: claude, prompt: stdin}}\njobs: 1\nstagger: 0s\n",
+            env.root.join("refuse.sh").display()
+        ),
+    );
+    env.add_change("a", &["one"], &[], "");
+    env.add_change("b", &["one"], &[], "");
+    env.commit_all("changes");
+    snap!(env.conflux(&["start"]), @"
+
+        ID  RESULT   ITERATIONS  TIME  COST  BRANCH     REASON
+        a   failed   1           [DURATION]    -     conflux/a  claude refused: Invalid API key · Please run /login — run `claude /logi…
+        b   pending  0           [DURATION]    -     conflux/b  not started: claude refused: Invalid API key · Please run /login — run …
+        Failed: a. See why with `git conflux logs a`; `git conflux start` runs it again.
+        Not started, since their agent refused: b. Fix what the refusal says, then `git conflux start` runs them.
+        ------- stderr -------
+        [TIME] starting 2 change(s) on main, 1 at a time: a, b
+        [TIME] a  planned on branch conflux/a, 0/1 tasks done
+        [TIME] a  queued
+        [TIME] b  planned on branch conflux/b, 0/1 tasks done
+        [TIME] b  queued
+        [TIME] a  preparing
+        [TIME] a  created worktree $TEST/repo.conflux/a on branch conflux/a at [HASH]
+        [TIME] a  tasks 0/1
+        [TIME] a  applying
+        [TIME] a  iteration 1/10
+        [TIME] a  agent started (pid [PID])
+        [TIME] a  agent│ error: Invalid API key · Please run /login
+        [TIME] a  agent│ done: 
+        [TIME] a  tasks 0/1
+        [TIME] a  failed: claude refused: Invalid API key · Please run /login — run `claude /login`, or set a valid ANTHROPIC_API_KEY in `env:` of .conflux.yaml
+        [TIME] b  pending: not started: claude refused: Invalid API key · Please run /login — run `claude /login`, or set a valid ANTHROPIC_API_KEY in `env:` of .conflux.yaml (in a); fix that, then `git conflux start` runs it
+        [TIME] finished in [DURATION]
+        [exit status: 5]
+        ");
 }
 
 #[test]

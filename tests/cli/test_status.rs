@@ -166,7 +166,8 @@ fn the_reason_of_a_failed_change_carries_the_agents_own_error() {
     env.add_change("a", &["one"], &[], "");
     env.commit_all("change");
     let out = env.conflux(&["start"]);
-    assert_eq!(out.code, 1, "{out}");
+    // A refusal (exit 5, test_limits.rs): the reason is the CLI's words and the fix.
+    assert_eq!(out.code, 5, "{out}");
     let wanted = "Invalid API key · Please run /login";
     let status = env.conflux(&["status"]);
     assert!(status.stdout.contains(wanted), "{status}");
