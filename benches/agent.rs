@@ -66,6 +66,7 @@ fn request(cwd: &Path) -> RunRequest {
         limits: Limits::default(),
         retry: RetryPolicy::default(),
         owns_cwd: false,
+        wrap: None,
     }
 }
 

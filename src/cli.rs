@@ -127,6 +127,9 @@ pub struct StartArgs {
     /// Give up on a change after N agent iterations [config: max_iterations].
     #[arg(long, value_name = "N")]
     pub max_iterations: Option<u32>,
+    /// Run the agents in bubblewrap (writing only their worktree) or not [config: sandbox].
+    #[arg(long, value_name = "KIND", value_parser = ["bwrap", "none"])]
+    pub sandbox: Option<String>,
     /// Merge each change into the base as soon as it is done (same as `git conflux merge`).
     #[arg(long)]
     pub merge: bool,

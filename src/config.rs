@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer};
 use crate::agent::presets::AgentSpec;
 use crate::agent::runner::{Limits, RetryPolicy};
 use crate::agent::template::{self, Placeholder};
+use crate::run::sandbox;
 
 /// The repository's configuration file, at the top of the main worktree (committed).
 pub const REPO_FILE: &str = ".conflux.yaml";
@@ -32,7 +33,15 @@ pub const HOOK_NAMES: &[&str] = &[
 ];
 
 /// Keys that apply to a whole run and so cannot be set per change.
-const RUN_WIDE_KEYS: &[&str] = &["jobs", "stagger", "base", "worktree_root", "branch_prefix"];
+/// `sandbox` is one of them: a change's own files (which its agent writes) never loosen it.
+const RUN_WIDE_KEYS: &[&str] = &[
+    "jobs",
+    "stagger",
+    "base",
+    "worktree_root",
+    "branch_prefix",
+    "sandbox",
+];
 
 /// The resolved configuration every part reads.
 #[derive(Clone, Debug)]
@@ -64,6 +73,8 @@ pub struct Config {
     pub review: Option<Review>,
     /// `merge.resolve`: what `merge` does when a change conflicts with its base.
     pub merge_resolve: Resolve,
+    /// `sandbox:`: where the change's processes run.
+    pub sandbox: sandbox::Settings,
 }
 
 /// What `merge` does with a change that conflicts with its base (`merge.resolve`).
@@ -123,6 +134,7 @@ impl Default for Config {
             env: BTreeMap::new(),
             review: None,
             merge_resolve: Resolve::None,
+            sandbox: sandbox::Settings::default(),
         }
     }
 }
@@ -166,6 +178,98 @@ pub struct Layer {
     pub env: Option<BTreeMap<String, String>>,
     pub review: Option<ReviewLayer>,
     pub merge: Option<MergeLayer>,
+    pub sandbox: Option<SandboxLayer>,
+}
+
+/// `sandbox:` as written: `bwrap`, `none`, or a map of its keys.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(from = "SandboxRaw")]
+pub struct SandboxLayer {
+    /// `bwrap`, `none`, `podman` or `docker`; checked by [`Layer::validate`].
+    pub runtime: Option<String>,
+    pub image: Option<String>,
+    pub commands: Option<bool>,
+    pub allow: Option<Vec<AllowEntry>>,
+    /// `host` (or `on`), or `none` (or `off`); checked by [`Layer::validate`].
+    pub network: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SandboxRaw {
+    Runtime(String),
+    Map(SandboxMap),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SandboxMap {
+    runtime: Option<String>,
+    image: Option<String>,
+    commands: Option<bool>,
+    allow: Option<Vec<AllowEntry>>,
+    #[serde(default, deserialize_with = "network_word")]
+    network: Option<String>,
+}
+
+impl From<SandboxRaw> for SandboxLayer {
+    fn from(raw: SandboxRaw) -> Self {
+        match raw {
+            SandboxRaw::Runtime(runtime) => SandboxLayer {
+                runtime: Some(runtime),
+                ..SandboxLayer::default()
+            },
+            SandboxRaw::Map(m) => SandboxLayer {
+                runtime: m.runtime,
+                image: m.image,
+                commands: m.commands,
+                allow: m.allow,
+                network: m.network,
+            },
+        }
+    }
+}
+
+/// YAML 1.1 reads `on`/`off` as booleans: they mean `host` and `none`.
+fn network_word<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Word {
+        Bool(bool),
+        Text(String),
+    }
+    Ok(Option::<Word>::deserialize(d)?.map(|w| match w {
+        Word::Bool(true) => "host".to_owned(),
+        Word::Bool(false) => "none".to_owned(),
+        Word::Text(t) => t,
+    }))
+}
+
+/// One `sandbox.allow` entry: a path (read-only), or `{path: …, mode: ro|rw}`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum AllowEntry {
+    ReadOnly(String),
+    Entry {
+        path: String,
+        #[serde(default)]
+        mode: Option<String>,
+    },
+}
+
+impl AllowEntry {
+    fn path(&self) -> &str {
+        match self {
+            AllowEntry::ReadOnly(path) | AllowEntry::Entry { path, .. } => path,
+        }
+    }
+
+    fn mode(&self) -> Option<&str> {
+        match self {
+            AllowEntry::ReadOnly(_) => None,
+            AllowEntry::Entry { mode, .. } => mode.as_deref(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -379,6 +483,9 @@ impl Layer {
                 &format!("`{resolve}` is not one of: {}", known.join(", ")),
             ));
         }
+        if let Some(layer) = &self.sandbox {
+            layer.validate().map_err(|(key, why)| invalid(&key, &why))?;
+        }
         if let Some(hooks) = &self.hooks
             && let Some(name) = hooks.keys().find(|k| !HOOK_NAMES.contains(&k.as_str()))
         {
@@ -422,6 +529,86 @@ impl Layer {
             out.push((format!("hooks.{name}"), command, template::HOOK));
         }
         out
+    }
+}
+
+impl SandboxLayer {
+    /// The runtime names `sandbox.runtime` (or `sandbox:` alone) accepts.
+    const RUNTIMES: &[&str] = &["bwrap", "none", "podman", "docker"];
+    const NETWORKS: &[&str] = &["host", "none"];
+
+    /// Checks each key on its own; a container runtime without an image is found by the
+    /// preflight, since the image may come from another layer.
+    fn validate(&self) -> Result<(), (String, String)> {
+        if let Some(runtime) = &self.runtime
+            && !Self::RUNTIMES.contains(&runtime.as_str())
+        {
+            return Err((
+                "sandbox".into(),
+                format!("`{runtime}` is not one of: {}", Self::RUNTIMES.join(", ")),
+            ));
+        }
+        if let Some(network) = &self.network
+            && !Self::NETWORKS.contains(&network.as_str())
+        {
+            return Err((
+                "sandbox.network".into(),
+                format!("`{network}` is not one of: {}", Self::NETWORKS.join(", ")),
+            ));
+        }
+        for entry in self.allow.iter().flatten() {
+            sandbox::check_allow_path(entry.path()).map_err(|why| ("sandbox.allow".into(), why))?;
+            if let Some(mode) = entry.mode()
+                && !matches!(mode, "ro" | "rw")
+            {
+                return Err((
+                    "sandbox.allow".into(),
+                    format!("mode `{mode}` of {} is not one of: ro, rw", entry.path()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Lays this layer over `settings`, key by key; `allow` lists add up.
+    fn apply_to(self, settings: &mut sandbox::Settings) {
+        let image = self.image.or_else(|| match &settings.kind {
+            sandbox::Kind::Container { image, .. } => Some(image.clone()),
+            _ => None,
+        });
+        let runtime = self.runtime.or_else(|| match &settings.kind {
+            sandbox::Kind::None => None,
+            sandbox::Kind::Bwrap => Some("bwrap".into()),
+            sandbox::Kind::Container { runtime, .. } => Some(runtime.program().into()),
+        });
+        settings.kind = match runtime.as_deref() {
+            Some("bwrap") => sandbox::Kind::Bwrap,
+            Some(name @ ("podman" | "docker")) => sandbox::Kind::Container {
+                runtime: if name == "podman" {
+                    sandbox::Runtime::Podman
+                } else {
+                    sandbox::Runtime::Docker
+                },
+                image: image.unwrap_or_default(),
+            },
+            _ => sandbox::Kind::None,
+        };
+        if let Some(commands) = self.commands {
+            settings.commands = commands;
+        }
+        if let Some(network) = self.network {
+            settings.network = if network == "none" {
+                sandbox::Network::None
+            } else {
+                sandbox::Network::Host
+            };
+        }
+        settings
+            .allow
+            .extend(self.allow.into_iter().flatten().map(|entry| sandbox::Allow {
+                write: entry.mode() == Some("rw"),
+                path: entry.path().to_owned(),
+            }));
     }
 }
 
@@ -554,6 +741,9 @@ impl Config {
             .and_then(|r| Resolve::parse(&r))
         {
             self.merge_resolve = resolve;
+        }
+        if let Some(layer) = layer.sandbox {
+            layer.apply_to(&mut self.sandbox);
         }
         if let Some(r) = layer.review {
             let review = self.review.get_or_insert(Review {

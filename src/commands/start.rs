@@ -21,6 +21,7 @@ use crate::run::pipeline::Shared;
 use crate::run::plan::{self, Note, RunPlan};
 use crate::run::record::Recorder;
 use crate::run::scheduler::{self, Summary};
+use crate::run::sandbox::Kind;
 use crate::run::signals;
 use crate::run::state::{LockState, Phase};
 use crate::run::workspace::Workspace;
@@ -98,6 +99,7 @@ fn join(ctx: &Context, ws: &Workspace, args: &StartArgs, pid: u32) -> Result<Exi
         ("--agent", args.agent.is_some()),
         ("--base", args.base.is_some()),
         ("--max-iterations", args.max_iterations.is_some()),
+        ("--sandbox", args.sandbox.is_some()),
         ("--merge", args.merge),
         ("--json", args.json),
         ("--no-progress", args.no_progress),
@@ -172,6 +174,13 @@ fn with_flags(mut config: Config, args: &StartArgs) -> Result<Config, CommandErr
     }
     if let Some(base) = &args.base {
         config.base = Some(base.clone());
+    }
+    if let Some(kind) = &args.sandbox {
+        config.sandbox.kind = if kind == "bwrap" {
+            Kind::Bwrap
+        } else {
+            Kind::None
+        };
     }
     Ok(config)
 }

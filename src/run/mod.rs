@@ -10,6 +10,7 @@ pub mod overview;
 pub mod pipeline;
 pub mod plan;
 pub(crate) mod process;
+pub(crate) mod sandbox;
 pub mod record;
 pub mod scheduler;
 pub mod signals;

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -789,14 +788,7 @@ impl Pipeline<'_> {
         match process::step(command, &vars) {
             Ok(invocation) => self.supervise(role, invocation, worktree, None).await,
             // Checked when the configuration was read; kept as a failure, never a panic.
-            Err(reason) => RunOutcome {
-                result: RunResult::Failed { reason },
-                attempts: 0,
-                duration: Duration::ZERO,
-                usage: Default::default(),
-                output_tail: String::new(),
-                last_error: None,
-            },
+            Err(reason) => RunOutcome::failed(reason),
         }
     }
 

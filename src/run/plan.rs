@@ -92,6 +92,9 @@ pub enum Error {
     /// Another `start` holds the repository.
     #[error(transparent)]
     Locked(state::Error),
+    /// The configured sandbox cannot run here.
+    #[error(transparent)]
+    Sandbox(#[from] crate::run::sandbox::Error),
 }
 
 /// The branch changes start from and merge into: `base:` (or --base), else the main
@@ -192,6 +195,7 @@ pub(crate) fn plan(
     let agent = config.agent.clone().ok_or(Error::NoAgent)?;
     presets::check_available(&agent).map_err(Error::AgentMissing)?;
     presets::preflight(&agent, &config.env).map_err(Error::AgentPreflight)?;
+    crate::run::sandbox::preflight(&config.sandbox)?;
     for v in &selection.changes {
         refuse_uncommitted(ws, v)?;
     }
