@@ -192,3 +192,101 @@ fn what_a_sandboxed_agent_leaves_running_ends_with_it() {
     assert!(env.log("escape").contains("started them"), "{}", env.log("escape"));
     assert!(left.is_empty(), "still running after the run: pids {left:?}");
 }
+
+/// A folder holding only `sh` (and `fake_bwrap`, when given, as `bwrap`), for a PATH
+/// without the real bubblewrap.
+fn path_without_bwrap(env: &TestEnv, fake_bwrap: Option<&str>) -> PathBuf {
+    let bin = env.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink("/bin/sh", bin.join("sh")).unwrap();
+    if let Some(script) = fake_bwrap {
+        let path = bin.join("bwrap");
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    bin
+}
+
+#[test]
+fn without_bubblewrap_start_names_the_package_before_any_worktree_exists() {
+    let env = TestEnv::new();
+    let agent = agent_script(&env, "exit 0\n");
+    configure(&env, &agent, "sandbox: bwrap\n", "a");
+    let before = env.refs_and_worktrees();
+    let mut cmd = env.conflux_cmd(&["start", "--no-progress"]);
+    cmd.env("PATH", path_without_bwrap(&env, None));
+
+    let out = env.run(cmd);
+
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("install the package `bubblewrap`"), "{out}");
+    assert_eq!(env.refs_and_worktrees(), before);
+}
+
+#[test]
+fn user_namespaces_refused_names_the_sysctl_before_any_worktree_exists() {
+    let env = TestEnv::new();
+    let agent = agent_script(&env, "exit 0\n");
+    configure(&env, &agent, "", "a");
+    let before = env.refs_and_worktrees();
+    // What bwrap 0.8 prints where the kernel refuses unprivileged user namespaces.
+    let refusing = "echo 'bwrap: No permissions to creating new namespace, likely because the kernel does not allow non-privileged user namespaces.' >&2; exit 1";
+    let mut cmd = env.conflux_cmd(&["start", "--no-progress", "--sandbox", "bwrap"]);
+    cmd.env("PATH", path_without_bwrap(&env, Some(refusing)));
+
+    let out = env.run(cmd);
+
+    assert_eq!(out.code, 2, "{out}");
+    for needle in [
+        "No permissions to creating new namespace",
+        "kernel.unprivileged_userns_clone",
+        "user.max_user_namespaces",
+    ] {
+        assert!(out.stderr.contains(needle), "{needle}: {out}");
+    }
+    assert_eq!(env.refs_and_worktrees(), before);
+}
+
+/// What `status`, `logs` and `merge` print after one change ran with `sandbox`, commit ids
+/// and digits (times, pids) masked: the configuration, and so every commit, differs.
+fn commands_after_a_run(sandbox: &str) -> Vec<String> {
+    let env = TestEnv::new();
+    let home = env.home.display().to_string();
+    env.one_change(
+        "same",
+        &format!("sandbox: {sandbox}\nenv: {{DEMO_STATE: \"{home}\"}}\n"),
+    );
+    env.commit_all("change");
+    let start = env.conflux(&["start", "--no-progress"]);
+    assert_eq!(start.code, 0, "{start}");
+    let mask = |text: String| {
+        let text = text.replace(env.path().to_str().unwrap(), "$TEST");
+        text.split_inclusive(|c: char| !c.is_ascii_alphanumeric())
+            .map(|word| {
+                let id = word.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+                if id.len() >= 7 && id.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')) {
+                    word.replacen(id, "<commit>", 1)
+                } else {
+                    word.replace(|c: char| c.is_ascii_digit(), "0")
+                }
+            })
+            .collect::<String>()
+    };
+    ["status", "logs same", "merge same", "status"]
+        .iter()
+        .map(|args| {
+            let args: Vec<&str> = args.split(' ').collect();
+            mask(env.conflux(&args).to_string())
+        })
+        .chain([mask(env.git(&["log", "--format=%s", "main"]))])
+        .collect()
+}
+
+#[test]
+fn status_logs_and_merge_behave_as_without_a_sandbox() {
+    if !have_bwrap() {
+        return;
+    }
+    assert_eq!(commands_after_a_run("bwrap"), commands_after_a_run("none"));
+}
