@@ -17,6 +17,18 @@ fn recorded_gemini_transcript_renders_as_its_golden_text() {
 
 #[test]
 fn gemini_completes_a_change_offline() {
+    gemini_completes_a_change("");
+}
+
+#[test]
+fn gemini_completes_a_change_inside_the_bwrap_sandbox() {
+    if crate::test_sandbox::have_bwrap() {
+        gemini_completes_a_change("sandbox: bwrap\n");
+    }
+}
+
+/// One change of two tasks, two runs of the CLI, with `extra` lines in the configuration.
+fn gemini_completes_a_change(extra: &str) {
     let bin = cli_bin("gemini", "@google/gemini-cli", "CONFLUX_GEMINI_BIN");
     let env = TestEnv::new();
     let bin_dir = env.path().join("bin");
@@ -36,7 +48,7 @@ fn gemini_completes_a_change_offline() {
         &format!(
             "agent: gemini\nstagger: 0s\nkill_grace: 1s\nretry: {{delay: 0s}}\n\
              inactivity_timeout: 60s\nenv:\n  GOOGLE_GEMINI_BASE_URL: \"{}\"\n  \
-             GEMINI_API_KEY: dummy-key-not-a-secret\n  GEMINI_MODEL: gemini-2.5-pro\n",
+             GEMINI_API_KEY: dummy-key-not-a-secret\n  GEMINI_MODEL: gemini-2.5-pro\n{extra}",
             server.base_url()
         ),
     );

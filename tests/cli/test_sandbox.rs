@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::support::TestEnv;
 
 /// Whether bubblewrap is here; in CI its absence fails the test.
-fn have_bwrap() -> bool {
+pub(crate) fn have_bwrap() -> bool {
     let found = std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("bwrap").is_file()));
     if !found {
