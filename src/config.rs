@@ -178,7 +178,18 @@ pub struct Layer {
     pub env: Option<BTreeMap<String, String>>,
     pub review: Option<ReviewLayer>,
     pub merge: Option<MergeLayer>,
+    #[serde(default, deserialize_with = "sandbox_layer")]
     pub sandbox: Option<SandboxLayer>,
+}
+
+/// A `sandbox:` value; serde's own error for a value that fits no form names no key, so it
+/// is replaced by the forms the user may write.
+fn sandbox_layer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SandboxLayer>, D::Error> {
+    Option::<SandboxLayer>::deserialize(d).map_err(|_| {
+        serde::de::Error::custom(
+            "sandbox must be bwrap, none, or {runtime: bwrap|none|podman|docker, image: …, commands: true|false, network: host|none, allow: [path, {path: …, mode: ro|rw}]}",
+        )
+    })
 }
 
 /// `sandbox:` as written: `bwrap`, `none`, or a map of its keys.
@@ -603,12 +614,15 @@ impl SandboxLayer {
                 sandbox::Network::Host
             };
         }
-        settings
-            .allow
-            .extend(self.allow.into_iter().flatten().map(|entry| sandbox::Allow {
-                write: entry.mode() == Some("rw"),
-                path: entry.path().to_owned(),
-            }));
+        settings.allow.extend(
+            self.allow
+                .into_iter()
+                .flatten()
+                .map(|entry| sandbox::Allow {
+                    write: entry.mode() == Some("rw"),
+                    path: entry.path().to_owned(),
+                }),
+        );
     }
 }
 
@@ -926,6 +940,74 @@ mod tests {
         assert!(err.contains("none, agent"), "{err}");
         let err = parse("merge: {resolv: agent}\n").unwrap_err().to_string();
         assert!(err.contains("resolv"), "{err}");
+    }
+
+    #[test]
+    fn sandbox_keys_are_layered_and_validated() {
+        use crate::run::sandbox::{Allow, Kind, Network, Runtime};
+        let mut c = Config::default();
+        assert_eq!(c.sandbox.kind, Kind::None);
+        c.apply(parse("sandbox: bwrap\n").unwrap());
+        assert_eq!(c.sandbox.kind, Kind::Bwrap);
+        c.apply(parse("sandbox: {network: none, commands: true, allow: [~/.cargo, {path: /opt/x, mode: rw}]}\n").unwrap());
+        assert_eq!(
+            c.sandbox.kind,
+            Kind::Bwrap,
+            "a layer without runtime keeps it"
+        );
+        assert_eq!(c.sandbox.network, Network::None);
+        assert!(c.sandbox.commands);
+        assert_eq!(
+            c.sandbox.allow,
+            [
+                Allow {
+                    path: "~/.cargo".into(),
+                    write: false
+                },
+                Allow {
+                    path: "/opt/x".into(),
+                    write: true
+                },
+            ]
+        );
+        c.apply(parse("sandbox: {runtime: podman, image: agents:1, network: on}\n").unwrap());
+        assert_eq!(
+            c.sandbox.kind,
+            Kind::Container {
+                runtime: Runtime::Podman,
+                image: "agents:1".into()
+            }
+        );
+        assert_eq!(c.sandbox.network, Network::Host);
+        c.apply(parse("sandbox: none\n").unwrap());
+        assert_eq!(c.sandbox.kind, Kind::None);
+        for (text, needle) in [
+            (
+                "sandbox: firejail\n",
+                "`firejail` is not one of: bwrap, none, podman, docker",
+            ),
+            ("sandbox: {network: wifi}\n", "sandbox.network"),
+            (
+                "sandbox: {allow: [relative/dir]}\n",
+                "must be an absolute path or start with ~/",
+            ),
+            ("sandbox: {allow: [{path: /x, mode: rwx}]}\n", "mode `rwx`"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+        for text in ["sandbox: {runtim: bwrap}\n", "sandbox: 42\n"] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(
+                err.contains("sandbox must be bwrap, none, or {runtime:"),
+                "{err}"
+            );
+        }
+        let origin = Path::new("openspec/changes/a/proposal.md");
+        let err = Layer::from_front_matter(&serde_json::json!({"sandbox": "none"}), origin)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("conflux.sandbox"), "{err}");
     }
 
     #[test]

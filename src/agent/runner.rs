@@ -506,7 +506,9 @@ async fn attempt_once(
             .wrap
             .as_ref()
             .and_then(|w| w.argv.first())
-            .map_or(String::new(), |p| format!(" in the sandbox `{}`", p.to_string_lossy()));
+            .map_or(String::new(), |p| {
+                format!(" in the sandbox `{}`", p.to_string_lossy())
+            });
         format!(
             "cannot start the agent (`sh -c {}` in {}{sandbox}): {e}",
             req.invocation.command,

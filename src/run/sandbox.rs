@@ -231,12 +231,7 @@ pub(crate) fn mounts(
                 .map(|d| Mount::ReadOnly(d.clone())),
         );
     }
-    mounts.extend(
-        own_paths
-            .iter()
-            .filter(|m| mount_path(m).exists())
-            .cloned(),
-    );
+    mounts.extend(own_paths.iter().filter(|m| mount_path(m).exists()).cloned());
     for allow in &settings.allow {
         let Some(path) = expand(&allow.path, home).filter(|p| p.exists()) else {
             continue;
@@ -417,7 +412,11 @@ pub(crate) fn wrap(
     Ok(Some(match &settings.kind {
         Kind::None => return Ok(None),
         Kind::Bwrap => Wrap {
-            argv: bwrap_argv(&mounts, settings.network, &std::path::absolute(cwd).unwrap_or_else(|_| cwd.to_owned())),
+            argv: bwrap_argv(
+                &mounts,
+                settings.network,
+                &std::path::absolute(cwd).unwrap_or_else(|_| cwd.to_owned()),
+            ),
             hold_term: true,
         },
         Kind::Container { runtime, image } => {
@@ -493,5 +492,223 @@ fn probe_bwrap() -> Result<(), Error> {
         Err(e) => Err(Error::UserNamespaces {
             stderr: e.to_string(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let out = Command::new("git")
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    }
+
+    /// A repository on `main` with branches conflux/a (checked out in worktree `wt`) and
+    /// conflux/b; returns (temp dir, main root, worktree).
+    fn repo() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        let root = base.join("repo");
+        std::fs::create_dir_all(&root).unwrap();
+        git(&root, &["init", "-q", "-b", "main"]);
+        git(&root, &["commit", "-q", "--allow-empty", "-m", "one"]);
+        git(&root, &["branch", "conflux/b"]);
+        let wt = base.join("wt");
+        git(
+            &root,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                "conflux/a",
+                wt.to_str().unwrap(),
+            ],
+        );
+        (dir, root, wt)
+    }
+
+    #[test]
+    fn a_worktree_writes_its_admin_dir_objects_and_only_its_own_branch() {
+        let (_dir, root, wt) = repo();
+        let layout = layout::layout(&wt).unwrap();
+        let git = root.join(".git");
+        let home = root.parent().unwrap().join("home");
+        let settings = Settings {
+            kind: Kind::Bwrap,
+            allow: vec![Allow {
+                path: "/usr".into(),
+                write: false,
+            }],
+            ..Settings::default()
+        };
+
+        let mounts = mounts(&settings, &layout, Some(&home), &[], &[]);
+
+        use Mount::*;
+        assert_eq!(
+            mounts,
+            [
+                Tmpfs(home),
+                ReadOnly("/usr".into()),
+                ReadOnly(git.clone()),
+                Writable(git.join("objects")),
+                Writable(git.join("worktrees/wt")),
+                Writable(git.join("refs/heads/conflux")),
+                ReadOnly(git.join("refs/heads/conflux/b")),
+                Writable(git.join("logs/refs/heads/conflux")),
+                ReadOnly(git.join("logs/refs/heads/conflux/b")),
+                Writable(wt),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_main_checkout_is_only_read() {
+        let (_dir, root, _wt) = repo();
+        let layout = layout::layout(&root).unwrap();
+        let mounts = mounts(&Settings::default(), &layout, None, &[], &[]);
+        assert_eq!(mounts, [Mount::ReadOnly(root)]);
+    }
+
+    #[test]
+    fn the_agents_own_paths_and_path_entries_under_home_are_shown_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().canonicalize().unwrap();
+        for d in [".claude", ".local/bin", "elsewhere"] {
+            std::fs::create_dir_all(home.join(d)).unwrap();
+        }
+        std::fs::write(home.join(".gitconfig"), "").unwrap();
+        let spec = AgentSpec::Preset("claude".into());
+        let env = vec![
+            (
+                "CLAUDE_CONFIG_DIR".to_owned(),
+                home.join("elsewhere").display().to_string(),
+            ),
+            ("GIT_CONFIG_GLOBAL".to_owned(), "/nonexistent".to_owned()),
+        ];
+        let own = own_paths(Some(&spec), Some(&home), &env);
+        let layout = Layout {
+            worktree: home.join("repo"),
+            git_dir: home.join("repo/.git"),
+            common_dir: home.join("repo/.git"),
+            branch_ref: None,
+        };
+        let path_dirs = [home.join(".local/bin"), "/usr/bin".into()];
+
+        let mounts = mounts(&Settings::default(), &layout, Some(&home), &own, &path_dirs);
+
+        use Mount::*;
+        assert_eq!(
+            mounts,
+            [
+                Tmpfs(home.clone()),
+                ReadOnly(home.join(".local/bin")),
+                Writable(home.join(".claude")),
+                Writable(home.join("elsewhere")),
+                ReadOnly(home.join(".gitconfig")),
+                ReadOnly(home.join("repo")),
+            ]
+        );
+    }
+
+    fn strings(argv: &[OsString]) -> Vec<String> {
+        argv.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn sample() -> Vec<Mount> {
+        vec![
+            Mount::Tmpfs("/home/u".into()),
+            Mount::ReadOnly("/r/.git".into()),
+            Mount::Writable("/r.conflux/a".into()),
+        ]
+    }
+
+    #[test]
+    fn bwrap_gets_a_read_only_root_its_own_pid_namespace_and_the_mounts_in_order() {
+        let argv = bwrap_argv(&sample(), Network::None, Path::new("/r.conflux/a"));
+        assert_eq!(
+            strings(&argv).join(" "),
+            "bwrap --ro-bind / / --dev /dev --proc /proc --unshare-pid --unshare-ipc \
+             --unshare-uts --unshare-cgroup-try --die-with-parent --unshare-net \
+             --tmpfs /home/u --ro-bind /r/.git /r/.git --bind /r.conflux/a /r.conflux/a \
+             --chdir /r.conflux/a --"
+        );
+        let host = bwrap_argv(&[], Network::Host, Path::new("/"));
+        assert!(!strings(&host).contains(&"--unshare-net".to_owned()));
+    }
+
+    #[test]
+    fn a_container_gets_the_same_mounts_at_the_same_paths() {
+        let argv = container_argv(
+            Runtime::Podman,
+            "agents:1",
+            &sample(),
+            Network::Host,
+            Path::new("/r.conflux/a"),
+            &["CONFLUX_CHANGE_ID", "HOME"],
+            true,
+        );
+        assert_eq!(
+            strings(&argv).join(" "),
+            "podman run --rm --init --read-only --interactive --userns=keep-id --network=host \
+             --tmpfs=/home/u --volume=/r/.git:/r/.git:ro --volume=/r.conflux/a:/r.conflux/a:rw \
+             --env=CONFLUX_CHANGE_ID --env=HOME --workdir=/r.conflux/a agents:1"
+        );
+        let docker = strings(&container_argv(
+            Runtime::Docker,
+            "agents:1",
+            &[],
+            Network::None,
+            Path::new("/w"),
+            &[],
+            false,
+        ));
+        let user = format!("--user={}:{}", nix::unistd::getuid(), nix::unistd::getgid());
+        assert_eq!(
+            docker,
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--init",
+                "--read-only",
+                &user,
+                "--network=none",
+                "--workdir=/w",
+                "agents:1"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_container_needs_an_image_and_its_runtime() {
+        let settings = |runtime, image: &str| Settings {
+            kind: Kind::Container {
+                runtime,
+                image: image.into(),
+            },
+            ..Settings::default()
+        };
+        let err = preflight(&settings(Runtime::Podman, "")).unwrap_err();
+        assert!(err.to_string().contains("needs `sandbox.image`"), "{err}");
+        if which::which("docker").is_err() {
+            let err = preflight(&settings(Runtime::Docker, "img")).unwrap_err();
+            assert!(err.to_string().contains("needs `docker` on PATH"), "{err}");
+        }
     }
 }

@@ -69,7 +69,14 @@ fn a_sandboxed_agent_commits_its_own_work_and_writes_nothing_else() {
     }
     let env = TestEnv::new();
     let other = env.path().join("other");
-    env.git(&["worktree", "add", "-q", other.to_str().unwrap(), "-b", "other"]);
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        other.to_str().unwrap(),
+        "-b",
+        "other",
+    ]);
     env.git(&["branch", "conflux/sibling"]);
     let outside = env.path().join("outside.txt");
     std::fs::write(&outside, "untouched\n").unwrap();
@@ -98,7 +105,10 @@ fn a_sandboxed_agent_commits_its_own_work_and_writes_nothing_else() {
     let _ = std::fs::remove_file("/etc/conflux-sandbox-test");
     let _ = std::fs::remove_file("/tmp/conflux-sandbox-test-new");
     assert_eq!(out.code, 0, "{out}\n{log}");
-    assert!(!log.contains("WROTE"), "the agent wrote outside its worktree:\n{log}");
+    assert!(
+        !log.contains("WROTE"),
+        "the agent wrote outside its worktree:\n{log}"
+    );
     for what in [
         "the main checkout",
         "another worktree",
@@ -113,7 +123,10 @@ fn a_sandboxed_agent_commits_its_own_work_and_writes_nothing_else() {
     ] {
         assert!(log.contains(&format!("refused: {what}")), "{what}:\n{log}");
     }
-    assert!(log.contains("committed"), "the agent's commit failed:\n{log}");
+    assert!(
+        log.contains("committed"),
+        "the agent's commit failed:\n{log}"
+    );
     assert_eq!(env.read("README.md"), readme);
     assert_eq!(
         std::fs::read_to_string(other.join("README.md")).unwrap(),
@@ -189,8 +202,15 @@ fn what_a_sandboxed_agent_leaves_running_ends_with_it() {
         );
     }
     assert_eq!(out.code, 0, "{out}\n{}", env.log("escape"));
-    assert!(env.log("escape").contains("started them"), "{}", env.log("escape"));
-    assert!(left.is_empty(), "still running after the run: pids {left:?}");
+    assert!(
+        env.log("escape").contains("started them"),
+        "{}",
+        env.log("escape")
+    );
+    assert!(
+        left.is_empty(),
+        "still running after the run: pids {left:?}"
+    );
 }
 
 /// A folder holding only `sh` (and `fake_bwrap`, when given, as `bwrap`), for a PATH
@@ -220,7 +240,10 @@ fn without_bubblewrap_start_names_the_package_before_any_worktree_exists() {
     let out = env.run(cmd);
 
     assert_eq!(out.code, 2, "{out}");
-    assert!(out.stderr.contains("install the package `bubblewrap`"), "{out}");
+    assert!(
+        out.stderr.contains("install the package `bubblewrap`"),
+        "{out}"
+    );
     assert_eq!(env.refs_and_worktrees(), before);
 }
 
