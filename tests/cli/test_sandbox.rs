@@ -313,3 +313,41 @@ fn status_logs_and_merge_behave_as_without_a_sandbox() {
     }
     assert_eq!(commands_after_a_run("bwrap"), commands_after_a_run("none"));
 }
+
+/// After one run whose verify command and `on_change_done` hook each try to write a file
+/// in the main checkout: which of the two files exist.
+fn commands_wrote(extra: &str) -> (bool, bool) {
+    let env = TestEnv::new();
+    let agent = agent_script(
+        &env,
+        "sed -i 's/- \\[ \\]/- [x]/' openspec/changes/c/tasks.md\n",
+    );
+    let main = env.root.display();
+    configure(
+        &env,
+        &agent,
+        &format!(
+            "verify: \"touch {main}/verify-wrote || true\"\n\
+             hooks: {{on_change_done: \"touch {main}/hook-wrote || true\"}}\n{extra}"
+        ),
+        "c",
+    );
+    let out = env.conflux(&["start", "--no-progress"]);
+    assert_eq!(out.code, 0, "{out}\n{}", env.log("c"));
+    (
+        env.root.join("verify-wrote").exists(),
+        env.root.join("hook-wrote").exists(),
+    )
+}
+
+#[test]
+fn verify_and_hooks_run_in_the_sandbox_only_with_sandbox_commands() {
+    if !have_bwrap() {
+        return;
+    }
+    assert_eq!(commands_wrote("sandbox: bwrap\n"), (true, true));
+    assert_eq!(
+        commands_wrote("sandbox: {runtime: bwrap, commands: true}\n"),
+        (false, false)
+    );
+}
