@@ -1,5 +1,6 @@
-//! Agent runner benchmarks: stream decoding throughput, and the runner's spawn-to-first-line
-//! latency against a bare `tokio::process` spawn.
+//! Agent runner benchmarks: stream decoding throughput, the runner's spawn-to-first-line
+//! latency against a bare `tokio::process` spawn, and a run in `sandbox: bwrap` against the
+//! same run unsandboxed.
 //!
 //! `cargo bench --bench agent`
 
@@ -13,6 +14,7 @@ use git_conflux::agent::runner::{
     AgentEvent, Cancel, Limits, RetryPolicy, RunRequest, Stagger, run,
 };
 use git_conflux::agent::stream::{Decoder, StreamFormat};
+use git_conflux::sandbox;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const STREAM_BYTES: usize = 100 * 1024 * 1024;
@@ -72,9 +74,14 @@ fn request(cwd: &Path) -> RunRequest {
 
 /// Spawn to first line of `sh -c 'echo hi'` through [`run`].
 async fn runner_once(cwd: &Path, stagger: &Stagger, cancel: &Cancel) -> Duration {
+    first_line(request(cwd), stagger, cancel).await
+}
+
+/// Spawn to first line of `req` through [`run`].
+async fn first_line(req: RunRequest, stagger: &Stagger, cancel: &Cancel) -> Duration {
     let start = Instant::now();
     let mut first = None;
-    run(request(cwd), stagger, cancel, &mut |e| {
+    run(req, stagger, cancel, &mut |e| {
         if first.is_none() && matches!(e, AgentEvent::Line { .. }) {
             first = Some(start.elapsed());
         }
@@ -145,5 +152,72 @@ fn first_line_latency(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decode_throughput, first_line_latency);
+/// Runs `git` in `dir`; panics when it fails.
+fn git(dir: &Path, args: &[&str]) {
+    let ok = std::process::Command::new("git")
+        .args(["-c", "user.name=B", "-c", "user.email=b@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .expect("git")
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+/// `sandbox: bwrap` against no sandbox, spawn to first line of the same `echo hi` in the
+/// same linked worktree: what the sandbox adds (building the mounts from the worktree's git
+/// layout, bubblewrap's namespaces and mounts). Interleaved like [`first_line_latency`].
+fn sandbox_latency(c: &mut Criterion) {
+    if which::which("bwrap").is_err() {
+        eprintln!("bubblewrap (bwrap) is not installed: the sandbox benchmark is skipped");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("repo");
+    std::fs::create_dir_all(&root).expect("repo dir");
+    git(&root, &["init", "-q", "-b", "main"]);
+    git(&root, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    let wt = dir.path().join("wt");
+    git(&root, &["worktree", "add", "-q", "-b", "conflux/a", wt.to_str().expect("utf-8")]);
+    let settings = sandbox::Settings {
+        kind: sandbox::Kind::Bwrap,
+        ..sandbox::Settings::default()
+    };
+    let sandboxed = || {
+        let mut req = request(&wt);
+        req.wrap = sandbox::wrap(&settings, None, &mut req.invocation, &wt).expect("sandbox");
+        req
+    };
+    let (stagger, cancel) = (Stagger::new(Duration::ZERO), Cancel::new());
+    let mut g = c.benchmark_group("sandbox_spawn_to_first_line");
+    g.bench_function("bwrap_echo_hi", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    black_box(first_line(request(&wt), &stagger, &cancel).await);
+                    total += first_line(sandboxed(), &stagger, &cancel).await;
+                }
+                total
+            })
+        })
+    });
+    g.bench_function("unsandboxed_echo_hi", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    black_box(first_line(sandboxed(), &stagger, &cancel).await);
+                    total += first_line(request(&wt), &stagger, &cancel).await;
+                }
+                total
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decode_throughput, first_line_latency, sandbox_latency);
 criterion_main!(benches);

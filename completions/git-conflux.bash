@@ -373,7 +373,7 @@ _git__conflux() {
             return 0
             ;;
         git__subcmd__conflux__subcmd__start)
-            opts="-j -C -v -q -h -V --jobs --agent --base --max-iterations --merge --dry-run --no-progress --json --color --verbose --quiet --help --version"
+            opts="-j -C -v -q -h -V --jobs --agent --base --max-iterations --sandbox --merge --dry-run --no-progress --json --color --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -397,6 +397,10 @@ _git__conflux() {
                     ;;
                 --max-iterations)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sandbox)
+                    COMPREPLY=($(compgen -W "bwrap none" -- "${cur}"))
                     return 0
                     ;;
                 -C)

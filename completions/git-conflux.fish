@@ -67,6 +67,8 @@ complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -s j -l j
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l agent -d 'Agent preset (claude, codex, gemini, opencode, aider) [config: agent]' -r
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l base -d 'Branch the changes start from and merge into [config: base, default: current branch]' -r
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l max-iterations -d 'Give up on a change after N agent iterations [config: max_iterations]' -r
+complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l sandbox -d 'Run the agents in bubblewrap (writing only their worktree) or not [config: sandbox]' -r -f -a "bwrap\t''
+none\t''"
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -s C -d 'Run as if started in <PATH> (like `git -C`)' -r -F
 complete -c git-conflux -n "__fish_git_conflux_using_subcommand start" -l color -d 'When to use colours: auto (a terminal without NO_COLOR), always or never' -r -f -a "auto\t''
 always\t''

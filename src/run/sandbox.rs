@@ -382,7 +382,7 @@ fn mount_path(mount: &Mount) -> &Path {
 
 /// The wrapper for a process of the run working in `cwd` with `invocation`, or `None` when
 /// no sandbox is configured.
-pub(crate) fn wrap(
+pub fn wrap(
     settings: &Settings,
     spec: Option<&AgentSpec>,
     invocation: &mut Invocation,
