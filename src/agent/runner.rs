@@ -57,10 +57,10 @@ pub struct RunRequest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wrap {
     pub argv: Vec<std::ffi::OsString>,
-    /// The wrapper starts with SIGTERM blocked, so that the group's SIGTERM reaches only
-    /// the agent inside (bubblewrap gives its command a clean signal mask) and the agent
-    /// keeps its grace: a SIGTERM that ended bubblewrap would SIGKILL everything inside.
-    pub hold_term: bool,
+    /// SIGTERM goes to the processes inside, not to the wrapper's own two (bubblewrap and
+    /// its init in the namespace): a SIGTERM that ended bubblewrap would SIGKILL everything
+    /// inside at once, and the agent would lose its grace. SIGKILL still goes to the group.
+    pub term_inside: bool,
 }
 
 /// Time limits of one run.
@@ -480,16 +480,6 @@ fn spawn(req: &RunRequest) -> std::io::Result<Child> {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    if req.wrap.as_ref().is_some_and(|w| w.hold_term) {
-        // SAFETY: between fork and exec only sigprocmask runs, which is async-signal-safe.
-        unsafe {
-            command.pre_exec(|| {
-                use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
-                let term = SigSet::from(Signal::SIGTERM);
-                sigprocmask(SigmaskHow::SIG_BLOCK, Some(&term), None).map_err(std::io::Error::from)
-            });
-        }
-    }
     command.spawn()
 }
 
@@ -527,7 +517,12 @@ async fn attempt_once(
         .collect();
         // A sandbox ends what runs inside it; only a run as the user sweeps its directory.
         let confine = (req.owns_cwd && req.wrap.is_none()).then_some(req.cwd.as_path());
-        ProcessTree::new(pid, &pipes, confine)
+        let tree = ProcessTree::new(pid, &pipes, confine);
+        if req.wrap.as_ref().is_some_and(|w| w.term_inside) {
+            tree.term_inside()
+        } else {
+            tree
+        }
     };
     (out.on_event)(AgentEvent::Spawned { attempt, pid });
     out.start_attempt(Decoder::new(req.invocation.format).relative_to(&req.cwd));

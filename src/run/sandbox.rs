@@ -417,7 +417,7 @@ pub fn wrap(
                 settings.network,
                 &std::path::absolute(cwd).unwrap_or_else(|_| cwd.to_owned()),
             ),
-            hold_term: true,
+            term_inside: true,
         },
         Kind::Container { runtime, image } => {
             let mut names: Vec<&str> = invocation.env.iter().map(|(k, _)| k.as_str()).collect();
@@ -434,7 +434,7 @@ pub fn wrap(
                     &names,
                     invocation.stdin.is_some(),
                 ),
-                hold_term: false,
+                term_inside: false,
             }
         }
     }))

@@ -351,3 +351,28 @@ fn verify_and_hooks_run_in_the_sandbox_only_with_sandbox_commands() {
         (false, false)
     );
 }
+
+#[test]
+fn a_sandboxed_agent_gets_its_sigterm_and_grace() {
+    if !have_bwrap() {
+        return;
+    }
+    let env = TestEnv::new();
+    // Saves its work when told to stop; a SIGKILL of the whole sandbox would lose it.
+    let agent = agent_script(
+        &env,
+        "trap 'echo saved > saved.txt; exit 0' TERM\necho started\nsleep 100 &\nwait\n",
+    );
+    configure(&env, &agent, "sandbox: bwrap\ntimeout: 2s\n", "graceful");
+
+    let out = env.conflux(&["start", "--no-progress"]);
+
+    assert_eq!(out.code, 1, "{out}");
+    let log = env.log("graceful");
+    assert!(log.contains("timeout of 2s"), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(env.worktree("graceful").join("saved.txt")).ok(),
+        Some("saved\n".to_owned()),
+        "the agent's SIGTERM handler did not run:\n{log}"
+    );
+}
