@@ -115,6 +115,24 @@ async fn bare_once(cwd: &Path) -> Duration {
     took
 }
 
+/// `iters` rounds of `other` (untimed) then `timed`; the time of `timed` alone. Both
+/// benchmarks of a pair run both, so they see the same mix of load.
+fn interleaved(
+    rt: &tokio::runtime::Runtime,
+    iters: u64,
+    timed: impl AsyncFn() -> Duration,
+    other: impl AsyncFn() -> Duration,
+) -> Duration {
+    rt.block_on(async {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            black_box(other().await);
+            total += timed().await;
+        }
+        total
+    })
+}
+
 /// The runner against a bare spawn. Target: runner / bare <= 1.2. Only the time to the first
 /// line is counted in both; what follows it (the runner reading to end of file, reaping and
 /// checking the process tree; the bare child's wait) is not. On a small shared machine the
@@ -125,29 +143,13 @@ fn first_line_latency(c: &mut Criterion) {
     let cwd = std::env::temp_dir();
     let (stagger, cancel) = (Stagger::new(Duration::ZERO), Cancel::new());
     let mut g = c.benchmark_group("spawn_to_first_line");
+    let runner = async || runner_once(&cwd, &stagger, &cancel).await;
+    let bare = async || bare_once(&cwd).await;
     g.bench_function("runner_echo_hi", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    black_box(bare_once(&cwd).await);
-                    total += runner_once(&cwd, &stagger, &cancel).await;
-                }
-                total
-            })
-        })
+        b.iter_custom(|iters| interleaved(&rt, iters, runner, bare))
     });
     g.bench_function("bare_tokio_echo_hi", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    black_box(runner_once(&cwd, &stagger, &cancel).await);
-                    total += bare_once(&cwd).await;
-                }
-                total
-            })
-        })
+        b.iter_custom(|iters| interleaved(&rt, iters, bare, runner))
     });
     g.finish();
 }
@@ -180,7 +182,17 @@ fn sandbox_latency(c: &mut Criterion) {
     git(&root, &["init", "-q", "-b", "main"]);
     git(&root, &["commit", "-q", "--allow-empty", "-m", "one"]);
     let wt = dir.path().join("wt");
-    git(&root, &["worktree", "add", "-q", "-b", "conflux/a", wt.to_str().expect("utf-8")]);
+    git(
+        &root,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "conflux/a",
+            wt.to_str().expect("utf-8"),
+        ],
+    );
     let settings = sandbox::Settings {
         kind: sandbox::Kind::Bwrap,
         ..sandbox::Settings::default()
@@ -192,32 +204,21 @@ fn sandbox_latency(c: &mut Criterion) {
     };
     let (stagger, cancel) = (Stagger::new(Duration::ZERO), Cancel::new());
     let mut g = c.benchmark_group("sandbox_spawn_to_first_line");
+    let bwrap = async || first_line(sandboxed(), &stagger, &cancel).await;
+    let plain = async || first_line(request(&wt), &stagger, &cancel).await;
     g.bench_function("bwrap_echo_hi", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    black_box(first_line(request(&wt), &stagger, &cancel).await);
-                    total += first_line(sandboxed(), &stagger, &cancel).await;
-                }
-                total
-            })
-        })
+        b.iter_custom(|iters| interleaved(&rt, iters, bwrap, plain))
     });
     g.bench_function("unsandboxed_echo_hi", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    black_box(first_line(sandboxed(), &stagger, &cancel).await);
-                    total += first_line(request(&wt), &stagger, &cancel).await;
-                }
-                total
-            })
-        })
+        b.iter_custom(|iters| interleaved(&rt, iters, plain, bwrap))
     });
     g.finish();
 }
 
-criterion_group!(benches, decode_throughput, first_line_latency, sandbox_latency);
+criterion_group!(
+    benches,
+    decode_throughput,
+    first_line_latency,
+    sandbox_latency
+);
 criterion_main!(benches);

@@ -334,7 +334,7 @@ pub(crate) fn lock(ws: &Workspace) -> Result<RunLock, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::path::Path;
     use std::process::Command;
 
@@ -344,7 +344,7 @@ mod tests {
     use crate::run::overview::overview;
 
     /// Runs the real `git` hermetically in `dir`; panics with its stderr on failure.
-    fn git(dir: &Path, args: &[&str]) {
+    pub(crate) fn git(dir: &Path, args: &[&str]) {
         let out = Command::new("git")
             .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
             .args(args)

@@ -35,7 +35,7 @@ fn configure(env: &TestEnv, agent: &Path, extra: &str, id: &str) {
     env.write(
         ".conflux.yaml",
         &format!(
-            "agent: {{command: \"sh {}\", prompt: stdin}}\nstagger: 0s\nkill_grace: 2s\nretry: {{max: 0}}\n{extra}",
+            "agent: {{command: \"sh {}\", prompt: stdin}}\nstagger: 0s\nkill_grace: 2s\nretry: {{max: 0, timeout_retries: 0}}\n{extra}",
             agent.display()
         ),
     );
@@ -213,9 +213,13 @@ fn what_a_sandboxed_agent_leaves_running_ends_with_it() {
     );
 }
 
-/// A folder holding only `sh` (and `fake_bwrap`, when given, as `bwrap`), for a PATH
-/// without the real bubblewrap.
-fn path_without_bwrap(env: &TestEnv, fake_bwrap: Option<&str>) -> PathBuf {
+/// `start` with `args`, a configuration with `sandbox` lines, and on PATH only `sh` (and
+/// `fake_bwrap`, when given, as `bwrap`): it must refuse with exit 2 and create nothing.
+fn refused_start(sandbox: &str, args: &[&str], fake_bwrap: Option<&str>) -> String {
+    let env = TestEnv::new();
+    let agent = agent_script(&env, "exit 0\n");
+    configure(&env, &agent, sandbox, "a");
+    let before = env.refs_and_worktrees();
     let bin = env.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::os::unix::fs::symlink("/bin/sh", bin.join("sh")).unwrap();
@@ -225,50 +229,37 @@ fn path_without_bwrap(env: &TestEnv, fake_bwrap: Option<&str>) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    bin
+    let mut cmd = env.conflux_cmd(&[&["start", "--no-progress"], args].concat());
+    cmd.env("PATH", bin);
+
+    let out = env.run(cmd);
+
+    assert_eq!(out.code, 2, "{out}");
+    assert_eq!(env.refs_and_worktrees(), before, "{out}");
+    out.stderr
 }
 
 #[test]
 fn without_bubblewrap_start_names_the_package_before_any_worktree_exists() {
-    let env = TestEnv::new();
-    let agent = agent_script(&env, "exit 0\n");
-    configure(&env, &agent, "sandbox: bwrap\n", "a");
-    let before = env.refs_and_worktrees();
-    let mut cmd = env.conflux_cmd(&["start", "--no-progress"]);
-    cmd.env("PATH", path_without_bwrap(&env, None));
-
-    let out = env.run(cmd);
-
-    assert_eq!(out.code, 2, "{out}");
+    let stderr = refused_start("sandbox: bwrap\n", &[], None);
     assert!(
-        out.stderr.contains("install the package `bubblewrap`"),
-        "{out}"
+        stderr.contains("install the package `bubblewrap`"),
+        "{stderr}"
     );
-    assert_eq!(env.refs_and_worktrees(), before);
 }
 
 #[test]
 fn user_namespaces_refused_names_the_sysctl_before_any_worktree_exists() {
-    let env = TestEnv::new();
-    let agent = agent_script(&env, "exit 0\n");
-    configure(&env, &agent, "", "a");
-    let before = env.refs_and_worktrees();
     // What bwrap 0.8 prints where the kernel refuses unprivileged user namespaces.
     let refusing = "echo 'bwrap: No permissions to creating new namespace, likely because the kernel does not allow non-privileged user namespaces.' >&2; exit 1";
-    let mut cmd = env.conflux_cmd(&["start", "--no-progress", "--sandbox", "bwrap"]);
-    cmd.env("PATH", path_without_bwrap(&env, Some(refusing)));
-
-    let out = env.run(cmd);
-
-    assert_eq!(out.code, 2, "{out}");
+    let stderr = refused_start("", &["--sandbox", "bwrap"], Some(refusing));
     for needle in [
         "No permissions to creating new namespace",
         "kernel.unprivileged_userns_clone",
         "user.max_user_namespaces",
     ] {
-        assert!(out.stderr.contains(needle), "{needle}: {out}");
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
     }
-    assert_eq!(env.refs_and_worktrees(), before);
 }
 
 /// What `status`, `logs` and `merge` print after one change ran with `sandbox`, commit ids
@@ -358,18 +349,24 @@ fn a_sandboxed_agent_gets_its_sigterm_and_grace() {
         return;
     }
     let env = TestEnv::new();
-    // Saves its work when told to stop; a SIGKILL of the whole sandbox would lose it.
+    // Saves its work when told to stop; a SIGKILL of the whole sandbox would lose it. It
+    // is stopped for silence, counted from its last line, so its trap is set by then.
     let agent = agent_script(
         &env,
         "trap 'echo saved > saved.txt; exit 0' TERM\necho started\nsleep 100 &\nwait\n",
     );
-    configure(&env, &agent, "sandbox: bwrap\ntimeout: 2s\n", "graceful");
+    configure(
+        &env,
+        &agent,
+        "sandbox: bwrap\ninactivity_timeout: 2s\n",
+        "graceful",
+    );
 
     let out = env.conflux(&["start", "--no-progress"]);
 
     assert_eq!(out.code, 1, "{out}");
     let log = env.log("graceful");
-    assert!(log.contains("timeout of 2s"), "{log}");
+    assert!(log.contains("printed nothing for 2s"), "{log}");
     assert_eq!(
         std::fs::read_to_string(env.worktree("graceful").join("saved.txt")).ok(),
         Some("saved\n".to_owned()),
