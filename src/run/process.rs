@@ -255,6 +255,14 @@ mod tests {
     }
 
     #[test]
+    fn only_agents_run_sandboxed_without_sandbox_commands() {
+        assert_eq!(
+            with(|p| p.always_sandboxed),
+            [Role::Agent, Role::Review, Role::Resolve]
+        );
+    }
+
+    #[test]
     fn hooks_do_not_own_their_cwd_nor_get_the_agents_env() {
         assert_eq!(with(|p| !p.owns_cwd), [Role::Hook]);
         assert_eq!(with(|p| !p.config_env), [Role::Hook]);
