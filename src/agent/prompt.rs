@@ -80,27 +80,83 @@ pub fn render(template: Option<&str>, input: &PromptInput<'_>) -> String {
         )
     };
     let dir = input.change.dir.display().to_string();
-    let values: [(&str, String); 11] = [
-        ("change_id", input.change.id.clone()),
-        (
-            "title",
-            input
-                .change
-                .title
-                .clone()
-                .unwrap_or_else(|| input.change.id.clone()),
-        ),
-        ("documents", documents),
-        ("change_dir", dir.clone()),
-        ("proposal", format!("{dir}/proposal.md")),
-        ("tasks_file", input.change.tasks_file.display().to_string()),
-        ("open_tasks", open),
-        ("iteration", input.iteration.to_string()),
-        ("verify_failure", verify),
-        ("review_findings", findings),
-        ("messages", messages),
+    let title = input
+        .change
+        .title
+        .clone()
+        .unwrap_or_else(|| input.change.id.clone());
+    // In the order of PROMPT_PLACEHOLDERS.
+    let values: [String; 11] = [
+        input.change.id.clone(),
+        title,
+        documents,
+        dir.clone(),
+        format!("{dir}/proposal.md"),
+        input.change.tasks_file.display().to_string(),
+        open,
+        input.iteration.to_string(),
+        verify,
+        findings,
+        messages,
     ];
-    substitute(template, &values)
+    substitute(template, &PROMPT_PLACEHOLDERS, &values)
+}
+
+/// The placeholders a `prompt` template may use.
+pub const PROMPT_PLACEHOLDERS: [&str; 11] = [
+    "change_id",
+    "title",
+    "documents",
+    "change_dir",
+    "proposal",
+    "tasks_file",
+    "open_tasks",
+    "iteration",
+    "verify_failure",
+    "review_findings",
+    "messages",
+];
+
+/// The placeholders a `review.prompt` template may use.
+pub const REVIEW_PLACEHOLDERS: [&str; 7] = [
+    "change_id",
+    "title",
+    "documents",
+    "tasks_file",
+    "branch",
+    "start_commit",
+    "round",
+];
+
+/// Refuses a `{word}` that names no placeholder of `known`: it would reach the agent
+/// literally, which is never what the writer meant. Braces around anything but a plain
+/// lowercase word (JSON, code, `{ x }`) are text and pass.
+pub fn check(template: &str, known: &[&str]) -> Result<(), String> {
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        if let Some(end) = after.find('}') {
+            let word = &after[..end];
+            let plain = !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if plain && !known.contains(&word) {
+                let hint = crate::suggest::did_you_mean(word, known.iter().copied())
+                    .map_or(String::new(), |d| format!(" ({d})"));
+                return Err(format!(
+                    "unknown placeholder {{{word}}}{hint}; known: {}",
+                    known
+                        .iter()
+                        .map(|k| format!("{{{k}}}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ));
+            }
+        }
+        rest = after;
+    }
+    Ok(())
 }
 
 /// The default prompt of the reviewer: what to read, what to judge, and the verdict contract.
@@ -132,19 +188,21 @@ pub fn render_review(
     round: u32,
 ) -> String {
     let documents: String = documents.iter().map(|d| format!("- {d}\n")).collect();
-    let values: [(&str, String); 7] = [
-        ("change_id", change.id.clone()),
-        (
-            "title",
-            change.title.clone().unwrap_or_else(|| change.id.clone()),
-        ),
-        ("documents", documents),
-        ("tasks_file", change.tasks_file.display().to_string()),
-        ("branch", branch.to_owned()),
-        ("start_commit", start_commit.to_owned()),
-        ("round", round.to_string()),
+    // In the order of REVIEW_PLACEHOLDERS.
+    let values: [String; 7] = [
+        change.id.clone(),
+        change.title.clone().unwrap_or_else(|| change.id.clone()),
+        documents,
+        change.tasks_file.display().to_string(),
+        branch.to_owned(),
+        start_commit.to_owned(),
+        round.to_string(),
     ];
-    substitute(template.unwrap_or(DEFAULT_REVIEW_TEMPLATE), &values)
+    substitute(
+        template.unwrap_or(DEFAULT_REVIEW_TEMPLATE),
+        &REVIEW_PLACEHOLDERS,
+        &values,
+    )
 }
 
 /// The prompt of the agent that resolves a conflicting merge of the base into a change.
@@ -189,38 +247,36 @@ pub fn render_resolve(input: &ResolveInput<'_>) -> String {
         }
     };
     let change = input.change;
-    let values: [(&str, String); 8] = [
-        ("change_id", change.id.clone()),
-        (
-            "title",
-            change.title.clone().unwrap_or_else(|| change.id.clone()),
-        ),
-        ("branch", input.branch.to_owned()),
-        ("base", input.base.to_owned()),
-        ("conflicts", bounded(&list(input.conflicts, "(none)"), 8000)),
-        (
-            "proposal",
-            format!("read {}", proposal_of(change).display()),
-        ),
-        (
-            "base_side",
-            bounded(
-                &list(
-                    input.base_side,
-                    "- (no change merged by git-conflux is known; the commits tell)",
-                ),
-                4000,
-            ),
-        ),
-        (
-            "verify",
-            input
-                .verify
-                .map(|v| format!(", runs the verify command `{v}`"))
-                .unwrap_or_default(),
-        ),
+    let names = [
+        "change_id",
+        "title",
+        "branch",
+        "base",
+        "conflicts",
+        "proposal",
+        "base_side",
+        "verify",
     ];
-    substitute(RESOLVE_TEMPLATE, &values)
+    let values: [String; 8] = [
+        change.id.clone(),
+        change.title.clone().unwrap_or_else(|| change.id.clone()),
+        input.branch.to_owned(),
+        input.base.to_owned(),
+        bounded(&list(input.conflicts, "(none)"), 8000),
+        format!("read {}", proposal_of(change).display()),
+        bounded(
+            &list(
+                input.base_side,
+                "- (no change merged by git-conflux is known; the commits tell)",
+            ),
+            4000,
+        ),
+        input
+            .verify
+            .map(|v| format!(", runs the verify command `{v}`"))
+            .unwrap_or_default(),
+    ];
+    substitute(RESOLVE_TEMPLATE, &names, &values)
 }
 
 /// The document that states a change's intent: OpenSpec's proposal, spec-kit's spec.
@@ -245,7 +301,7 @@ fn bounded(text: &str, max: usize) -> String {
 }
 
 /// One pass over the template, so substituted text is never substituted again.
-fn substitute(template: &str, values: &[(&str, String)]) -> String {
+fn substitute(template: &str, names: &[&str], values: &[String]) -> String {
     let mut out = String::with_capacity(template.len() + 256);
     let mut rest = template;
     while let Some(start) = rest.find('{') {
@@ -253,10 +309,10 @@ fn substitute(template: &str, values: &[(&str, String)]) -> String {
         let after = &rest[start + 1..];
         let hit = after.find('}').and_then(|end| {
             let name = &after[..end];
-            values
+            names
                 .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (v, end))
+                .position(|n| *n == name)
+                .map(|i| (&values[i], end))
         });
         match hit {
             Some((value, end)) => {
@@ -281,8 +337,28 @@ mod tests {
     fn substitutes_once_and_keeps_unknown_braces() {
         let out = substitute(
             "{a} {b} {unknown} {",
-            &[("a", "{b}".into()), ("b", "x".into())],
+            &["a", "b"],
+            &["{b}".into(), "x".into()],
         );
         assert_eq!(out, "{b} x {unknown} {");
+    }
+
+    #[test]
+    fn unknown_words_in_braces_are_refused_and_text_in_braces_passes() {
+        let err = check("Read {design} then {change_id}", &PROMPT_PLACEHOLDERS).unwrap_err();
+        assert!(
+            err.starts_with("unknown placeholder {design}; known: {change_id}"),
+            "{err}"
+        );
+        let err = check("{chnage_id}", &PROMPT_PLACEHOLDERS).unwrap_err();
+        assert!(err.contains("did you mean `change_id`?"), "{err}");
+        check(DEFAULT_TEMPLATE, &PROMPT_PLACEHOLDERS).unwrap();
+        check(DEFAULT_REVIEW_TEMPLATE, &REVIEW_PLACEHOLDERS).unwrap();
+        check(
+            "{\"verdict\": \"pass\"} {} { x } {Name}",
+            &PROMPT_PLACEHOLDERS,
+        )
+        .unwrap();
+        assert!(check("{round}", &PROMPT_PLACEHOLDERS).is_err());
     }
 }

@@ -95,3 +95,42 @@ fn single_quoted_and_unknown_placeholders_are_refused_up_front() {
         assert_eq!(env.refs_and_worktrees(), before);
     }
 }
+
+#[test]
+fn a_prompt_placeholder_that_does_not_exist_is_refused_before_anything_runs() {
+    let env = TestEnv::new();
+    env.add_change("a", &["one"], &[], "");
+    env.commit_all("change");
+    let before = env.refs_and_worktrees();
+    for (yaml, key, says) in [
+        (
+            "prompt: \"Read {design} and {specs}\"\n",
+            "prompt",
+            "{design}",
+        ),
+        (
+            "prompt: \"Do {chnage_id}\"\n",
+            "prompt",
+            "did you mean `change_id`?",
+        ),
+        (
+            "review: {prompt: \"Judge {open_tasks}\"}\n",
+            "review.prompt",
+            "{open_tasks}",
+        ),
+    ] {
+        env.write(".conflux.yaml", yaml);
+        let out = env.conflux(&["start"]);
+        assert_eq!(out.code, 2, "{yaml}: {out}");
+        assert!(out.stderr.contains(key), "{yaml}: {out}");
+        assert!(out.stderr.contains(says), "{yaml}: {out}");
+        assert_eq!(env.refs_and_worktrees(), before);
+    }
+    // Braces that are text, not a placeholder, pass.
+    env.write(
+        ".conflux.yaml",
+        "agent: {command: \"true\"}\nprompt: \"{change_id}: answer {\\\"ok\\\": true} or { x }\"\n",
+    );
+    let out = env.conflux(&["start", "--dry-run"]);
+    assert_eq!(out.code, 0, "{out}");
+}
