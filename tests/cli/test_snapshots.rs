@@ -580,6 +580,8 @@ fn help_and_usage_name_git_conflux() {
               --agent <NAME>        Agent preset (claude, codex, gemini, opencode, aider) [config: agent]
               --base <BRANCH>       Branch the changes start from and merge into [config: base, default: current branch]
               --max-iterations <N>  Give up on a change after N agent iterations [config: max_iterations]
+              --sandbox <KIND>      Run the agents in bubblewrap (writing only their worktree) or not [config: sandbox]
+                                    [possible values: bwrap, none]
               --merge               Merge each change into the base as soon as it is done (same as `git conflux merge`)
               --dry-run             Print the plan (waves, branches, worktrees, agent command; with ids, the prompt each would
                                     be sent) and change nothing
