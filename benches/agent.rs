@@ -1,5 +1,6 @@
-//! Agent runner benchmarks: stream decoding throughput, and the runner's spawn-to-first-line
-//! latency against a bare `tokio::process` spawn.
+//! Agent runner benchmarks: stream decoding throughput, the runner's spawn-to-first-line
+//! latency against a bare `tokio::process` spawn, and a run in `sandbox: bwrap` against the
+//! same run unsandboxed.
 //!
 //! `cargo bench --bench agent`
 
@@ -13,6 +14,7 @@ use git_conflux::agent::runner::{
     AgentEvent, Cancel, Limits, RetryPolicy, RunRequest, Stagger, run,
 };
 use git_conflux::agent::stream::{Decoder, StreamFormat};
+use git_conflux::sandbox;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const STREAM_BYTES: usize = 100 * 1024 * 1024;
@@ -66,14 +68,20 @@ fn request(cwd: &Path) -> RunRequest {
         limits: Limits::default(),
         retry: RetryPolicy::default(),
         owns_cwd: false,
+        wrap: None,
     }
 }
 
 /// Spawn to first line of `sh -c 'echo hi'` through [`run`].
 async fn runner_once(cwd: &Path, stagger: &Stagger, cancel: &Cancel) -> Duration {
+    first_line(request(cwd), stagger, cancel).await
+}
+
+/// Spawn to first line of `req` through [`run`].
+async fn first_line(req: RunRequest, stagger: &Stagger, cancel: &Cancel) -> Duration {
     let start = Instant::now();
     let mut first = None;
-    run(request(cwd), stagger, cancel, &mut |e| {
+    run(req, stagger, cancel, &mut |e| {
         if first.is_none() && matches!(e, AgentEvent::Line { .. }) {
             first = Some(start.elapsed());
         }
@@ -107,6 +115,24 @@ async fn bare_once(cwd: &Path) -> Duration {
     took
 }
 
+/// `iters` rounds of `other` (untimed) then `timed`; the time of `timed` alone. Both
+/// benchmarks of a pair run both, so they see the same mix of load.
+fn interleaved(
+    rt: &tokio::runtime::Runtime,
+    iters: u64,
+    timed: impl AsyncFn() -> Duration,
+    other: impl AsyncFn() -> Duration,
+) -> Duration {
+    rt.block_on(async {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            black_box(other().await);
+            total += timed().await;
+        }
+        total
+    })
+}
+
 /// The runner against a bare spawn. Target: runner / bare <= 1.2. Only the time to the first
 /// line is counted in both; what follows it (the runner reading to end of file, reaping and
 /// checking the process tree; the bare child's wait) is not. On a small shared machine the
@@ -117,32 +143,82 @@ fn first_line_latency(c: &mut Criterion) {
     let cwd = std::env::temp_dir();
     let (stagger, cancel) = (Stagger::new(Duration::ZERO), Cancel::new());
     let mut g = c.benchmark_group("spawn_to_first_line");
+    let runner = async || runner_once(&cwd, &stagger, &cancel).await;
+    let bare = async || bare_once(&cwd).await;
     g.bench_function("runner_echo_hi", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    black_box(bare_once(&cwd).await);
-                    total += runner_once(&cwd, &stagger, &cancel).await;
-                }
-                total
-            })
-        })
+        b.iter_custom(|iters| interleaved(&rt, iters, runner, bare))
     });
     g.bench_function("bare_tokio_echo_hi", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    black_box(runner_once(&cwd, &stagger, &cancel).await);
-                    total += bare_once(&cwd).await;
-                }
-                total
-            })
-        })
+        b.iter_custom(|iters| interleaved(&rt, iters, bare, runner))
     });
     g.finish();
 }
 
-criterion_group!(benches, decode_throughput, first_line_latency);
+/// Runs `git` in `dir`; panics when it fails.
+fn git(dir: &Path, args: &[&str]) {
+    let ok = std::process::Command::new("git")
+        .args(["-c", "user.name=B", "-c", "user.email=b@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .expect("git")
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+/// `sandbox: bwrap` against no sandbox, spawn to first line of the same `echo hi` in the
+/// same linked worktree: what the sandbox adds (building the mounts from the worktree's git
+/// layout, bubblewrap's namespaces and mounts). Interleaved like [`first_line_latency`].
+fn sandbox_latency(c: &mut Criterion) {
+    if which::which("bwrap").is_err() {
+        eprintln!("bubblewrap (bwrap) is not installed: the sandbox benchmark is skipped");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("repo");
+    std::fs::create_dir_all(&root).expect("repo dir");
+    git(&root, &["init", "-q", "-b", "main"]);
+    git(&root, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    let wt = dir.path().join("wt");
+    git(
+        &root,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "conflux/a",
+            wt.to_str().expect("utf-8"),
+        ],
+    );
+    let settings = sandbox::Settings {
+        kind: sandbox::Kind::Bwrap,
+        ..sandbox::Settings::default()
+    };
+    let sandboxed = || {
+        let mut req = request(&wt);
+        req.wrap = sandbox::wrap(&settings, None, &mut req.invocation, &wt).expect("sandbox");
+        req
+    };
+    let (stagger, cancel) = (Stagger::new(Duration::ZERO), Cancel::new());
+    let mut g = c.benchmark_group("sandbox_spawn_to_first_line");
+    let bwrap = async || first_line(sandboxed(), &stagger, &cancel).await;
+    let plain = async || first_line(request(&wt), &stagger, &cancel).await;
+    g.bench_function("bwrap_echo_hi", |b| {
+        b.iter_custom(|iters| interleaved(&rt, iters, bwrap, plain))
+    });
+    g.bench_function("unsandboxed_echo_hi", |b| {
+        b.iter_custom(|iters| interleaved(&rt, iters, plain, bwrap))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    decode_throughput,
+    first_line_latency,
+    sandbox_latency
+);
 criterion_main!(benches);

@@ -44,6 +44,11 @@ fi
 # The tests find the agent CLIs in $cache themselves; these say where when the cache moves.
 CONFLUX_TEST_CACHE=$cache
 export CONFLUX_TEST_CACHE
+# The sandbox tests need bubblewrap (`bwrap`); without it they skip with a message, except in
+# CI (CI=true), where they fail (.ci/run installs it).
+if ! command -v bwrap >/dev/null 2>&1; then
+    echo "bubblewrap (bwrap) is not installed: the sandbox tests will be skipped (apt-get install bubblewrap)" >&2
+fi
 # A snapshot that differs fails and nothing is written (tests/cli/test_snapshots.rs); to get
 # the new text as .pending-snap files for `cargo insta review`, run with INSTA_UPDATE=new.
 INSTA_UPDATE=${INSTA_UPDATE:-no}

@@ -161,6 +161,9 @@ pub struct StartArgs {
     /// writes) [config: run_budget.tokens].
     #[arg(long, value_name = "N")]
     pub budget_tokens: Option<u64>,
+    /// Run the agents in bubblewrap (writing only their worktree) or not [config: sandbox].
+    #[arg(long, value_name = "KIND", value_parser = ["bwrap", "none"])]
+    pub sandbox: Option<String>,
     /// Merge each change into the base as soon as it is done (same as `git conflux merge`).
     #[arg(long)]
     pub merge: bool,

@@ -15,6 +15,7 @@ use crate::agent::prompt;
 use crate::agent::runner::{Limits, RetryPolicy};
 use crate::agent::template::{self, Placeholder};
 use crate::run::budget::Budget;
+use crate::run::sandbox;
 
 /// The repository's configuration file, at the top of the main worktree (committed).
 pub const REPO_FILE: &str = ".conflux.yaml";
@@ -34,6 +35,7 @@ pub const HOOK_NAMES: &[&str] = &[
 ];
 
 /// Keys that apply to a whole run and so cannot be set per change.
+/// `sandbox` is one of them: a change's own files (which its agent writes) never loosen it.
 const RUN_WIDE_KEYS: &[&str] = &[
     "jobs",
     "stagger",
@@ -41,6 +43,7 @@ const RUN_WIDE_KEYS: &[&str] = &[
     "worktree_root",
     "branch_prefix",
     "run_budget",
+    "sandbox",
 ];
 
 /// The resolved configuration every part reads.
@@ -79,6 +82,8 @@ pub struct Config {
     pub run_budget: Budget,
     /// The longest an agent's usage limit is waited for; a later reset fails the change.
     pub max_wait: Duration,
+    /// `sandbox:`: where the change's processes run.
+    pub sandbox: sandbox::Settings,
 }
 
 /// What `merge` does with a change that conflicts with its base (`merge.resolve`).
@@ -141,6 +146,7 @@ impl Default for Config {
             budget: Budget::default(),
             run_budget: Budget::default(),
             max_wait: Duration::from_secs(6 * 3600),
+            sandbox: sandbox::Settings::default(),
         }
     }
 }
@@ -187,6 +193,109 @@ pub struct Layer {
     pub max_wait: Option<Dur>,
     pub budget: Option<BudgetLayer>,
     pub run_budget: Option<BudgetLayer>,
+    #[serde(default, deserialize_with = "sandbox_layer")]
+    pub sandbox: Option<SandboxLayer>,
+}
+
+/// A `sandbox:` value; serde's own error for a value that fits no form names no key, so it
+/// is replaced by the forms the user may write.
+fn sandbox_layer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SandboxLayer>, D::Error> {
+    Option::<SandboxLayer>::deserialize(d).map_err(|_| {
+        serde::de::Error::custom(
+            "sandbox must be bwrap, none, or {runtime: bwrap|none|podman|docker, image: …, commands: true|false, network: host|none, allow: [path, {path: …, mode: ro|rw}]}",
+        )
+    })
+}
+
+/// `sandbox:` as written: `bwrap`, `none`, or a map of its keys.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(from = "SandboxRaw")]
+pub struct SandboxLayer {
+    /// `bwrap`, `none`, `podman` or `docker`; checked by [`Layer::validate`].
+    pub runtime: Option<String>,
+    pub image: Option<String>,
+    pub commands: Option<bool>,
+    pub allow: Option<Vec<AllowEntry>>,
+    /// `host` (or `on`), or `none` (or `off`); checked by [`Layer::validate`].
+    pub network: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SandboxRaw {
+    Runtime(String),
+    Map(SandboxMap),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SandboxMap {
+    runtime: Option<String>,
+    image: Option<String>,
+    commands: Option<bool>,
+    allow: Option<Vec<AllowEntry>>,
+    #[serde(default, deserialize_with = "network_word")]
+    network: Option<String>,
+}
+
+impl From<SandboxRaw> for SandboxLayer {
+    fn from(raw: SandboxRaw) -> Self {
+        match raw {
+            SandboxRaw::Runtime(runtime) => SandboxLayer {
+                runtime: Some(runtime),
+                ..SandboxLayer::default()
+            },
+            SandboxRaw::Map(m) => SandboxLayer {
+                runtime: m.runtime,
+                image: m.image,
+                commands: m.commands,
+                allow: m.allow,
+                network: m.network,
+            },
+        }
+    }
+}
+
+/// YAML 1.1 reads `on`/`off` as booleans: they mean `host` and `none`.
+fn network_word<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Word {
+        Bool(bool),
+        Text(String),
+    }
+    Ok(Option::<Word>::deserialize(d)?.map(|w| match w {
+        Word::Bool(true) => "host".to_owned(),
+        Word::Bool(false) => "none".to_owned(),
+        Word::Text(t) => t,
+    }))
+}
+
+/// One `sandbox.allow` entry: a path (read-only), or `{path: …, mode: ro|rw}`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum AllowEntry {
+    ReadOnly(String),
+    Entry {
+        path: String,
+        #[serde(default)]
+        mode: Option<String>,
+    },
+}
+
+impl AllowEntry {
+    fn path(&self) -> &str {
+        match self {
+            AllowEntry::ReadOnly(path) | AllowEntry::Entry { path, .. } => path,
+        }
+    }
+
+    fn mode(&self) -> Option<&str> {
+        match self {
+            AllowEntry::ReadOnly(_) => None,
+            AllowEntry::Entry { mode, .. } => mode.as_deref(),
+        }
+    }
 }
 
 /// `budget:` / `run_budget:`; each part layers on its own.
@@ -522,6 +631,9 @@ impl Layer {
                 &format!("`{resolve}` is not one of: {}", known.join(", ")),
             ));
         }
+        if let Some(layer) = &self.sandbox {
+            layer.validate().map_err(|(key, why)| invalid(&key, &why))?;
+        }
         if let Some(hooks) = &self.hooks
             && let Some(name) = hooks.keys().find(|k| !HOOK_NAMES.contains(&k.as_str()))
         {
@@ -581,6 +693,89 @@ impl Layer {
             out.push((format!("hooks.{name}"), command, template::HOOK));
         }
         out
+    }
+}
+
+impl SandboxLayer {
+    /// The runtime names `sandbox.runtime` (or `sandbox:` alone) accepts.
+    const RUNTIMES: &[&str] = &["bwrap", "none", "podman", "docker"];
+    const NETWORKS: &[&str] = &["host", "none"];
+
+    /// Checks each key on its own; a container runtime without an image is found by the
+    /// preflight, since the image may come from another layer.
+    fn validate(&self) -> Result<(), (String, String)> {
+        if let Some(runtime) = &self.runtime
+            && !Self::RUNTIMES.contains(&runtime.as_str())
+        {
+            return Err((
+                "sandbox".into(),
+                format!("`{runtime}` is not one of: {}", Self::RUNTIMES.join(", ")),
+            ));
+        }
+        if let Some(network) = &self.network
+            && !Self::NETWORKS.contains(&network.as_str())
+        {
+            return Err((
+                "sandbox.network".into(),
+                format!("`{network}` is not one of: {}", Self::NETWORKS.join(", ")),
+            ));
+        }
+        for entry in self.allow.iter().flatten() {
+            sandbox::check_allow_path(entry.path()).map_err(|why| ("sandbox.allow".into(), why))?;
+            if let Some(mode) = entry.mode()
+                && !matches!(mode, "ro" | "rw")
+            {
+                return Err((
+                    "sandbox.allow".into(),
+                    format!("mode `{mode}` of {} is not one of: ro, rw", entry.path()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Lays this layer over `settings`, key by key; `allow` lists add up.
+    fn apply_to(self, settings: &mut sandbox::Settings) {
+        let image = self.image.or_else(|| match &settings.kind {
+            sandbox::Kind::Container { image, .. } => Some(image.clone()),
+            _ => None,
+        });
+        let runtime = self.runtime.or_else(|| match &settings.kind {
+            sandbox::Kind::None => None,
+            sandbox::Kind::Bwrap => Some("bwrap".into()),
+            sandbox::Kind::Container { runtime, .. } => Some(runtime.program().into()),
+        });
+        settings.kind = match runtime.as_deref() {
+            Some("bwrap") => sandbox::Kind::Bwrap,
+            Some(name @ ("podman" | "docker")) => sandbox::Kind::Container {
+                runtime: if name == "podman" {
+                    sandbox::Runtime::Podman
+                } else {
+                    sandbox::Runtime::Docker
+                },
+                image: image.unwrap_or_default(),
+            },
+            _ => sandbox::Kind::None,
+        };
+        if let Some(commands) = self.commands {
+            settings.commands = commands;
+        }
+        if let Some(network) = self.network {
+            settings.network = if network == "none" {
+                sandbox::Network::None
+            } else {
+                sandbox::Network::Host
+            };
+        }
+        settings.allow.extend(
+            self.allow
+                .into_iter()
+                .flatten()
+                .map(|entry| sandbox::Allow {
+                    write: entry.mode() == Some("rw"),
+                    path: entry.path().to_owned(),
+                }),
+        );
     }
 }
 
@@ -766,6 +961,9 @@ impl Config {
         }
         if let Some(b) = layer.run_budget {
             b.lay_over(&mut self.run_budget);
+        }
+        if let Some(layer) = layer.sandbox {
+            layer.apply_to(&mut self.sandbox);
         }
         if let Some(r) = layer.review {
             let review = self.review.get_or_insert(Review {
@@ -1045,6 +1243,74 @@ mod tests {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn sandbox_keys_are_layered_and_validated() {
+        use crate::run::sandbox::{Allow, Kind, Network, Runtime};
+        let mut c = Config::default();
+        assert_eq!(c.sandbox.kind, Kind::None);
+        c.apply(parse("sandbox: bwrap\n").unwrap());
+        assert_eq!(c.sandbox.kind, Kind::Bwrap);
+        c.apply(parse("sandbox: {network: none, commands: true, allow: [~/.cargo, {path: /opt/x, mode: rw}]}\n").unwrap());
+        assert_eq!(
+            c.sandbox.kind,
+            Kind::Bwrap,
+            "a layer without runtime keeps it"
+        );
+        assert_eq!(c.sandbox.network, Network::None);
+        assert!(c.sandbox.commands);
+        assert_eq!(
+            c.sandbox.allow,
+            [
+                Allow {
+                    path: "~/.cargo".into(),
+                    write: false
+                },
+                Allow {
+                    path: "/opt/x".into(),
+                    write: true
+                },
+            ]
+        );
+        c.apply(parse("sandbox: {runtime: podman, image: agents:1, network: on}\n").unwrap());
+        assert_eq!(
+            c.sandbox.kind,
+            Kind::Container {
+                runtime: Runtime::Podman,
+                image: "agents:1".into()
+            }
+        );
+        assert_eq!(c.sandbox.network, Network::Host);
+        c.apply(parse("sandbox: none\n").unwrap());
+        assert_eq!(c.sandbox.kind, Kind::None);
+        for (text, needle) in [
+            (
+                "sandbox: firejail\n",
+                "`firejail` is not one of: bwrap, none, podman, docker",
+            ),
+            ("sandbox: {network: wifi}\n", "sandbox.network"),
+            (
+                "sandbox: {allow: [relative/dir]}\n",
+                "must be an absolute path or start with ~/",
+            ),
+            ("sandbox: {allow: [{path: /x, mode: rwx}]}\n", "mode `rwx`"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+        for text in ["sandbox: {runtim: bwrap}\n", "sandbox: 42\n"] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(
+                err.contains("sandbox must be bwrap, none, or {runtime:"),
+                "{err}"
+            );
+        }
+        let origin = Path::new("openspec/changes/a/proposal.md");
+        let err = Layer::from_front_matter(&serde_json::json!({"sandbox": "none"}), origin)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("conflux.sandbox"), "{err}");
     }
 
     #[test]

@@ -14,5 +14,7 @@ pub(crate) mod files;
 pub mod git;
 pub(crate) mod proc;
 pub(crate) mod run;
+/// For the benchmarks: the sandbox a run's processes get.
+pub use run::sandbox;
 pub(crate) mod suggest;
 pub(crate) mod ui;

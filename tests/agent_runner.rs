@@ -39,6 +39,7 @@ fn request(dir: &Path, script: &str) -> RunRequest {
             timeout_retries: 0,
         },
         owns_cwd: false,
+        wrap: None,
     }
 }
 

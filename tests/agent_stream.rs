@@ -265,6 +265,7 @@ async fn runner_decodes_and_adds_usage_across_retries() {
             ..RetryPolicy::default()
         },
         owns_cwd: false,
+        wrap: None,
     };
     let mut events = Vec::new();
     let out = run(

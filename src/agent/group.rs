@@ -53,6 +53,8 @@ pub(super) struct ProcessTree {
     pipes: Vec<u64>,
     /// The directory the run owns (a change's worktree), and when its leader started.
     confine: Option<(std::path::PathBuf, u64)>,
+    /// The leader is a sandbox (bubblewrap) whose own processes get no SIGTERM.
+    term_inside: bool,
     armed: bool,
 }
 
@@ -85,8 +87,16 @@ impl ProcessTree {
             recorded: Vec::new(),
             pipes,
             confine,
+            term_inside: false,
             armed: true,
         }
+    }
+
+    /// The leader is a sandbox: SIGTERM goes to the group's processes but the leader and its
+    /// own children (bubblewrap's init in the namespace), SIGKILL to the whole group.
+    pub fn term_inside(mut self) -> Self {
+        self.term_inside = true;
+        self
     }
 
     /// Records the processes that escaped the tree (`setsid`, a double fork, closed stdio)
@@ -211,9 +221,17 @@ impl ProcessTree {
     /// recorded process that left the group on its own. A second SIGTERM is a force-quit for
     /// many CLIs, so nothing gets two.
     fn signal(&self, sig: Signal) {
+        let procs = crate::proc::all();
+        if self.term_inside && sig == Signal::SIGTERM {
+            for (&pid, st) in &procs {
+                if st.pgrp == self.pgid && pid != self.pgid && st.ppid != self.pgid && !st.zombie {
+                    let _ = kill(Pid::from_raw(pid), sig);
+                }
+            }
+            return;
+        }
         // ESRCH only means the group is already empty.
         let _ = killpg(Pid::from_raw(self.pgid), sig);
-        let procs = crate::proc::all();
         for p in &self.recorded {
             if procs
                 .get(&p.pid)

@@ -48,6 +48,20 @@ pub struct RunRequest {
     /// The run owns `cwd` (a change's worktree): whatever still runs there when it ends,
     /// escaped from its process tree or not, is ended with it.
     pub owns_cwd: bool,
+    /// The sandbox the command runs in; `None` runs it as the user.
+    pub wrap: Option<Wrap>,
+}
+
+/// A sandbox's command line, run with `sh -c <command>` appended. The sandbox owns the
+/// lifetime of what runs inside (a PID namespace, a container), so no `/proc` sweep looks
+/// for escapees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wrap {
+    pub argv: Vec<std::ffi::OsString>,
+    /// SIGTERM goes to the processes inside, not to the wrapper's own two (bubblewrap and
+    /// its init in the namespace): a SIGTERM that ended bubblewrap would SIGKILL everything
+    /// inside at once, and the agent would lose its grace. SIGKILL still goes to the group.
+    pub term_inside: bool,
 }
 
 /// Time limits of one run.
@@ -279,6 +293,18 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
+    /// A run that could not start: `reason` says why.
+    pub fn failed(reason: String) -> Self {
+        RunOutcome {
+            result: RunResult::Failed { reason },
+            attempts: 0,
+            duration: Duration::ZERO,
+            usage: Usage::default(),
+            output_tail: String::new(),
+            last_error: None,
+        }
+    }
+
     /// How the run ended, as the rest of a sentence whose subject is the process ("the agent
     /// failed: agent exited with code 1: Invalid API key"); `timeout_key` names the setting
     /// that bounded the whole run (`timeout`, `hooks_timeout`).
@@ -437,11 +463,20 @@ fn describe(status: Option<ExitStatus>) -> String {
     }
 }
 
-/// Starts the agent: `sh -c` in its own process group, in the worktree; a simple command
-/// replaces the shell (see [`shell::exec_in_place`]).
+/// Starts the agent: `sh -c` in its own process group, in the worktree, inside its
+/// sandbox when it has one; a simple command replaces the shell (see
+/// [`shell::exec_in_place`]).
 fn spawn(req: &RunRequest) -> std::io::Result<Child> {
     let inv = &req.invocation;
-    Command::new("sh")
+    let mut command = match req.wrap.as_ref().and_then(|w| w.argv.split_first()) {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg("sh");
+            c
+        }
+        None => Command::new("sh"),
+    };
+    command
         .arg("-c")
         .arg(shell::exec_in_place(&inv.command).as_ref())
         .current_dir(&req.cwd)
@@ -454,8 +489,8 @@ fn spawn(req: &RunRequest) -> std::io::Result<Child> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
+        .kill_on_drop(true);
+    command.spawn()
 }
 
 /// One attempt: spawn, supervise, end the tree, report the exit.
@@ -467,8 +502,15 @@ async fn attempt_once(
     out: &mut Output<'_>,
 ) -> Result<(End, Option<ExitStatus>), String> {
     let mut child = spawn(req).map_err(|e| {
+        let sandbox = req
+            .wrap
+            .as_ref()
+            .and_then(|w| w.argv.first())
+            .map_or(String::new(), |p| {
+                format!(" in the sandbox `{}`", p.to_string_lossy())
+            });
         format!(
-            "cannot start the agent (`sh -c {}` in {}): {e}",
+            "cannot start the agent (`sh -c {}` in {}{sandbox}): {e}",
             req.invocation.command,
             req.cwd.display()
         )
@@ -483,7 +525,14 @@ async fn attempt_once(
         .into_iter()
         .flatten()
         .collect();
-        ProcessTree::new(pid, &pipes, req.owns_cwd.then_some(req.cwd.as_path()))
+        // A sandbox ends what runs inside it; only a run as the user sweeps its directory.
+        let confine = (req.owns_cwd && req.wrap.is_none()).then_some(req.cwd.as_path());
+        let tree = ProcessTree::new(pid, &pipes, confine);
+        if req.wrap.as_ref().is_some_and(|w| w.term_inside) {
+            tree.term_inside()
+        } else {
+            tree
+        }
     };
     (out.on_event)(AgentEvent::Spawned { attempt, pid });
     out.start_attempt(Decoder::new(req.invocation.format).relative_to(&req.cwd));
@@ -599,7 +648,7 @@ async fn supervise(
                 return (End::TimedOut(req.limits.timeout.unwrap_or_default()), None, open);
             }
             _ = cancel.graceful.cancelled() => return (End::Cancelled, None, open),
-            _ = scan.tick() => tree.scan(),
+            _ = scan.tick(), if req.wrap.is_none() => tree.scan(),
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::run::overview::{Overview, overview};
 use crate::run::pipeline::Shared;
 use crate::run::plan::{self, Note, RunPlan};
 use crate::run::record::Recorder;
+use crate::run::sandbox::Kind;
 use crate::run::scheduler::{self, Summary};
 use crate::run::signals;
 use crate::run::state::{LockState, Phase};
@@ -102,6 +103,7 @@ fn join(ctx: &Context, ws: &Workspace, args: &StartArgs, pid: u32) -> Result<Exi
         ("--max-iterations", args.max_iterations.is_some()),
         ("--budget", args.budget.is_some()),
         ("--budget-tokens", args.budget_tokens.is_some()),
+        ("--sandbox", args.sandbox.is_some()),
         ("--merge", args.merge),
         ("--json", args.json),
         ("--no-progress", args.no_progress),
@@ -190,6 +192,13 @@ fn with_flags(mut config: Config, args: &StartArgs) -> Result<Config, CommandErr
             return Err(CommandError::usage("--budget-tokens must be at least 1"));
         }
         config.run_budget.tokens = Some(tokens);
+    }
+    if let Some(kind) = &args.sandbox {
+        config.sandbox.kind = if kind == "bwrap" {
+            Kind::Bwrap
+        } else {
+            Kind::None
+        };
     }
     Ok(config)
 }

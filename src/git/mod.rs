@@ -12,6 +12,7 @@ mod checkout;
 pub mod commit;
 pub mod env;
 pub mod journal;
+pub mod layout;
 pub mod merge;
 pub mod open;
 mod repo;

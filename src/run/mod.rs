@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod plan;
 pub(crate) mod process;
 pub mod record;
+pub mod sandbox;
 pub mod scheduler;
 pub mod signals;
 pub mod state;

@@ -935,14 +935,7 @@ impl Pipeline<'_> {
         match process::step(command, &vars) {
             Ok(invocation) => self.supervise(role, invocation, worktree, None).await,
             // Checked when the configuration was read; kept as a failure, never a panic.
-            Err(reason) => RunOutcome {
-                result: RunResult::Failed { reason },
-                attempts: 0,
-                duration: Duration::ZERO,
-                usage: Default::default(),
-                output_tail: String::new(),
-                last_error: None,
-            },
+            Err(reason) => RunOutcome::failed(reason),
         }
     }
 

@@ -92,6 +92,9 @@ pub enum Error {
     /// Another `start` holds the repository.
     #[error(transparent)]
     Locked(state::Error),
+    /// The configured sandbox cannot run here.
+    #[error(transparent)]
+    Sandbox(#[from] crate::run::sandbox::Error),
 }
 
 /// The branch changes start from and merge into: `base:` (or --base), else the main
@@ -192,6 +195,7 @@ pub(crate) fn plan(
     let agent = config.agent.clone().ok_or(Error::NoAgent)?;
     presets::check_available(&agent).map_err(Error::AgentMissing)?;
     presets::preflight(&agent, &config.env).map_err(Error::AgentPreflight)?;
+    crate::run::sandbox::preflight(&config.sandbox)?;
     for v in &selection.changes {
         refuse_uncommitted(ws, v)?;
     }
@@ -330,7 +334,7 @@ pub(crate) fn lock(ws: &Workspace) -> Result<RunLock, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::path::Path;
     use std::process::Command;
 
@@ -340,7 +344,7 @@ mod tests {
     use crate::run::overview::overview;
 
     /// Runs the real `git` hermetically in `dir`; panics with its stderr on failure.
-    fn git(dir: &Path, args: &[&str]) {
+    pub(crate) fn git(dir: &Path, args: &[&str]) {
         let out = Command::new("git")
             .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
             .args(args)

@@ -6,13 +6,14 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::agent::presets::Invocation;
+use crate::agent::presets::{AgentSpec, Invocation};
 use crate::agent::runner::{
     self, AgentEvent, Cancel, Limits, RetryPolicy, RunOutcome, RunRequest, Stagger,
 };
 use crate::agent::template;
 use crate::config::Config;
 use crate::run::event::{ChangeEvent, Role};
+use crate::run::sandbox;
 
 /// Which of the configured time limits bound a process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +40,8 @@ pub(crate) struct Policy {
     pub(crate) owns_cwd: bool,
     /// The setting a "ran longer than the timeout" message names.
     pub(crate) timeout_key: &'static str,
+    /// Runs in the configured sandbox even without `sandbox.commands` (an agent).
+    pub(crate) always_sandboxed: bool,
 }
 
 /// The table: every role's policy, in one place.
@@ -50,11 +53,13 @@ pub(crate) fn policy(role: Role) -> Policy {
         staggered: true,
         owns_cwd: true,
         timeout_key: "timeout",
+        always_sandboxed: true,
     };
     let command = Policy {
         bound: Bound::Command,
         retried: false,
         staggered: false,
+        always_sandboxed: false,
         ..agent
     };
     match role {
@@ -139,6 +144,15 @@ pub(crate) async fn launch(
             .env
             .extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
+    let wrap = if policy.always_sandboxed || config.sandbox.commands {
+        let spec = agent_of(role, config);
+        match sandbox::wrap(&config.sandbox, spec, &mut invocation, cwd) {
+            Ok(wrap) => wrap,
+            Err(e) => return RunOutcome::failed(e.to_string()),
+        }
+    } else {
+        None
+    };
     let request = RunRequest {
         invocation,
         cwd: cwd.to_owned(),
@@ -146,6 +160,7 @@ pub(crate) async fn launch(
         limits: policy.limits(config),
         retry: policy.retry(config),
         owns_cwd: policy.owns_cwd,
+        wrap,
     };
     let unstaggered = Stagger::new(Duration::ZERO);
     let stagger = stagger.filter(|_| policy.staggered).unwrap_or(&unstaggered);
@@ -155,6 +170,16 @@ pub(crate) async fn launch(
         }
     };
     runner::run(request, stagger, cancel, &mut forward).await
+}
+
+/// The agent a process of `role` belongs to, whose own paths its sandbox shows: the
+/// reviewer's for a review, else the change's agent.
+fn agent_of(role: Role, config: &Config) -> Option<&AgentSpec> {
+    let review = config.review.as_ref().and_then(|r| r.agent.as_ref());
+    match role {
+        Role::Review => review.or(config.agent.as_ref()),
+        _ => config.agent.as_ref(),
+    }
 }
 
 /// The change's event of a runner's event; `None` for what is reported elsewhere (a run's
@@ -225,6 +250,14 @@ mod tests {
         assert_eq!(with(|p| p.staggered), [Role::Agent, Role::Review]);
         assert_eq!(
             with(|p| p.bound == Bound::Agent),
+            [Role::Agent, Role::Review, Role::Resolve]
+        );
+    }
+
+    #[test]
+    fn only_agents_run_sandboxed_without_sandbox_commands() {
+        assert_eq!(
+            with(|p| p.always_sandboxed),
             [Role::Agent, Role::Review, Role::Resolve]
         );
     }

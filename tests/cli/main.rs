@@ -24,6 +24,7 @@ mod test_quoting;
 mod test_resolve;
 mod test_review;
 mod test_safety;
+mod test_sandbox;
 mod test_snapshots;
 mod test_start;
 mod test_status;

@@ -661,3 +661,31 @@ fn recorded_transcripts_render_as_their_golden_text() {
         assert!(!rendered.contains("{\""), "{name}:\n{rendered}");
     }
 }
+
+#[test]
+fn claude_completes_a_change_inside_the_bwrap_sandbox() {
+    if !crate::test_sandbox::have_bwrap() {
+        return;
+    }
+    let c = ClaudeEnv::new(vec![Run::all().committing()]);
+    c.configure("sandbox: bwrap\n", true);
+    c.add("walled", &["1.1 Write inside", "1.2 Then commit"], &[]);
+    c.env.commit_all("one change");
+
+    let out = c.conflux(&["start"]);
+
+    assert_eq!(out.code, 0, "{out}\n{}", c.env.log("walled"));
+    assert_eq!(c.phase("walled"), "done", "{}", c.env.state("walled"));
+    let work = c
+        .env
+        .git(&["show", "conflux/walled:claude-work/walled/task-1.txt"]);
+    assert!(work.starts_with("walled: 1.1 "), "{work}");
+    // Its own `git commit`, run through its Bash tool inside the sandbox, is on the branch.
+    assert!(
+        c.env
+            .git(&["log", "--format=%s", "conflux/walled"])
+            .contains("claude: walled"),
+    );
+    c.env.git(&["fsck", "--strict"]);
+    c.assert_no_process_left();
+}

@@ -92,8 +92,20 @@ fn gemini_rejecting_the_key_is_one_refusal_and_no_other_change_starts() {
 
 #[test]
 fn gemini_completes_a_change_offline() {
+    gemini_completes_a_change("");
+}
+
+#[test]
+fn gemini_completes_a_change_inside_the_bwrap_sandbox() {
+    if crate::test_sandbox::have_bwrap() {
+        gemini_completes_a_change("sandbox: bwrap\n");
+    }
+}
+
+/// One change of two tasks, two runs of the CLI, with `extra` lines in the configuration.
+fn gemini_completes_a_change(extra: &str) {
     let server = ModelServer::start(vec![Run::ticks(1)]);
-    let env = gemini_env(&server, "");
+    let env = gemini_env(&server, extra);
     env.add_change("add-x", &["1.1 First", "1.2 Second"], &[], "");
     env.commit_all("change");
     let out = start(&env);

@@ -758,6 +758,8 @@ fn help_and_usage_name_git_conflux() {
                                     run_budget.usd]
               --budget-tokens <N>   Stop starting agent runs once the run has used N tokens (input, output and cache writes)
                                     [config: run_budget.tokens]
+              --sandbox <KIND>      Run the agents in bubblewrap (writing only their worktree) or not [config: sandbox]
+                                    [possible values: bwrap, none]
               --merge               Merge each change into the base as soon as it is done (same as `git conflux merge`)
               --dry-run             Print the plan (waves, branches, worktrees, agent command; with ids, the prompt each would
                                     be sent) and change nothing
