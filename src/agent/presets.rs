@@ -276,6 +276,11 @@ impl AgentSpec {
 
 impl AgentSpec {
     /// The preset this spec names, if any, for checking the name when the file is read.
+    /// The stream format its output is decoded with; `None` for an unknown preset.
+    pub(crate) fn format(&self) -> Option<StreamFormat> {
+        self.resolve().ok().map(|r| r.format)
+    }
+
     pub(crate) fn preset_name(&self) -> Option<&str> {
         match self {
             AgentSpec::Preset(name) | AgentSpec::Tuned { preset: name, .. } => Some(name),

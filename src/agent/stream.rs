@@ -21,6 +21,14 @@ pub enum StreamFormat {
     Opencode,
 }
 
+impl StreamFormat {
+    /// Whether the CLI puts a USD cost in its stream (Claude Code's `total_cost_usd`,
+    /// OpenCode's `step_finish` cost); the others give tokens at most.
+    pub fn reports_cost(self) -> bool {
+        matches!(self, StreamFormat::Claude | StreamFormat::Opencode)
+    }
+}
+
 /// What a run cost and produced, as far as the stream says. Token counts are split the way
 /// providers bill them, so that none is counted twice: `input_tokens` is the uncached input
 /// only, `cache_read_tokens` the input served from the prompt cache, `cache_write_tokens` the

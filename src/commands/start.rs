@@ -56,6 +56,12 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
         );
         return Ok(Exit::Ok);
     }
+    for warning in crate::run::budget::usd_budgets_that_cannot_act(
+        &config.run_budget,
+        plan.jobs.iter().map(|j| &j.plan.config),
+    ) {
+        ctx.ui.warn(&warning);
+    }
     if args.dry_run {
         ctx.ui
             .out(&render_plan(ctx, &ws, &plan, !args.ids.is_empty()));

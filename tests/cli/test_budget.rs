@@ -223,3 +223,43 @@ fn a_budget_cannot_be_given_to_a_running_start() {
     );
     assert!(ended.is_ok(), "{ended:?}");
 }
+
+/// A USD budget over an agent that reports no cost could never act: `start` says so (once
+/// per agent, not per change) and names the budget that can; over an agent that reports cost,
+/// or with a token budget only, it says nothing.
+#[test]
+fn a_usd_budget_over_an_agent_that_reports_no_cost_is_warned_about() {
+    let env = TestEnv::new();
+    env.add_change("x", &["one"], &[], "");
+    env.add_change("y", &["one"], &[], "");
+    env.commit_all("changes");
+    for (yaml, flags, warnings) in [
+        ("agent: {command: \"true\"}\nbudget: {usd: 5}\n", &[][..], 1),
+        (
+            "agent: {command: \"true\", format: codex}\n",
+            &["--budget", "3"][..],
+            1,
+        ),
+        (
+            "agent: {command: \"true\"}\nbudget: {tokens: 1000}\n",
+            &[][..],
+            0,
+        ),
+        (
+            "agent: {command: \"true\", format: claude}\nbudget: {usd: 5}\n",
+            &["--budget", "3"][..],
+            0,
+        ),
+    ] {
+        env.write(".conflux.yaml", yaml);
+        let mut args = vec!["start", "--dry-run"];
+        args.extend(flags);
+        let out = env.conflux(&args);
+        assert_eq!(out.code, 0, "{yaml}: {out}");
+        let said = out
+            .stderr
+            .matches("reports no cost, so that budget never stops it; add a token budget")
+            .count();
+        assert_eq!(said, warnings, "{yaml} {flags:?}: {out}");
+    }
+}
