@@ -446,7 +446,9 @@ impl Decoder {
                         .map_or(0, |c| c.read.unwrap_or(0) + c.write.unwrap_or(0));
                     u.input_tokens =
                         Some(u.input_tokens.unwrap_or(0) + t.input.unwrap_or(0) + cache);
-                    u.output_tokens = Some(u.output_tokens.unwrap_or(0) + t.output.unwrap_or(0));
+                    // OpenCode counts reasoning apart from the output it is billed as.
+                    let output = t.output.unwrap_or(0) + t.reasoning.unwrap_or(0);
+                    u.output_tokens = Some(u.output_tokens.unwrap_or(0) + output);
                 }
                 u.turns = Some(u.turns.unwrap_or(0) + 1);
                 if !self.last_text.is_empty() {
@@ -455,17 +457,17 @@ impl Decoder {
                 out.usage_changed = true;
             }
             "error" => {
-                let msg = ev
-                    .error
-                    .as_ref()
-                    .and_then(|e| {
-                        e.data
-                            .as_ref()
-                            .and_then(|d| d.message.as_deref())
-                            .or(e.name.as_deref())
-                    })
+                let data = ev.error.as_ref().and_then(|e| e.data.as_ref());
+                let msg = data
+                    .and_then(|d| d.message.as_deref())
+                    .or_else(|| ev.error.as_ref().and_then(|e| e.name.as_deref()))
                     .unwrap_or("unknown error");
-                out.error(msg);
+                // The status is what tells a rate limit (429) from a refusal (401) when the
+                // provider's words do not.
+                match data.and_then(|d| d.status_code) {
+                    Some(status) => out.error(&format!("{msg} (HTTP {status})")),
+                    None => out.error(msg),
+                }
             }
             _ => return false,
         }
@@ -1010,6 +1012,8 @@ mod opencode {
         #[serde(default)]
         pub output: Option<u64>,
         #[serde(default)]
+        pub reasoning: Option<u64>,
+        #[serde(default)]
         pub cache: Option<Cache>,
     }
 
@@ -1033,6 +1037,8 @@ mod opencode {
     pub(super) struct ErrorData<'a> {
         #[serde(borrow, default)]
         pub message: Option<Cow<'a, str>>,
+        #[serde(default, rename = "statusCode")]
+        pub status_code: Option<u16>,
     }
 }
 
