@@ -13,6 +13,7 @@ mod test_gemini;
 mod test_git_env;
 mod test_hooks;
 mod test_merge;
+mod test_opencode;
 mod test_quoting;
 mod test_resolve;
 mod test_review;

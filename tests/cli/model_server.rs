@@ -1,12 +1,13 @@
 //! A scripted model on 127.0.0.1 for real agent CLIs (std only): the Anthropic Messages API
-//! for Claude Code, and the Gemini API (`streamGenerateContent`) for Gemini CLI.
+//! for Claude Code and OpenCode (an Anthropic provider; its own tool names), and the Gemini
+//! API (`streamGenerateContent`) for Gemini CLI.
 //!
 //! The "model" is a script, not a language model. For the OpenSpec change named in the
 //! prompt it asks the CLI to Read the change's tasks.md, then per selected open task to Write
 //! a file and Edit tasks.md to tick the box, optionally to commit through Bash, and finally
 //! answers with a summary. The server keeps no conversation state: every request carries the
 //! whole history, so the next step is the number of tool uses already in it. Runs are told
-//! apart by Claude Code's session id header, else by a conversation's first turn; each change's n-th run follows the n-th [`Run`] of
+//! apart by the CLI's session id header (Claude Code's, OpenCode's), else by a conversation's first turn; each change's n-th run follows the n-th [`Run`] of
 //! its script (the last one repeats). Responses are streamed as server-sent events, the way
 //! the real API does, since that is what the CLI asks for.
 
@@ -26,6 +27,9 @@ pub struct Run {
     pub tasks: Option<usize>,
     /// Finish with `git add -A && git commit` through the Bash tool.
     pub commit: bool,
+    /// First Read this path (relative to the worktree, outside it), as an agent looking
+    /// around might: a CLI that asks before such a read must not wait for an answer.
+    pub read_outside: Option<String>,
     pub fault: Option<Fault>,
 }
 
@@ -46,6 +50,7 @@ impl Run {
         Run {
             tasks: None,
             commit: false,
+            read_outside: None,
             fault: None,
         }
     }
@@ -58,6 +63,12 @@ impl Run {
     pub fn committing(self) -> Run {
         Run {
             commit: true,
+            ..self
+        }
+    }
+    pub fn reading_outside(self, path: &str) -> Run {
+        Run {
+            read_outside: Some(path.to_owned()),
             ..self
         }
     }
@@ -240,6 +251,7 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         529 => "Overloaded",
@@ -302,8 +314,12 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
         let key = change.clone().unwrap_or_default();
         let sessions = st.sessions.entry(key.clone()).or_default();
-        // Claude Code names its session; otherwise a conversation's first turn starts a run.
-        let session = match req.headers.get("x-claude-code-session-id") {
+        // Claude Code and OpenCode name their session (OpenCode's own retries of a request
+        // stay in its run); otherwise a conversation's first turn starts a run.
+        let named = ["x-claude-code-session-id", "x-session-affinity"]
+            .iter()
+            .find_map(|h| req.headers.get(*h));
+        let session = match named {
             Some(id) => id.clone(),
             None if conv.step == 0 || sessions.is_empty() => format!("run-{}", sessions.len() + 1),
             None => sessions.last().cloned().unwrap_or_default(),
@@ -345,11 +361,18 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
             let (kind, message) = match status {
                 529 => ("overloaded_error", "Overloaded"),
                 429 => ("rate_limit_error", "Rate limited (scripted)"),
+                400 => ("invalid_request_error", "Bad request (scripted)"),
+                401 => ("authentication_error", "invalid x-api-key"),
                 _ => ("api_error", "Internal server error (scripted)"),
             };
             let mut headers = json_type.to_vec();
             if let Some(r) = should_retry {
                 headers.push(("x-should-retry", r.to_string()));
+            }
+            // A CLI that honours it (OpenCode) retries a rate limit at once, not after its
+            // backoff of 2 s doubling.
+            if *status == 429 {
+                headers.push(("retry-after", "0".to_owned()));
             }
             let body = match api {
                 Api::Anthropic => {
@@ -374,7 +397,7 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         Some(Block::Tool(name, _, _)) => name.clone(),
         _ => "answer".into(),
     });
-    let blocks = with_ids(blocks, state);
+    let blocks = with_ids(conv.dialect.tools(blocks), state);
     send_message(&mut stream, api, streaming, &model, &blocks, stop_reason);
 }
 
@@ -385,6 +408,41 @@ enum Api {
     Anthropic,
     /// Gemini `models/<model>:streamGenerateContent?alt=sse`, Gemini CLI.
     Gemini,
+}
+
+/// Whose tools an Anthropic Messages request offers: the script is written with Claude
+/// Code's tool names and input keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dialect {
+    Claude,
+    /// OpenCode: read / write / edit / bash, inputs `filePath`, `oldString`, `newString`.
+    Opencode,
+}
+
+impl Dialect {
+    /// The script's tool calls in this dialect.
+    fn tools(self, blocks: Vec<Block>) -> Vec<Block> {
+        if self == Dialect::Claude {
+            return blocks;
+        }
+        let key = |k: &str| match k {
+            "file_path" => "filePath".to_owned(),
+            "old_string" => "oldString".to_owned(),
+            "new_string" => "newString".to_owned(),
+            k => k.to_owned(),
+        };
+        blocks
+            .into_iter()
+            .map(|b| match b {
+                Block::Tool(name, Value::Object(input), id) => Block::Tool(
+                    name.to_ascii_lowercase(),
+                    Value::Object(input.into_iter().map(|(k, v)| (key(&k), v)).collect()),
+                    id,
+                ),
+                b => b,
+            })
+            .collect()
+    }
 }
 
 /// The tool names a CLI offers for the script's Read / Write / Edit / Bash (their inputs
@@ -547,6 +605,7 @@ fn stream_message(stream: &mut TcpStream, model: &str, blocks: &[Block], stop_re
 struct Conversation {
     /// The CLI offers its file tools: this is the agent's own turn, not a side request.
     agent_turn: bool,
+    dialect: Dialect,
     change: Option<String>,
     step: usize,
     /// tasks.md as the first Read returned it.
@@ -603,6 +662,7 @@ impl Conversation {
             .cloned();
         Conversation {
             agent_turn: tools.contains(&"read_file") && tools.contains(&"replace"),
+            dialect: Dialect::Claude,
             change: find_change(&user_text),
             step: uses.len(),
             tasks_text,
@@ -614,7 +674,13 @@ impl Conversation {
             .as_array()
             .map(|t| t.iter().filter_map(|t| t["name"].as_str()).collect())
             .unwrap_or_default();
-        let agent_turn = tools.contains(&"Read") && tools.contains(&"Edit");
+        let dialect = if tools.contains(&"read") && tools.contains(&"edit") {
+            Dialect::Opencode
+        } else {
+            Dialect::Claude
+        };
+        let agent_turn = dialect == Dialect::Opencode
+            || (tools.contains(&"Read") && tools.contains(&"Edit"));
         let mut user_text = String::new();
         let mut uses: Vec<(String, String)> = Vec::new();
         let mut results: HashMap<String, String> = HashMap::new();
@@ -653,11 +719,12 @@ impl Conversation {
         }
         let tasks_text = uses
             .first()
-            .filter(|(_, name)| name == "Read")
+            .filter(|(_, name)| name.eq_ignore_ascii_case("Read"))
             .and_then(|(id, _)| results.get(id))
             .map(|r| strip_line_numbers(r));
         Conversation {
             agent_turn,
+            dialect,
             change: find_change(&user_text),
             step: uses.len(),
             tasks_text,
@@ -699,6 +766,13 @@ impl Conversation {
             .collect();
         let selected = &open[..run.tasks.unwrap_or(open.len()).min(open.len())];
         let mut calls = Vec::new();
+        if let Some(path) = &run.read_outside {
+            calls.push((
+                format!("Looking at {path} outside the worktree."),
+                "Read",
+                json!({"file_path": path}),
+            ));
+        }
         for (n, line) in selected {
             let text = line.trim_start().trim_start_matches("- [ ]").trim();
             calls.push((
@@ -758,7 +832,8 @@ fn text_of(content: &Value) -> String {
     }
 }
 
-/// The CLI's Read result (`1\tline` or `     1→line`) back to the file's text.
+/// The CLI's Read result (`1\tline`, `     1→line`, OpenCode's `1: line` inside `<content>`)
+/// back to the file's text.
 fn strip_line_numbers(read: &str) -> String {
     read.lines()
         .filter_map(|l| {
@@ -768,7 +843,9 @@ fn strip_line_numbers(read: &str) -> String {
                 return None;
             }
             let rest = &l[digits..];
-            rest.strip_prefix('\t').or_else(|| rest.strip_prefix('→'))
+            rest.strip_prefix('\t')
+                .or_else(|| rest.strip_prefix('→'))
+                .or_else(|| rest.strip_prefix(": "))
         })
         .collect::<Vec<_>>()
         .join("\n")
