@@ -11,7 +11,8 @@ if command -v git-conflux >/dev/null 2>&1; then
 elif [ -x "$here/../target/release/git-conflux" ]; then
     conflux="$here/../target/release/git-conflux"
 else
-    echo "git-conflux is not on PATH: run \`cargo install --path .\` first" >&2
+    echo "error: git-conflux is not on PATH" >&2
+    echo "hint: run scripts/install.sh first" >&2
     exit 2
 fi
 dir=${1:-$(mktemp -d "${TMPDIR:-/tmp}/conflux-demo.XXXXXX")}

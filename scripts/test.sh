@@ -2,12 +2,13 @@
 # The test command (README.md): installs the tools the tests compare against or drive, then
 # runs the whole suite. Tools go to a cache directory outside the repository:
 #   - OpenSpec (@fission-ai/openspec), for the task-counting comparison;
-#   - Claude Code (@anthropic-ai/claude-code), Gemini CLI (@google/gemini-cli) and OpenCode
-#     (opencode-ai, a native binary in an optional dependency), the real CLIs the presets'
-#     end-to-end tests run offline against a scripted model server (tests/cli/test_claude.rs,
-#     test_gemini.rs, test_opencode.rs). Without them those tests fail and say why;
-#     CONFLUX_CLAUDE_BIN / CONFLUX_GEMINI_BIN / CONFLUX_OPENCODE_BIN point the tests at other
-#     executables.
+#   - Claude Code (@anthropic-ai/claude-code), Gemini CLI (@google/gemini-cli), Codex CLI
+#     (@openai/codex) and OpenCode (opencode-ai); the last two bring their native binaries as
+#     optional dependencies. They are the real CLIs the presets' end-to-end tests run offline
+#     against a scripted model server (tests/cli/test_claude.rs, test_gemini.rs,
+#     test_codex.rs, test_opencode.rs). Without them those tests fail and say why;
+#     CONFLUX_CLAUDE_BIN / CONFLUX_GEMINI_BIN / CONFLUX_CODEX_BIN / CONFLUX_OPENCODE_BIN point
+#     the tests at other executables.
 set -eu
 cd "$(dirname "$0")/.."
 cache=${CONFLUX_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/git-conflux-test}
@@ -15,6 +16,8 @@ openspec_version=1.13.2
 # The version the fixtures in tests/fixtures/claude/ were recorded with (see VERSION there).
 claude_version=2.1.332
 gemini_version=0.61.0
+# tests/fixtures/codex/VERSION
+codex_version=0.171.0
 # tests/fixtures/opencode/VERSION
 opencode_version=1.18.33
 
@@ -35,6 +38,7 @@ install_cli() {
 install_cli openspec @fission-ai/openspec "$openspec_version"
 install_cli claude @anthropic-ai/claude-code "$claude_version"
 install_cli gemini @google/gemini-cli "$gemini_version"
+install_cli codex @openai/codex "$codex_version"
 install_cli opencode opencode-ai "$opencode_version"
 # The OpenSpec tests find `openspec` on PATH.
 if [ -x "$cache/openspec/node_modules/.bin/openspec" ]; then

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 /// Run AI coding agents on many spec-driven changes at once, each in its own git worktree.
 ///
@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "git-conflux",
-    bin_name = "git-conflux",
+    bin_name = "git conflux",
     version,
     propagate_version = true
 )]
@@ -32,10 +32,13 @@ Exit codes: 0 success; 1 some changes failed, stalled, were skipped or a merge w
 2 usage, configuration or preflight error; 3 merge conflicts; 130 interrupted (run again to
 resume); 255 internal error.";
 
+/// Listed apart from each command's own options, under their own heading (like git's and
+/// cargo's help), so `git conflux start --help` shows start's options first.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Run as if started in <PATH> (like `git -C`).
-    #[arg(short = 'C', value_name = "PATH", global = true)]
+    #[arg(short = 'C', value_name = "PATH", global = true, value_hint = ValueHint::DirPath)]
     pub directory: Option<PathBuf>,
     /// When to use colours: auto (a terminal without NO_COLOR), always or never.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
@@ -65,7 +68,10 @@ pub enum Command {
     Stop(StopArgs),
     Tell(TellArgs),
     Clean(CleanArgs),
+    Config(ConfigArgs),
     Completions(CompletionsArgs),
+    #[command(name = "__complete", hide = true)]
+    Complete(CompleteArgs),
 }
 
 /// Write a commented .conflux.yaml that uses the first agent found on PATH.
@@ -87,6 +93,17 @@ pub struct InitArgs {
 /// Changes are listed in dependency order; below the table, the reason of each failed,
 /// stalled, blocked or conflicted change (with the agent's own last error), one line each.
 /// Works from any subdirectory and from inside a linked worktree, and never needs the run lock.
+///
+/// WORKTREE paths are relative to the current directory, so they paste as printed. A change
+/// with no run recorded whose tasks are all ticked (merged, then cleaned) is `merged`. On a
+/// terminal (or with COLUMNS set) the table is cut to its width, never wrapped: SOURCE is
+/// left out first, then DEPENDS ON, BRANCH and WORKTREE are shortened (ending in `…`), then
+/// COST, WORKTREE, BRANCH and DEPENDS ON are left out, then STATE and ID are shortened; the
+/// reasons are cut too (`-v` and --json show them whole).
+///
+/// Exits 0 when the status is shown, even when a change folder or a state file cannot be read
+/// (each is named in a warning on stderr); 2 when an ID is unknown or the changes cannot be
+/// listed at all (a dependency cycle, not a repository).
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Only these changes.
@@ -110,6 +127,14 @@ pub struct StatusArgs {
 /// at most --jobs at once; a dependent change starts from its dependencies' branches. Running
 /// it again after an interruption resumes: worktrees and branches are reused, committed work
 /// is kept, done changes are not re-run.
+///
+/// Progress goes to stderr (bars on a terminal, timestamped lines otherwise); the result (the
+/// summary table and the next steps, the --json events, the --dry-run plan) to stdout, so
+/// `start > run.log` keeps the summary. On a terminal (or with COLUMNS set) rows and the
+/// summary are cut to its width, never wrapped: a progress row's message shrinks to nothing
+/// first; the summary shortens REASON and BRANCH, then leaves out COST, ITERATIONS, BRANCH and
+/// TIME (`logs` and --json keep every reason whole). The prompt of every iteration is kept
+/// (`git conflux logs ID --prompt N`); `--dry-run ID…` prints the first one each would get.
 #[derive(Debug, Args)]
 pub struct StartArgs {
     /// Only these changes (and nothing else: their dependencies must be done or selected).
@@ -130,13 +155,15 @@ pub struct StartArgs {
     /// Merge each change into the base as soon as it is done (same as `git conflux merge`).
     #[arg(long)]
     pub merge: bool,
-    /// Print the plan (waves, branches, worktrees, agent command) and change nothing.
+    /// Print the plan (waves, branches, worktrees, agent command; with ids, the prompt each
+    /// would be sent) and change nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Plain timestamped lines instead of progress bars, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
-    /// One JSON object per event on stdout, for scripts.
+    /// One JSON object per event on stdout, for scripts (versioned; every kind and field is
+    /// listed under JSON EVENTS in git-conflux-start(1)).
     #[arg(long)]
     pub json: bool,
 }
@@ -183,6 +210,9 @@ pub struct MergeArgs {
 }
 
 /// Print one change's log (agent output and conflux's own events).
+///
+/// On a terminal the log goes through a pager, like git's: $GIT_PAGER, else $PAGER, else
+/// `less -FRX` (an empty value or `cat` pages nothing); never when piped, never with --follow.
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// The change.
@@ -191,6 +221,12 @@ pub struct LogsArgs {
     /// Keep printing as the log grows, until the change finishes.
     #[arg(short, long)]
     pub follow: bool,
+    /// Print the prompt its agent was sent in iteration N (without N: the latest) instead.
+    #[arg(long, value_name = "N", num_args = 0..=1, conflicts_with = "follow")]
+    pub prompt: Option<Option<u32>>,
+    /// Never page, even on a terminal.
+    #[arg(long)]
+    pub no_pager: bool,
 }
 
 /// Stop a running `git conflux start` of this repository, or some of its changes, from
@@ -228,7 +264,7 @@ pub struct TellArgs {
     )]
     pub message: Option<String>,
     /// Read the message from a file (`-` for standard input).
-    #[arg(short = 'F', long, value_name = "FILE")]
+    #[arg(short = 'F', long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub file: Option<PathBuf>,
     /// End the current iteration now (gracefully) and start the next with the message.
     #[arg(long)]
@@ -261,12 +297,41 @@ pub struct CleanArgs {
     pub dry_run: bool,
 }
 
+/// Inspect the configuration without running anything.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    Check(ConfigCheckArgs),
+}
+
+/// Check every configuration layer: the user file, .conflux.yaml and the front matter of
+/// every change.
+///
+/// Prints each file checked and every problem found (one per file: the first a file has),
+/// without running or creating anything. Exit 0 when all are valid, 2 otherwise.
+#[derive(Debug, Args)]
+pub struct ConfigCheckArgs {}
+
 /// Print a shell completion script (also shipped under completions/).
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: Shell,
+}
+
+/// The words of a command line being completed, after the program's name (and after
+/// `conflux` for `git conflux`), the last one the word under the cursor: what the shell
+/// scripts of `completions` ask; one candidate per line comes back.
+#[derive(Debug, Args)]
+pub struct CompleteArgs {
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true, num_args = 0..)]
+    pub words: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -144,13 +144,13 @@ fn agent_spec<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AgentSpec>, D::E
 pub struct Layer {
     #[serde(default, deserialize_with = "agent_spec")]
     pub agent: Option<AgentSpec>,
-    pub jobs: Option<usize>,
+    pub jobs: Option<Count<usize>>,
     pub notify: Option<bool>,
     pub base: Option<String>,
     pub worktree_root: Option<PathBuf>,
     pub branch_prefix: Option<String>,
-    pub max_iterations: Option<u32>,
-    pub stall_iterations: Option<u32>,
+    pub max_iterations: Option<Count<u32>>,
+    pub stall_iterations: Option<Count<u32>>,
     pub verify: Option<String>,
     pub setup: Option<String>,
     pub copy: Option<Vec<String>>,
@@ -181,7 +181,7 @@ pub struct ReviewLayer {
     #[serde(default, deserialize_with = "agent_spec")]
     pub agent: Option<AgentSpec>,
     pub prompt: Option<String>,
-    pub max_rounds: Option<u32>,
+    pub max_rounds: Option<Count<u32>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -195,7 +195,7 @@ pub struct RetryLayer {
     pub timeout_retries: Option<u32>,
 }
 
-/// A duration written like `90s`, `15m`, `1h 30m`, or a whole number of seconds.
+/// A duration written with its unit, like `90s`, `15m` or `1h 30m` (`0` needs none).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dur(pub Duration);
 
@@ -203,31 +203,20 @@ pub struct Dur(pub Duration);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OptDur(pub Option<Duration>);
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawDuration {
-    /// YAML 1.1 reads `off`/`no` as false.
-    Off(bool),
-    Seconds(u64),
-    Text(String),
-}
-
 /// The longest duration any setting takes: longer ones are typos, and near `u64::MAX`
 /// seconds they would overflow the clock arithmetic of timers.
 pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Parses `90s`, `15m`, `2h`, `1h 30m` or a bare number of seconds, up to [`MAX_DURATION`].
+/// Parses `90s`, `15m`, `2h` or `1h 30m`, up to [`MAX_DURATION`]. A number without a unit
+/// is refused (`15` once meant 15 seconds where 15 minutes was meant, and killed healthy
+/// agents); only `0` needs none.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let duration = match text.parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        Err(_) => humantime::parse_duration(text)
-            .map_err(|_| format!("`{text}` is not a duration; write it like 90s, 15m or 1h 30m"))?,
-    };
-    at_most_max(duration, text)
-}
-
-fn at_most_max(duration: Duration, text: &str) -> Result<Duration, String> {
+    if text != "0" && text.parse::<f64>().is_ok() {
+        return Err(format!("`{text}` has no unit: write {text}s or {text}m"));
+    }
+    let duration = humantime::parse_duration(text)
+        .map_err(|_| format!("`{text}` is not a duration; write it like 90s, 15m or 1h 30m"))?;
     if duration > MAX_DURATION {
         return Err(format!(
             "`{text}` is longer than the longest duration a setting takes (7 days)"
@@ -236,37 +225,125 @@ fn at_most_max(duration: Duration, text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// Reads a duration from any YAML or JSON scalar, so a bare number is refused with the
+/// unit to add rather than with the parser's own words; `off` (false) only where allowed.
+struct DurationVisitor {
+    may_be_off: bool,
+}
+
+impl DurationVisitor {
+    fn expected(&self) -> &'static str {
+        if self.may_be_off {
+            "expected a duration with a unit such as 15m, or `off`"
+        } else {
+            "expected a duration with a unit such as 15m"
+        }
+    }
+}
+
+impl serde::de::Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.expected())
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Duration, E> {
+        match (v, self.may_be_off) {
+            (false, true) => Ok(Duration::ZERO),
+            _ => Err(E::custom(self.expected())),
+        }
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
+        parse_duration(&v.to_string()).map_err(E::custom)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
+        parse_duration(&v.to_string()).map_err(E::custom)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Duration, E> {
+        parse_duration(&v.to_string()).map_err(E::custom)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
+        match v.trim() {
+            "off" | "none" | "never" if self.may_be_off => Ok(Duration::ZERO),
+            text => parse_duration(text).map_err(E::custom),
+        }
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Duration, E> {
+        Err(E::custom(self.expected()))
+    }
+}
+
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match RawDuration::deserialize(d)? {
-            RawDuration::Off(_) => Err(serde::de::Error::custom(
-                "expected a duration such as 90s or 15m",
-            )),
-            RawDuration::Seconds(s) => at_most_max(Duration::from_secs(s), &s.to_string())
-                .map(Dur)
-                .map_err(serde::de::Error::custom),
-            RawDuration::Text(t) => parse_duration(&t)
-                .map(Dur)
-                .map_err(serde::de::Error::custom),
-        }
+        d.deserialize_any(DurationVisitor { may_be_off: false })
+            .map(Dur)
     }
 }
 
 impl<'de> Deserialize<'de> for OptDur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let d = match RawDuration::deserialize(d)? {
-            RawDuration::Off(false) => Duration::ZERO,
-            RawDuration::Off(true) => {
-                return Err(serde::de::Error::custom(
-                    "expected a duration such as 15m, or `off`",
-                ));
-            }
-            RawDuration::Seconds(s) => at_most_max(Duration::from_secs(s), &s.to_string())
-                .map_err(serde::de::Error::custom)?,
-            RawDuration::Text(t) if matches!(t.trim(), "off" | "none" | "never") => Duration::ZERO,
-            RawDuration::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom)?,
-        };
+        let d = d.deserialize_any(DurationVisitor { may_be_off: true })?;
         Ok(OptDur((!d.is_zero()).then_some(d)))
+    }
+}
+
+/// A count that must be a whole number of at least 1 (`jobs`, `max_iterations`, …), read
+/// from any scalar so a wrong one says so in those words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Count<T>(pub T);
+
+struct CountVisitor<T>(std::marker::PhantomData<T>);
+
+const COUNT_EXPECTED: &str = "expected a whole number ≥ 1";
+
+impl<T: TryFrom<u64>> serde::de::Visitor<'_> for CountVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(COUNT_EXPECTED)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        match T::try_from(v) {
+            Ok(n) if v >= 1 => Ok(n),
+            _ => Err(E::custom(format!("{COUNT_EXPECTED}, not `{v}`"))),
+        }
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        match u64::try_from(v) {
+            Ok(v) => self.visit_u64(v),
+            Err(_) => Err(E::custom(format!("{COUNT_EXPECTED}, not `{v}`"))),
+        }
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<T, E> {
+        Err(E::custom(format!("{COUNT_EXPECTED}, not `{v}`")))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        Err(E::custom(format!("{COUNT_EXPECTED}, not `{v}`")))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<T, E> {
+        Err(E::custom(format!("{COUNT_EXPECTED}, not `{v}`")))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
+        Err(E::custom(COUNT_EXPECTED))
+    }
+}
+
+impl<'de, T: TryFrom<u64>> Deserialize<'de> for Count<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CountVisitor(std::marker::PhantomData))
+            .map(Count)
     }
 }
 
@@ -275,8 +352,13 @@ impl<'de> Deserialize<'de> for OptDur {
 pub enum Error {
     #[error(transparent)]
     Read(#[from] crate::files::Error),
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("{}: {message}", place(path, *at))]
+    Parse {
+        path: PathBuf,
+        /// Line and column, when the parser knows them.
+        at: Option<(u32, u32)>,
+        message: String,
+    },
     #[error("the key `{key}` appears twice in {path} line {line}; keep one of them")]
     DuplicateKey {
         path: PathBuf,
@@ -308,7 +390,8 @@ impl Layer {
             }
             Error::Parse {
                 path: origin.to_owned(),
-                message: yaml_message(&e),
+                at: e.location().map(|l| (l.line() as u32, l.column() as u32)),
+                message: yaml_text(&e),
             }
         })?;
         let layer = layer.unwrap_or_default();
@@ -325,6 +408,7 @@ impl Layer {
         };
         let text = String::from_utf8(bytes).map_err(|_| Error::Parse {
             path: path.to_owned(),
+            at: None,
             message: "not valid UTF-8: save it as UTF-8".into(),
         })?;
         Layer::parse(&text, path).map(Some)
@@ -343,7 +427,8 @@ impl Layer {
         }
         let layer: Layer = serde_json::from_value(value.clone()).map_err(|e| Error::Parse {
             path: origin.to_owned(),
-            message: format!("in front matter `conflux:`: {e}"),
+            at: None,
+            message: format!("in front matter `conflux:`: {}", json_text(&e)),
         })?;
         layer.validate(origin)?;
         Ok(layer)
@@ -355,17 +440,16 @@ impl Layer {
             key: key.into(),
             message: message.into(),
         };
-        if self.jobs == Some(0) {
-            return Err(invalid("jobs", "must be at least 1"));
-        }
-        if self.max_iterations == Some(0) {
-            return Err(invalid("max_iterations", "must be at least 1"));
-        }
-        if self.review.as_ref().and_then(|r| r.max_rounds) == Some(0) {
-            return Err(invalid("review.max_rounds", "must be at least 1"));
-        }
-        if self.stall_iterations == Some(0) {
-            return Err(invalid("stall_iterations", "must be at least 1"));
+        for (key, spec) in [
+            ("agent", self.agent.as_ref()),
+            (
+                "review.agent",
+                self.review.as_ref().and_then(|r| r.agent.as_ref()),
+            ),
+        ] {
+            if let Some(name) = spec.and_then(AgentSpec::preset_name) {
+                crate::agent::presets::named(name).map_err(|e| invalid(key, &e.to_string()))?;
+            }
         }
         if let Some(prefix) = &self.branch_prefix {
             check_branch_prefix(prefix).map_err(|why| invalid("branch_prefix", &why))?;
@@ -442,17 +526,41 @@ fn check_branch_prefix(prefix: &str) -> Result<(), String> {
     })
 }
 
-/// The YAML error with its line and column, in the form `line L column C: message`.
-fn yaml_message(e: &serde_saphyr::Error) -> String {
-    match e.location() {
-        Some(loc) => format!(
-            "line {} column {}: {}",
-            loc.line(),
-            loc.column(),
-            yaml_text(e)
-        ),
-        None => yaml_text(e),
+/// `file:line:column`, as compilers and git name a place in a file, or the file alone.
+fn place(path: &Path, at: Option<(u32, u32)>) -> String {
+    match at {
+        Some((line, column)) => format!("{}:{line}:{column}", path.display()),
+        None => path.display().to_string(),
     }
+}
+
+/// An unknown key, with the known key it is probably a typo of, else the keys allowed there.
+fn unknown_key(key: &str, known: &[&str]) -> String {
+    let advice = crate::suggest::did_you_mean(key, known.iter().copied())
+        .unwrap_or_else(|| format!("the keys here are {}", known.join(", ")));
+    format!("unknown key `{key}`; {advice}")
+}
+
+/// What a value of a Rust type must look like, in the words of someone writing YAML.
+fn expected_words(ty: &str) -> Option<&'static str> {
+    match ty {
+        "u8" | "u16" | "u32" | "u64" | "usize" => Some("expected a whole number such as 3"),
+        "bool" | "boolean" => Some("expected true or false"),
+        _ => None,
+    }
+}
+
+/// serde_json's message for a front matter layer, with an unknown key in the same words as
+/// in a YAML file (serde writes "unknown field `x`, expected one of `a`, `b`").
+fn json_text(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let Some(rest) = text.strip_prefix("unknown field `") else {
+        return text;
+    };
+    let mut quoted = rest.split('`').step_by(2);
+    let key = quoted.next().unwrap_or_default();
+    let known: Vec<&str> = quoted.filter(|w| !w.trim().is_empty()).collect();
+    unknown_key(key, &known)
 }
 
 /// The YAML error's message alone, on one line: without its location (the caller names it
@@ -466,9 +574,28 @@ pub(crate) fn yaml_text(err: &serde_saphyr::Error) -> String {
     {
         inner = error;
     }
-    serde_saphyr::DefaultMessageFormatter
-        .format_message(inner)
-        .chars()
+    let text = match inner {
+        serde_saphyr::Error::SerdeUnknownField {
+            field, expected, ..
+        } => unknown_key(field, expected),
+        serde_saphyr::Error::InvalidScalar { ty, .. } if expected_words(ty).is_some() => {
+            expected_words(ty).unwrap_or_default().to_owned()
+        }
+        serde_saphyr::Error::SerdeInvalidType {
+            unexpected,
+            expected,
+            ..
+        } => match expected_words(expected) {
+            Some(words) => format!("{words}, not a {unexpected}"),
+            // A visitor of ours already words it "expected …".
+            None if expected.starts_with("expected ") => format!("{expected}, not a {unexpected}"),
+            None => format!("expected {expected}, not a {unexpected}"),
+        },
+        other => serde_saphyr::DefaultMessageFormatter
+            .format_message(other)
+            .into_owned(),
+    };
+    text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
 }
@@ -502,7 +629,7 @@ impl Config {
         if layer.agent.is_some() {
             self.agent = layer.agent;
         }
-        set(&mut self.jobs, layer.jobs);
+        set(&mut self.jobs, layer.jobs.map(|n| n.0));
         set(&mut self.notify, layer.notify);
         if layer.base.is_some() {
             self.base = layer.base;
@@ -511,8 +638,11 @@ impl Config {
             self.worktree_root = layer.worktree_root;
         }
         set(&mut self.branch_prefix, layer.branch_prefix);
-        set(&mut self.max_iterations, layer.max_iterations);
-        set(&mut self.stall_iterations, layer.stall_iterations);
+        set(&mut self.max_iterations, layer.max_iterations.map(|n| n.0));
+        set(
+            &mut self.stall_iterations,
+            layer.stall_iterations.map(|n| n.0),
+        );
         if layer.verify.is_some() {
             self.verify = layer.verify.filter(|v| !v.trim().is_empty());
         }
@@ -567,7 +697,7 @@ impl Config {
             if r.prompt.is_some() {
                 review.prompt = r.prompt;
             }
-            set(&mut review.max_rounds, r.max_rounds);
+            set(&mut review.max_rounds, r.max_rounds.map(|n| n.0));
         }
     }
 
@@ -637,7 +767,77 @@ mod tests {
         let err = parse("jobs: 2\nagnet: claude\n").unwrap_err().to_string();
         assert!(err.contains(".conflux.yaml"), "{err}");
         assert!(err.contains("agnet"), "{err}");
-        assert!(err.contains("line 2"), "{err}");
+        assert!(
+            err.contains(".conflux.yaml:2:1: unknown key `agnet`; did you mean `agent`?"),
+            "{err}"
+        );
+    }
+
+    /// `inactivity_timeout: 15` once meant 15 seconds where 15 minutes was meant; every
+    /// duration key, in a file or in front matter, now wants its unit.
+    #[test]
+    fn a_duration_without_a_unit_is_refused_with_the_unit_to_add() {
+        for text in [
+            "inactivity_timeout: 15\n",
+            "stagger: 15\n",
+            "retry: {delay: 15}\n",
+            "kill_grace: 15\n",
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(
+                err.contains("`15` has no unit: write 15s or 15m"),
+                "{text}: {err}"
+            );
+        }
+        let origin = Path::new("openspec/changes/a/proposal.md");
+        let err = Layer::from_front_matter(&serde_json::json!({"timeout": 90}), origin)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`90` has no unit"), "{err}");
+        let mut c = Config::default();
+        c.apply(parse("inactivity_timeout: 0\nstagger: 0\nkill_grace: 15s\n").unwrap());
+        assert_eq!(c.inactivity_timeout, None);
+        assert_eq!(c.stagger, Duration::ZERO);
+        assert_eq!(c.kill_grace, Duration::from_secs(15));
+    }
+
+    /// Counts, presets and keys are explained in the user's words, with the likely meaning.
+    #[test]
+    fn wrong_values_say_what_is_expected_and_what_was_meant() {
+        let cases = [
+            (
+                "jobs: x\n",
+                ".conflux.yaml:1:7: expected a whole number ≥ 1, not `x`",
+            ),
+            ("jobs: 0\n", "expected a whole number ≥ 1, not `0`"),
+            (
+                "max_iterations: -2\n",
+                "expected a whole number ≥ 1, not `-2`",
+            ),
+            ("retry: {max: x}\n", "expected a whole number such as 3"),
+            ("job: 3\n", "unknown key `job`; did you mean `jobs`?"),
+            (
+                "agent: claud\n",
+                "unknown agent preset `claud`; did you mean `claude`?",
+            ),
+            ("notify: 3\n", "expected true or false"),
+        ];
+        for (text, expected) in cases {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text}: {err}");
+            assert!(
+                !err.contains("invalid u") && !err.contains("<input>"),
+                "{err}"
+            );
+        }
+        let origin = Path::new("openspec/changes/a/proposal.md");
+        let err = Layer::from_front_matter(&serde_json::json!({"veriffy": "x"}), origin)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown key `veriffy`; did you mean `verify`?"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -670,9 +870,8 @@ mod tests {
 
     #[test]
     fn malformed_yaml_names_line_and_column() {
-        let err = parse("jobs: [1, 2\nverify: x\n").unwrap_err().to_string();
-        assert!(err.contains(".conflux.yaml"), "{err}");
-        assert!(err.contains("line"), "{err}");
+        let err = parse("verify: x\njobs: [1, 2\n").unwrap_err().to_string();
+        assert!(err.contains(".conflux.yaml:2:"), "{err}");
     }
 
     #[test]
@@ -685,7 +884,10 @@ mod tests {
     #[test]
     fn zero_jobs_rejected() {
         let err = parse("jobs: 0\n").unwrap_err().to_string();
-        assert!(err.contains("`jobs`"), "{err}");
+        assert!(
+            err.contains(".conflux.yaml:1:7: expected a whole number ≥ 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -196,8 +196,14 @@ impl From<overview::Error> for CommandError {
             overview::Error::Unknown { known, .. } if known.is_empty() => {
                 "this repository has no changes under openspec/changes/ or specs/".to_owned()
             }
-            overview::Error::Unknown { known, .. } => {
-                format!("known changes: {}", known.join(", "))
+            overview::Error::Unknown { unknown, known } => {
+                let known_list = list_cut(known);
+                match unknown.iter().find_map(|id| {
+                    crate::suggest::did_you_mean(id, known.iter().map(String::as_str))
+                }) {
+                    Some(meant) => format!("{meant} Known changes: {known_list}"),
+                    None => format!("known changes: {known_list}"),
+                }
             }
         };
         CommandError::from_error(Exit::Usage, e).hint(hint)
@@ -247,8 +253,9 @@ fn plan_hint(e: &plan::Error) -> Option<String> {
         E::Uncommitted { dir, .. } => {
             format!("commit them first: git add {} && git commit", dir.display())
         }
-        E::AgentMissing(_) => {
-            "install the agent, or choose another with --agent or `agent:` in .conflux.yaml"
+        // The other ways an agent is missing say what to fix in their message.
+        E::AgentMissing(crate::agent::presets::Error::NotFound { .. }) => {
+            "install it (or add its folder to PATH), or choose another agent with --agent or `agent:` in .conflux.yaml"
                 .to_owned()
         }
         E::Locked(_) => "wait for it to finish, or stop it with `git conflux stop`".to_owned(),

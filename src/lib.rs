@@ -14,4 +14,5 @@ pub(crate) mod files;
 pub mod git;
 pub(crate) mod proc;
 pub(crate) mod run;
+pub(crate) mod suggest;
 pub(crate) mod ui;

@@ -121,12 +121,12 @@ fn codex_exec_json() {
     assert_eq!(
         lines,
         [
-            "Bash bash -lc 'cat openspec/changes/add-x/tasks.md'",
+            "Bash cat openspec/changes/add-x/tasks.md",
             "  → ## 1. Work (+2 lines)",
             "Add hello.txt",
             "Edit openspec/changes/add-x/tasks.md",
             "todo 1/2 done",
-            "Bash bash -lc 'cargo test'",
+            "Bash cargo test",
             "  → exit 101: error: could not find `Cargo.toml` in `/work/repo` or any parent directory",
             "Created hello.txt and ticked task 1.1.",
             "Task 1.2 remains.",

@@ -62,7 +62,9 @@ static PRESETS: [Preset; 5] = [
     Preset {
         name: "codex",
         binary: "codex",
-        // `-` makes `codex exec` read the instructions from stdin.
+        // `-` makes `codex exec` read the instructions from stdin. No approval prompt (`exec`
+        // ignores `-c approval_policy`) and no sandbox: `workspace-write` cannot write a linked
+        // worktree's gitdir, so the agent's own commits would fail; the man page says so.
         template: "codex exec --json --dangerously-bypass-approvals-and-sandbox --skip-git-repo-check{extra_args} -",
         prompt_via: PromptVia::Stdin,
         format: StreamFormat::Codex,
@@ -168,8 +170,12 @@ pub struct Invocation {
 /// Why an agent cannot be run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("unknown agent preset `{name}`; known presets: {known}; or set `agent.command`")]
-    UnknownPreset { name: String, known: String },
+    #[error("unknown agent preset `{name}`; {advice}")]
+    UnknownPreset {
+        name: String,
+        /// `did you mean `claude`?` for a typo, else the presets and `agent.command`.
+        advice: String,
+    },
     #[error("agent command is empty; set `agent.command` to the command that runs your agent")]
     EmptyCommand,
     #[error("agent command `{command}` cannot be split into shell words: {source}")]
@@ -177,10 +183,8 @@ pub enum Error {
         command: String,
         source: shell_words::ParseError,
     },
-    #[error(
-        "agent binary `{binary}` not found on PATH ({path}); install it, add it to PATH, or set `agent.command`"
-    )]
-    NotFound { binary: String, path: String },
+    #[error("agent binary `{binary}` not found on PATH")]
+    NotFound { binary: String },
     #[error(
         "agent binary {} does not exist or is not executable; fix `agent.command`, or make it executable (chmod +x)", path.display()
     )]
@@ -208,9 +212,16 @@ pub enum Error {
 }
 
 impl AgentSpec {
-    /// The command line it runs, placeholders unfilled: what the dry-run plan shows.
+    /// The command line it runs, placeholders unfilled, and how the prompt reaches it: what
+    /// the dry-run plan shows.
     pub(crate) fn command_line(&self) -> Result<String, Error> {
-        self.resolve().map(|r| r.template)
+        let r = self.resolve()?;
+        let via = match r.prompt_via {
+            PromptVia::Stdin => "the prompt on its standard input",
+            PromptVia::File => "the prompt in the file {prompt_file}",
+            PromptVia::Arg => "the prompt as the argument {prompt}",
+        };
+        Ok(format!("{}  ({via})", r.template))
     }
 
     fn resolve(&self) -> Result<Resolved<'_>, Error> {
@@ -262,6 +273,14 @@ impl AgentSpec {
 }
 
 impl AgentSpec {
+    /// The preset this spec names, if any, for checking the name when the file is read.
+    pub(crate) fn preset_name(&self) -> Option<&str> {
+        match self {
+            AgentSpec::Preset(name) | AgentSpec::Tuned { preset: name, .. } => Some(name),
+            AgentSpec::Custom { .. } => None,
+        }
+    }
+
     /// The user-written part of the command line that may hold placeholders, with its key
     /// (`command` or `extra_args`), for checking at configuration time.
     pub(crate) fn template_field(&self) -> Option<(&'static str, &str)> {
@@ -273,11 +292,19 @@ impl AgentSpec {
     }
 }
 
-/// The preset called `name`, or an error listing the known ones.
-fn named(name: &str) -> Result<&'static Preset, Error> {
+/// The preset called `name`, or an error listing the known ones (and the one meant, for a
+/// typo); the configuration checks its `agent:` with it too.
+pub(crate) fn named(name: &str) -> Result<&'static Preset, Error> {
     preset(name).ok_or_else(|| Error::UnknownPreset {
         name: name.to_owned(),
-        known: PRESET_NAMES.join(", "),
+        advice: crate::suggest::did_you_mean(name, PRESET_NAMES.iter().copied()).unwrap_or_else(
+            || {
+                format!(
+                    "the presets are {}, or set `agent.command`",
+                    PRESET_NAMES.join(", ")
+                )
+            },
+        ),
     })
 }
 
@@ -329,13 +356,7 @@ fn check_available_with(spec: &AgentSpec, home: Option<&Path>) -> Result<Option<
                 path: PathBuf::from(&binary),
             }
         } else {
-            Error::NotFound {
-                path: std::env::var_os("PATH")
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned(),
-                binary,
-            }
+            Error::NotFound { binary }
         }
     })
 }

@@ -58,6 +58,8 @@ pub struct Decoder {
     pending: String,
     /// The assistant's latest message, the final answer if the stream has no result event.
     last_text: String,
+    /// The last error shown: Codex repeats a turn's `error` event in its `turn.failed`.
+    last_error: Option<String>,
 }
 
 impl Decoder {
@@ -68,6 +70,7 @@ impl Decoder {
             root: None,
             pending: String::new(),
             last_text: String::new(),
+            last_error: None,
         }
     }
 
@@ -259,7 +262,12 @@ impl Decoder {
                     .and_then(|e| e.message.as_deref())
                     .or(ev.message.as_deref())
                     .unwrap_or("unknown error");
-                out.error(msg);
+                if ev.kind == "turn.failed" && self.last_error.as_deref() == Some(msg) {
+                    out.error = Some(msg.to_owned());
+                } else {
+                    out.error(msg);
+                }
+                self.last_error = Some(msg.to_owned());
             }
             "item.started" | "item.updated" | "item.completed" => {
                 let Some(item) = ev.item else { return false };
@@ -273,7 +281,7 @@ impl Decoder {
                     ("reasoning", _) => {}
                     ("command_execution", false) if ev.kind == "item.started" => {
                         let cmd = item.command.as_deref().unwrap_or("");
-                        out.push(format!("Bash {}", clip(cmd)));
+                        out.push(format!("Bash {}", clip(&shell_script(cmd))));
                     }
                     ("command_execution", true) => {
                         let output = item.aggregated_output.as_deref().unwrap_or("");
@@ -310,9 +318,15 @@ impl Decoder {
                             out.push(format!("todo {done}/{} done", items.len()));
                         }
                     }
-                    ("error", _) => out.error(item.message.as_deref().unwrap_or("unknown error")),
+                    // An error item is a warning (a config warning, a deprecation, a model
+                    // without metadata): the turn goes on. Errors are `error` events.
+                    ("error", _) => out.push(format!(
+                        "warning: {}",
+                        item.message.as_deref().unwrap_or("(no message)")
+                    )),
                     (
-                        "command_execution" | "mcp_tool_call" | "web_search" | "collab_tool_call",
+                        "command_execution" | "file_change" | "mcp_tool_call" | "web_search"
+                        | "collab_tool_call",
                         _,
                     )
                     | ("agent_message" | "plan", false) => {}
@@ -532,6 +546,20 @@ fn first_line(s: &str) -> &str {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("")
         .trim()
+}
+
+/// The script of a command Codex wraps in its shell (`/bin/bash -lc 'cat x'` → `cat x`), or
+/// the command as it is.
+fn shell_script(command: &str) -> Cow<'_, str> {
+    match shell_words::split(command).as_deref() {
+        Ok([shell, flag, script])
+            if shell.rsplit('/').next().is_some_and(|s| s.ends_with("sh"))
+                && matches!(flag.as_str(), "-c" | "-lc") =>
+        {
+            Cow::Owned(script.clone())
+        }
+        _ => Cow::Borrowed(command),
+    }
 }
 
 /// "first line (+12 lines)" for a tool's output.

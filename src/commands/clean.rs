@@ -61,7 +61,7 @@ pub fn cmd_clean(ctx: &Context, args: CleanArgs) -> Result<Exit, CommandError> {
         let owned = match Owned::of(&ws, state) {
             Ok(owned) => owned,
             Err(err) => {
-                eprintln!("{} {err}", console::style("error:").red().bold());
+                ctx.ui.error(&err.to_string());
                 exit = Exit::Failed;
                 continue;
             }
@@ -91,7 +91,7 @@ pub fn cmd_clean(ctx: &Context, args: CleanArgs) -> Result<Exit, CommandError> {
         match clean_one(&ws, state, owned, args.force) {
             Ok(()) => ctx.ui.out(&format!("removed {}\n", state.id)),
             Err(err) => {
-                eprintln!("{} {err}", console::style("error:").red().bold());
+                ctx.ui.error(&err.to_string());
                 exit = Exit::Failed;
             }
         }

@@ -164,7 +164,7 @@ fn report_error(ctx: &Context, err: &CommandError, json: bool, id: &str) {
             json!({"id": id, "merged": false, "error": err.to_string(), "exit": err.exit.code()})
         ));
     } else {
-        eprintln!("{} {err}", console::style("error:").red().bold());
+        ctx.ui.error(&err.to_string());
     }
 }
 

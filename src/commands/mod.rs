@@ -1,7 +1,9 @@
 //! One file per subcommand; each parses nothing itself and calls the core.
 
 mod clean;
+mod complete;
 mod completions;
+mod config;
 mod init;
 mod logs;
 mod merge;
@@ -32,6 +34,8 @@ pub fn run(cli: Cli, repo_env: RepoEnv) -> Result<Exit, CommandError> {
         Command::Stop(args) => stop::cmd_stop(&ctx, args),
         Command::Tell(args) => tell::cmd_tell(&ctx, args),
         Command::Clean(args) => clean::cmd_clean(&ctx, args),
+        Command::Config(args) => config::cmd_config(&ctx, args),
+        Command::Complete(args) => complete::cmd_complete(&ctx, args),
         Command::Completions(args) => completions::cmd_completions(&ctx, args),
     }
 }
@@ -84,6 +88,15 @@ pub(crate) fn steer(
         Stop,
         Tell(String),
     }
+    // An unknown id is a usage error whether or not a run is there to ask.
+    let named: &[String] = match &request {
+        Request::Stop { ids } => ids,
+        Request::Tell { id, .. } => std::slice::from_ref(id),
+        _ => &[],
+    };
+    if !named.is_empty() {
+        crate::run::overview::overview(ws)?.check_ids(named)?;
+    }
     let request_kind = match &request {
         Request::Add { .. } | Request::Subscribe => Kind::Add,
         Request::Stop { .. } => Kind::Stop,
@@ -122,10 +135,52 @@ pub(crate) fn steer(
     }
 }
 
-/// A path shown relative to `base` when it lies under it.
-pub(crate) fn display_path(path: &Path, base: &Path) -> String {
-    path.strip_prefix(base)
-        .unwrap_or(path)
-        .display()
-        .to_string()
+/// A path as it can be pasted in `cwd`: relative to it (`../repo.conflux/a`), or absolute
+/// when they share nothing but the root.
+pub(crate) fn display_path(path: &Path, cwd: &Path) -> String {
+    use std::path::Component;
+    let common = path
+        .components()
+        .zip(cwd.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let shares_more_than_root = path
+        .components()
+        .take(common)
+        .any(|c| matches!(c, Component::Normal(_)));
+    if !path.is_absolute() || !shares_more_than_root {
+        return path.display().to_string();
+    }
+    let up = cwd.components().skip(common).map(|_| Component::ParentDir);
+    let relative: PathBuf = up.chain(path.components().skip(common)).collect();
+    if relative.as_os_str().is_empty() {
+        ".".to_owned()
+    } else {
+        relative.display().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_path;
+    use std::path::Path;
+
+    #[test]
+    fn paths_are_shown_as_they_paste_in_the_working_directory() {
+        let wt = Path::new("/home/u/repo.conflux/a");
+        assert_eq!(
+            display_path(wt, Path::new("/home/u/repo")),
+            "../repo.conflux/a"
+        );
+        assert_eq!(
+            display_path(wt, Path::new("/home/u/repo/sub/dir")),
+            "../../../repo.conflux/a"
+        );
+        assert_eq!(display_path(wt, Path::new("/home/u/repo.conflux")), "a");
+        assert_eq!(display_path(wt, wt), ".");
+        assert_eq!(
+            display_path(wt, Path::new("/srv")),
+            "/home/u/repo.conflux/a"
+        );
+    }
 }

@@ -24,7 +24,7 @@ use crate::run::scheduler::{self, Summary};
 use crate::run::signals;
 use crate::run::state::{LockState, Phase};
 use crate::run::workspace::Workspace;
-use crate::ui::display::{Display, round_secs};
+use crate::ui::display::Display;
 use crate::ui::table;
 
 pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
@@ -55,7 +55,8 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
         return Ok(Exit::Ok);
     }
     if args.dry_run {
-        ctx.ui.out(&render_plan(&ws, &plan));
+        ctx.ui
+            .out(&render_plan(ctx, &ws, &plan, !args.ids.is_empty()));
         return Ok(Exit::Ok);
     }
 
@@ -189,8 +190,10 @@ fn note_text(note: &Note) -> String {
     }
 }
 
-/// The plan of `--dry-run`: waves by dependency, each change's branch and worktree.
-fn render_plan(ws: &Workspace, plan: &RunPlan) -> String {
+/// The plan of `--dry-run`: waves by dependency, each change's branch and worktree; with
+/// `prompts` (ids were named), the prompt each would be sent first.
+fn render_plan(ctx: &Context, ws: &Workspace, plan: &RunPlan, prompts: bool) -> String {
+    let cwd = &ctx.cwd;
     let mut level: std::collections::BTreeMap<&str, usize> = Default::default();
     for job in &plan.jobs {
         let l = job
@@ -236,20 +239,43 @@ fn render_plan(ws: &Workspace, plan: &RunPlan) -> String {
                 } else {
                     format!("{} + {}", plan.base, from.join(" + "))
                 },
-                display_path(&job.plan.worktree, ws.root.parent().unwrap_or(&ws.root)),
+                display_path(&job.plan.worktree, cwd),
             ]);
         }
-        out.push_str(&table::render(
+        out.push_str(&table::render_fit(
             &["  ID", "TASKS", "BRANCH", "STARTS FROM", "WORKTREE"],
             &indent(rows),
+            crate::ui::stdout_width(),
+            PLAN_GIVES,
         ));
     }
+    if prompts {
+        for job in &plan.jobs {
+            let (iteration, text) = crate::run::pipeline::next_prompt(&job.plan, &ws.root);
+            out.push_str(&format!(
+                "\nPrompt of {}, iteration {iteration}:\n{}",
+                job.plan.change.id,
+                text.trim_end()
+            ));
+            out.push('\n');
+        }
+    }
     out.push_str(&format!(
-        "\nPrompts are written to {}\nNothing was changed (dry run).\n",
-        ws.run_dir.root().join("prompts").display()
+        "\nThe prompt of each iteration is kept as {} (`git conflux logs <ID> --prompt` shows it).\nNothing was changed (dry run).\n",
+        display_path(&ws.run_dir.kept_prompt_path("<ID>", 0), cwd).replace("prompt-0", "prompt-<N>")
     ));
     out
 }
+
+/// How the plan's tables give way on a narrow terminal: the long columns are cut, then
+/// WORKTREE and STARTS FROM are left out.
+const PLAN_GIVES: &[table::Give] = &[
+    table::Give::Shrink("WORKTREE", 16),
+    table::Give::Shrink("STARTS FROM", 12),
+    table::Give::Shrink("BRANCH", 16),
+    table::Give::Drop("WORKTREE"),
+    table::Give::Drop("STARTS FROM"),
+];
 
 fn indent(mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
     for row in &mut rows {
@@ -393,7 +419,7 @@ async fn run_hook(config: &Config, root: &Path, event: &'static str) -> (bool, O
 }
 
 /// The summary table from the recorded states, the next command to run, and what needs a
-/// person by name (even with --quiet).
+/// person by name (even with --quiet): the run's result, on stdout, cut to its width.
 fn print_summary(
     ctx: &Context,
     display: &Display,
@@ -402,44 +428,63 @@ fn print_summary(
     summary: &Summary,
 ) {
     let (rows, any_done) = summary_rows(recorder, ids, summary);
+    let width = crate::ui::stdout_width();
+    let mut out = String::new();
     if !ctx.ui.quiet && !matches!(display, Display::Json) {
-        let text = table::render(
-            &[
-                "ID",
-                "RESULT",
-                "ITERATIONS",
-                "TIME",
-                "COST",
-                "BRANCH",
-                "REASON",
-            ],
+        out.push('\n');
+        out.push_str(&table::render_fit(
+            &SUMMARY_COLUMNS,
             &rows,
-        );
-        eprint!("\n{text}");
-        // Plain lines said `finished in …` just above the table.
-        if !matches!(display, Display::Plain { .. }) {
-            eprintln!(
-                "Finished in {}.",
-                humantime::format_duration(round_secs(summary.elapsed))
-            );
-        }
+            width,
+            SUMMARY_GIVES,
+        ));
         if summary.interrupted {
-            eprintln!(
-                "Interrupted: the agents were stopped and their work committed. Run `git conflux start` to resume."
-            );
+            out.push_str(&crate::ui::wrap(
+                "Interrupted: the agents were stopped and their work committed. Run `git conflux start` to resume.",
+                width,
+            ));
         } else if any_done {
-            eprintln!(
-                "Next: review with `git log {}`, then `git conflux merge --all`.",
-                branch_hint(&rows)
-            );
+            out.push_str(&crate::ui::wrap(
+                &format!(
+                    "Next: review with `git log {}`, then `git conflux merge --all`.",
+                    branch_hint(&rows)
+                ),
+                width,
+            ));
         }
     }
     if !summary.interrupted && !matches!(display, Display::Json) {
         for line in next_steps(&summary.outcomes) {
-            eprintln!("{line}");
+            out.push_str(&crate::ui::wrap(&line, width));
         }
     }
+    ctx.ui.out(&out);
 }
+
+/// The columns of the summary table.
+const SUMMARY_COLUMNS: [&str; 7] = [
+    "ID",
+    "RESULT",
+    "ITERATIONS",
+    "TIME",
+    "COST",
+    "BRANCH",
+    "REASON",
+];
+
+/// How the summary gives way on a narrow terminal (documented in git-conflux-start(1)): the
+/// reason is cut first (its whole text is in `logs` and `--json`), then the branch, then
+/// COST, ITERATIONS, BRANCH and TIME are left out, then the id is cut.
+const SUMMARY_GIVES: &[table::Give] = &[
+    table::Give::Shrink("REASON", 20),
+    table::Give::Shrink("BRANCH", 16),
+    table::Give::Drop("COST"),
+    table::Give::Drop("ITERATIONS"),
+    table::Give::Drop("BRANCH"),
+    table::Give::Shrink("REASON", 12),
+    table::Give::Drop("TIME"),
+    table::Give::Shrink("ID", 12),
+];
 
 /// One row per change of the run (id, result, iterations, time, cost, branch, reason), those
 /// planned first, then those added from other terminals; and whether any of them is done.

@@ -19,7 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::run::event::{ChangeEvent, Event};
+use crate::run::event::{ChangeEvent, Event, Stamped};
 use crate::run::state::RunDir;
 
 /// The protocol's version, in every request and reply.
@@ -299,11 +299,7 @@ impl Publisher {
     }
 
     pub fn publish(&self, event: &Event) {
-        let Ok(mut line) = serde_json::to_string(event) else {
-            return;
-        };
-        line.push('\n');
-        let line: Arc<str> = line.into();
+        let line: Arc<str> = crate::run::event::json_line(event).into();
         if let Ok(mut state) = self.state.lock() {
             match event {
                 Event::RunStarted { .. } => state.started = Some(Arc::clone(&line)),
@@ -408,8 +404,8 @@ pub mod client {
     }
 
     /// Follows the running `start`: its events so far, then each as it happens, until the
-    /// run ends. `on_event` gets every event line parsed.
-    pub fn subscribe(run_dir: &RunDir, mut on_event: impl FnMut(Event)) -> Result<(), Error> {
+    /// run ends. `on_event` gets every event parsed, with its line as it came.
+    pub fn subscribe(run_dir: &RunDir, mut on_event: impl FnMut(Event, &str)) -> Result<(), Error> {
         let (mut stream, path) = connect(run_dir)?;
         let mut reader = send(&mut stream, &path, Request::Subscribe)?;
         let reply = read_reply(&mut reader, &path)?;
@@ -420,8 +416,8 @@ pub mod client {
             let Ok(line) = line else {
                 break;
             };
-            if let Ok(event) = serde_json::from_str::<Event>(&line) {
-                on_event(event);
+            if let Ok(stamped) = serde_json::from_str::<Stamped>(&line) {
+                on_event(stamped.event, &line);
             }
         }
         Ok(())

@@ -36,8 +36,19 @@ pub struct ChangeView {
 }
 
 impl ChangeView {
+    /// The recorded phase; without a record (never run, or `clean` forgot it after its merge),
+    /// `merged` when every task is ticked in the main worktree (the work is on the base, as
+    /// `start` and `merge` already take it), else `pending`.
     pub fn phase(&self) -> Phase {
-        self.state.as_ref().map_or(Phase::Pending, |s| s.phase)
+        match &self.state {
+            Some(state) => state.phase,
+            None if self.change.tasks_total() > 0
+                && self.change.tasks_done() == self.change.tasks_total() =>
+            {
+                Phase::Merged
+            }
+            None => Phase::Pending,
+        }
     }
 
     pub fn tasks_done(&self) -> usize {

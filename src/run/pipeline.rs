@@ -703,8 +703,6 @@ impl Pipeline<'_> {
                 "no agent configured".to_owned(),
             ));
         };
-        let documents = documents(worktree, &self.plan.change);
-        let verify = config.verify.as_deref().unwrap_or_default();
         let messages: Vec<String> = self
             .steer
             .inbox
@@ -718,24 +716,12 @@ impl Pipeline<'_> {
             });
         }
         self.steer.new_iteration();
-        let text = prompt::render(
-            config.prompt.as_deref(),
-            &PromptInput {
-                change: &self.plan.change,
-                tasks,
-                iteration,
-                verify_failure: match feedback {
-                    Some(Feedback::Verify(tail)) => Some((verify, tail.as_str())),
-                    _ => None,
-                },
-                messages: &messages,
-                review_findings: match feedback {
-                    Some(Feedback::Review(findings)) => findings.as_slice(),
-                    _ => &[],
-                },
-                documents: &documents,
-            },
-        );
+        let text = iteration_prompt(self.plan, worktree, tasks, iteration, feedback, &messages);
+        // Kept with the log whichever way it reaches the agent (`logs --prompt` shows it).
+        let kept = self.shared.run_dir.kept_prompt_path(self.id, iteration);
+        if let Err(e) = crate::files::write_atomic(&kept, text.as_bytes()) {
+            self.note(format!("cannot keep the prompt in {}: {e}", kept.display()));
+        }
         let vars = self.vars(worktree, text, "md", iteration);
         let invocation =
             presets::build(spec, &vars).map_err(|e| Outcome::new(Phase::Failed, e.to_string()))?;
@@ -890,6 +876,59 @@ impl Pipeline<'_> {
 }
 
 /// The change's documents that exist in the worktree, as paths relative to it.
+/// The prompt of iteration `iteration`: the template (or the default) filled from the
+/// change, its tasks as in `worktree`, the last verify failure or review findings, and the
+/// messages told to it.
+fn iteration_prompt(
+    plan: &Plan,
+    worktree: &Path,
+    tasks: &[Task],
+    iteration: u32,
+    feedback: Option<&Feedback>,
+    messages: &[String],
+) -> String {
+    let verify = plan.config.verify.as_deref().unwrap_or_default();
+    prompt::render(
+        plan.config.prompt.as_deref(),
+        &PromptInput {
+            change: &plan.change,
+            tasks,
+            iteration,
+            verify_failure: match feedback {
+                Some(Feedback::Verify(tail)) => Some((verify, tail.as_str())),
+                _ => None,
+            },
+            messages,
+            review_findings: match feedback {
+                Some(Feedback::Review(findings)) => findings.as_slice(),
+                _ => &[],
+            },
+            documents: &documents(worktree, &plan.change),
+        },
+    )
+}
+
+/// The prompt the change's next iteration would get, for `start --dry-run`: its number, and
+/// the text from what is on disk now (the worktree when it exists, else the checkout at
+/// `root`), with the last verify failure and waiting messages of its earlier run.
+pub(crate) fn next_prompt(plan: &Plan, root: &Path) -> (u32, String) {
+    let prior = plan.prior.as_ref();
+    let iteration = prior.map_or(0, |s| s.iteration) + 1;
+    let dir = if plan.worktree.is_dir() {
+        plan.worktree.as_path()
+    } else {
+        root
+    };
+    let tasks = change::read_tasks(dir, &plan.change.tasks_file)
+        .unwrap_or_else(|_| plan.change.tasks.clone());
+    let feedback = prior
+        .and_then(|s| s.last_verify_failure.clone())
+        .map(Feedback::Verify);
+    let messages = prior.map_or(&[][..], |s| s.messages.as_slice());
+    let text = iteration_prompt(plan, dir, &tasks, iteration, feedback.as_ref(), messages);
+    (iteration, text)
+}
+
 fn documents(worktree: &Path, change: &Change) -> Vec<String> {
     let dir = &change.dir;
     [

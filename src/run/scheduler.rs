@@ -41,7 +41,6 @@ pub type MergeFn = Arc<dyn Fn(&str) -> MergeVerdict + Send + Sync>;
 pub struct Summary {
     pub outcomes: BTreeMap<String, Outcome>,
     pub interrupted: bool,
-    pub elapsed: std::time::Duration,
     /// Pipelines that panicked (bugs), by change.
     pub internal_errors: Vec<String>,
 }
@@ -103,6 +102,8 @@ struct Dispatcher<'r, 'p> {
     /// Messages for changes that have not started yet.
     inbox: HashMap<String, Vec<String>>,
     planner: Option<Planner<'p>>,
+    /// What the agents reported they cost, summed for the run's end.
+    cost_usd: Option<f64>,
 }
 
 /// Runs every job, at most `jobs` at once, in dependency order; `report` sees every event.
@@ -144,6 +145,7 @@ pub async fn run(
         merging: None,
         inbox: HashMap::new(),
         planner,
+        cost_usd: None,
     };
     d.add_jobs(jobs_in_order);
 
@@ -153,7 +155,7 @@ pub async fn run(
         if d.running.set.is_empty() && d.merging.is_none() {
             // Drain what the finished pipelines sent before saying the run is over.
             while let Ok(event) = events.try_recv() {
-                (d.report)(&event);
+                d.forward(&event);
             }
             break;
         }
@@ -183,7 +185,7 @@ pub async fn run(
         if let Input::Finished(_) = input {
             // A pipeline's own last events come before its end.
             while let Ok(event) = events.try_recv() {
-                (d.report)(&event);
+                d.forward(&event);
             }
         }
         d.handle(input);
@@ -192,9 +194,21 @@ pub async fn run(
 }
 
 impl Dispatcher<'_, '_> {
+    /// A pipeline's event, passed on; costs are summed for `run_finished`.
+    fn forward(&mut self, event: &Event) {
+        if let Event::Change {
+            kind: ChangeEvent::Cost { usd },
+            ..
+        } = event
+        {
+            *self.cost_usd.get_or_insert(0.0) += usd;
+        }
+        (self.report)(event);
+    }
+
     fn handle(&mut self, input: Input) {
         match input {
-            Input::Event(event) => (self.report)(&event),
+            Input::Event(event) => self.forward(&event),
             Input::Finished(Ok((id, outcome))) => self.finished(id, outcome),
             Input::Finished(Err(e)) => {
                 // A pipeline panicked: its runner's guard has already killed its agent.
@@ -523,11 +537,14 @@ impl Dispatcher<'_, '_> {
         for outcome in self.outcomes.values() {
             *totals.entry(outcome.phase.to_string()).or_insert(0) += 1;
         }
-        (self.report)(&Event::RunFinished { elapsed, totals });
+        (self.report)(&Event::RunFinished {
+            elapsed,
+            totals,
+            cost_usd: self.cost_usd,
+        });
         Summary {
             outcomes: self.outcomes,
             interrupted: self.interrupts > 0,
-            elapsed,
             internal_errors: self.internal_errors,
         }
     }

@@ -339,6 +339,17 @@ impl RunDir {
         self.root.join("prompts").join(format!("{id}.md"))
     }
 
+    /// The prompt iteration `iteration` of a change was sent, kept beside its log.
+    pub fn kept_prompt_path(&self, id: &str, iteration: u32) -> PathBuf {
+        self.kept_prompts_dir(id)
+            .join(format!("prompt-{iteration}.md"))
+    }
+
+    /// Where a change's kept prompts are.
+    pub fn kept_prompts_dir(&self, id: &str) -> PathBuf {
+        self.root.join("logs").join(id)
+    }
+
     pub fn lock_path(&self) -> PathBuf {
         self.root.join("lock")
     }
@@ -386,7 +397,7 @@ impl RunDir {
         write_atomic(&self.state_path(&state.id), &bytes)
     }
 
-    /// Forgets a change: its state, log and prompt files.
+    /// Forgets a change: its state, log and prompt files, and its kept prompts.
     pub fn forget(&self, id: &str) -> Result<(), Error> {
         for path in [self.state_path(id), self.log_path(id), self.prompt_path(id)] {
             match std::fs::remove_file(&path) {
@@ -395,7 +406,12 @@ impl RunDir {
                 Err(source) => return Err(Error::Write { path, source }),
             }
         }
-        Ok(())
+        let kept = self.kept_prompts_dir(id);
+        match std::fs::remove_dir_all(&kept) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(Error::Write { path: kept, source }),
+        }
     }
 
     /// The holder of the run lock, if a live process holds it.

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::run::event::Event;
+use crate::run::event::{Event, json_line};
 use crate::run::state::now_secs;
 use crate::ui::progress::Progress;
 use crate::ui::{Ui, clock, describe};
@@ -36,11 +36,16 @@ impl Display {
                     let _ = writeln!(std::io::stderr().lock(), "{} {line}", clock(now_secs()));
                 }
             }
-            Display::Json => {
-                let mut out = std::io::stdout().lock();
-                let _ = serde_json::to_writer(&mut out, event);
-                let _ = out.write_all(b"\n").and_then(|_| out.flush());
-            }
+            Display::Json => write_json_line(&json_line(event)),
+        }
+    }
+
+    /// An event that arrived as a line of the JSON stream (`status --watch`): JSON is passed
+    /// on as it came, stamped when it happened; the other displays draw the event.
+    pub fn show_line(&mut self, event: &Event, line: &str) {
+        match self {
+            Display::Json => write_json_line(&format!("{}\n", line.trim_end())),
+            _ => self.show(event),
         }
     }
 
@@ -80,6 +85,13 @@ pub fn plain_line(event: &Event) -> Option<String> {
     })
 }
 
-pub fn round_secs(d: std::time::Duration) -> std::time::Duration {
+fn round_secs(d: std::time::Duration) -> std::time::Duration {
     std::time::Duration::from_secs(d.as_secs())
+}
+
+/// One line of the JSON stream on stdout, flushed so that a reader sees each event as it
+/// happens.
+fn write_json_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(line.as_bytes()).and_then(|_| out.flush());
 }

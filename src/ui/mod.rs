@@ -53,6 +53,12 @@ impl Ui {
         eprintln!("{} {text}", console::style("warning:").yellow().bold());
     }
 
+    /// One of several problems reported before the command fails, in the style of the
+    /// final `error:` line.
+    pub fn error(&self, text: &str) {
+        eprintln!("{} {text}", console::style("error:").red().bold());
+    }
+
     pub fn style(&self) -> Styles {
         Styles { on: self.color }
     }
@@ -101,8 +107,61 @@ pub fn truncate_to_width(text: &str, width: usize) -> String {
     console::truncate_str(text, width, "…").into_owned()
 }
 
+/// How many columns a result printed on stdout may take: `COLUMNS` when set, else the
+/// terminal's width; None off a terminal (a file gets whole lines).
+pub fn stdout_width() -> Option<usize> {
+    columns_env().or_else(|| {
+        console::Term::stdout()
+            .size_checked()
+            .map(|(_, c)| c.into())
+    })
+}
+
+/// The same for what is drawn on stderr (progress rows, their header).
+pub fn stderr_width() -> Option<usize> {
+    columns_env().or_else(|| {
+        console::Term::stderr()
+            .size_checked()
+            .map(|(_, c)| c.into())
+    })
+}
+
+/// `COLUMNS`, when it is set to a width.
+fn columns_env() -> Option<usize> {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| *c > 0)
+}
+
+/// `text` broken at spaces into lines of at most `width` columns (a word longer than that
+/// is cut); prose such as the next steps after a run, which must stay whole to be read.
+pub fn wrap(text: &str, width: Option<usize>) -> String {
+    let Some(width) = width else {
+        return format!("{text}\n");
+    };
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let used = console::measure_text_width(&line);
+        if !line.is_empty() && used + 1 + console::measure_text_width(word) > width {
+            out.push_str(&truncate_to_width(&line, width));
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&truncate_to_width(&line, width));
+    out.push('\n');
+    out
+}
+
 pub mod display;
 pub(crate) mod notify;
+pub(crate) mod pager;
 pub mod progress;
 pub mod table;
 

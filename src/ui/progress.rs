@@ -8,7 +8,16 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::state::Phase;
+use crate::ui::display::plain_line;
 use crate::ui::{Styles, describe, table, truncate_to_width};
+
+/// Columns kept for the header's elapsed time (`59s`, `1h 5m`).
+const ELAPSED_COLUMNS: usize = 8;
+
+/// The width rows are drawn within: the terminal's (or `COLUMNS`).
+fn terminal_width() -> usize {
+    crate::ui::stderr_width().unwrap_or(80)
+}
 
 /// What one change's line shows.
 #[derive(Default)]
@@ -77,7 +86,13 @@ impl Progress {
                 };
                 let _ = self.multi.println(self.style.yellow(text));
             }
-            Event::RunFinished { .. } => {}
+            Event::RunFinished { .. } => {
+                if let Some(line) = plain_line(event) {
+                    let _ = self
+                        .multi
+                        .println(truncate_to_width(&line, terminal_width()));
+                }
+            }
             Event::Warning { text } => {
                 let _ = self.multi.println(format!("warning: {text}"));
             }
@@ -86,7 +101,7 @@ impl Progress {
     }
 
     fn change(&mut self, id: &str, kind: &ChangeEvent) {
-        let width = console::Term::stderr().size().1 as usize;
+        let width = terminal_width();
         let style = self.style;
         let id_width = self.id_width;
         let row = self.rows.entry(id.to_owned()).or_default();
@@ -126,7 +141,7 @@ impl Progress {
                     if let Some(reason) = reason {
                         line.push_str(&format!(": {reason}"));
                     }
-                    let _ = self.multi.println(truncate_to_width(&line, width.max(20)));
+                    let _ = self.multi.println(truncate_to_width(&line, width));
                     // A change that now waits for a person rings the terminal's bell.
                     if phase.is_failure() && *phase != Phase::Cancelled {
                         eprint!("\x07");
@@ -174,6 +189,8 @@ impl Progress {
             } else {
                 format!("it {}/{}", row.in_run, row.max)
             };
+            // On a narrow terminal a long id gives up columns to the phase and tasks.
+            let id_width = id_width.min(width / 4).max(8);
             let head = format!(
                 "{:<id_width$}  {:<9} {} {}/{}  {iterations}  ",
                 truncate_to_width(id, id_width),
@@ -186,10 +203,14 @@ impl Progress {
                 Some(note) => style.yellow(note),
                 None => style.dim(&row.last_line.replace(['\r', '\t'], " ")),
             };
-            let room = width
-                .saturating_sub(console::measure_text_width(&head) + 3)
-                .max(10);
-            bar.set_message(format!("{head}{}", truncate_to_width(&tail, room)));
+            // The spinner and its space take 2 columns; the message gives way first, down to
+            // nothing, then the head is cut: a row never wraps.
+            let room = width.saturating_sub(2);
+            let tail = truncate_to_width(
+                &tail,
+                room.saturating_sub(console::measure_text_width(&head)),
+            );
+            bar.set_message(truncate_to_width(&format!("{head}{tail}"), room));
         }
     }
 
@@ -218,7 +239,9 @@ impl Progress {
         if cost > 0.0 {
             text.push_str(&format!("  ${cost:.2}"));
         }
-        self.header.set_message(text);
+        // The spinner, and the elapsed time after two spaces, keep their columns.
+        let room = terminal_width().saturating_sub(2 + 2 + ELAPSED_COLUMNS);
+        self.header.set_message(truncate_to_width(&text, room));
     }
 
     pub fn finish(&mut self) {

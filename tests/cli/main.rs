@@ -1,6 +1,7 @@
 //! Integration tests of the `git-conflux` binary, linked into one test binary so the crate is
 //! linked once.
 
+mod agent_cli;
 mod model_server;
 #[path = "../common/cli_env.rs"]
 mod support;
@@ -8,10 +9,14 @@ mod support;
 mod test_base;
 mod test_branches;
 mod test_claude;
+mod test_codex;
+mod test_completion;
 mod test_docs;
 mod test_gemini;
 mod test_git_env;
 mod test_hooks;
+mod test_install;
+mod test_manners;
 mod test_merge;
 mod test_opencode;
 mod test_quoting;

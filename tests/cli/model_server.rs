@@ -1,14 +1,16 @@
 //! A scripted model on 127.0.0.1 for real agent CLIs (std only): the Anthropic Messages API
-//! for Claude Code and OpenCode (an Anthropic provider; its own tool names), and the Gemini
-//! API (`streamGenerateContent`) for Gemini CLI.
+//! for Claude Code and OpenCode (an Anthropic provider; OpenCode's own tool names), the Gemini
+//! API (`streamGenerateContent`) for Gemini CLI, and the OpenAI Responses API
+//! (`POST /v1/responses`) for Codex CLI.
 //!
 //! The "model" is a script, not a language model. For the OpenSpec change named in the
 //! prompt it asks the CLI to Read the change's tasks.md, then per selected open task to Write
 //! a file and Edit tasks.md to tick the box, optionally to commit through Bash, and finally
 //! answers with a summary. The server keeps no conversation state: every request carries the
 //! whole history, so the next step is the number of tool uses already in it. Runs are told
-//! apart by the CLI's session id header (Claude Code's, OpenCode's), else by a conversation's first turn; each change's n-th run follows the n-th [`Run`] of
-//! its script (the last one repeats). Responses are streamed as server-sent events, the way
+//! apart by the CLI's session id header (Claude Code's, OpenCode's) or Codex's prompt cache
+//! key, else by a conversation's first turn; each change's n-th run follows the n-th [`Run`]
+//! of its script (the last one repeats). Responses are streamed as server-sent events, the way
 //! the real API does, since that is what the CLI asks for.
 
 use std::collections::HashMap;
@@ -43,6 +45,9 @@ pub enum Fault {
         should_retry: Option<bool>,
         times: Option<u32>,
     },
+    /// Answer every request of the run with HTTP 429 and the provider's "usage limit
+    /// reached" error, resetting in `reset_secs` (also sent as `retry-after`).
+    UsageLimit { reset_secs: u64 },
 }
 
 impl Run {
@@ -252,6 +257,7 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         400 => "Bad Request",
         401 => "Unauthorized",
+        404 => "Not Found",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         529 => "Overloaded",
@@ -271,6 +277,8 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         Api::Anthropic
     } else if route.contains(":streamGenerateContent") || route.contains(":generateContent") {
         Api::Gemini
+    } else if route.ends_with("/v1/responses") {
+        Api::Responses
     } else {
         let body = if route.contains("count_tokens") {
             json!({"input_tokens": 1})
@@ -296,7 +304,7 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         .or_else(|| route.rsplit('/').next()?.split(':').next())
         .unwrap_or("scripted")
         .to_owned();
-    let streaming = api == Api::Anthropic || route.contains(":streamGenerateContent");
+    let streaming = api != Api::Gemini || route.contains(":streamGenerateContent");
     if !conv.agent_turn {
         // A side request (a title, a classification): a short plain answer.
         send_message(
@@ -315,12 +323,15 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         let key = change.clone().unwrap_or_default();
         let sessions = st.sessions.entry(key.clone()).or_default();
         // Claude Code and OpenCode name their session (OpenCode's own retries of a request
-        // stay in its run); otherwise a conversation's first turn starts a run.
+        // stay in its run), Codex its thread (the prompt cache key); otherwise a
+        // conversation's first turn starts a run.
         let named = ["x-claude-code-session-id", "x-session-affinity"]
             .iter()
-            .find_map(|h| req.headers.get(*h));
+            .find_map(|h| req.headers.get(*h))
+            .cloned()
+            .or_else(|| body["prompt_cache_key"].as_str().map(str::to_owned));
         let session = match named {
-            Some(id) => id.clone(),
+            Some(id) => id,
             None if conv.step == 0 || sessions.is_empty() => format!("run-{}", sessions.len() + 1),
             None => sessions.last().cloned().unwrap_or_default(),
         };
@@ -371,7 +382,7 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
             }
             // A CLI that honours it (OpenCode) retries a rate limit at once, not after its
             // backoff of 2 s doubling.
-            if *status == 429 {
+            if *status == 429 && api == Api::Anthropic {
                 headers.push(("retry-after", "0".to_owned()));
             }
             let body = match api {
@@ -381,8 +392,17 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
                 Api::Gemini => {
                     json!({"error": {"code": status, "message": message, "status": "UNAVAILABLE"}})
                 }
+                Api::Responses => openai_error(*status, &model),
             };
             respond(&mut stream, *status, &headers, body.to_string().as_bytes());
+            return;
+        }
+        Some(Fault::UsageLimit { reset_secs }) => {
+            log("usage limit".into());
+            let mut headers = json_type.to_vec();
+            headers.push(("retry-after", reset_secs.to_string()));
+            let body = usage_limit_error(api, *reset_secs);
+            respond(&mut stream, 429, &headers, body.to_string().as_bytes());
             return;
         }
         Some(Fault::Hang) if conv.step == 0 => {
@@ -408,13 +428,17 @@ enum Api {
     Anthropic,
     /// Gemini `models/<model>:streamGenerateContent?alt=sse`, Gemini CLI.
     Gemini,
+    /// OpenAI Responses (`POST /v1/responses`, streamed), Codex CLI.
+    Responses,
 }
 
-/// Whose tools an Anthropic Messages request offers: the script is written with Claude
-/// Code's tool names and input keys.
+/// Whose tools a request offers. The script is written with Claude Code's tool names and
+/// input keys, which [`tool_name`] maps per API; OpenCode speaks the Anthropic API with tools
+/// of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Dialect {
-    Claude,
+    /// The script's own names and keys (mapped per API by [`tool_name`]).
+    Script,
     /// OpenCode: read / write / edit / bash, inputs `filePath`, `oldString`, `newString`.
     Opencode,
 }
@@ -422,7 +446,7 @@ enum Dialect {
 impl Dialect {
     /// The script's tool calls in this dialect.
     fn tools(self, blocks: Vec<Block>) -> Vec<Block> {
-        if self == Dialect::Claude {
+        if self == Dialect::Script {
             return blocks;
         }
         let key = |k: &str| match k {
@@ -455,6 +479,9 @@ fn tool_name(api: Api, generic: &str) -> &str {
         (Api::Gemini, "Edit") => "replace",
         (Api::Gemini, "Bash") => "run_shell_command",
         (Api::Gemini, name) => name,
+        (Api::Responses, "Read" | "Bash") => "exec_command",
+        (Api::Responses, "Write" | "Edit") => "apply_patch",
+        (Api::Responses, name) => name,
     }
 }
 
@@ -469,6 +496,7 @@ fn send_message(
     match api {
         Api::Anthropic => stream_message(stream, model, blocks, stop_reason),
         Api::Gemini => gemini_message(stream, streaming, model, blocks),
+        Api::Responses => responses_message(stream, model, blocks),
     }
 }
 
@@ -508,6 +536,148 @@ fn gemini_message(stream: &mut TcpStream, streaming: bool, model: &str, blocks: 
             body.to_string().as_bytes(),
         );
     }
+}
+
+/// An OpenAI error body for an HTTP status, worded the way api.openai.com words it.
+fn openai_error(status: u16, model: &str) -> Value {
+    let (kind, code, message) = match status {
+        401 => (
+            "invalid_request_error",
+            "invalid_api_key",
+            "Incorrect API key provided: dummy-ke*****************cret. You can find your API key at https://platform.openai.com/account/api-keys.".to_owned(),
+        ),
+        404 => (
+            "invalid_request_error",
+            "model_not_found",
+            format!("The model `{model}` does not exist or you do not have access to it."),
+        ),
+        429 => (
+            "requests",
+            "rate_limit_exceeded",
+            "Rate limit reached for requests (scripted). Please try again in 1s.".to_owned(),
+        ),
+        _ => (
+            "server_error",
+            "server_error",
+            "The server had an error while processing your request (scripted).".to_owned(),
+        ),
+    };
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+}
+
+/// A usage limit that resets in `reset_secs`, as each API reports it: for the Responses API
+/// the ChatGPT backend's `usage_limit_reached` error (what Codex reads a reset time from).
+fn usage_limit_error(api: Api, reset_secs: u64) -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match api {
+        Api::Responses => json!({"error": {
+            "type": "usage_limit_reached",
+            "message": "The usage limit has been reached",
+            "plan_type": "plus",
+            "resets_at": now + reset_secs,
+            "resets_in_seconds": reset_secs,
+        }}),
+        Api::Anthropic => json!({"type": "error", "error": {"type": "rate_limit_error",
+            "message": "Usage limit reached (scripted)"}}),
+        Api::Gemini => json!({"error": {"code": 429, "message": "Quota exceeded (scripted)",
+            "status": "RESOURCE_EXHAUSTED"}}),
+    }
+}
+
+/// One Responses API output item for a block: an assistant message, an `exec_command`
+/// function call (Read, Bash) or an `apply_patch` freeform call (Write, Edit). `done` false
+/// gives the item as `response.output_item.added` announces it, before its content.
+fn responses_item(block: &Block, done: bool) -> Value {
+    let status = if done { "completed" } else { "in_progress" };
+    match block {
+        Block::Text(text) => {
+            let content = if done {
+                json!([{"type": "output_text", "text": text, "annotations": []}])
+            } else {
+                json!([])
+            };
+            json!({"type": "message", "id": format!("msg_{:x}", text.len()), "role": "assistant",
+                   "status": status, "content": content})
+        }
+        Block::Tool(name, input, id) => {
+            let str_of = |key: &str| input[key].as_str().unwrap_or("").to_owned();
+            let call = |kind: &str, field: &str, value: String| {
+                let value = if done { value } else { String::new() };
+                json!({"type": kind, "id": format!("fc_{id}"), "call_id": id, "status": status,
+                       "name": tool_name(Api::Responses, name), field: value})
+            };
+            match name.as_str() {
+                "Read" => call(
+                    "function_call",
+                    "arguments",
+                    json!({"cmd": format!("cat {}", str_of("file_path"))}).to_string(),
+                ),
+                "Bash" => call(
+                    "function_call",
+                    "arguments",
+                    json!({"cmd": str_of("command")}).to_string(),
+                ),
+                "Write" => {
+                    let lines: String = str_of("content")
+                        .lines()
+                        .map(|l| format!("+{l}\n"))
+                        .collect();
+                    let path = str_of("file_path");
+                    let patch =
+                        format!("*** Begin Patch\n*** Add File: {path}\n{lines}*** End Patch\n");
+                    call("custom_tool_call", "input", patch)
+                }
+                "Edit" => {
+                    let (path, old, new) = (
+                        str_of("file_path"),
+                        str_of("old_string"),
+                        str_of("new_string"),
+                    );
+                    let patch = format!(
+                        "*** Begin Patch\n*** Update File: {path}\n@@\n-{old}\n+{new}\n*** End Patch\n"
+                    );
+                    call("custom_tool_call", "input", patch)
+                }
+                _ => call("function_call", "arguments", input.to_string()),
+            }
+        }
+    }
+}
+
+/// The SSE events of one Responses API answer: response.created, each item added (text
+/// streamed as one delta) and done, then response.completed with the usage.
+fn responses_message(stream: &mut TcpStream, model: &str, blocks: &[Block]) {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n";
+    let mut out = String::from(head);
+    let mut ev = |data: Value| {
+        let kind = data["type"].as_str().unwrap_or("").to_owned();
+        out.push_str(&format!("event: {kind}\ndata: {data}\n\n"));
+    };
+    let response = |status: &str| json!({"id": "resp_scripted", "object": "response", "model": model, "status": status});
+    ev(json!({"type": "response.created", "response": response("in_progress")}));
+    for (i, b) in blocks.iter().enumerate() {
+        let item = responses_item(b, false);
+        ev(json!({"type": "response.output_item.added", "output_index": i, "item": item}));
+        if let Block::Text(text) = b {
+            ev(
+                json!({"type": "response.output_text.delta", "item_id": item["id"],
+                      "output_index": i, "content_index": 0, "delta": text}),
+            );
+        }
+        ev(
+            json!({"type": "response.output_item.done", "output_index": i,
+                  "item": responses_item(b, true)}),
+        );
+    }
+    let mut done = response("completed");
+    done["usage"] = json!({"input_tokens": 100, "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 20, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 120});
+    ev(json!({"type": "response.completed", "response": done}));
+    let _ = stream.write_all(out.as_bytes());
+    let _ = stream.flush();
+    let _ = stream.shutdown(Shutdown::Write);
 }
 
 /// Holds the request open without a byte of answer until the client hangs up or the server
@@ -617,6 +787,7 @@ impl Conversation {
         match api {
             Api::Anthropic => Conversation::anthropic(body),
             Api::Gemini => Conversation::gemini(body),
+            Api::Responses => Conversation::responses(body),
         }
     }
 
@@ -662,7 +833,50 @@ impl Conversation {
             .cloned();
         Conversation {
             agent_turn: tools.contains(&"read_file") && tools.contains(&"replace"),
-            dialect: Dialect::Claude,
+            dialect: Dialect::Script,
+            change: find_change(&user_text),
+            step: uses.len(),
+            tasks_text,
+        }
+    }
+
+    /// Responses API `input`: user messages, the model's `function_call` /
+    /// `custom_tool_call` items and their `*_output` items (exec_command answers with a
+    /// short header, then the command's output; checkbox lines are all the script reads).
+    fn responses(body: &Value) -> Conversation {
+        let tools: Vec<&str> = body["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        let mut user_text = String::new();
+        let mut uses: Vec<(String, String)> = Vec::new();
+        let mut results: HashMap<String, String> = HashMap::new();
+        for item in body["input"].as_array().into_iter().flatten() {
+            let call_id = item["call_id"].as_str().unwrap_or("").to_owned();
+            match item["type"].as_str() {
+                Some("message") if item["role"] == "user" => {
+                    user_text.push_str(&text_of(&item["content"]));
+                }
+                Some("function_call" | "custom_tool_call") => {
+                    uses.push((call_id, item["name"].as_str().unwrap_or("").to_owned()));
+                }
+                Some("function_call_output" | "custom_tool_call_output") => {
+                    let output = text_of(&item["output"]).replace('\r', "");
+                    results.insert(call_id, output);
+                }
+                _ => {}
+            }
+        }
+        let tasks_text = uses
+            .first()
+            .filter(|(_, name)| name == "exec_command")
+            .and_then(|(id, _)| results.get(id))
+            .cloned();
+        Conversation {
+            agent_turn: tools.contains(&"exec_command") && tools.contains(&"apply_patch"),
+            dialect: Dialect::Script,
             change: find_change(&user_text),
             step: uses.len(),
             tasks_text,
@@ -677,7 +891,7 @@ impl Conversation {
         let dialect = if tools.contains(&"read") && tools.contains(&"edit") {
             Dialect::Opencode
         } else {
-            Dialect::Claude
+            Dialect::Script
         };
         let agent_turn = dialect == Dialect::Opencode
             || (tools.contains(&"Read") && tools.contains(&"Edit"));

@@ -11,11 +11,9 @@ use std::time::{Duration, Instant};
 
 use git_conflux::agent::stream::{Decoder, StreamFormat};
 
-use crate::model_server::{Fault, ModelServer, Run};
+use crate::agent_cli::CliEnv;
+use crate::model_server::{Fault, Run};
 use crate::support::{Output, TestEnv};
-
-/// Upper bound of one `git conflux start` here; a run that needs it is a failure.
-const RUN_LIMIT: Duration = Duration::from_secs(120);
 
 /// An agent CLI the tests drive: `$<env_var>`, else where scripts/test.sh installs it
 /// (`<cache>/<name>/node_modules/.bin/<name>`), else a failure that says how to get it.
@@ -48,98 +46,48 @@ fn claude_bin() -> PathBuf {
 }
 
 /// A test repository whose agent is the `claude` preset, pointed at a scripted model.
-struct ClaudeEnv {
-    env: TestEnv,
-    server: ModelServer,
-    bin_dir: PathBuf,
+struct ClaudeEnv(CliEnv);
+
+impl std::ops::Deref for ClaudeEnv {
+    type Target = CliEnv;
+    fn deref(&self) -> &CliEnv {
+        &self.0
+    }
 }
 
 impl ClaudeEnv {
     fn new(default: Vec<Run>) -> ClaudeEnv {
-        let bin = claude_bin();
-        let env = TestEnv::new();
-        let bin_dir = env.path().join("bin");
-        std::fs::create_dir_all(&bin_dir).unwrap();
-        std::os::unix::fs::symlink(&bin, bin_dir.join("claude")).unwrap();
-        let server = ModelServer::start(default);
-        ClaudeEnv {
-            env,
-            server,
-            bin_dir,
-        }
+        ClaudeEnv(CliEnv::new("claude", &claude_bin(), default))
     }
 
     /// `.conflux.yaml`: the `claude` preset, the server, and only what keeps the CLI offline
     /// and private. `sandbox` adds IS_SANDBOX=1 (what the preset needs as root).
     fn configure(&self, extra: &str, sandbox: bool) {
         let config_dir = self.env.path().join("claude-config");
-        let mut text = String::from("agent: claude\n");
-        for default in [
-            "stagger: 0s",
-            "kill_grace: 1s",
-            "retry: {delay: 0s}",
-            "inactivity_timeout: 60s",
-        ] {
-            let key = default.split(':').next().unwrap_or_default();
-            if !extra.lines().any(|l| l.starts_with(&format!("{key}:"))) {
-                text.push_str(default);
-                text.push('\n');
-            }
-        }
-        text.push_str(extra);
-        text.push_str(&format!(
-            "env:\n  ANTHROPIC_BASE_URL: \"{}\"\n  ANTHROPIC_API_KEY: dummy-key-not-a-secret\n  \
-             CLAUDE_CONFIG_DIR: \"{}\"\n  CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: \"1\"\n  \
-             DISABLE_AUTOUPDATER: \"1\"\n  DISABLE_TELEMETRY: \"1\"\n  \
-             DISABLE_ERROR_REPORTING: \"1\"\n",
-            self.server.base_url(),
-            config_dir.display()
-        ));
+        let mut env = vec![
+            ("ANTHROPIC_BASE_URL", self.server.base_url()),
+            ("ANTHROPIC_API_KEY", "dummy-key-not-a-secret".to_owned()),
+            ("CLAUDE_CONFIG_DIR", config_dir.display().to_string()),
+            ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".to_owned()),
+            ("DISABLE_AUTOUPDATER", "1".to_owned()),
+            ("DISABLE_TELEMETRY", "1".to_owned()),
+            ("DISABLE_ERROR_REPORTING", "1".to_owned()),
+        ];
         if sandbox {
-            text.push_str("  IS_SANDBOX: \"1\"\n");
+            env.push(("IS_SANDBOX", "1".to_owned()));
         }
-        self.env.write(".conflux.yaml", &text);
+        self.0.configure("claude", extra, &env);
     }
 
     fn add(&self, id: &str, tasks: &[&str], deps: &[&str]) {
         self.env.add_change(id, tasks, deps, "");
     }
 
-    /// Runs `git conflux ARGS` with the CLI first on PATH, bounded by [`RUN_LIMIT`].
-    fn conflux(&self, args: &[&str]) -> Output {
-        let mut cmd = self.env.conflux_cmd(args);
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut dirs = vec![self.bin_dir.clone()];
-        dirs.extend(std::env::split_paths(&path));
-        cmd.env("PATH", std::env::join_paths(dirs).unwrap());
-        bounded(&self.env, cmd, RUN_LIMIT)
-    }
-
-    fn phase(&self, id: &str) -> String {
-        self.env.state(id)["phase"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned()
-    }
-
-    /// No process is left whose working directory is inside this test's directory.
-    fn assert_no_process_left(&self) {
-        let left = processes_under(self.env.path());
-        assert!(left.is_empty(), "processes left behind: {left:?}");
-    }
-
-    /// `git conflux logs ID`: decoded lines, never the CLI's raw JSON.
+    /// `git conflux logs ID`: decoded lines, never the CLI's raw JSON, with the model named.
     fn assert_decoded_log(&self, id: &str) -> String {
-        let out = self.conflux(&["logs", id]);
-        assert_eq!(out.code, 0, "{out}");
-        for line in out.stdout.lines() {
-            assert!(
-                !line.contains("{\"type\""),
-                "raw JSON in `logs {id}`: {line}\n{out}"
-            );
-        }
-        assert!(out.stdout.contains("session started (model "), "{out}");
-        out.stdout
+        let log = self.decoded_log(id);
+        assert!(log.contains("session started (model "), "{log}");
+        log
     }
 }
 
@@ -280,22 +228,7 @@ fn claude_completes_dependent_changes_and_they_merge() {
         "{notes}"
     );
 
-    let merged = c.conflux(&["merge", "--all"]);
-    assert_eq!(merged.code, 0, "{merged}");
-    for id in ["add-greeting", "add-farewell", "add-notes"] {
-        assert!(
-            c.env
-                .read(&format!("claude-work/{id}/task-1.txt"))
-                .contains(id)
-        );
-        assert!(
-            !c.env
-                .read(&format!("openspec/changes/{id}/tasks.md"))
-                .contains("[ ]")
-        );
-    }
-    assert_eq!(c.env.git(&["status", "--porcelain"]), "");
-    c.env.git(&["fsck", "--strict"]);
+    c.assert_merges(&["add-greeting", "add-farewell", "add-notes"]);
     c.assert_no_process_left();
 }
 

@@ -456,7 +456,7 @@ fn a_conflict_stays_a_conflict_on_a_plain_start_and_names_the_resolve_command() 
     assert_eq!(env.state(conflicting)["phase"], "conflict", "{out}");
     let resolve = format!("git conflux merge --resolve {conflicting}");
     assert!(
-        out.stderr.contains(&format!(
+        out.stdout.contains(&format!(
             "Conflicting with the base: {conflicting}. Resolve with `{resolve}`"
         )),
         "{out}"

@@ -7,37 +7,27 @@
 //! The CLI comes from `CONFLUX_OPENCODE_BIN`, else the cache scripts/test.sh installs it into.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use git_conflux::agent::stream::{Decoder, StreamFormat};
 
-use crate::model_server::{Fault, ModelServer, Run};
-use crate::support::{Output, TestEnv};
-use crate::test_claude::{assert_golden, bounded, cli_bin, processes_under, render};
-
-/// Upper bound of one `git conflux` command here; a run that needs it is a failure.
-const RUN_LIMIT: Duration = Duration::from_secs(120);
+use crate::agent_cli::CliEnv;
+use crate::model_server::{Fault, Run};
+use crate::test_claude::{assert_golden, cli_bin, render};
 
 /// A test repository whose agent is the `opencode` preset, pointed at a scripted model.
-struct OpencodeEnv {
-    env: TestEnv,
-    server: ModelServer,
-    bin_dir: PathBuf,
+struct OpencodeEnv(CliEnv);
+
+impl std::ops::Deref for OpencodeEnv {
+    type Target = CliEnv;
+    fn deref(&self) -> &CliEnv {
+        &self.0
+    }
 }
 
 impl OpencodeEnv {
     fn new(default: Vec<Run>) -> OpencodeEnv {
         let bin = cli_bin("opencode", "opencode-ai", "CONFLUX_OPENCODE_BIN");
-        let env = TestEnv::new();
-        let bin_dir = env.path().join("bin");
-        std::fs::create_dir_all(&bin_dir).unwrap();
-        std::os::unix::fs::symlink(&bin, bin_dir.join("opencode")).unwrap();
-        let server = ModelServer::start(default);
-        let c = OpencodeEnv {
-            env,
-            server,
-            bin_dir,
-        };
+        let c = OpencodeEnv(CliEnv::new("opencode", &bin, default));
         c.write_opencode_config();
         c
     }
@@ -89,47 +79,14 @@ impl OpencodeEnv {
     /// `.conflux.yaml`: the `opencode` preset, its config file, and only what keeps the CLI
     /// offline (no models.dev fetch, no update check, no default plugins).
     fn configure(&self, extra: &str) {
-        let mut text = String::from("agent: opencode\n");
-        for default in [
-            "stagger: 0s",
-            "kill_grace: 1s",
-            "retry: {delay: 0s}",
-            "inactivity_timeout: 60s",
-        ] {
-            let key = default.split(':').next().unwrap_or_default();
-            if !extra.lines().any(|l| l.starts_with(&format!("{key}:"))) {
-                text.push_str(default);
-                text.push('\n');
-            }
-        }
-        text.push_str(extra);
-        text.push_str(&format!(
-            "env:\n  OPENCODE_CONFIG: \"{}\"\n  OPENCODE_DISABLE_MODELS_FETCH: \"1\"\n  \
-             OPENCODE_DISABLE_AUTOUPDATE: \"1\"\n  OPENCODE_DISABLE_DEFAULT_PLUGINS: \"1\"\n  \
-             OPENCODE_DISABLE_LSP_DOWNLOAD: \"1\"\n",
-            self.config_file().display()
-        ));
-        self.env.write(".conflux.yaml", &text);
-    }
-
-    /// Runs `git conflux ARGS` with the CLI first on PATH, bounded by [`RUN_LIMIT`].
-    fn conflux(&self, args: &[&str]) -> Output {
-        let mut cmd = self.env.conflux_cmd(args);
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let dirs = std::iter::once(self.bin_dir.clone()).chain(std::env::split_paths(&path));
-        cmd.env("PATH", std::env::join_paths(dirs).unwrap());
-        bounded(&self.env, cmd, RUN_LIMIT)
-    }
-
-    /// `git conflux logs ID`: decoded lines, never the CLI's raw JSON.
-    fn decoded_log(&self, id: &str) -> String {
-        let out = self.conflux(&["logs", id]);
-        assert_eq!(out.code, 0, "{out}");
-        assert!(
-            !out.stdout.contains("{\"type\""),
-            "raw JSON in `logs {id}`:\n{out}"
-        );
-        out.stdout
+        let env = [
+            ("OPENCODE_CONFIG", self.config_file().display().to_string()),
+            ("OPENCODE_DISABLE_MODELS_FETCH", "1".to_owned()),
+            ("OPENCODE_DISABLE_AUTOUPDATE", "1".to_owned()),
+            ("OPENCODE_DISABLE_DEFAULT_PLUGINS", "1".to_owned()),
+            ("OPENCODE_DISABLE_LSP_DOWNLOAD", "1".to_owned()),
+        ];
+        self.0.configure("opencode", extra, &env);
     }
 
     /// What the server answered for `change`: (run, action).
@@ -140,12 +97,6 @@ impl OpencodeEnv {
             .filter(|r| r.change.as_deref() == Some(change))
             .map(|r| (r.run, r.action))
             .collect()
-    }
-
-    /// No process is left whose working directory is inside this test's directory.
-    fn assert_no_process_left(&self) {
-        let left = processes_under(self.env.path());
-        assert!(left.is_empty(), "processes left behind: {left:?}");
     }
 }
 
@@ -213,17 +164,7 @@ fn opencode_completes_changes_over_iterations_and_they_merge() {
         "{notes}"
     );
 
-    let merged = c.conflux(&["merge", "--all"]);
-    assert_eq!(merged.code, 0, "{merged}");
-    for id in ["add-greeting", "add-farewell", "add-notes"] {
-        assert!(
-            c.env
-                .read(&format!("claude-work/{id}/task-1.txt"))
-                .contains(id)
-        );
-    }
-    assert_eq!(c.env.git(&["status", "--porcelain"]), "");
-    c.env.git(&["fsck", "--strict"]);
+    c.assert_merges(&["add-greeting", "add-farewell", "add-notes"]);
     c.assert_no_process_left();
 }
 
@@ -237,7 +178,7 @@ fn read_outside_the_worktree_does_not_wait_for_an_approval() {
     c.env.commit_all("change");
     let out = c.conflux(&["start"]);
     assert_eq!(out.code, 0, "{out}");
-    assert_eq!(c.env.state("look-around")["phase"], "done");
+    assert_eq!(c.phase("look-around"), "done");
     assert_eq!(c.server.runs("look-around"), 1, "{:?}", c.server.requests());
     let log = c.decoded_log("look-around");
     assert!(log.contains("read ../../repo/README.md"), "{log}");
@@ -256,7 +197,7 @@ fn hung_model_is_ended_by_the_inactivity_timeout_then_retried() {
     c.env.commit_all("change");
     let out = c.conflux(&["start"]);
     assert_eq!(out.code, 0, "{out}");
-    assert_eq!(c.env.state("hung")["phase"], "done");
+    assert_eq!(c.phase("hung"), "done");
     assert_eq!(c.server.runs("hung"), 2, "{:?}", c.server.requests());
     let log = c.decoded_log("hung");
     assert!(log.contains("no output for 40s"), "{log}");

@@ -33,7 +33,7 @@ fn review_config(env: &TestEnv) -> String {
 
 /// Changes in every state a user meets: done, failed with a reason, blocked by the
 /// reviewer, pending, merged, and in conflict (its two dependencies' branches conflict);
-/// with what the `start` that made them printed from its summary table on.
+/// with what the `start` that made them printed on stdout (its summary).
 fn many_states() -> (TestEnv, String) {
     let env = TestEnv::new();
     let review = review_config(&env);
@@ -63,9 +63,9 @@ fn many_states() -> (TestEnv, String) {
     let out = env.conflux(&[&["start"], &ids[..]].concat());
     assert_eq!(env.state("z-conflict")["phase"], "conflict", "{out}");
     assert_eq!(env.conflux(&["merge", "x-merged"]).code, 0);
-    let summary = out.to_string();
-    let table = summary.find("\nID ").expect("a summary table");
-    (env, summary[table + 1..].to_owned())
+    // The summary is the run's result: all of stdout.
+    let summary = format!("{}[exit status: {}]\n", out.stdout.trim_start(), out.code);
+    (env, summary)
 }
 
 #[test]
@@ -74,11 +74,11 @@ fn status_table_and_json() {
     snap!(summary, @"
         ID          RESULT    ITERATIONS  TIME  COST  BRANCH              REASON
         a-done      done      1           [DURATION]    -     conflux/a-done
-        b-failed    failed    1           [DURATION]    -     conflux/b-failed    the agent failed: agent exited with code 3: something went wrong
+        b-failed    failed    1           [DURATION]    -     conflux/b-failed    the agent failed: agent exited with code 3: something…
         c-blocked   blocked   1           [DURATION]    -     conflux/c-blocked   the reviewer says: which payment provider?
         x-merged    done      1           [DURATION]    -     conflux/x-merged
         y-shared    done      1           [DURATION]    -     conflux/y-shared
-        z-conflict  conflict  0           [DURATION]    -     conflux/z-conflict  its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start again
+        z-conflict  conflict  0           [DURATION]    -     conflux/z-conflict  its dependencies' branches conflict in shared.txt; me…
         Next: review with `git log conflux/a-done`, then `git conflux merge --all`.
         Failed: b-failed. See why with `git conflux logs b-failed`; `git conflux start` runs it again.
         Conflicting with the base: z-conflict. Resolve with `git conflux merge --resolve z-conflict`.
@@ -86,18 +86,18 @@ fn status_table_and_json() {
         [exit status: 1]
         ");
     snap!(env.conflux(&["status"]), @"
-        ID          SOURCE    TASKS         STATE                  DEPENDS ON         COST  BRANCH              WORKTREE
-        a-done      openspec  ████████ 1/1  done (review: pass)    -                  -     conflux/a-done      repo.conflux/a-done
-        b-failed    openspec  ░░░░░░░░ 0/1  failed                 -                  -     conflux/b-failed    repo.conflux/b-failed
-        c-blocked   openspec  ████████ 1/1  blocked                -                  -     conflux/c-blocked   repo.conflux/c-blocked
-        d-pending   openspec  ░░░░░░░░ 0/2  pending                a-done             -     -                   -
-        x-merged    openspec  ████████ 1/1  merged (review: pass)  -                  -     conflux/x-merged    -
-        y-shared    openspec  ████████ 1/1  done (review: pass)    -                  -     conflux/y-shared    repo.conflux/y-shared
-        z-conflict  openspec  ░░░░░░░░ 0/1  conflict               x-merged,y-shared  -     conflux/z-conflict  -
+        ID          TASKS         STATE                  DEPENDS ON         COST  BRANCH              WORKTREE
+        a-done      ████████ 1/1  done (review: pass)    -                  -     conflux/a-done      ../repo.conflux/a-done
+        b-failed    ░░░░░░░░ 0/1  failed                 -                  -     conflux/b-failed    ../repo.conflux/b-failed
+        c-blocked   ████████ 1/1  blocked                -                  -     conflux/c-blocked   ../repo.conflux/c-blocked
+        d-pending   ░░░░░░░░ 0/2  pending                a-done             -     -                   -
+        x-merged    ████████ 1/1  merged (review: pass)  -                  -     -                   -
+        y-shared    ████████ 1/1  done (review: pass)    -                  -     conflux/y-shared    ../repo.conflux/y-shared
+        z-conflict  ░░░░░░░░ 0/1  conflict               x-merged,y-shared  -     conflux/z-conflict  -
 
         b-failed: the agent failed: agent exited with code 3: something went wrong
         c-blocked: the reviewer says: which payment provider?
-        z-conflict: its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start again
+        z-conflict: its dependencies' branches conflict in shared.txt; merge them first (`git conflux merge`), then run start a…
         [exit status: 0]
         ");
     snap!(env.conflux(&["status", "--json"]), @r#"
@@ -212,7 +212,7 @@ fn status_table_and_json() {
             "running": false,
             "reason": null,
             "dependencies": [],
-            "branch": "conflux/x-merged",
+            "branch": null,
             "worktree": null,
             "iteration": 1,
             "retries": 0,
@@ -294,18 +294,18 @@ fn dry_run_plan() {
     env.commit_all("changes");
     snap!(env.conflux(&["start", "--dry-run"]), @r#"
         Plan: 3 change(s) from main, 2 at a time
-        Agent: sh $CRATE/scripts/demo-agent.sh
+        Agent: sh $CRATE/scripts/demo-agent.sh  (the prompt on its standard input)
 
         Wave 1:
           ID  TASKS  BRANCH     STARTS FROM  WORKTREE
-          a   0/2    conflux/a  main         repo.conflux/a
-          c   0/1    conflux/c  main         repo.conflux/c
+          a   0/2    conflux/a  main         ../repo.conflux/a
+          c   0/1    conflux/c  main         ../repo.conflux/c
 
         Wave 2:
           ID  TASKS  BRANCH     STARTS FROM       WORKTREE
-          b   0/1    conflux/b  main + conflux/a  repo.conflux/b
+          b   0/1    conflux/b  main + conflux/a  ../repo.conflux/b
 
-        Prompts are written to $TEST/repo/.git/conflux/prompts
+        The prompt of each iteration is kept as .git/conflux/logs/<ID>/prompt-<N>.md (`git conflux logs <ID> --prompt` shows it).
         Nothing was changed (dry run).
         [exit status: 0]
         "#);
@@ -320,6 +320,13 @@ fn start_summary_and_next_steps() {
     env.add_change("c", &["one"], &["b"], "");
     env.commit_all("changes");
     snap!(env.conflux(&["start"]), @"
+
+        ID  RESULT   ITERATIONS  TIME  COST  BRANCH     REASON
+        a   done     1           [DURATION]    -     conflux/a
+        b   failed   1           [DURATION]    -     conflux/b  the agent failed: agent exited with code 3: something went wrong
+        c   skipped  0           [DURATION]    -     conflux/c  dependency b failed
+        Next: review with `git log conflux/a`, then `git conflux merge --all`.
+        Failed: b. See why with `git conflux logs b`; `git conflux start` runs it again.
         ------- stderr -------
         [TIME] starting 3 change(s) on main, 1 at a time: a, b, c
         [TIME] a  planned on branch conflux/a, 0/2 tasks done
@@ -353,13 +360,6 @@ fn start_summary_and_next_steps() {
         [TIME] b  failed: the agent failed: agent exited with code 3: something went wrong
         [TIME] c  skipped: dependency b failed
         [TIME] finished in [DURATION]
-
-        ID  RESULT   ITERATIONS  TIME  COST  BRANCH     REASON
-        a   done     1           [DURATION]    -     conflux/a
-        b   failed   1           [DURATION]    -     conflux/b  the agent failed: agent exited with code 3: something went wrong
-        c   skipped  0           [DURATION]    -     conflux/c  dependency b failed
-        Next: review with `git log conflux/a`, then `git conflux merge --all`.
-        Failed: b. See why with `git conflux logs b`; `git conflux start` runs it again.
         [exit status: 1]
         ");
 }
@@ -395,21 +395,21 @@ fn error_malformed_config() {
     env.write(".conflux.yaml", "jobs: 2\nagent: [unclosed\n");
     snap!(env.conflux(&["start", "--dry-run"]), @"
         ------- stderr -------
-        error: $TEST/repo/.conflux.yaml: line 2 column 8: agent must be a preset name (claude, codex, gemini, opencode, aider) or {command: …} (with optional format, prompt, env), or {preset: …, extra_args: …, env: …}
+        error: $TEST/repo/.conflux.yaml:2:8: agent must be a preset name (claude, codex, gemini, opencode, aider) or {command: …} (with optional format, prompt, env), or {preset: …, extra_args: …, env: …}
         hint: fix the file named above; `git help conflux` lists every key
         [exit status: 2]
         ");
     env.write(".conflux.yaml", "jobs: 2\nveriffy: make\n");
     snap!(env.conflux(&["start", "--dry-run"]), @"
         ------- stderr -------
-        error: $TEST/repo/.conflux.yaml: line 2 column 1: unknown field `veriffy`, expected one of agent, jobs, notify, base, worktree_root, branch_prefix, max_iterations, stall_iterations, verify, setup, copy, stagger, retry, inactivity_timeout, timeout, kill_grace, hooks, hooks_timeout, prompt, archive, env, review, merge
+        error: $TEST/repo/.conflux.yaml:2:1: unknown key `veriffy`; did you mean `verify`?
         hint: fix the file named above; `git help conflux` lists every key
         [exit status: 2]
         ");
     env.write(".conflux.yaml", "agent: codex\nkill_grace: 5 parsecs\n");
     snap!(env.conflux(&["start", "--dry-run"]), @r#"
         ------- stderr -------
-        error: $TEST/repo/.conflux.yaml: line 2 column 13: `5 parsecs` is not a duration; write it like 90s, 15m or 1h 30m
+        error: $TEST/repo/.conflux.yaml:2:13: `5 parsecs` is not a duration; write it like 90s, 15m or 1h 30m
         hint: fix the file named above; `git help conflux` lists every key
         [exit status: 2]
         "#);
@@ -428,8 +428,8 @@ fn error_missing_agent_binary() {
     cmd.env("PATH", "/usr/bin:/bin");
     snap!(env.run(cmd), @"
         ------- stderr -------
-        error: agent binary `no-such-agent-binary` not found on PATH (/usr/bin:/bin); install it, add it to PATH, or set `agent.command`
-        hint: install the agent, or choose another with --agent or `agent:` in .conflux.yaml
+        error: agent binary `no-such-agent-binary` not found on PATH
+        hint: install it (or add its folder to PATH), or choose another agent with --agent or `agent:` in .conflux.yaml
         [exit status: 2]
         ");
 }
@@ -530,4 +530,160 @@ fn error_second_start_while_one_runs() {
         [exit status: 2]
         ");
     assert!(ended.is_ok(), "{ended:?}");
+}
+
+/// Help and usage say `git conflux …`, as the command is typed; a command's own options
+/// come first, the global ones apart.
+#[test]
+fn help_and_usage_name_git_conflux() {
+    let env = TestEnv::new();
+    snap!(env.conflux(&["-h"]), @"
+        Run AI coding agents on many spec-driven changes at once, each in its own git worktree
+
+        Usage: git conflux [OPTIONS] <COMMAND>
+
+        Commands:
+          init         Write a commented .conflux.yaml that uses the first agent found on PATH
+          status       Show every change: tasks done, state, dependencies, branch and worktree
+          start        Create a worktree per change and run the agent in each until its tasks are done
+          merge        Merge done changes into the base branch, in dependency order
+          logs         Print one change's log (agent output and conflux's own events)
+          stop         Stop a running `git conflux start` of this repository, or some of its changes, from another terminal
+          tell         Tell a change of the running `git conflux start` something, for its next iteration
+          clean        Remove the worktrees, branches, state and logs that git-conflux created
+          config       Inspect the configuration without running anything
+          completions  Print a shell completion script (also shipped under completions/)
+          help         Print this message or the help of the given subcommand(s)
+
+        Options:
+          -h, --help     Print help (see more with '--help')
+          -V, --version  Print version
+
+        Global options:
+          -C <PATH>           Run as if started in <PATH> (like `git -C`)
+              --color <WHEN>  When to use colours: auto (a terminal without NO_COLOR), always or never [default: auto] [possible
+                              values: auto, always, never]
+          -v, --verbose...    More detail (tasks in `status`, debug logging with -vv)
+          -q, --quiet         Only errors and the data asked for
+        [exit status: 0]
+        ");
+    snap!(env.conflux(&["start", "-h"]), @"
+        Create a worktree per change and run the agent in each until its tasks are done
+
+        Usage: git conflux start [OPTIONS] [ID]...
+
+        Arguments:
+          [ID]...  Only these changes (and nothing else: their dependencies must be done or selected)
+
+        Options:
+          -j, --jobs <N>            How many agents run at once [config: jobs, default 4]
+              --agent <NAME>        Agent preset (claude, codex, gemini, opencode, aider) [config: agent]
+              --base <BRANCH>       Branch the changes start from and merge into [config: base, default: current branch]
+              --max-iterations <N>  Give up on a change after N agent iterations [config: max_iterations]
+              --merge               Merge each change into the base as soon as it is done (same as `git conflux merge`)
+              --dry-run             Print the plan (waves, branches, worktrees, agent command; with ids, the prompt each would
+                                    be sent) and change nothing
+              --no-progress         Plain timestamped lines instead of progress bars, even on a terminal
+              --json                One JSON object per event on stdout, for scripts (versioned; every kind and field is listed
+                                    under JSON EVENTS in git-conflux-start(1))
+          -h, --help                Print help (see more with '--help')
+          -V, --version             Print version
+
+        Global options:
+          -C <PATH>           Run as if started in <PATH> (like `git -C`)
+              --color <WHEN>  When to use colours: auto (a terminal without NO_COLOR), always or never [default: auto] [possible
+                              values: auto, always, never]
+          -v, --verbose...    More detail (tasks in `status`, debug logging with -vv)
+          -q, --quiet         Only errors and the data asked for
+        [exit status: 0]
+        ");
+    snap!(env.conflux(&["stat"]), @"
+        ------- stderr -------
+        error: unrecognized subcommand 'stat'
+
+          tip: some similar subcommands exist: 'status', 'start'
+
+        Usage: git conflux [OPTIONS] <COMMAND>
+
+        For more information, try '--help'.
+        [exit status: 2]
+        ");
+}
+
+/// A mistyped id, preset or key gets the one probably meant; an unknown id is a usage error
+/// wherever it is named.
+#[test]
+fn errors_suggest_what_was_meant() {
+    let env = TestEnv::new();
+    env.use_demo_agent("");
+    env.add_change("add-login", &["t"], &[], "");
+    env.add_change("fix-bug", &["t"], &[], "");
+    env.commit_all("changes");
+    snap!(env.conflux(&["start", "add-logn"]), @"
+        ------- stderr -------
+        error: no such change: add-logn
+        hint: did you mean `add-login`? Known changes: add-login, fix-bug
+        [exit status: 2]
+        ");
+    snap!(env.conflux(&["logs", "add-logn"]), @"
+        ------- stderr -------
+        error: no such change: add-logn
+        hint: did you mean `add-login`? Known changes: add-login, fix-bug
+        [exit status: 2]
+        ");
+    snap!(env.conflux(&["tell", "add-logn", "hello"]), @"
+        ------- stderr -------
+        error: no such change: add-logn
+        hint: did you mean `add-login`? Known changes: add-login, fix-bug
+        [exit status: 2]
+        ");
+    env.write(".conflux.yaml", "agent: claud\n");
+    snap!(env.conflux(&["start", "--dry-run"]), @"
+        ------- stderr -------
+        error: $TEST/repo/.conflux.yaml: `agent`: unknown agent preset `claud`; did you mean `claude`?
+        hint: fix the file named above; `git help conflux` lists every key
+        [exit status: 2]
+        ");
+    env.write(".conflux.yaml", "agent: claude\njob: 2\n");
+    snap!(env.conflux(&["status"]), @"
+        ------- stderr -------
+        error: $TEST/repo/.conflux.yaml:2:1: unknown key `job`; did you mean `jobs`?
+        hint: fix the file named above; `git help conflux` lists every key
+        [exit status: 2]
+        ");
+    env.write(".conflux.yaml", "agent: claude\ninactivity_timeout: 15\n");
+    snap!(env.conflux(&["start", "--dry-run"]), @"
+        ------- stderr -------
+        error: $TEST/repo/.conflux.yaml:2:21: `15` has no unit: write 15s or 15m
+        hint: fix the file named above; `git help conflux` lists every key
+        [exit status: 2]
+        ");
+}
+
+/// `config check` reads every layer, runs nothing, and lists every file's problem.
+#[test]
+fn config_check_lists_every_layer_and_every_problem() {
+    let env = TestEnv::new();
+    env.use_demo_agent("");
+    env.add_change("a-good", &["t"], &[], "conflux: {max_iterations: 2}");
+    env.add_change("b-typo", &["t"], &[], "conflux: {veriffy: make}");
+    snap!(env.conflux(&["config", "check"]), @"
+        ok: .conflux.yaml
+        ok: openspec/changes/a-good/proposal.md
+        ------- stderr -------
+        error: openspec/changes/b-typo/proposal.md: in front matter `conflux:`: unknown key `veriffy`; did you mean `verify`?
+        error: 1 problem in the configuration (listed above)
+        hint: fix them, then run `git conflux config check` again
+        [exit status: 2]
+        ");
+    env.write(".conflux.yaml", "jobs: many\n");
+    snap!(env.conflux(&["config", "check"]), @"
+        ok: openspec/changes/a-good/proposal.md
+        ------- stderr -------
+        error: $TEST/repo/.conflux.yaml:1:7: expected a whole number ≥ 1, not `many`
+        error: openspec/changes/b-typo/proposal.md: in front matter `conflux:`: unknown key `veriffy`; did you mean `verify`?
+        error: 2 problems in the configuration (listed above)
+        hint: fix them, then run `git conflux config check` again
+        [exit status: 2]
+        ");
 }

@@ -727,7 +727,8 @@ fn agents_left_by_a_killed_start_are_ended_before_the_worktree_is_reused() {
 #[test]
 fn json_prints_one_event_object_per_line() {
     let env = TestEnv::new();
-    env.use_demo_agent("env: {DEMO_TICK: all}\n");
+    // The agent prints Claude Code's stream-json, passed through as text lines.
+    env.use_demo_agent("env: {DEMO_TICK: all, DEMO_MODE: json}\n");
     add(&env, "a", 2, &[], "");
     env.commit_all("change");
     let out = env.conflux(&["start", "--json"]);
@@ -749,8 +750,24 @@ fn json_prints_one_event_object_per_line() {
             .any(|e| e["kind"] == "output" && e["role"] == "agent")
     );
     assert!(
-        !out.stderr.contains("RESULT"),
+        !out.to_string().contains("RESULT"),
         "no summary table in JSON mode: {out}"
+    ); // Versioned and stamped (RFC 3339, UTC, ms), durations in ms, totals at the end, and
+    // an agent's JSON line as a JSON value.
+    for event in &events {
+        assert_eq!(event["v"], 1, "{event}");
+        let ts = event["ts"].as_str().unwrap_or_default();
+        assert!(ts.ends_with('Z') && ts.len() == 24, "{event}");
+    }
+    assert!(!out.stdout.contains("\"secs\""), "{out}");
+    let finished = events.last().unwrap();
+    assert!(finished["elapsed_ms"].is_u64(), "{finished}");
+    assert_eq!(finished["totals"]["done"], 1, "{finished}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "output" && e["line"]["type"] == "assistant"),
+        "agent JSON as a JSON value: {out}"
     );
 }
 
@@ -869,8 +886,14 @@ fn durations_past_any_sane_range_are_config_errors_not_panics() {
             env.commit_all("change");
             let out = env.conflux(&["start"]);
             assert_eq!(out.code, 2, "{key}: {value}: {out}");
+            // A bare number is refused for its missing unit before its size is looked at.
+            let why = if value.ends_with(|c: char| c.is_ascii_digit()) {
+                "has no unit"
+            } else {
+                "7 days"
+            };
             assert!(
-                out.stderr.contains(".conflux.yaml") && out.stderr.contains("7 days"),
+                out.stderr.contains(".conflux.yaml") && out.stderr.contains(why),
                 "{key}: {value}: {out}"
             );
         }

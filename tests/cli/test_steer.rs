@@ -82,13 +82,13 @@ fn a_run_is_joined_told_stopped_and_watched_from_other_terminals() {
         reason.contains("stopped by `git conflux stop b`"),
         "{reason}"
     );
-    // The summary table has a row for the change that joined.
+    // The summary table (on stdout) has a row for the change that joined.
     assert!(
-        stderr.lines().any(|l| {
+        out.stdout.lines().any(|l| {
             let words: Vec<&str> = l.split_whitespace().collect();
             words.starts_with(&["c", "done"]) && l.contains("conflux/c")
         }),
-        "{stderr}"
+        "{out}"
     );
     let prompt = std::fs::read_to_string(env.path().join("demo-agent-a.prompt")).unwrap();
     assert!(prompt.contains("use tabs, not spaces"), "{prompt}");
