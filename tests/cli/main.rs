@@ -6,6 +6,7 @@ mod model_server;
 #[path = "../common/cli_env.rs"]
 mod support;
 
+mod test_aider;
 mod test_base;
 mod test_branches;
 mod test_claude;

@@ -279,6 +279,8 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         Api::Gemini
     } else if route.ends_with("/v1/responses") {
         Api::Responses
+    } else if route.ends_with("/chat/completions") {
+        Api::Chat
     } else {
         let body = if route.contains("count_tokens") {
             json!({"input_tokens": 1})
@@ -298,13 +300,17 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         respond(&mut stream, 200, &json_type, b"{}");
         return;
     }
-    let conv = Conversation::new(&body, api);
+    let mut conv = Conversation::new(&body, api);
     let model = body["model"]
         .as_str()
         .or_else(|| route.rsplit('/').next()?.split(':').next())
         .unwrap_or("scripted")
         .to_owned();
-    let streaming = api != Api::Gemini || route.contains(":streamGenerateContent");
+    let streaming = match api {
+        Api::Gemini => route.contains(":streamGenerateContent"),
+        Api::Chat => body["stream"] == true,
+        Api::Anthropic | Api::Responses => true,
+    };
     if !conv.agent_turn {
         // A side request (a title, a classification): a short plain answer.
         send_message(
@@ -353,12 +359,13 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         }
         (run_no, run, errors_so_far)
     };
+    let step = conv.step;
     let log = |action: String| {
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
         st.log.push(Request {
             change: change.clone(),
             run: run_no,
-            step: conv.step,
+            step,
             action,
         });
     };
@@ -392,7 +399,7 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
                 Api::Gemini => {
                     json!({"error": {"code": status, "message": message, "status": "UNAVAILABLE"}})
                 }
-                Api::Responses => openai_error(*status, &model),
+                Api::Responses | Api::Chat => openai_error(*status, &model),
             };
             respond(&mut stream, *status, &headers, body.to_string().as_bytes());
             return;
@@ -412,7 +419,11 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         }
         _ => {}
     }
-    let (blocks, stop_reason) = conv.next(&run);
+    let (blocks, stop_reason) = if api == Api::Chat {
+        (whole_files(&mut conv, &run), "end_turn")
+    } else {
+        conv.next(&run)
+    };
     log(match blocks.last() {
         Some(Block::Tool(name, _, _)) => name.clone(),
         _ => "answer".into(),
@@ -430,6 +441,9 @@ enum Api {
     Gemini,
     /// OpenAI Responses (`POST /v1/responses`, streamed), Codex CLI.
     Responses,
+    /// OpenAI Chat Completions (`POST /v1/chat/completions`), Aider: no tools, the whole
+    /// script in one answer, each file written out whole (Aider's `whole` edit format).
+    Chat,
 }
 
 /// Whose tools a request offers. The script is written with Claude Code's tool names and
@@ -482,6 +496,7 @@ fn tool_name(api: Api, generic: &str) -> &str {
         (Api::Responses, "Read" | "Bash") => "exec_command",
         (Api::Responses, "Write" | "Edit") => "apply_patch",
         (Api::Responses, name) => name,
+        (Api::Chat, name) => name,
     }
 }
 
@@ -497,7 +512,82 @@ fn send_message(
         Api::Anthropic => stream_message(stream, model, blocks, stop_reason),
         Api::Gemini => gemini_message(stream, streaming, model, blocks),
         Api::Responses => responses_message(stream, model, blocks),
+        Api::Chat => chat_message(stream, streaming, model, blocks),
     }
+}
+
+/// One chat completion whose content is the blocks' text, as one JSON body or as SSE chunks.
+fn chat_message(stream: &mut TcpStream, streaming: bool, model: &str, blocks: &[Block]) {
+    let text: String = blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::Text(t) => Some(t.as_str()),
+            Block::Tool(..) => None,
+        })
+        .collect();
+    let usage = json!({"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120});
+    if !streaming {
+        let body = json!({"id": "chatcmpl-scripted", "object": "chat.completion", "created": 0,
+            "model": model, "usage": usage, "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": text}}]});
+        respond(stream, 200, &[("Content-Type", "application/json".to_owned())],
+            body.to_string().as_bytes());
+        return;
+    }
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "created": 0,
+            "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let data = format!(
+        "data: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
+        chunk(json!({"role": "assistant", "content": text}), Value::Null),
+        chunk(json!({}), json!("stop"))
+    );
+    respond(stream, 200, &[("Content-Type", "text/event-stream".to_owned())], data.as_bytes());
+}
+
+/// The whole script of a run as one Aider answer in its `whole` edit format: each file the
+/// script writes or edits, written out whole after its path, then the script's last words.
+fn whole_files(conv: &mut Conversation, run: &Run) -> Vec<Block> {
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut tasks = conv.tasks_text.clone().unwrap_or_default();
+    let mut text = String::new();
+    for step in 1.. {
+        conv.step = step;
+        let (blocks, stop) = conv.next(run);
+        for b in blocks {
+            match b {
+                Block::Text(t) => text = t,
+                Block::Tool(name, input, _) => {
+                    let path = input["file_path"].as_str().unwrap_or("").to_owned();
+                    let content = match name.as_str() {
+                        "Write" => input["content"].as_str().unwrap_or("").to_owned(),
+                        "Edit" => {
+                            let (old, new) = (&input["old_string"], &input["new_string"]);
+                            tasks = tasks.replacen(
+                                old.as_str().unwrap_or(""),
+                                new.as_str().unwrap_or(""),
+                                1,
+                            );
+                            tasks.clone()
+                        }
+                        _ => continue,
+                    };
+                    files.retain(|(p, _)| *p != path);
+                    files.push((path, content));
+                }
+            }
+        }
+        if stop == "end_turn" {
+            break;
+        }
+    }
+    let mut answer = String::new();
+    for (path, content) in files {
+        answer.push_str(&format!("{path}\n```\n{content}```\n\n"));
+    }
+    answer.push_str(&text);
+    vec![Block::Text(answer)]
 }
 
 /// One Gemini response: a single candidate with every part, as one SSE event or one JSON body.
@@ -572,7 +662,7 @@ fn usage_limit_error(api: Api, reset_secs: u64) -> Value {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     match api {
-        Api::Responses => json!({"error": {
+        Api::Responses | Api::Chat => json!({"error": {
             "type": "usage_limit_reached",
             "message": "The usage limit has been reached",
             "plan_type": "plus",
@@ -788,6 +878,35 @@ impl Conversation {
             Api::Anthropic => Conversation::anthropic(body),
             Api::Gemini => Conversation::gemini(body),
             Api::Responses => Conversation::responses(body),
+            Api::Chat => Conversation::chat(body),
+        }
+    }
+
+    /// Aider's chat: its last user message is the prompt. Aider shows no file unless asked
+    /// to, so tasks.md is taken to be what `TestEnv::add_change` writes ("## 1. Work" and the
+    /// tasks), its tasks the open ones the prompt lists (`- [ ] 1.1 Text (line 2)`): a first
+    /// run of a change.
+    fn chat(body: &Value) -> Conversation {
+        let prompt = body["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .rfind(|m| m["role"] == "user")
+            .map(|m| text_of(&m["content"]))
+            .unwrap_or_default();
+        let tasks: String = prompt
+            .lines()
+            .filter(|l| l.starts_with("- [ ] "))
+            .map(|l| l.rsplit_once(" (line ").map_or(l, |(task, _)| task))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let change = find_change(&prompt);
+        Conversation {
+            agent_turn: change.is_some(),
+            dialect: Dialect::Script,
+            change,
+            step: 0,
+            tasks_text: Some(format!("## 1. Work\n{tasks}")),
         }
     }
 

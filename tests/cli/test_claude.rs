@@ -18,6 +18,12 @@ use crate::support::{Output, TestEnv};
 /// An agent CLI the tests drive: `$<env_var>`, else where scripts/test.sh installs it
 /// (`<cache>/<name>/node_modules/.bin/<name>`), else a failure that says how to get it.
 pub(crate) fn cli_bin(name: &str, package: &str, env_var: &str) -> PathBuf {
+    cached_bin(&format!("{name}/node_modules/.bin/{name}"), package, env_var, "npm")
+}
+
+/// A tool the tests drive: `$<env_var>`, else `<cache>/<rel>` where scripts/test.sh installs
+/// `package` with `installer`, else a failure that says how to get it.
+pub(crate) fn cached_bin(rel: &str, package: &str, env_var: &str, installer: &str) -> PathBuf {
     if let Some(bin) = std::env::var_os(env_var) {
         let bin = PathBuf::from(bin);
         assert!(bin.is_file(), "{env_var}={} is not a file", bin.display());
@@ -31,12 +37,12 @@ pub(crate) fn cli_bin(name: &str, package: &str, env_var: &str) -> PathBuf {
         .or_else(|| {
             std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/git-conflux-test"))
         });
-    match cache.map(|c| c.join(format!("{name}/node_modules/.bin/{name}"))) {
+    match cache.map(|c| c.join(rel)) {
         Some(bin) if bin.is_file() => bin,
         _ => panic!(
-            "{package} is not installed, so the {name} end-to-end tests cannot run: run the \
-             tests through scripts/test.sh (it installs {package} with npm into its cache; \
-             npm is required), or set {env_var} to a {name} executable"
+            "{package} is not installed, so its end-to-end tests cannot run: run the tests \
+             through scripts/test.sh (it installs {package} with {installer} into its cache; \
+             {installer} is required), or set {env_var} to the executable"
         ),
     }
 }
