@@ -530,8 +530,12 @@ fn chat_message(stream: &mut TcpStream, streaming: bool, model: &str, blocks: &[
         let body = json!({"id": "chatcmpl-scripted", "object": "chat.completion", "created": 0,
             "model": model, "usage": usage, "choices": [{"index": 0, "finish_reason": "stop",
             "message": {"role": "assistant", "content": text}}]});
-        respond(stream, 200, &[("Content-Type", "application/json".to_owned())],
-            body.to_string().as_bytes());
+        respond(
+            stream,
+            200,
+            &[("Content-Type", "application/json".to_owned())],
+            body.to_string().as_bytes(),
+        );
         return;
     }
     let chunk = |delta: Value, finish: Value| {
@@ -543,7 +547,12 @@ fn chat_message(stream: &mut TcpStream, streaming: bool, model: &str, blocks: &[
         chunk(json!({"role": "assistant", "content": text}), Value::Null),
         chunk(json!({}), json!("stop"))
     );
-    respond(stream, 200, &[("Content-Type", "text/event-stream".to_owned())], data.as_bytes());
+    respond(
+        stream,
+        200,
+        &[("Content-Type", "text/event-stream".to_owned())],
+        data.as_bytes(),
+    );
 }
 
 /// The whole script of a run as one Aider answer in its `whole` edit format: each file the
@@ -1012,8 +1021,8 @@ impl Conversation {
         } else {
             Dialect::Script
         };
-        let agent_turn = dialect == Dialect::Opencode
-            || (tools.contains(&"Read") && tools.contains(&"Edit"));
+        let agent_turn =
+            dialect == Dialect::Opencode || (tools.contains(&"Read") && tools.contains(&"Edit"));
         let mut user_text = String::new();
         let mut uses: Vec<(String, String)> = Vec::new();
         let mut results: HashMap<String, String> = HashMap::new();

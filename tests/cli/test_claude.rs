@@ -18,7 +18,12 @@ use crate::support::{Output, TestEnv};
 /// An agent CLI the tests drive: `$<env_var>`, else where scripts/test.sh installs it
 /// (`<cache>/<name>/node_modules/.bin/<name>`), else a failure that says how to get it.
 pub(crate) fn cli_bin(name: &str, package: &str, env_var: &str) -> PathBuf {
-    cached_bin(&format!("{name}/node_modules/.bin/{name}"), package, env_var, "npm")
+    cached_bin(
+        &format!("{name}/node_modules/.bin/{name}"),
+        package,
+        env_var,
+        "npm",
+    )
 }
 
 /// A tool the tests drive: `$<env_var>`, else `<cache>/<rel>` where scripts/test.sh installs

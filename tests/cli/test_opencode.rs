@@ -174,7 +174,8 @@ fn read_outside_the_worktree_does_not_wait_for_an_approval() {
     // nobody answers in a headless run.
     let c = OpencodeEnv::new(vec![Run::all().reading_outside("../../repo/README.md")]);
     c.configure("");
-    c.env.add_change("look-around", &["1.1 Look around"], &[], "");
+    c.env
+        .add_change("look-around", &["1.1 Look around"], &[], "");
     c.env.commit_all("change");
     let out = c.conflux(&["start"]);
     assert_eq!(out.code, 0, "{out}");
@@ -215,7 +216,8 @@ fn rate_limit_is_retried_by_the_cli_then_by_conflux() {
     };
     let c = OpencodeEnv::new(vec![Run::fault(limited), Run::all()]);
     c.configure("");
-    c.env.add_change("busy", &["1.1 Wait for capacity"], &[], "");
+    c.env
+        .add_change("busy", &["1.1 Wait for capacity"], &[], "");
     c.env.commit_all("change");
     let out = c.conflux(&["start"]);
     assert_eq!(out.code, 0, "{out}");
@@ -228,7 +230,10 @@ fn rate_limit_is_retried_by_the_cli_then_by_conflux() {
     assert!(limited.iter().all(|(_, a)| a == "error 429"), "{seen:?}");
     assert_eq!(seen[6], (2, "Read".to_owned()), "{seen:?}");
     let log = c.decoded_log("busy");
-    assert!(log.contains("error: Rate limited (scripted) (HTTP 429)"), "{log}");
+    assert!(
+        log.contains("error: Rate limited (scripted) (HTTP 429)"),
+        "{log}"
+    );
     assert!(log.contains("matched \"429\""), "{log}");
     c.assert_no_process_left();
 }
@@ -251,7 +256,10 @@ fn bad_request_is_not_retried_and_fails_the_change() {
     assert_eq!(st["retries"], 0, "{st}");
     assert_eq!(c.answered("broken"), [(1, "error 400".to_owned())]);
     let log = c.decoded_log("broken");
-    assert!(log.contains("error: Bad request (scripted) (HTTP 400)"), "{log}");
+    assert!(
+        log.contains("error: Bad request (scripted) (HTTP 400)"),
+        "{log}"
+    );
     c.assert_no_process_left();
 }
 
