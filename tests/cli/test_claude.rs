@@ -210,19 +210,7 @@ fn claude_completes_dependent_changes_and_they_merge() {
             .git(&["show", &format!("{branch}:claude-work/{id}/task-1.txt")]);
         assert!(work.starts_with(&format!("{id}: 1.1 ")), "{work}");
     }
-    // The dependent ran on top of its dependency's work.
-    c.env.git(&[
-        "merge-base",
-        "--is-ancestor",
-        "conflux/add-greeting",
-        "conflux/add-farewell",
-    ]);
-    // The commit the CLI made itself through Bash is on the branch.
-    assert!(
-        c.env
-            .git(&["log", "--format=%s", "conflux/add-notes"])
-            .contains("claude: add-notes"),
-    );
+    c.assert_built_on_and_committed("add-greeting", "add-farewell", "add-notes");
     let log = c.assert_decoded_log("add-greeting");
     for expected in [
         "Read openspec/changes/add-greeting/tasks.md",
@@ -271,15 +259,7 @@ fn hung_model_is_ended_by_the_inactivity_timeout_then_retried() {
     let c = ClaudeEnv::new(vec![Run::fault(Fault::Hang), Run::all()]);
     // Not 1-2 s: under load the real CLI prints its first line only 2-3 s after it starts.
     c.configure("inactivity_timeout: 6s\n", true);
-    c.add("hung", &["1.1 Survive a hang"], &[]);
-    c.env.commit_all("change");
-    let out = c.conflux(&["start"]);
-    assert_eq!(out.code, 0, "{out}");
-    assert_eq!(c.phase("hung"), "done");
-    assert_eq!(c.server.runs("hung"), 2, "{:?}", c.server.requests());
-    let log = c.assert_decoded_log("hung");
-    assert!(log.contains("no output for 6s"), "{log}");
-    c.assert_no_process_left();
+    c.assert_hang_is_retried("6s");
 }
 
 #[test]
