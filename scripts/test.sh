@@ -2,12 +2,15 @@
 # The test command (README.md): installs the tools the tests compare against or drive, then
 # runs the whole suite. Tools go to a cache directory outside the repository:
 #   - OpenSpec (@fission-ai/openspec), for the task-counting comparison;
-#   - Claude Code (@anthropic-ai/claude-code), Gemini CLI (@google/gemini-cli) and Codex CLI
-#     (@openai/codex, whose native binary comes with it as an optional dependency), the real
-#     CLIs the presets' end-to-end tests run offline against a scripted model server
-#     (tests/cli/test_claude.rs, test_gemini.rs, test_codex.rs). Without them those tests fail
-#     and say why; CONFLUX_CLAUDE_BIN / CONFLUX_GEMINI_BIN / CONFLUX_CODEX_BIN point the tests
-#     at other executables.
+#   - Claude Code (@anthropic-ai/claude-code), Gemini CLI (@google/gemini-cli), Codex CLI
+#     (@openai/codex) and OpenCode (opencode-ai); the last two bring their native binaries as
+#     optional dependencies. They are the real CLIs the presets' end-to-end tests run offline
+#     against a scripted model server (tests/cli/test_claude.rs, test_gemini.rs,
+#     test_codex.rs, test_opencode.rs). Without them those tests fail and say why;
+#     CONFLUX_CLAUDE_BIN / CONFLUX_GEMINI_BIN / CONFLUX_CODEX_BIN / CONFLUX_OPENCODE_BIN point
+#     the tests at other executables;
+#   - Aider (aider-chat on PyPI), into a Python virtualenv with pip (test_aider.rs;
+#     CONFLUX_AIDER_BIN).
 set -eu
 cd "$(dirname "$0")/.."
 cache=${CONFLUX_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/git-conflux-test}
@@ -17,6 +20,9 @@ claude_version=2.1.332
 gemini_version=0.61.0
 # tests/fixtures/codex/VERSION
 codex_version=0.171.0
+# tests/fixtures/opencode/VERSION
+opencode_version=1.18.33
+aider_version=0.86.2
 
 # install_cli NAME PACKAGE VERSION: the agent CLI into $cache/NAME unless that version is there.
 install_cli() {
@@ -36,6 +42,22 @@ install_cli openspec @fission-ai/openspec "$openspec_version"
 install_cli claude @anthropic-ai/claude-code "$claude_version"
 install_cli gemini @google/gemini-cli "$gemini_version"
 install_cli codex @openai/codex "$codex_version"
+install_cli opencode opencode-ai "$opencode_version"
+# Aider: a virtualenv in $cache/aider (about 700 MB; a few minutes the first time).
+aider_installed() {
+    "$cache/aider/bin/python" -c 'import importlib.metadata as m; print(m.version("aider-chat"))' \
+        2>/dev/null
+}
+if [ "$(aider_installed)" != "$aider_version" ]; then
+    if command -v python3 >/dev/null 2>&1; then
+        echo "installing aider-chat==$aider_version into $cache/aider"
+        python3 -m venv "$cache/aider"
+        "$cache/aider/bin/pip" install --quiet --disable-pip-version-check \
+            "aider-chat==$aider_version" >/dev/null
+    else
+        echo "python3 is not installed: the aider end-to-end test will fail" >&2
+    fi
+fi
 # The OpenSpec tests find `openspec` on PATH.
 if [ -x "$cache/openspec/node_modules/.bin/openspec" ]; then
     PATH="$cache/openspec/node_modules/.bin:$PATH"

@@ -208,7 +208,7 @@ fn opencode_run_json() {
             "Task 1.1 is done.",
             "Task 1.2 remains.",
             r#"{"type":"patch","timestamp":1760097604200,"sessionID":"ses_6a1b2c3d4e5f","part":{"type":"patch","hash":"abc","files":["hello.txt"]}}"#,
-            "error: Rate limit exceeded",
+            "error: Rate limit exceeded (HTTP 429)",
         ]
     );
     assert!((usage.cost_usd.unwrap() - 0.0168).abs() < 1e-9);

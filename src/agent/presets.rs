@@ -82,15 +82,20 @@ static PRESETS: [Preset; 5] = [
     Preset {
         name: "opencode",
         binary: "opencode",
-        // `run` reads the message from stdin when stdin is not a terminal.
-        template: "opencode run --format json{extra_args}",
+        // `run` reads the message from stdin when stdin is not a terminal. Permissions: a
+        // headless `run` rejects whatever resolves to "ask" (1.18; earlier versions waited for
+        // ever), such as a path outside the worktree, and the agent stops there; `--auto`
+        // approves all but what the user's config denies. `--print-logs --log-level ERROR`:
+        // some failures (an unknown model) reach the JSON stream only as "Unexpected server
+        // error", their reason only the log.
+        template: "opencode run --format json --auto --print-logs --log-level ERROR{extra_args}",
         prompt_via: PromptVia::Stdin,
         format: StreamFormat::Opencode,
     },
     Preset {
         name: "aider",
         binary: "aider",
-        template: "aider --message-file {prompt_file} --yes-always --no-pretty --no-stream --no-auto-commits --no-check-update --no-show-model-warnings{extra_args}",
+        template: "aider --message-file {prompt_file} --yes-always --no-pretty --no-stream --no-auto-commits --no-check-update --no-show-model-warnings --no-show-release-notes --no-analytics --no-gitignore --chat-history-file {prompt_file}.chat.md --input-history-file {prompt_file}.input{extra_args}",
         prompt_via: PromptVia::File,
         format: StreamFormat::Text,
     },

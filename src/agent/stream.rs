@@ -496,17 +496,17 @@ impl Decoder {
                 out.usage_changed = true;
             }
             "error" => {
-                let msg = ev
-                    .error
-                    .as_ref()
-                    .and_then(|e| {
-                        e.data
-                            .as_ref()
-                            .and_then(|d| d.message.as_deref())
-                            .or(e.name.as_deref())
-                    })
+                let data = ev.error.as_ref().and_then(|e| e.data.as_ref());
+                let msg = data
+                    .and_then(|d| d.message.as_deref())
+                    .or_else(|| ev.error.as_ref().and_then(|e| e.name.as_deref()))
                     .unwrap_or("unknown error");
-                out.error(msg);
+                // The status is what tells a rate limit (429) from a refusal (401) when the
+                // provider's words do not.
+                match data.and_then(|d| d.status_code) {
+                    Some(status) => out.error(&format!("{msg} (HTTP {status})")),
+                    None => out.error(msg),
+                }
             }
             _ => return false,
         }
@@ -1111,6 +1111,8 @@ mod opencode {
     pub(super) struct ErrorData<'a> {
         #[serde(borrow, default)]
         pub message: Option<Cow<'a, str>>,
+        #[serde(default, rename = "statusCode")]
+        pub status_code: Option<u16>,
     }
 }
 

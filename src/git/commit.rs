@@ -53,7 +53,9 @@ pub enum Error {
 /// Commit everything in the worktree at `worktree`, like `git add -A && git commit -m message`.
 ///
 /// * honours `.gitignore` and `.gitattributes` (eol conversion, clean filters);
-/// * never stages files named `.conflux-*` (conflux's own temp files);
+/// * never stages files named `.conflux-*` (conflux's own temp files), nor Aider's repo-map
+///   cache `.aider.tags.cache.v*/` at the top (the one scratch file of an agent CLI that no
+///   flag moves out of the worktree);
 /// * author and committer come from `GIT_AUTHOR_*`/`GIT_COMMITTER_*`, then `user.name`/
 ///   `user.email` from the git config; missing ones are [`Error::MissingIdentity`];
 /// * returns `None`, and makes no commit, when nothing changed.
@@ -254,12 +256,13 @@ fn commit_worktree(
     Ok(commit)
 }
 
-/// conflux's own temp files, never committed.
+/// conflux's own temp files and an agent's scratch cache, never committed.
 fn is_conflux_temp(rela_path: &BStr) -> bool {
-    rela_path
-        .rsplit_str("/")
-        .next()
-        .is_some_and(|name| name.starts_with(b".conflux-"))
+    rela_path.starts_with(b".aider.tags.cache.v")
+        || rela_path
+            .rsplit_str("/")
+            .next()
+            .is_some_and(|name| name.starts_with(b".conflux-"))
 }
 
 /// Write the worktree file at `rela_path` as a blob (through the clean filters) and return

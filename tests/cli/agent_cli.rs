@@ -100,6 +100,45 @@ impl CliEnv {
         out.stdout
     }
 
+    /// A change whose first run hangs (the server's [`crate::model_server::Fault::Hang`]):
+    /// the inactivity timeout, configured as `after` ("6s"), ends it, the retry completes it,
+    /// and nothing is left running.
+    pub(crate) fn assert_hang_is_retried(&self, after: &str) {
+        self.env
+            .add_change("hung", &["1.1 Survive a hang"], &[], "");
+        self.env.commit_all("change");
+        let out = self.conflux(&["start"]);
+        assert_eq!(out.code, 0, "{out}");
+        assert_eq!(self.phase("hung"), "done");
+        assert_eq!(self.server.runs("hung"), 2, "{:?}", self.server.requests());
+        let log = self.decoded_log("hung");
+        assert!(log.contains(&format!("no output for {after}")), "{log}");
+        self.assert_no_process_left();
+    }
+
+    /// `dependent`'s branch was built on `dependency`'s work, and the commit the CLI made
+    /// itself (the script's `committing` run) is on `committed`'s branch.
+    pub(crate) fn assert_built_on_and_committed(
+        &self,
+        dependency: &str,
+        dependent: &str,
+        committed: &str,
+    ) {
+        self.env.git(&[
+            "merge-base",
+            "--is-ancestor",
+            &format!("conflux/{dependency}"),
+            &format!("conflux/{dependent}"),
+        ]);
+        let subjects = self
+            .env
+            .git(&["log", "--format=%s", &format!("conflux/{committed}")]);
+        assert!(
+            subjects.contains(&format!("claude: {committed}")),
+            "{subjects}"
+        );
+    }
+
     /// `git conflux merge --all` brings each change's work and ticked tasks into the
     /// checkout, which is left clean and passes `git fsck`.
     pub(crate) fn assert_merges(&self, ids: &[&str]) {

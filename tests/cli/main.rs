@@ -6,6 +6,7 @@ mod model_server;
 #[path = "../common/cli_env.rs"]
 mod support;
 
+mod test_aider;
 mod test_base;
 mod test_branches;
 mod test_budget;
@@ -20,6 +21,7 @@ mod test_install;
 mod test_limits;
 mod test_manners;
 mod test_merge;
+mod test_opencode;
 mod test_quoting;
 mod test_resolve;
 mod test_review;

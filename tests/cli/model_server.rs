@@ -1,14 +1,16 @@
 //! A scripted model on 127.0.0.1 for real agent CLIs (std only): the Anthropic Messages API
-//! for Claude Code, the Gemini API (`streamGenerateContent`) for Gemini CLI, and the OpenAI
-//! Responses API (`POST /v1/responses`) for Codex CLI.
+//! for Claude Code and OpenCode (an Anthropic provider; OpenCode's own tool names), the Gemini
+//! API (`streamGenerateContent`) for Gemini CLI, and the OpenAI Responses API
+//! (`POST /v1/responses`) for Codex CLI.
 //!
 //! The "model" is a script, not a language model. For the OpenSpec change named in the
 //! prompt it asks the CLI to Read the change's tasks.md, then per selected open task to Write
 //! a file and Edit tasks.md to tick the box, optionally to commit through Bash, and finally
 //! answers with a summary. The server keeps no conversation state: every request carries the
 //! whole history, so the next step is the number of tool uses already in it. Runs are told
-//! apart by Claude Code's session id header, else by a conversation's first turn; each change's n-th run follows the n-th [`Run`] of
-//! its script (the last one repeats). Responses are streamed as server-sent events, the way
+//! apart by the CLI's session id header (Claude Code's, OpenCode's) or Codex's prompt cache
+//! key, else by a conversation's first turn; each change's n-th run follows the n-th [`Run`]
+//! of its script (the last one repeats). Responses are streamed as server-sent events, the way
 //! the real API does, since that is what the CLI asks for.
 
 use std::collections::HashMap;
@@ -27,6 +29,9 @@ pub struct Run {
     pub tasks: Option<usize>,
     /// Finish with `git add -A && git commit` through the Bash tool.
     pub commit: bool,
+    /// First Read this path (relative to the worktree, outside it), as an agent looking
+    /// around might: a CLI that asks before such a read must not wait for an answer.
+    pub read_outside: Option<String>,
     pub fault: Option<Fault>,
 }
 
@@ -55,6 +60,7 @@ impl Run {
         Run {
             tasks: None,
             commit: false,
+            read_outside: None,
             fault: None,
         }
     }
@@ -67,6 +73,12 @@ impl Run {
     pub fn committing(self) -> Run {
         Run {
             commit: true,
+            ..self
+        }
+    }
+    pub fn reading_outside(self, path: &str) -> Run {
+        Run {
+            read_outside: Some(path.to_owned()),
             ..self
         }
     }
@@ -274,6 +286,8 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         Api::Gemini
     } else if route.ends_with("/v1/responses") {
         Api::Responses
+    } else if route.ends_with("/chat/completions") {
+        Api::Chat
     } else {
         let body = if route.contains("count_tokens") {
             json!({"input_tokens": 1})
@@ -293,13 +307,17 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         respond(&mut stream, 200, &json_type, b"{}");
         return;
     }
-    let conv = Conversation::new(&body, api);
+    let mut conv = Conversation::new(&body, api);
     let model = body["model"]
         .as_str()
         .or_else(|| route.rsplit('/').next()?.split(':').next())
         .unwrap_or("scripted")
         .to_owned();
-    let streaming = api != Api::Gemini || route.contains(":streamGenerateContent");
+    let streaming = match api {
+        Api::Gemini => route.contains(":streamGenerateContent"),
+        Api::Chat => body["stream"] == true,
+        Api::Anthropic | Api::Responses => true,
+    };
     if !conv.agent_turn {
         // A side request (a title, a classification): a short plain answer.
         send_message(
@@ -317,11 +335,12 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
         let key = change.clone().unwrap_or_default();
         let sessions = st.sessions.entry(key.clone()).or_default();
-        // Claude Code names its session, Codex its thread (the prompt cache key); otherwise a
+        // Claude Code and OpenCode name their session (OpenCode's own retries of a request
+        // stay in its run), Codex its thread (the prompt cache key); otherwise a
         // conversation's first turn starts a run.
-        let named = req
-            .headers
-            .get("x-claude-code-session-id")
+        let named = ["x-claude-code-session-id", "x-session-affinity"]
+            .iter()
+            .find_map(|h| req.headers.get(*h))
             .cloned()
             .or_else(|| body["prompt_cache_key"].as_str().map(str::to_owned));
         let session = match named {
@@ -347,12 +366,13 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         }
         (run_no, run, errors_so_far)
     };
+    let step = conv.step;
     let log = |action: String| {
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
         st.log.push(Request {
             change: change.clone(),
             run: run_no,
-            step: conv.step,
+            step,
             action,
         });
     };
@@ -367,10 +387,11 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
                 529 => ("overloaded_error", "Overloaded"),
                 429 => ("rate_limit_error", "Rate limited (scripted)"),
                 // Gemini's answer to a key it does not know.
-                400 => (
+                400 if api == Api::Gemini => (
                     "invalid_request_error",
                     "API key not valid. Please pass a valid API key.",
                 ),
+                400 => ("invalid_request_error", "Bad request (scripted)"),
                 401 => ("authentication_error", "invalid x-api-key"),
                 404 => (
                     "not_found_error",
@@ -381,6 +402,11 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
             let mut headers = json_type.to_vec();
             if let Some(r) = should_retry {
                 headers.push(("x-should-retry", r.to_string()));
+            }
+            // A CLI that honours it (OpenCode) retries a rate limit at once, not after its
+            // backoff of 2 s doubling.
+            if *status == 429 && api == Api::Anthropic {
+                headers.push(("retry-after", "0".to_owned()));
             }
             let body = match api {
                 Api::Anthropic => {
@@ -395,7 +421,7 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
                     };
                     json!({"error": {"code": status, "message": message, "status": code}})
                 }
-                Api::Responses => openai_error(*status, &model),
+                Api::Responses | Api::Chat => openai_error(*status, &model),
             };
             respond(&mut stream, *status, &headers, body.to_string().as_bytes());
             return;
@@ -436,12 +462,16 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         }
         _ => {}
     }
-    let (blocks, stop_reason) = conv.next(&run);
+    let (blocks, stop_reason) = if api == Api::Chat {
+        (whole_files(&mut conv, &run), "end_turn")
+    } else {
+        conv.next(&run)
+    };
     log(match blocks.last() {
         Some(Block::Tool(name, _, _)) => name.clone(),
         _ => "answer".into(),
     });
-    let blocks = with_ids(blocks, state);
+    let blocks = with_ids(conv.dialect.tools(blocks), state);
     send_message(&mut stream, api, streaming, &model, &blocks, stop_reason);
 }
 
@@ -477,6 +507,46 @@ enum Api {
     Gemini,
     /// OpenAI Responses (`POST /v1/responses`, streamed), Codex CLI.
     Responses,
+    /// OpenAI Chat Completions (`POST /v1/chat/completions`), Aider: no tools, the whole
+    /// script in one answer, each file written out whole (Aider's `whole` edit format).
+    Chat,
+}
+
+/// Whose tools a request offers. The script is written with Claude Code's tool names and
+/// input keys, which [`tool_name`] maps per API; OpenCode speaks the Anthropic API with tools
+/// of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dialect {
+    /// The script's own names and keys (mapped per API by [`tool_name`]).
+    Script,
+    /// OpenCode: read / write / edit / bash, inputs `filePath`, `oldString`, `newString`.
+    Opencode,
+}
+
+impl Dialect {
+    /// The script's tool calls in this dialect.
+    fn tools(self, blocks: Vec<Block>) -> Vec<Block> {
+        if self == Dialect::Script {
+            return blocks;
+        }
+        let key = |k: &str| match k {
+            "file_path" => "filePath".to_owned(),
+            "old_string" => "oldString".to_owned(),
+            "new_string" => "newString".to_owned(),
+            k => k.to_owned(),
+        };
+        blocks
+            .into_iter()
+            .map(|b| match b {
+                Block::Tool(name, Value::Object(input), id) => Block::Tool(
+                    name.to_ascii_lowercase(),
+                    Value::Object(input.into_iter().map(|(k, v)| (key(&k), v)).collect()),
+                    id,
+                ),
+                b => b,
+            })
+            .collect()
+    }
 }
 
 /// The tool names a CLI offers for the script's Read / Write / Edit / Bash (their inputs
@@ -492,6 +562,7 @@ fn tool_name(api: Api, generic: &str) -> &str {
         (Api::Responses, "Read" | "Bash") => "exec_command",
         (Api::Responses, "Write" | "Edit") => "apply_patch",
         (Api::Responses, name) => name,
+        (Api::Chat, name) => name,
     }
 }
 
@@ -507,7 +578,91 @@ fn send_message(
         Api::Anthropic => stream_message(stream, model, blocks, stop_reason),
         Api::Gemini => gemini_message(stream, streaming, model, blocks),
         Api::Responses => responses_message(stream, model, blocks),
+        Api::Chat => chat_message(stream, streaming, model, blocks),
     }
+}
+
+/// One chat completion whose content is the blocks' text, as one JSON body or as SSE chunks.
+fn chat_message(stream: &mut TcpStream, streaming: bool, model: &str, blocks: &[Block]) {
+    let text: String = blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::Text(t) => Some(t.as_str()),
+            Block::Tool(..) => None,
+        })
+        .collect();
+    let usage = json!({"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120});
+    if !streaming {
+        let body = json!({"id": "chatcmpl-scripted", "object": "chat.completion", "created": 0,
+            "model": model, "usage": usage, "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": text}}]});
+        respond(
+            stream,
+            200,
+            &[("Content-Type", "application/json".to_owned())],
+            body.to_string().as_bytes(),
+        );
+        return;
+    }
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "created": 0,
+            "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let data = format!(
+        "data: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
+        chunk(json!({"role": "assistant", "content": text}), Value::Null),
+        chunk(json!({}), json!("stop"))
+    );
+    respond(
+        stream,
+        200,
+        &[("Content-Type", "text/event-stream".to_owned())],
+        data.as_bytes(),
+    );
+}
+
+/// The whole script of a run as one Aider answer in its `whole` edit format: each file the
+/// script writes or edits, written out whole after its path, then the script's last words.
+fn whole_files(conv: &mut Conversation, run: &Run) -> Vec<Block> {
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut tasks = conv.tasks_text.clone().unwrap_or_default();
+    let mut text = String::new();
+    for step in 1.. {
+        conv.step = step;
+        let (blocks, stop) = conv.next(run);
+        for b in blocks {
+            match b {
+                Block::Text(t) => text = t,
+                Block::Tool(name, input, _) => {
+                    let path = input["file_path"].as_str().unwrap_or("").to_owned();
+                    let content = match name.as_str() {
+                        "Write" => input["content"].as_str().unwrap_or("").to_owned(),
+                        "Edit" => {
+                            let (old, new) = (&input["old_string"], &input["new_string"]);
+                            tasks = tasks.replacen(
+                                old.as_str().unwrap_or(""),
+                                new.as_str().unwrap_or(""),
+                                1,
+                            );
+                            tasks.clone()
+                        }
+                        _ => continue,
+                    };
+                    files.retain(|(p, _)| *p != path);
+                    files.push((path, content));
+                }
+            }
+        }
+        if stop == "end_turn" {
+            break;
+        }
+    }
+    let mut answer = String::new();
+    for (path, content) in files {
+        answer.push_str(&format!("{path}\n```\n{content}```\n\n"));
+    }
+    answer.push_str(&text);
+    vec![Block::Text(answer)]
 }
 
 /// One Gemini response: a single candidate with every part, as one SSE event or one JSON body.
@@ -582,7 +737,7 @@ fn usage_limit_error(api: Api, reset_secs: u64) -> Value {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     match api {
-        Api::Responses => json!({"error": {
+        Api::Responses | Api::Chat => json!({"error": {
             "type": "usage_limit_reached",
             "message": "The usage limit has been reached",
             "plan_type": "plus",
@@ -787,6 +942,7 @@ fn stream_message(stream: &mut TcpStream, model: &str, blocks: &[Block], stop_re
 struct Conversation {
     /// The CLI offers its file tools: this is the agent's own turn, not a side request.
     agent_turn: bool,
+    dialect: Dialect,
     change: Option<String>,
     step: usize,
     /// tasks.md as the first Read returned it.
@@ -799,6 +955,35 @@ impl Conversation {
             Api::Anthropic => Conversation::anthropic(body),
             Api::Gemini => Conversation::gemini(body),
             Api::Responses => Conversation::responses(body),
+            Api::Chat => Conversation::chat(body),
+        }
+    }
+
+    /// Aider's chat: its last user message is the prompt. Aider shows no file unless asked
+    /// to, so tasks.md is taken to be what `TestEnv::add_change` writes ("## 1. Work" and the
+    /// tasks), its tasks the open ones the prompt lists (`- [ ] 1.1 Text (line 2)`): a first
+    /// run of a change.
+    fn chat(body: &Value) -> Conversation {
+        let prompt = body["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .rfind(|m| m["role"] == "user")
+            .map(|m| text_of(&m["content"]))
+            .unwrap_or_default();
+        let tasks: String = prompt
+            .lines()
+            .filter(|l| l.starts_with("- [ ] "))
+            .map(|l| l.rsplit_once(" (line ").map_or(l, |(task, _)| task))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let change = find_change(&prompt);
+        Conversation {
+            agent_turn: change.is_some(),
+            dialect: Dialect::Script,
+            change,
+            step: 0,
+            tasks_text: Some(format!("## 1. Work\n{tasks}")),
         }
     }
 
@@ -844,6 +1029,7 @@ impl Conversation {
             .cloned();
         Conversation {
             agent_turn: tools.contains(&"read_file") && tools.contains(&"replace"),
+            dialect: Dialect::Script,
             change: find_change(&user_text),
             step: uses.len(),
             tasks_text,
@@ -886,6 +1072,7 @@ impl Conversation {
             .cloned();
         Conversation {
             agent_turn: tools.contains(&"exec_command") && tools.contains(&"apply_patch"),
+            dialect: Dialect::Script,
             change: find_change(&user_text),
             step: uses.len(),
             tasks_text,
@@ -897,7 +1084,13 @@ impl Conversation {
             .as_array()
             .map(|t| t.iter().filter_map(|t| t["name"].as_str()).collect())
             .unwrap_or_default();
-        let agent_turn = tools.contains(&"Read") && tools.contains(&"Edit");
+        let dialect = if tools.contains(&"read") && tools.contains(&"edit") {
+            Dialect::Opencode
+        } else {
+            Dialect::Script
+        };
+        let agent_turn =
+            dialect == Dialect::Opencode || (tools.contains(&"Read") && tools.contains(&"Edit"));
         let mut user_text = String::new();
         let mut uses: Vec<(String, String)> = Vec::new();
         let mut results: HashMap<String, String> = HashMap::new();
@@ -936,11 +1129,12 @@ impl Conversation {
         }
         let tasks_text = uses
             .first()
-            .filter(|(_, name)| name == "Read")
+            .filter(|(_, name)| name.eq_ignore_ascii_case("Read"))
             .and_then(|(id, _)| results.get(id))
             .map(|r| strip_line_numbers(r));
         Conversation {
             agent_turn,
+            dialect,
             change: find_change(&user_text),
             step: uses.len(),
             tasks_text,
@@ -982,6 +1176,13 @@ impl Conversation {
             .collect();
         let selected = &open[..run.tasks.unwrap_or(open.len()).min(open.len())];
         let mut calls = Vec::new();
+        if let Some(path) = &run.read_outside {
+            calls.push((
+                format!("Looking at {path} outside the worktree."),
+                "Read",
+                json!({"file_path": path}),
+            ));
+        }
         for (n, line) in selected {
             let text = line.trim_start().trim_start_matches("- [ ]").trim();
             calls.push((
@@ -1041,7 +1242,8 @@ fn text_of(content: &Value) -> String {
     }
 }
 
-/// The CLI's Read result (`1\tline` or `     1→line`) back to the file's text.
+/// The CLI's Read result (`1\tline`, `     1→line`, OpenCode's `1: line` inside `<content>`)
+/// back to the file's text.
 fn strip_line_numbers(read: &str) -> String {
     read.lines()
         .filter_map(|l| {
@@ -1051,7 +1253,9 @@ fn strip_line_numbers(read: &str) -> String {
                 return None;
             }
             let rest = &l[digits..];
-            rest.strip_prefix('\t').or_else(|| rest.strip_prefix('→'))
+            rest.strip_prefix('\t')
+                .or_else(|| rest.strip_prefix('→'))
+                .or_else(|| rest.strip_prefix(": "))
         })
         .collect::<Vec<_>>()
         .join("\n")

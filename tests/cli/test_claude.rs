@@ -19,6 +19,17 @@ use crate::support::{Output, TestEnv};
 /// An agent CLI the tests drive: `$<env_var>`, else where scripts/test.sh installs it
 /// (`<cache>/<name>/node_modules/.bin/<name>`), else a failure that says how to get it.
 pub(crate) fn cli_bin(name: &str, package: &str, env_var: &str) -> PathBuf {
+    cached_bin(
+        &format!("{name}/node_modules/.bin/{name}"),
+        package,
+        env_var,
+        "npm",
+    )
+}
+
+/// A tool the tests drive: `$<env_var>`, else `<cache>/<rel>` where scripts/test.sh installs
+/// `package` with `installer`, else a failure that says how to get it.
+pub(crate) fn cached_bin(rel: &str, package: &str, env_var: &str, installer: &str) -> PathBuf {
     if let Some(bin) = std::env::var_os(env_var) {
         let bin = PathBuf::from(bin);
         assert!(bin.is_file(), "{env_var}={} is not a file", bin.display());
@@ -32,12 +43,12 @@ pub(crate) fn cli_bin(name: &str, package: &str, env_var: &str) -> PathBuf {
         .or_else(|| {
             std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/git-conflux-test"))
         });
-    match cache.map(|c| c.join(format!("{name}/node_modules/.bin/{name}"))) {
+    match cache.map(|c| c.join(rel)) {
         Some(bin) if bin.is_file() => bin,
         _ => panic!(
-            "{package} is not installed, so the {name} end-to-end tests cannot run: run the \
-             tests through scripts/test.sh (it installs {package} with npm into its cache; \
-             npm is required), or set {env_var} to a {name} executable"
+            "{package} is not installed, so its end-to-end tests cannot run: run the tests \
+             through scripts/test.sh (it installs {package} with {installer} into its cache; \
+             {installer} is required), or set {env_var} to the executable"
         ),
     }
 }
@@ -200,19 +211,7 @@ fn claude_completes_dependent_changes_and_they_merge() {
             .git(&["show", &format!("{branch}:claude-work/{id}/task-1.txt")]);
         assert!(work.starts_with(&format!("{id}: 1.1 ")), "{work}");
     }
-    // The dependent ran on top of its dependency's work.
-    c.env.git(&[
-        "merge-base",
-        "--is-ancestor",
-        "conflux/add-greeting",
-        "conflux/add-farewell",
-    ]);
-    // The commit the CLI made itself through Bash is on the branch.
-    assert!(
-        c.env
-            .git(&["log", "--format=%s", "conflux/add-notes"])
-            .contains("claude: add-notes"),
-    );
+    c.assert_built_on_and_committed("add-greeting", "add-farewell", "add-notes");
     let log = c.assert_decoded_log("add-greeting");
     for expected in [
         "Read openspec/changes/add-greeting/tasks.md",
@@ -306,15 +305,7 @@ fn hung_model_is_ended_by_the_inactivity_timeout_then_retried() {
     let c = ClaudeEnv::new(vec![Run::fault(Fault::Hang), Run::all()]);
     // Not 1-2 s: under load the real CLI prints its first line only 2-3 s after it starts.
     c.configure("inactivity_timeout: 6s\n", true);
-    c.add("hung", &["1.1 Survive a hang"], &[]);
-    c.env.commit_all("change");
-    let out = c.conflux(&["start"]);
-    assert_eq!(out.code, 0, "{out}");
-    assert_eq!(c.phase("hung"), "done");
-    assert_eq!(c.server.runs("hung"), 2, "{:?}", c.server.requests());
-    let log = c.assert_decoded_log("hung");
-    assert!(log.contains("no output for 6s"), "{log}");
-    c.assert_no_process_left();
+    c.assert_hang_is_retried("6s");
 }
 
 #[test]

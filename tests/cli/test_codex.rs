@@ -185,15 +185,7 @@ fn hung_model_is_ended_by_the_inactivity_timeout_then_retried() {
     let c = CodexEnv::new(vec![Run::fault(Fault::Hang), Run::all()]);
     // Not a few seconds: under load the CLI prints its first line 3-6 s after it starts.
     c.configure("inactivity_timeout: 10s\n");
-    c.env.add_change("hung", &["1.1 Survive a hang"], &[], "");
-    c.env.commit_all("change");
-    let out = c.conflux(&["start"]);
-    assert_eq!(out.code, 0, "{out}");
-    assert_eq!(c.phase("hung"), "done");
-    assert_eq!(c.server.runs("hung"), 2, "{:?}", c.server.requests());
-    let log = c.decoded_log("hung");
-    assert!(log.contains("no output for 10s"), "{log}");
-    c.assert_no_process_left();
+    c.assert_hang_is_retried("10s");
 }
 
 #[test]
