@@ -129,14 +129,60 @@ impl Default for Config {
 }
 
 /// An `agent:` value; serde's own error for a value that fits no form of [`AgentSpec`]
-/// names the Rust type, so it is replaced by the forms the user may write.
+/// names the Rust type, so it is replaced by what is wrong in the user's words.
 fn agent_spec<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AgentSpec>, D::Error> {
-    Option::<AgentSpec>::deserialize(d).map_err(|_| {
-        serde::de::Error::custom(format!(
-            "agent must be a preset name ({}) or {{command: …}} (with optional format, prompt, env), or {{preset: …, extra_args: …, env: …}}",
-            crate::agent::presets::PRESET_NAMES.join(", ")
+    let Some(value) = Option::<serde_json::Value>::deserialize(d)? else {
+        return Ok(None);
+    };
+    serde_json::from_value(value.clone())
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(agent_mistake(&value)))
+}
+
+/// What is wrong with an `agent:` value that fits no form: within a `{command: …}` or
+/// `{preset: …}` mapping, the unknown key (with the one probably meant) or the value not
+/// among a field's choices; else the forms an agent may take.
+fn agent_mistake(value: &serde_json::Value) -> String {
+    let forms = format!(
+        "agent must be a preset name ({}) or {{command: …}} (with optional format, prompt, env), or {{preset: …, extra_args: …, env: …}}",
+        crate::agent::presets::PRESET_NAMES.join(", ")
+    );
+    let Some(map) = value.as_object() else {
+        return forms;
+    };
+    let known: &[&str] = if map.contains_key("command") {
+        &["command", "format", "prompt", "env"]
+    } else if map.contains_key("preset") {
+        &["preset", "extra_args", "env"]
+    } else {
+        return forms;
+    };
+    if let Some(key) = map.keys().find(|k| !known.contains(&k.as_str())) {
+        return unknown_key(key, known);
+    }
+    let choice = |field: &str, err: Option<serde_json::Error>| {
+        let text = err?.to_string();
+        let mut quoted = text.strip_prefix("unknown variant `")?.split('`').step_by(2);
+        let given = quoted.next()?;
+        let choices: Vec<&str> = quoted.filter(|w| !w.trim().is_empty()).collect();
+        Some(format!(
+            "agent {field} `{given}` is not one of: {}",
+            choices.join(", ")
         ))
+    };
+    let field = |name: &str| map.get(name).cloned().unwrap_or(serde_json::Value::Null);
+    choice(
+        "format",
+        serde_json::from_value::<Option<crate::agent::stream::StreamFormat>>(field("format")).err(),
+    )
+    .or_else(|| {
+        choice(
+            "prompt",
+            serde_json::from_value::<Option<crate::agent::presets::PromptVia>>(field("prompt"))
+                .err(),
+        )
     })
+    .unwrap_or(forms)
 }
 
 /// One layer as written in a file: every key optional, unknown keys rejected.
@@ -467,9 +513,11 @@ impl Layer {
         if let Some(hooks) = &self.hooks
             && let Some(name) = hooks.keys().find(|k| !HOOK_NAMES.contains(&k.as_str()))
         {
+            let advice = crate::suggest::did_you_mean(name, HOOK_NAMES.iter().copied())
+                .unwrap_or_else(|| format!("known hooks: {}", HOOK_NAMES.join(", ")));
             return Err(invalid(
                 &format!("hooks.{name}"),
-                &format!("unknown hook; known hooks: {}", HOOK_NAMES.join(", ")),
+                &format!("unknown hook; {advice}"),
             ));
         }
         for (key, text, known) in [
@@ -595,6 +643,15 @@ pub(crate) fn yaml_text(err: &serde_saphyr::Error) -> String {
         serde_saphyr::Error::SerdeUnknownField {
             field, expected, ..
         } => unknown_key(field, expected),
+        // The parser's words for a scalar where a list or a mapping belongs.
+        serde_saphyr::Error::Unexpected {
+            expected: "sequence start",
+            ..
+        } => "expected a list such as [a, b]".to_owned(),
+        serde_saphyr::Error::Unexpected {
+            expected: "mapping start",
+            ..
+        } => "expected a mapping such as {KEY: value}".to_owned(),
         serde_saphyr::Error::InvalidScalar { ty, .. } if expected_words(ty).is_some() => {
             expected_words(ty).unwrap_or_default().to_owned()
         }

@@ -11,6 +11,7 @@ mod test_branches;
 mod test_claude;
 mod test_codex;
 mod test_completion;
+mod test_config_words;
 mod test_docs;
 mod test_gemini;
 mod test_git_env;
