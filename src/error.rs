@@ -173,14 +173,15 @@ impl From<crate::config::Error> for CommandError {
 impl From<workspace::Error> for CommandError {
     fn from(e: workspace::Error) -> Self {
         match e {
-            // The message says what to do with GIT_WORK_TREE.
             // The message says what to do (GIT_WORK_TREE; SHA-256).
             workspace::Error::Locate(
                 e @ (crate::git::open::Error::ForeignWorkTree { .. }
                 | crate::git::open::Error::Sha256 { .. }),
             ) => CommandError::from_error(Exit::Usage, e),
             workspace::Error::Locate(e) => CommandError::from_error(Exit::Usage, e)
-                .hint("run git conflux inside a git repository, or point at one with -C <path>"),
+                .hint(
+                "change to a repository or point at one with -C <path>, or make this one with `git init`",
+            ),
             e @ workspace::Error::Bare { .. } => CommandError::from_error(Exit::Usage, e),
         }
     }

@@ -369,8 +369,8 @@ fn error_not_a_repository() {
     let env = TestEnv::new();
     snap!(env.run(env.outside_a_repository(&["status"])), @"
         ------- stderr -------
-        error: $TEST/elsewhere is not inside a git repository; run `git init` there or change to a repository
-        hint: run git conflux inside a git repository, or point at one with -C <path>
+        error: $TEST/elsewhere is not inside a git repository
+        hint: change to a repository or point at one with -C <path>, or make this one with `git init`
         [exit status: 2]
         ");
 }
