@@ -259,6 +259,10 @@ fn plan_hint(e: &plan::Error) -> Option<String> {
             "install it (or add its folder to PATH), or choose another agent with --agent or `agent:` in .conflux.yaml"
                 .to_owned()
         }
+        E::AgentPreflight(crate::agent::presets::Error::RootWithoutSandbox) => {
+            "set `env: {IS_SANDBOX: \"1\"}` in .conflux.yaml if this is a sandbox or container, or run git conflux as a normal user"
+                .to_owned()
+        }
         E::Locked(_) => "wait for it to finish, or stop it with `git conflux stop`".to_owned(),
         E::DependencyNotDone { id, dep } => format!("start both: git conflux start {dep} {id}"),
         E::ForeignBranch { branch, .. } => format!(
