@@ -134,9 +134,44 @@ fn agent_spec<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AgentSpec>, D::E
     let Some(value) = Option::<serde_json::Value>::deserialize(d)? else {
         return Ok(None);
     };
-    serde_json::from_value(value.clone())
-        .map(Some)
-        .map_err(|_| serde::de::Error::custom(agent_mistake(&value)))
+    let spec: AgentSpec = serde_json::from_value(value.clone())
+        .map_err(|_| serde::de::Error::custom(agent_mistake(&value)))?;
+    if let Some(name) = spec.preset_name() {
+        crate::agent::presets::named(name).map_err(serde::de::Error::custom)?;
+    }
+    Ok(Some(spec))
+}
+
+/// A `merge.resolve` value, refused while the parser still knows where it stands.
+fn resolve<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Resolve>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    Resolve::parse(&text).map(Some).ok_or_else(|| {
+        let known: Vec<&str> = Resolve::NAMES.iter().map(|(name, _)| *name).collect();
+        serde::de::Error::custom(format!(
+            "`merge.resolve`: `{text}` is not one of: {}",
+            known.join(", ")
+        ))
+    })
+}
+
+/// `hooks:`, whose names are refused (with the one probably meant) where they stand.
+fn hooks<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    let hooks = Option::<BTreeMap<String, String>>::deserialize(d)?;
+    if let Some(name) = hooks
+        .iter()
+        .flatten()
+        .map(|(name, _)| name)
+        .find(|name| !HOOK_NAMES.contains(&name.as_str()))
+    {
+        let advice = crate::suggest::did_you_mean(name, HOOK_NAMES.iter().copied())
+            .unwrap_or_else(|| format!("known hooks: {}", HOOK_NAMES.join(", ")));
+        return Err(serde::de::Error::custom(format!(
+            "`hooks.{name}`: unknown hook; {advice}"
+        )));
+    }
+    Ok(hooks)
 }
 
 /// What is wrong with an `agent:` value that fits no form: within a `{command: …}` or
@@ -206,6 +241,7 @@ pub struct Layer {
     pub inactivity_timeout: Option<OptDur>,
     pub timeout: Option<OptDur>,
     pub kill_grace: Option<Dur>,
+    #[serde(default, deserialize_with = "hooks")]
     pub hooks: Option<BTreeMap<String, String>>,
     pub hooks_timeout: Option<Dur>,
     pub prompt: Option<String>,
@@ -218,8 +254,8 @@ pub struct Layer {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MergeLayer {
-    /// `agent` or `none`; checked by [`Layer::validate`].
-    pub resolve: Option<String>,
+    #[serde(default, deserialize_with = "resolve")]
+    pub resolve: Option<Resolve>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -487,38 +523,8 @@ impl Layer {
             key: key.into(),
             message: message.into(),
         };
-        for (key, spec) in [
-            ("agent", self.agent.as_ref()),
-            (
-                "review.agent",
-                self.review.as_ref().and_then(|r| r.agent.as_ref()),
-            ),
-        ] {
-            if let Some(name) = spec.and_then(AgentSpec::preset_name) {
-                crate::agent::presets::named(name).map_err(|e| invalid(key, &e.to_string()))?;
-            }
-        }
         if let Some(prefix) = &self.branch_prefix {
             check_branch_prefix(prefix).map_err(|why| invalid("branch_prefix", &why))?;
-        }
-        if let Some(resolve) = self.merge.as_ref().and_then(|m| m.resolve.as_deref())
-            && Resolve::parse(resolve).is_none()
-        {
-            let known: Vec<&str> = Resolve::NAMES.iter().map(|(name, _)| *name).collect();
-            return Err(invalid(
-                "merge.resolve",
-                &format!("`{resolve}` is not one of: {}", known.join(", ")),
-            ));
-        }
-        if let Some(hooks) = &self.hooks
-            && let Some(name) = hooks.keys().find(|k| !HOOK_NAMES.contains(&k.as_str()))
-        {
-            let advice = crate::suggest::did_you_mean(name, HOOK_NAMES.iter().copied())
-                .unwrap_or_else(|| format!("known hooks: {}", HOOK_NAMES.join(", ")));
-            return Err(invalid(
-                &format!("hooks.{name}"),
-                &format!("unknown hook; {advice}"),
-            ));
         }
         for (key, text, known) in [
             (
@@ -752,11 +758,7 @@ impl Config {
         if let Some(env) = layer.env {
             self.env.extend(env);
         }
-        if let Some(resolve) = layer
-            .merge
-            .and_then(|m| m.resolve)
-            .and_then(|r| Resolve::parse(&r))
-        {
+        if let Some(resolve) = layer.merge.and_then(|m| m.resolve) {
             self.merge_resolve = resolve;
         }
         if let Some(r) = layer.review {

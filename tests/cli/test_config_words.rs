@@ -33,7 +33,7 @@ fn config_mistakes_are_said_in_words_with_what_was_meant() {
         ");
         assert_snapshot!(check(&env, "hooks: {on_chnage_done: make}\n"), @"
         ------- stderr -------
-        error: $TEST/repo/.conflux.yaml: `hooks.on_chnage_done`: unknown hook; did you mean `on_change_done`?
+        error: $TEST/repo/.conflux.yaml:1:8: `hooks.on_chnage_done`: unknown hook; did you mean `on_change_done`?
         error: 1 problem in the configuration (listed above)
         hint: fix them, then run `git conflux config check` again
         [exit status: 2]
@@ -48,6 +48,37 @@ fn config_mistakes_are_said_in_words_with_what_was_meant() {
         assert_snapshot!(check(&env, "agent: {command: my-agent, promt: stdin}\n"), @"
         ------- stderr -------
         error: $TEST/repo/.conflux.yaml:1:8: unknown key `promt`; did you mean `prompt`?
+        error: 1 problem in the configuration (listed above)
+        hint: fix them, then run `git conflux config check` again
+        [exit status: 2]
+        ");
+    });
+}
+
+/// A value that is the wrong one of its kind (a preset, a hook, a `merge.resolve`) is
+/// placed like a parse error: file:line:column, in the file the user edits.
+#[test]
+fn wrong_names_are_placed_at_their_line_and_column() {
+    let env = TestEnv::new();
+    env.add_change("a", &["t"], &[], "");
+    insta::with_settings!({filters => redactions()}, {
+        assert_snapshot!(check(&env, "jobs: 2\nmerge:\n  resolve: agnet\n"), @"
+        ------- stderr -------
+        error: $TEST/repo/.conflux.yaml:3:12: `merge.resolve`: `agnet` is not one of: none, agent
+        error: 1 problem in the configuration (listed above)
+        hint: fix them, then run `git conflux config check` again
+        [exit status: 2]
+        ");
+        assert_snapshot!(check(&env, "jobs: 2\nhooks:\n  on_chnage_done: make\n"), @"
+        ------- stderr -------
+        error: $TEST/repo/.conflux.yaml:3:3: `hooks.on_chnage_done`: unknown hook; did you mean `on_change_done`?
+        error: 1 problem in the configuration (listed above)
+        hint: fix them, then run `git conflux config check` again
+        [exit status: 2]
+        ");
+        assert_snapshot!(check(&env, "jobs: 2\nreview:\n  agent: claud\n"), @"
+        ------- stderr -------
+        error: $TEST/repo/.conflux.yaml:3:10: unknown agent preset `claud`; did you mean `claude`?
         error: 1 problem in the configuration (listed above)
         hint: fix them, then run `git conflux config check` again
         [exit status: 2]

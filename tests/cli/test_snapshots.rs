@@ -395,7 +395,7 @@ fn error_malformed_config() {
     env.write(".conflux.yaml", "jobs: 2\nagent: [unclosed\n");
     snap!(env.conflux(&["start", "--dry-run"]), @"
         ------- stderr -------
-        error: $TEST/repo/.conflux.yaml:2:8: agent must be a preset name (claude, codex, gemini, opencode, aider) or {command: …} (with optional format, prompt, env), or {preset: …, extra_args: …, env: …}
+        error: $TEST/repo/.conflux.yaml:2:8: unclosed bracket '['
         hint: fix the file named above; `git help conflux` lists every key
         [exit status: 2]
         ");
@@ -640,7 +640,7 @@ fn errors_suggest_what_was_meant() {
     env.write(".conflux.yaml", "agent: claud\n");
     snap!(env.conflux(&["start", "--dry-run"]), @"
         ------- stderr -------
-        error: $TEST/repo/.conflux.yaml: `agent`: unknown agent preset `claud`; did you mean `claude`?
+        error: $TEST/repo/.conflux.yaml:1:8: unknown agent preset `claud`; did you mean `claude`?
         hint: fix the file named above; `git help conflux` lists every key
         [exit status: 2]
         ");
