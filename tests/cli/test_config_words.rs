@@ -1,6 +1,7 @@
-//! Mistakes the first audit of issue 18 found still answered in a parser's words or without
-//! a suggestion: a list or a mapping where a scalar stands, an agent's own keys and values,
-//! a mistyped hook, and an id given to `clean` that conflux has no record of.
+//! Mistakes the audit of issue 18 found still answered in a parser's words, without a place
+//! or a suggestion, or with advice that leads nowhere: a list or a mapping where a scalar
+//! stands, an agent's own keys and values, a mistyped hook, preset or `merge.resolve`, an id
+//! given to `clean` that conflux has no record of, and the log of a merged change.
 
 use insta::assert_snapshot;
 
@@ -100,6 +101,26 @@ fn clean_of_a_mistyped_id_suggests_a_change_it_has_a_record_of() {
         error: conflux has no record of add-logn
         hint: did you mean `add-login`? `git conflux status` shows the changes that have run
         [exit status: 2]
+        ");
+    });
+}
+
+/// A merged change whose log `clean` removed is not sent back to `start`.
+#[test]
+fn logs_of_a_cleaned_merged_change_say_so_and_suggest_no_new_run() {
+    let env = TestEnv::new();
+    env.use_demo_agent("env: {DEMO_TICK: all}\n");
+    env.add_change("a", &["t"], &[], "");
+    env.commit_all("change");
+    assert_eq!(env.conflux(&["start"]).code, 0);
+    assert_eq!(env.conflux(&["merge", "a"]).code, 0);
+    assert_eq!(env.conflux(&["clean"]).code, 0);
+    insta::with_settings!({filters => redactions()}, {
+        assert_snapshot!(env.conflux(&["logs", "a"]), @"
+        ------- stderr -------
+        error: change a is merged and has no log ($TEST/repo/.git/conflux/logs/a.log does not exist; `git conflux clean` removes the logs of merged changes)
+        hint: its work is on the base branch: `git log` shows it
+        [exit status: 1]
         ");
     });
 }
