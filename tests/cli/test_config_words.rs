@@ -7,82 +7,51 @@ use insta::assert_snapshot;
 
 use crate::support::{TestEnv, redactions};
 
-/// `config check` on `.conflux.yaml` holding `yaml`: the lines it prints and its exit.
-fn check(env: &TestEnv, yaml: &str) -> String {
-    env.write(".conflux.yaml", yaml);
-    env.conflux(&["config", "check"]).to_string()
+/// What `config check` says of each `.conflux.yaml` in turn: its one problem, a line each.
+fn problems(env: &TestEnv, files: &[&str]) -> String {
+    let lines: Vec<String> = files
+        .iter()
+        .map(|yaml| {
+            env.write(".conflux.yaml", yaml);
+            let out = env.conflux(&["config", "check"]);
+            assert_eq!(out.code, 2, "{out}");
+            assert!(out.stderr.contains("\nerror: 1 problem in"), "{out}");
+            out.stderr.lines().next().unwrap_or_default().to_owned()
+        })
+        .collect();
+    lines.join("\n")
 }
 
+/// A list or mapping where a scalar belongs, an agent's own keys and choices, and a mistyped
+/// hook, preset or `merge.resolve`: said in words, with the name probably meant, and placed
+/// at file:line:column like any parse error.
 #[test]
-fn config_mistakes_are_said_in_words_with_what_was_meant() {
+fn config_mistakes_are_placed_and_said_in_words_with_what_was_meant() {
     let env = TestEnv::new();
     env.add_change("a", &["t"], &[], "");
+    let said = problems(
+        &env,
+        &[
+            "copy: 3\nenv: {A: b}\n",
+            "env: [a]\n",
+            "agent: {command: my-agent, format: jsn}\n",
+            "agent: {command: my-agent, promt: stdin}\n",
+            "hooks: {on_chnage_done: make}\n",
+            "jobs: 2\nhooks:\n  on_chnage_done: make\n",
+            "jobs: 2\nmerge:\n  resolve: agnet\n",
+            "jobs: 2\nreview:\n  agent: claud\n",
+        ],
+    );
     insta::with_settings!({filters => redactions()}, {
-        assert_snapshot!(check(&env, "copy: 3\nenv: {A: b}\n"), @"
-        ------- stderr -------
+        assert_snapshot!(said, @"
         error: $TEST/repo/.conflux.yaml:1:7: expected a list such as [a, b]
-        error: 1 problem in the configuration (listed above)
-        hint: fix them, then run `git conflux config check` again
-        [exit status: 2]
-        ");
-        assert_snapshot!(check(&env, "env: [a]\n"), @"
-        ------- stderr -------
         error: $TEST/repo/.conflux.yaml:1:6: expected a mapping such as {KEY: value}
-        error: 1 problem in the configuration (listed above)
-        hint: fix them, then run `git conflux config check` again
-        [exit status: 2]
-        ");
-        assert_snapshot!(check(&env, "hooks: {on_chnage_done: make}\n"), @"
-        ------- stderr -------
-        error: $TEST/repo/.conflux.yaml:1:8: `hooks.on_chnage_done`: unknown hook; did you mean `on_change_done`?
-        error: 1 problem in the configuration (listed above)
-        hint: fix them, then run `git conflux config check` again
-        [exit status: 2]
-        ");
-        assert_snapshot!(check(&env, "agent: {command: my-agent, format: jsn}\n"), @"
-        ------- stderr -------
         error: $TEST/repo/.conflux.yaml:1:8: agent format `jsn` is not one of: text, claude, codex, gemini, opencode
-        error: 1 problem in the configuration (listed above)
-        hint: fix them, then run `git conflux config check` again
-        [exit status: 2]
-        ");
-        assert_snapshot!(check(&env, "agent: {command: my-agent, promt: stdin}\n"), @"
-        ------- stderr -------
         error: $TEST/repo/.conflux.yaml:1:8: unknown key `promt`; did you mean `prompt`?
-        error: 1 problem in the configuration (listed above)
-        hint: fix them, then run `git conflux config check` again
-        [exit status: 2]
-        ");
-    });
-}
-
-/// A value that is the wrong one of its kind (a preset, a hook, a `merge.resolve`) is
-/// placed like a parse error: file:line:column, in the file the user edits.
-#[test]
-fn wrong_names_are_placed_at_their_line_and_column() {
-    let env = TestEnv::new();
-    env.add_change("a", &["t"], &[], "");
-    insta::with_settings!({filters => redactions()}, {
-        assert_snapshot!(check(&env, "jobs: 2\nmerge:\n  resolve: agnet\n"), @"
-        ------- stderr -------
-        error: $TEST/repo/.conflux.yaml:3:12: `merge.resolve`: `agnet` is not one of: none, agent
-        error: 1 problem in the configuration (listed above)
-        hint: fix them, then run `git conflux config check` again
-        [exit status: 2]
-        ");
-        assert_snapshot!(check(&env, "jobs: 2\nhooks:\n  on_chnage_done: make\n"), @"
-        ------- stderr -------
+        error: $TEST/repo/.conflux.yaml:1:8: `hooks.on_chnage_done`: unknown hook; did you mean `on_change_done`?
         error: $TEST/repo/.conflux.yaml:3:3: `hooks.on_chnage_done`: unknown hook; did you mean `on_change_done`?
-        error: 1 problem in the configuration (listed above)
-        hint: fix them, then run `git conflux config check` again
-        [exit status: 2]
-        ");
-        assert_snapshot!(check(&env, "jobs: 2\nreview:\n  agent: claud\n"), @"
-        ------- stderr -------
+        error: $TEST/repo/.conflux.yaml:3:12: `merge.resolve`: `agnet` is not one of: none, agent
         error: $TEST/repo/.conflux.yaml:3:10: unknown agent preset `claud`; did you mean `claude`?
-        error: 1 problem in the configuration (listed above)
-        hint: fix them, then run `git conflux config check` again
-        [exit status: 2]
         ");
     });
 }
