@@ -197,9 +197,7 @@ fn agent_mistake(value: &serde_json::Value) -> String {
     }
     let choice = |field: &str, err: Option<serde_json::Error>| {
         let text = err?.to_string();
-        let mut quoted = text.strip_prefix("unknown variant `")?.split('`').step_by(2);
-        let given = quoted.next()?;
-        let choices: Vec<&str> = quoted.filter(|w| !w.trim().is_empty()).collect();
+        let (given, choices) = serde_words(&text, "unknown variant `")?;
         Some(format!(
             "agent {field} `{given}` is not one of: {}",
             choices.join(", ")
@@ -625,13 +623,18 @@ fn expected_words(ty: &str) -> Option<&'static str> {
 /// in a YAML file (serde writes "unknown field `x`, expected one of `a`, `b`").
 fn json_text(err: &serde_json::Error) -> String {
     let text = err.to_string();
-    let Some(rest) = text.strip_prefix("unknown field `") else {
-        return text;
-    };
-    let mut quoted = rest.split('`').step_by(2);
-    let key = quoted.next().unwrap_or_default();
-    let known: Vec<&str> = quoted.filter(|w| !w.trim().is_empty()).collect();
-    unknown_key(key, &known)
+    match serde_words(&text, "unknown field `") {
+        Some((key, known)) => unknown_key(key, &known),
+        None => text,
+    }
+}
+
+/// The backquoted words of a serde message that starts with `prefix` ("unknown field `x`,
+/// expected one of `a`, `b`"): the word given, then the words serde expected.
+fn serde_words<'a>(text: &'a str, prefix: &str) -> Option<(&'a str, Vec<&'a str>)> {
+    let mut quoted = text.strip_prefix(prefix)?.split('`').step_by(2);
+    let given = quoted.next()?;
+    Some((given, quoted.filter(|w| !w.trim().is_empty()).collect()))
 }
 
 /// The YAML error's message alone, on one line: without its location (the caller names it

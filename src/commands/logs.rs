@@ -48,8 +48,10 @@ pub fn cmd_logs(ctx: &Context, args: LogsArgs) -> Result<Exit, CommandError> {
 fn unreadable(ws: &Workspace, id: &str, path: &Path, e: std::io::Error) -> CommandError {
     if e.kind() == std::io::ErrorKind::NotFound {
         // An id that names no change is a typo, not a change yet to run.
-        let overview = crate::run::overview::overview(ws)
-            .and_then(|o| o.check_ids(std::slice::from_ref(&id.to_string())).map(|()| o));
+        let overview = crate::run::overview::overview(ws).and_then(|o| {
+            o.check_ids(std::slice::from_ref(&id.to_string()))
+                .map(|()| o)
+        });
         let merged = match overview {
             Ok(o) => o.find(id).is_some_and(|v| v.phase() == Phase::Merged),
             Err(e) => return e.into(),
