@@ -320,7 +320,6 @@ fn start_summary_and_next_steps() {
     env.add_change("c", &["one"], &["b"], "");
     env.commit_all("changes");
     snap!(env.conflux(&["start"]), @"
-
         ID  RESULT   ITERATIONS  TIME  COST  BRANCH     REASON
         a   done     1           [DURATION]    -     conflux/a
         b   failed   1           [DURATION]    -     conflux/b  the agent failed: agent exited with code 3: something went wrong
