@@ -152,14 +152,93 @@ impl Default for Config {
 }
 
 /// An `agent:` value; serde's own error for a value that fits no form of [`AgentSpec`]
-/// names the Rust type, so it is replaced by the forms the user may write.
+/// names the Rust type, so it is replaced by what is wrong in the user's words.
 fn agent_spec<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AgentSpec>, D::Error> {
-    Option::<AgentSpec>::deserialize(d).map_err(|_| {
+    let Some(value) = Option::<serde_json::Value>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let spec: AgentSpec = serde_json::from_value(value.clone())
+        .map_err(|_| serde::de::Error::custom(agent_mistake(&value)))?;
+    if let Some(name) = spec.preset_name() {
+        crate::agent::presets::named(name).map_err(serde::de::Error::custom)?;
+    }
+    Ok(Some(spec))
+}
+
+/// A `merge.resolve` value, refused while the parser still knows where it stands.
+fn resolve<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Resolve>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    Resolve::parse(&text).map(Some).ok_or_else(|| {
+        let known: Vec<&str> = Resolve::NAMES.iter().map(|(name, _)| *name).collect();
         serde::de::Error::custom(format!(
-            "agent must be a preset name ({}) or {{command: …}} (with optional format, prompt, env), or {{preset: …, extra_args: …, env: …}}",
-            crate::agent::presets::PRESET_NAMES.join(", ")
+            "`merge.resolve`: `{text}` is not one of: {}",
+            known.join(", ")
         ))
     })
+}
+
+/// `hooks:`, whose names are refused (with the one probably meant) where they stand.
+fn hooks<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    let hooks = Option::<BTreeMap<String, String>>::deserialize(d)?;
+    if let Some(name) = hooks
+        .iter()
+        .flatten()
+        .map(|(name, _)| name)
+        .find(|name| !HOOK_NAMES.contains(&name.as_str()))
+    {
+        let advice = crate::suggest::did_you_mean(name, HOOK_NAMES.iter().copied())
+            .unwrap_or_else(|| format!("known hooks: {}", HOOK_NAMES.join(", ")));
+        return Err(serde::de::Error::custom(format!(
+            "`hooks.{name}`: unknown hook; {advice}"
+        )));
+    }
+    Ok(hooks)
+}
+
+/// What is wrong with an `agent:` value that fits no form: within a `{command: …}` or
+/// `{preset: …}` mapping, the unknown key (with the one probably meant) or the value not
+/// among a field's choices; else the forms an agent may take.
+fn agent_mistake(value: &serde_json::Value) -> String {
+    let forms = format!(
+        "agent must be a preset name ({}) or {{command: …}} (with optional format, prompt, env), or {{preset: …, extra_args: …, env: …}}",
+        crate::agent::presets::PRESET_NAMES.join(", ")
+    );
+    let Some(map) = value.as_object() else {
+        return forms;
+    };
+    let known: &[&str] = if map.contains_key("command") {
+        &["command", "format", "prompt", "env"]
+    } else if map.contains_key("preset") {
+        &["preset", "extra_args", "env"]
+    } else {
+        return forms;
+    };
+    if let Some(key) = map.keys().find(|k| !known.contains(&k.as_str())) {
+        return unknown_key(key, known);
+    }
+    let choice = |field: &str, err: Option<serde_json::Error>| {
+        let text = err?.to_string();
+        let (given, choices) = serde_words(&text, "unknown variant `")?;
+        Some(format!(
+            "agent {field} `{given}` is not one of: {}",
+            choices.join(", ")
+        ))
+    };
+    let field = |name: &str| map.get(name).cloned().unwrap_or(serde_json::Value::Null);
+    choice(
+        "format",
+        serde_json::from_value::<Option<crate::agent::stream::StreamFormat>>(field("format")).err(),
+    )
+    .or_else(|| {
+        choice(
+            "prompt",
+            serde_json::from_value::<Option<crate::agent::presets::PromptVia>>(field("prompt"))
+                .err(),
+        )
+    })
+    .unwrap_or(forms)
 }
 
 /// One layer as written in a file: every key optional, unknown keys rejected.
@@ -183,6 +262,7 @@ pub struct Layer {
     pub inactivity_timeout: Option<OptDur>,
     pub timeout: Option<OptDur>,
     pub kill_grace: Option<Dur>,
+    #[serde(default, deserialize_with = "hooks")]
     pub hooks: Option<BTreeMap<String, String>>,
     pub hooks_timeout: Option<Dur>,
     pub prompt: Option<String>,
@@ -334,8 +414,8 @@ impl BudgetLayer {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MergeLayer {
-    /// `agent` or `none`; checked by [`Layer::validate`].
-    pub resolve: Option<String>,
+    #[serde(default, deserialize_with = "resolve")]
+    pub resolve: Option<Resolve>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -603,17 +683,6 @@ impl Layer {
             key: key.into(),
             message: message.into(),
         };
-        for (key, spec) in [
-            ("agent", self.agent.as_ref()),
-            (
-                "review.agent",
-                self.review.as_ref().and_then(|r| r.agent.as_ref()),
-            ),
-        ] {
-            if let Some(name) = spec.and_then(AgentSpec::preset_name) {
-                crate::agent::presets::named(name).map_err(|e| invalid(key, &e.to_string()))?;
-            }
-        }
         for (key, budget) in [("budget", &self.budget), ("run_budget", &self.run_budget)] {
             if let Some(Err((key, why))) = budget.map(|b| b.check(key)) {
                 return Err(invalid(&key, why));
@@ -622,25 +691,8 @@ impl Layer {
         if let Some(prefix) = &self.branch_prefix {
             check_branch_prefix(prefix).map_err(|why| invalid("branch_prefix", &why))?;
         }
-        if let Some(resolve) = self.merge.as_ref().and_then(|m| m.resolve.as_deref())
-            && Resolve::parse(resolve).is_none()
-        {
-            let known: Vec<&str> = Resolve::NAMES.iter().map(|(name, _)| *name).collect();
-            return Err(invalid(
-                "merge.resolve",
-                &format!("`{resolve}` is not one of: {}", known.join(", ")),
-            ));
-        }
         if let Some(layer) = &self.sandbox {
             layer.validate().map_err(|(key, why)| invalid(&key, &why))?;
-        }
-        if let Some(hooks) = &self.hooks
-            && let Some(name) = hooks.keys().find(|k| !HOOK_NAMES.contains(&k.as_str()))
-        {
-            return Err(invalid(
-                &format!("hooks.{name}"),
-                &format!("unknown hook; known hooks: {}", HOOK_NAMES.join(", ")),
-            ));
         }
         for (key, text, known) in [
             (
@@ -824,13 +876,18 @@ fn expected_words(ty: &str) -> Option<&'static str> {
 /// in a YAML file (serde writes "unknown field `x`, expected one of `a`, `b`").
 fn json_text(err: &serde_json::Error) -> String {
     let text = err.to_string();
-    let Some(rest) = text.strip_prefix("unknown field `") else {
-        return text;
-    };
-    let mut quoted = rest.split('`').step_by(2);
-    let key = quoted.next().unwrap_or_default();
-    let known: Vec<&str> = quoted.filter(|w| !w.trim().is_empty()).collect();
-    unknown_key(key, &known)
+    match serde_words(&text, "unknown field `") {
+        Some((key, known)) => unknown_key(key, &known),
+        None => text,
+    }
+}
+
+/// The backquoted words of a serde message that starts with `prefix` ("unknown field `x`,
+/// expected one of `a`, `b`"): the word given, then the words serde expected.
+fn serde_words<'a>(text: &'a str, prefix: &str) -> Option<(&'a str, Vec<&'a str>)> {
+    let mut quoted = text.strip_prefix(prefix)?.split('`').step_by(2);
+    let given = quoted.next()?;
+    Some((given, quoted.filter(|w| !w.trim().is_empty()).collect()))
 }
 
 /// The YAML error's message alone, on one line: without its location (the caller names it
@@ -848,6 +905,15 @@ pub(crate) fn yaml_text(err: &serde_saphyr::Error) -> String {
         serde_saphyr::Error::SerdeUnknownField {
             field, expected, ..
         } => unknown_key(field, expected),
+        // The parser's words for a scalar where a list or a mapping belongs.
+        serde_saphyr::Error::Unexpected {
+            expected: "sequence start",
+            ..
+        } => "expected a list such as [a, b]".to_owned(),
+        serde_saphyr::Error::Unexpected {
+            expected: "mapping start",
+            ..
+        } => "expected a mapping such as {KEY: value}".to_owned(),
         serde_saphyr::Error::InvalidScalar { ty, .. } if expected_words(ty).is_some() => {
             expected_words(ty).unwrap_or_default().to_owned()
         }
@@ -949,11 +1015,7 @@ impl Config {
         if let Some(env) = layer.env {
             self.env.extend(env);
         }
-        if let Some(resolve) = layer
-            .merge
-            .and_then(|m| m.resolve)
-            .and_then(|r| Resolve::parse(&r))
-        {
+        if let Some(resolve) = layer.merge.and_then(|m| m.resolve) {
             self.merge_resolve = resolve;
         }
         if let Some(b) = layer.budget {

@@ -56,11 +56,47 @@ fn render_man(cmd: &clap::Command, extra: Option<&str>) -> String {
     let mut buf = Vec::new();
     // Writing to a Vec cannot fail.
     let _ = man.render(&mut buf);
-    let mut text = String::from_utf8_lossy(&buf).into_owned();
+    let mut text = synopsis_values(&String::from_utf8_lossy(&buf), cmd);
     if let Some(extra) = extra {
         text.push_str(extra);
     }
     text
+}
+
+/// clap_mangen's synopsis leaves out what an option takes (`[-C ]`, `[--color]`); git's
+/// pages show it (`[-C <path>]`), so each option that takes a value gets its value name.
+fn synopsis_values(page: &str, cmd: &clap::Command) -> String {
+    let mut lines: Vec<String> = page.lines().map(str::to_owned).collect();
+    let Some(at) = lines.iter().position(|l| l == ".SH SYNOPSIS") else {
+        return page.to_owned();
+    };
+    let Some(line) = lines.get_mut(at + 1) else {
+        return page.to_owned();
+    };
+    let takes_value = |a: &&clap::Arg| !a.is_positional() && a.get_action().takes_values();
+    for arg in cmd.get_arguments().filter(takes_value) {
+        let value = arg
+            .get_value_names()
+            .and_then(|names| names.first())
+            .map_or_else(
+                || arg.get_id().to_string().to_uppercase(),
+                |n| n.to_string(),
+            );
+        let name = match (arg.get_short(), arg.get_long()) {
+            (_, Some(long)) => format!("\\-\\-{}", long.replace('-', "\\-")),
+            (Some(short), None) => format!("\\-{short} "),
+            (None, None) => continue,
+        };
+        let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
+        let value = if optional {
+            format!("[<{value}>]")
+        } else {
+            format!("<{value}>")
+        };
+        let with_value = format!("{}\\fR \\fI{value}\\fR]", name.trim_end());
+        *line = line.replacen(&format!("{name}\\fR]"), &with_value, 1);
+    }
+    lines.join("\n") + "\n"
 }
 
 /// The reference sections of the main page that clap does not know: exit codes (from the

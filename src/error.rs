@@ -186,14 +186,15 @@ impl From<crate::config::Error> for CommandError {
 impl From<workspace::Error> for CommandError {
     fn from(e: workspace::Error) -> Self {
         match e {
-            // The message says what to do with GIT_WORK_TREE.
             // The message says what to do (GIT_WORK_TREE; SHA-256).
             workspace::Error::Locate(
                 e @ (crate::git::open::Error::ForeignWorkTree { .. }
                 | crate::git::open::Error::Sha256 { .. }),
             ) => CommandError::from_error(Exit::Usage, e),
             workspace::Error::Locate(e) => CommandError::from_error(Exit::Usage, e)
-                .hint("run git conflux inside a git repository, or point at one with -C <path>"),
+                .hint(
+                "change to a repository or point at one with -C <path>, or make this one with `git init`",
+            ),
             e @ workspace::Error::Bare { .. } => CommandError::from_error(Exit::Usage, e),
         }
     }
@@ -269,6 +270,10 @@ fn plan_hint(e: &plan::Error) -> Option<String> {
         // The other ways an agent is missing say what to fix in their message.
         E::AgentMissing(crate::agent::presets::Error::NotFound { .. }) => {
             "install it (or add its folder to PATH), or choose another agent with --agent or `agent:` in .conflux.yaml"
+                .to_owned()
+        }
+        E::AgentPreflight(crate::agent::presets::Error::RootWithoutSandbox { .. }) => {
+            "set `env: {IS_SANDBOX: \"1\"}` in .conflux.yaml if this is a sandbox or container, or run git conflux as a normal user"
                 .to_owned()
         }
         E::Locked(_) => "wait for it to finish, or stop it with `git conflux stop`".to_owned(),

@@ -201,7 +201,7 @@ pub enum Error {
         source: template::Error,
     },
     #[error(
-        "the `claude` preset passes --dangerously-skip-permissions, which Claude Code refuses for root (uid 0) unless IS_SANDBOX=1 {}; set `env: {{IS_SANDBOX: \"1\"}}` in .conflux.yaml if this is a sandbox or container, or run git conflux as a normal user",
+        "the `claude` preset passes --dangerously-skip-permissions, which Claude Code refuses for root (uid 0) unless IS_SANDBOX=1 {}",
         match .value.as_deref() {
             Some(value) => format!("(it is `{value}` here: only exactly `1` counts, not yes or true)"),
             None => "(exactly `1`: yes or true do not count)".to_owned(),
@@ -636,7 +636,7 @@ mod tests {
         let sandbox = BTreeMap::from([("IS_SANDBOX".to_owned(), "1".to_owned())]);
         let claude = AgentSpec::Preset("claude".into());
         let err = preflight_as(&claude, &none, None, true).unwrap_err();
-        assert!(err.to_string().contains("IS_SANDBOX: \"1\""), "{err}");
+        assert!(matches!(err, Error::RootWithoutSandbox { .. }), "{err}");
         assert!(preflight_as(&claude, &sandbox, None, true).is_ok());
         assert!(preflight_as(&claude, &none, Some("1"), true).is_ok());
         assert!(preflight_as(&claude, &none, Some("0"), true).is_err());

@@ -25,9 +25,14 @@ pub fn cmd_clean(ctx: &Context, args: CleanArgs) -> Result<Exit, CommandError> {
         .collect();
     if !unknown.is_empty() {
         let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+        let meant = names
+            .iter()
+            .find_map(|id| crate::suggest::did_you_mean(id, states.iter().map(|s| s.id.as_str())))
+            .map_or(String::new(), |meant| format!("{meant} "));
         return Err(
-            CommandError::usage(format!("conflux has no record of {}", names.join(", ")))
-                .hint("`git conflux status` shows the changes that have run"),
+            CommandError::usage(format!("conflux has no record of {}", names.join(", "))).hint(
+                format!("{meant}`git conflux status` shows the changes that have run"),
+            ),
         );
     }
     let selected: Vec<&ChangeState> = states

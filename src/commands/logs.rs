@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::cli::LogsArgs;
 use crate::commands::Context;
 use crate::error::{CommandError, Exit};
-use crate::run::state::pid_alive;
+use crate::run::state::{Phase, pid_alive};
 use crate::run::workspace::Workspace;
 use crate::ui::pager;
 
@@ -48,10 +48,21 @@ pub fn cmd_logs(ctx: &Context, args: LogsArgs) -> Result<Exit, CommandError> {
 fn unreadable(ws: &Workspace, id: &str, path: &Path, e: std::io::Error) -> CommandError {
     if e.kind() == std::io::ErrorKind::NotFound {
         // An id that names no change is a typo, not a change yet to run.
-        if let Err(e) = crate::run::overview::overview(ws)
-            .and_then(|o| o.check_ids(std::slice::from_ref(&id.to_string())))
-        {
-            return e.into();
+        let overview = crate::run::overview::overview(ws).and_then(|o| {
+            o.check_ids(std::slice::from_ref(&id.to_string()))
+                .map(|()| o)
+        });
+        let merged = match overview {
+            Ok(o) => o.find(id).is_some_and(|v| v.phase() == Phase::Merged),
+            Err(e) => return e.into(),
+        };
+        // A merged change has nothing left to run: `clean` removed its log.
+        if merged {
+            return CommandError::failed(format!(
+                "change {id} is merged and has no log ({} does not exist; `git conflux clean` removes the logs of merged changes)",
+                path.display()
+            ))
+            .hint("its work is on the base branch: `git log` shows it");
         }
         CommandError::failed(format!(
             "change {id} has no log yet ({} does not exist)",

@@ -2,6 +2,7 @@
 //! the reporter attached, and render what happened.
 
 use std::collections::BTreeSet;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -466,7 +467,10 @@ fn print_summary(
     let width = crate::ui::stdout_width();
     let mut out = String::new();
     if !ctx.ui.quiet && !matches!(display, Display::Json) {
-        out.push('\n');
+        // On a terminal a blank line parts the results from the progress above them.
+        if std::io::stdout().is_terminal() {
+            out.push('\n');
+        }
         out.push_str(&table::render_fit(
             &SUMMARY_COLUMNS,
             &rows,

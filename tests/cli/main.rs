@@ -13,6 +13,7 @@ mod test_budget;
 mod test_claude;
 mod test_codex;
 mod test_completion;
+mod test_config_words;
 mod test_docs;
 mod test_gemini;
 mod test_git_env;

@@ -574,7 +574,13 @@ fn root_without_is_sandbox_is_a_preflight_error() {
     let out = c.conflux(&["start"]);
     if root() {
         assert_eq!(out.code, 2, "{out}");
-        assert!(out.stderr.contains("IS_SANDBOX: \"1\""), "{out}");
+        // The advice once, as the hint.
+        assert!(
+            out.stderr
+                .contains("\nhint: set `env: {IS_SANDBOX: \"1\"}` in .conflux.yaml"),
+            "{out}"
+        );
+        assert_eq!(out.stderr.matches("IS_SANDBOX: \"1\"").count(), 1, "{out}");
         assert!(out.stderr.contains("normal user"), "{out}");
         assert!(!c.env.worktree("a").exists());
         assert_eq!(c.env.git(&["branch", "--list", "conflux/*"]), "");

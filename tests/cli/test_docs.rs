@@ -101,3 +101,26 @@ fn completion_scripts_parse_in_their_shells() {
         }
     }
 }
+
+/// `git conflux --help` shows the page with no troff warning on an 80-column terminal (a
+/// long unbreakable line made man print "cannot adjust line" under the page).
+#[test]
+fn man_renders_every_page_without_a_warning_at_80_columns() {
+    if !crate::test_completion::installed(crate::test_completion::has_program("man"), "man") {
+        return;
+    }
+    let env = crate::support::TestEnv::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("man/man1");
+    for page in std::fs::read_dir(&dir).unwrap() {
+        let page = page.unwrap().path();
+        let mut cmd = std::process::Command::new("man");
+        env.hermetic(&mut cmd);
+        cmd.env("MANWIDTH", "80")
+            .env("MANPAGER", "cat")
+            .arg("-l")
+            .arg(&page);
+        let out = env.run(cmd);
+        assert_eq!(out.code, 0, "{}: {out}", page.display());
+        assert_eq!(out.stderr, "", "{}", page.display());
+    }
+}

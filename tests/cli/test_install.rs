@@ -79,7 +79,9 @@ fn install_puts_pages_and_completions_where_man_and_the_shells_look() {
         "{out}"
     );
     assert!(
-        out.stdout.contains("SYNOPSIS\n       git conflux [-C"),
+        out.stdout.contains(
+            "SYNOPSIS\n       git conflux [-C <PATH>] [--color <WHEN>] [-v|--verbose]..."
+        ),
         "{out}"
     );
 }

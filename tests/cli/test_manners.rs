@@ -131,6 +131,9 @@ fn results_go_to_stdout_and_progress_to_stderr() {
         "progress on stderr: {out}"
     );
     assert!(!out.stderr.contains("ID  RESULT"), "{out}");
+    // A file of results starts with them, not with the blank line that parts them from the
+    // progress on a terminal.
+    assert!(out.stdout.starts_with("ID  RESULT"), "{out:?}");
     assert!(!out.to_string().contains("Finished in"), "said once: {out}");
 }
 

@@ -494,8 +494,8 @@ fn error_not_a_repository() {
     let env = TestEnv::new();
     snap!(env.run(env.outside_a_repository(&["status"])), @"
         ------- stderr -------
-        error: $TEST/elsewhere is not inside a git repository; run `git init` there or change to a repository
-        hint: run git conflux inside a git repository, or point at one with -C <path>
+        error: $TEST/elsewhere is not inside a git repository
+        hint: change to a repository or point at one with -C <path>, or make this one with `git init`
         [exit status: 2]
         ");
 }
@@ -520,7 +520,7 @@ fn error_malformed_config() {
     env.write(".conflux.yaml", "jobs: 2\nagent: [unclosed\n");
     snap!(env.conflux(&["start", "--dry-run"]), @"
         ------- stderr -------
-        error: $TEST/repo/.conflux.yaml:2:8: agent must be a preset name (claude, codex, gemini, opencode, aider) or {command: …} (with optional format, prompt, env), or {preset: …, extra_args: …, env: …}
+        error: $TEST/repo/.conflux.yaml:2:8: unclosed bracket '['
         hint: fix the file named above; `git help conflux` lists every key
         [exit status: 2]
         ");
@@ -820,7 +820,7 @@ fn errors_suggest_what_was_meant() {
     env.write(".conflux.yaml", "agent: claud\n");
     snap!(env.conflux(&["start", "--dry-run"]), @"
         ------- stderr -------
-        error: $TEST/repo/.conflux.yaml: `agent`: unknown agent preset `claud`; did you mean `claude`?
+        error: $TEST/repo/.conflux.yaml:1:8: unknown agent preset `claud`; did you mean `claude`?
         hint: fix the file named above; `git help conflux` lists every key
         [exit status: 2]
         ");
