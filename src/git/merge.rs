@@ -173,10 +173,13 @@ impl Repo {
         let branch_tip = branch::tip(&repo, &branch_name)?.ok_or_else(|| Error::NoSuchBranch {
             branch: req.branch.clone(),
         })?;
-        if branch::is_ancestor(&repo, branch_tip, base_tip)? {
+        // One history walk answers both questions: a commit that is an ancestor of the
+        // other is their only best merge base.
+        let merge_base = branch::merge_base(&repo, branch_tip, base_tip)?;
+        if merge_base == Some(branch_tip) {
             return Ok(MergeOutcome::AlreadyMerged);
         }
-        let base_is_ancestor = branch::is_ancestor(&repo, base_tip, branch_tip)?;
+        let base_is_ancestor = merge_base == Some(base_tip);
 
         let (new_tip, outcome, reflog) = if base_is_ancestor && req.mode == MergeMode::FastForward {
             (
@@ -211,9 +214,9 @@ impl Repo {
         };
 
         let Some(worktree) = branch::checked_out(&repo)?
-            .into_iter()
+            .iter()
             .filter(|w| w.branch.as_ref() == Some(&base_name))
-            .find_map(|w| w.workdir)
+            .find_map(|w| w.workdir(&repo))
         else {
             move_branch(&repo, base_name, base_tip, new_tip, reflog)?;
             return Ok(outcome);
