@@ -262,13 +262,7 @@ impl Repo {
             name: branch.to_owned(),
             source,
         };
-        let short = name.shorten().to_owned();
-        if repo
-            .config_snapshot()
-            .plumbing()
-            .section("branch", Some(short.as_ref()))
-            .is_ok()
-        {
+        if has_branch_config(&repo, &name) {
             // gix's deletion also removes the `branch.<name>` section; it checks every
             // worktree's HEAD again by opening each as a repository, which only this rare
             // case pays for.
@@ -282,6 +276,16 @@ impl Repo {
         ))
         .map(drop)
         .map_err(delete_error)
+    }
+}
+
+/// Whether the repository's own config file (read now: a person may have written it since
+/// the repository was opened) has a `branch.<name>` section; unreadable counts as yes.
+fn has_branch_config(repo: &gix::Repository, name: &FullName) -> bool {
+    let path = repo.common_dir().join("config");
+    match gix::config::File::from_path_no_includes(path, gix::config::Source::Local) {
+        Ok(file) => file.section("branch", Some(name.shorten())).is_ok(),
+        Err(_) => true,
     }
 }
 
