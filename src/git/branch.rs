@@ -237,6 +237,20 @@ impl Repo {
     /// commits would only survive in the reflog). Deleting a branch that does not exist
     /// succeeds: the postcondition "no such branch" holds.
     pub fn delete_branch(&self, branch: &str, force: bool) -> Result<(), Error> {
+        self.delete_branch_unless(branch, if force { None } else { Some(None) })
+    }
+
+    /// Delete the local branch `branch` that a merge just made reachable from its base:
+    /// [`Repo::delete_branch`] without force, where a branch still at `merged` needs no
+    /// history walk to be known merged (one walk per merge would make `merge --all` grow
+    /// with the base's history).
+    pub(crate) fn delete_merged_branch(&self, branch: &str, merged: ObjectId) -> Result<(), Error> {
+        self.delete_branch_unless(branch, Some(Some(merged)))
+    }
+
+    /// `check`: `None` deletes even an unmerged branch; `Some(known)` refuses one that no
+    /// worktree HEAD or other branch contains, where a tip equal to `known` is known merged.
+    fn delete_branch_unless(&self, branch: &str, check: Option<Option<ObjectId>>) -> Result<(), Error> {
         let mut repo = self.local();
         let name = full_name(branch)?;
         let Some(tip_id) = tip(&repo, &name)? else {
@@ -252,7 +266,12 @@ impl Repo {
                 worktree: worktree.workdir(&repo).unwrap_or_default(),
             });
         }
-        if !force && !is_merged_elsewhere(&repo, &name, tip_id, &worktrees)? {
+        let unmerged = match check {
+            None => false,
+            Some(known) if known == Some(tip_id) => false,
+            Some(_) => !is_merged_elsewhere(&repo, &name, tip_id, &worktrees)?,
+        };
+        if unmerged {
             return Err(Error::Unmerged {
                 name: branch.to_owned(),
                 tip: tip_id,

@@ -274,6 +274,25 @@ impl Repo {
     /// from, in memory. One commit (or commits that all lead to one of them) is returned as
     /// is; otherwise a new merge commit, parented on every non-redundant tip, is written to
     /// the object database (no ref points to it).
+    /// Delete `branch` after `outcome` merged it: the tip it merged is known to be in the
+    /// base (the fast-forward target, or a merge commit's second parent), so no history walk
+    /// is needed while the branch is still there.
+    pub fn delete_branch_after(&self, branch: &str, outcome: &MergeOutcome) -> Result<(), branch::Error> {
+        let merged = match outcome {
+            MergeOutcome::FastForward { to, .. } => Some(*to),
+            MergeOutcome::Merged { commit } => self
+                .local()
+                .find_commit(*commit)
+                .ok()
+                .and_then(|c| c.parent_ids().nth(1).map(|id| id.detach())),
+            MergeOutcome::AlreadyMerged | MergeOutcome::Conflicts(_) => None,
+        };
+        match merged {
+            Some(merged) => self.delete_merged_branch(branch, merged),
+            None => self.delete_branch(branch, false),
+        }
+    }
+
     pub fn merge_commits_to_commit(
         &self,
         commits: &[ObjectId],
