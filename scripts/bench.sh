@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Benchmarks. Usage: scripts/bench.sh <section>
 #   git          native git layer vs the git CLI on a generated 50,000-file repository
-#   status       `git conflux status --json` vs `openspec list --json`, 200 changes x 30 tasks
+#   merge        `merge --all` of 20 and 100 done changes vs a `git merge` loop over the same
+#                branches; one merge with 100 recorded changes vs with 1
+#   bigrepo      one change through `start` on 50,000 files vs git worktree add + add -A + commit
+#   status       `git conflux status --json` vs `openspec list --json`, 200 changes x 30 tasks,
+#                100 recorded runs
 #   orchestrate  `git conflux start` on 100 changes, 16 slots, a 1 s agent: makespan, CPU, RSS
+#                (CHANGES=20 SLOTS=4 for the small run)
+# BIN=path measures a prebuilt binary (merge, bigrepo, status, orchestrate).
 #   agent        the runner and stream decoders (criterion: cargo bench --bench agent)
 # Each section prints medians of >= 5 runs and the ratios to its baseline.
 set -euo pipefail
@@ -132,11 +138,13 @@ PY
 
 case "${1:-}" in
   git) section_git ;;
+  merge) exec "$ROOT/scripts/bench/merge.sh" ;;
+  bigrepo) exec "$ROOT/scripts/bench/bigrepo.sh" ;;
   status) exec "$ROOT/scripts/bench/status.sh" ;;
   orchestrate) exec "$ROOT/scripts/bench/orchestrate.sh" ;;
   agent) cd "$ROOT" && exec cargo bench --bench agent ;;
   *)
-    echo "usage: $0 <section>   (sections: git, status, orchestrate, agent)" >&2
+    echo "usage: $0 <section>   (sections: git, merge, bigrepo, status, orchestrate, agent)" >&2
     exit 2
     ;;
 esac

@@ -6,8 +6,9 @@ set -eu
 cd "$(dirname "$0")/../.."
 n=${CHANGES:-100}
 slots=${SLOTS:-16}
-cargo build --release --quiet
-bin=$PWD/target/release/git-conflux
+# BIN: a prebuilt binary to measure instead (say, an older build, for a before/after table).
+if [ -z "${BIN:-}" ]; then cargo build --release --quiet; fi
+bin=${BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/git-conflux}
 agent=$PWD/scripts/demo-agent.sh
 # On /dev/shm when there is one: this VM's disk swings file creation 10x between runs.
 shm=/tmp; [ -d /dev/shm ] && [ -w /dev/shm ] && shm=/dev/shm
