@@ -589,7 +589,7 @@ async fn supervise(
                 return (End::TimedOut(req.limits.timeout.unwrap_or_default()), None, open);
             }
             _ = cancel.graceful.cancelled() => return (End::Cancelled, None, open),
-            _ = scan.tick() => tree.scan(),
+            _ = scan.tick() => tree.scan_periodic(),
         }
     }
 }
