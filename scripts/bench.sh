@@ -51,16 +51,7 @@ section_git() {
     git -C "$repo" config user.name bench
     git -C "$repo" config user.email bench@example.com
     git -C "$repo" config gc.auto 0
-    python3 - "$repo/tree" <<'PY'
-import os, sys
-root = sys.argv[1]
-for d in range(2000):
-    path = os.path.join(root, f"d{d:04}")
-    os.makedirs(path)
-    for f in range(25):
-        with open(os.path.join(path, f"f{f:02}.txt"), "w") as out:
-            out.write("".join(f"dir {d} file {f} line {i}\n" for i in range(8)))
-PY
+    (. "$ROOT/scripts/bench/lib.sh" && bench_tree "$repo/tree")
     git -C "$repo" add -A
     git -C "$repo" commit -q -m "50k files"
     git -C "$repo" checkout -q -b bench-topic

@@ -5,9 +5,8 @@
 set -eu
 cd "$(dirname "$0")/../.."
 runs=${RUNS:-15}
-# BIN: a prebuilt binary to measure instead (say, an older build, for a before/after table).
-if [ -z "${BIN:-}" ]; then cargo build --release --quiet; fi
-bin=${BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/git-conflux}
+. scripts/bench/lib.sh
+bin=$(bench_binary)
 openspec=$(command -v openspec || echo "${XDG_CACHE_HOME:-$HOME/.cache}/git-conflux-test/openspec/node_modules/.bin/openspec")
 [ -x "$openspec" ] || { echo "openspec not found: run scripts/test.sh once (it installs it)" >&2; exit 2; }
 data=$PWD/target/bench-data/status-200x30-runs

@@ -161,7 +161,7 @@ impl ProcessTree {
         self.scan_in(&crate::proc::all_recent(SHARED_SCAN_AGE));
     }
 
-    fn scan_in(&mut self, procs: &std::collections::HashMap<i32, crate::proc::Stat>) {
+    fn scan_in(&mut self, procs: &crate::proc::Processes) {
         if procs.is_empty() {
             return;
         }

@@ -250,17 +250,18 @@ impl Repo {
 
     /// `check`: `None` deletes even an unmerged branch; `Some(known)` refuses one that no
     /// worktree HEAD or other branch contains, where a tip equal to `known` is known merged.
-    fn delete_branch_unless(&self, branch: &str, check: Option<Option<ObjectId>>) -> Result<(), Error> {
+    fn delete_branch_unless(
+        &self,
+        branch: &str,
+        check: Option<Option<ObjectId>>,
+    ) -> Result<(), Error> {
         let mut repo = self.local();
         let name = full_name(branch)?;
         let Some(tip_id) = tip(&repo, &name)? else {
             return Ok(());
         };
         let worktrees = checked_out(&repo)?;
-        if let Some(worktree) = worktrees
-            .iter()
-            .find(|w| w.branch.as_ref() == Some(&name))
-        {
+        if let Some(worktree) = worktrees.iter().find(|w| w.branch.as_ref() == Some(&name)) {
             return Err(Error::CheckedOut {
                 name: branch.to_owned(),
                 worktree: worktree.workdir(&repo).unwrap_or_default(),

@@ -277,7 +277,11 @@ impl Repo {
     /// Delete `branch` after `outcome` merged it: the tip it merged is known to be in the
     /// base (the fast-forward target, or a merge commit's second parent), so no history walk
     /// is needed while the branch is still there.
-    pub fn delete_branch_after(&self, branch: &str, outcome: &MergeOutcome) -> Result<(), branch::Error> {
+    pub fn delete_branch_after(
+        &self,
+        branch: &str,
+        outcome: &MergeOutcome,
+    ) -> Result<(), branch::Error> {
         let merged = match outcome {
             MergeOutcome::FastForward { to, .. } => Some(*to),
             MergeOutcome::Merged { commit } => self
