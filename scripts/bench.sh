@@ -41,7 +41,7 @@ section_git() {
 
   echo "building examples/gitbench (release)…" >&2
   cargo build --quiet --release --example gitbench --manifest-path "$ROOT/Cargo.toml"
-  local bench="$ROOT/target/release/examples/gitbench"
+  local bench="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/gitbench"
 
   if [ ! -f "$repo/.generated" ]; then
     echo "generating $repo (50,000 files in 2,000 directories, once)…" >&2
