@@ -15,6 +15,8 @@ bench_git_env
 repo=$work/repo
 mkdir -p "$repo" && cd "$repo"
 git init -q -b main
+# No background `gc --auto` after the first commit: it would race the explicit gc below.
+git config gc.auto 0
 bench_tree "$repo/tree"
 bench_changes 1
 printf 'agent: {command: "sh %s", prompt: stdin}\nstagger: 0s\nenv: {DEMO_TICK: all, DEMO_STATE: "%s"}\n' "$agent" "$work" >.conflux.yaml
