@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Benchmarks. Usage: scripts/bench.sh <section>
 #   git          native git layer vs the git CLI on a generated 50,000-file repository
-#   status       `git conflux status --json` vs `openspec list --json`, 200 changes x 30 tasks
+#   merge        `merge --all` of 20 and 100 done changes vs a `git merge` loop over the same
+#                branches; one merge with 100 recorded changes vs with 1
+#   bigrepo      one change through `start` on 50,000 files vs git worktree add + add -A + commit
+#   status       `git conflux status --json` vs `openspec list --json`, 200 changes x 30 tasks,
+#                100 recorded runs
 #   orchestrate  `git conflux start` on 100 changes, 16 slots, a 1 s agent: makespan, CPU, RSS
+#                (CHANGES=20 SLOTS=4 for the small run)
+# BIN=path measures a prebuilt binary (merge, bigrepo, status, orchestrate).
 #   agent        the runner and stream decoders (criterion: cargo bench --bench agent)
 # Each section prints medians of >= 5 runs and the ratios to its baseline.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# On /dev/shm when there is one: this VM's disk swings file creation 10x between runs.
 DATA="$ROOT/target/bench-data"
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then DATA=/dev/shm/conflux-bench-data; fi
 RUNS="${RUNS:-5}"
 
 now_ns() { date +%s%N; }
@@ -35,7 +43,7 @@ section_git() {
 
   echo "building examples/gitbench (release)…" >&2
   cargo build --quiet --release --example gitbench --manifest-path "$ROOT/Cargo.toml"
-  local bench="$ROOT/target/release/examples/gitbench"
+  local bench="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/gitbench"
 
   if [ ! -f "$repo/.generated" ]; then
     echo "generating $repo (50,000 files in 2,000 directories, once)…" >&2
@@ -45,16 +53,7 @@ section_git() {
     git -C "$repo" config user.name bench
     git -C "$repo" config user.email bench@example.com
     git -C "$repo" config gc.auto 0
-    python3 - "$repo/tree" <<'PY'
-import os, sys
-root = sys.argv[1]
-for d in range(2000):
-    path = os.path.join(root, f"d{d:04}")
-    os.makedirs(path)
-    for f in range(25):
-        with open(os.path.join(path, f"f{f:02}.txt"), "w") as out:
-            out.write("".join(f"dir {d} file {f} line {i}\n" for i in range(8)))
-PY
+    (. "$ROOT/scripts/bench/lib.sh" && bench_tree "$repo/tree")
     git -C "$repo" add -A
     git -C "$repo" commit -q -m "50k files"
     git -C "$repo" checkout -q -b bench-topic
@@ -132,11 +131,13 @@ PY
 
 case "${1:-}" in
   git) section_git ;;
+  merge) exec "$ROOT/scripts/bench/merge.sh" ;;
+  bigrepo) exec "$ROOT/scripts/bench/bigrepo.sh" ;;
   status) exec "$ROOT/scripts/bench/status.sh" ;;
   orchestrate) exec "$ROOT/scripts/bench/orchestrate.sh" ;;
   agent) cd "$ROOT" && exec cargo bench --bench agent ;;
   *)
-    echo "usage: $0 <section>   (sections: git, status, orchestrate, agent)" >&2
+    echo "usage: $0 <section>   (sections: git, merge, bigrepo, status, orchestrate, agent)" >&2
     exit 2
     ;;
 esac

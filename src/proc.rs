@@ -3,7 +3,8 @@
 //! once its process is gone, and signalling the new owner would hit an unrelated program.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// One process's line of `/proc/<pid>/stat`, the fields conflux uses.
 pub(crate) struct Stat {
@@ -20,6 +21,26 @@ pub(crate) struct Stat {
 /// The stat line of one process; `None` when it does not exist (or `/proc` is missing).
 pub(crate) fn stat(pid: u32) -> Option<Stat> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Every process by pid, as [`all`] reads them.
+pub(crate) type Processes = HashMap<i32, Stat>;
+
+/// [`all`], taken at most `max_age` ago: one walk of `/proc` serves every caller within that
+/// time. For the periodic recording of agents' descendants only: N agents scanning on their
+/// own ticks would otherwise walk every process of the machine N times per interval. What
+/// decides a signal always reads `/proc` afresh.
+pub(crate) fn all_recent(max_age: Duration) -> Arc<Processes> {
+    static LAST: Mutex<Option<(Instant, Arc<Processes>)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((taken, procs)) = last.as_ref()
+        && taken.elapsed() <= max_age
+    {
+        return procs.clone();
+    }
+    let procs = Arc::new(all());
+    *last = Some((Instant::now(), procs.clone()));
+    procs
 }
 
 /// Every process in `/proc`, by pid. Empty where `/proc` is missing.

@@ -717,3 +717,36 @@ fn the_shape_changing_merge_itself_works_and_git_agrees() {
     assert_eq!(fixture.status_in(&fixture.root), "");
     fixture.assert_fsck();
 }
+
+#[test]
+fn a_branch_deleted_after_its_merge_is_kept_when_it_moved_on_since() {
+    let fixture = Fixture::new();
+    fixture.git(&["branch", "base"]);
+    fixture.git(&["checkout", "-q", "-b", "topic"]);
+    fixture.write("t.txt", "topic\n");
+    fixture.commit_all("topic work");
+    fixture.git(&["checkout", "-q", "main"]);
+    let repo = Repo::discover(&fixture.root).unwrap();
+    let merged = repo
+        .merge_into(&request("base", "topic", MergeMode::NoFastForward))
+        .unwrap();
+    assert!(matches!(merged, MergeOutcome::Merged { .. }), "{merged:?}");
+
+    // New work on the branch after the merge is in no other branch: deleting would lose it.
+    fixture.git(&["checkout", "-q", "topic"]);
+    fixture.write("t.txt", "more\n");
+    let moved = fixture.commit_all("after the merge");
+    fixture.git(&["checkout", "-q", "main"]);
+    let err = repo.delete_branch_after("topic", &merged).unwrap_err();
+    assert!(
+        matches!(err, git_conflux::git::branch::Error::Unmerged { .. }),
+        "{err}"
+    );
+    assert_eq!(fixture.rev_parse("topic"), moved);
+
+    // Back where it was merged: deleted, with no other branch holding it but base.
+    fixture.git(&["branch", "-f", "topic", "topic~1"]);
+    repo.delete_branch_after("topic", &merged).unwrap();
+    assert!(repo.branch_tip("topic").unwrap().is_none());
+    fixture.assert_fsck();
+}

@@ -567,3 +567,55 @@ fn interrupted_creation_is_started_over() {
     assert!(spec.path.join("work.txt").exists());
     fixture.assert_fsck();
 }
+
+#[test]
+fn deleting_a_branch_takes_its_reflog_and_config_and_sees_detached_heads() {
+    let fixture = Fixture::new();
+    let repo = Repo::discover(&fixture.root).unwrap();
+    let head = fixture.rev_parse("HEAD");
+    fixture.git(&["branch", "plain"]);
+    fixture.git(&["branch", "configured"]);
+    fixture.git(&[
+        "config",
+        "branch.configured.description",
+        "kept by a person",
+    ]);
+
+    repo.delete_branch("plain", false).unwrap();
+    repo.delete_branch("configured", false).unwrap();
+
+    for name in ["plain", "configured"] {
+        let exists = fixture.output_in(
+            &fixture.root,
+            &["reflog", "exists", &format!("refs/heads/{name}")],
+        );
+        assert!(!exists.status.success(), "the reflog of {name} is gone");
+        assert!(repo.branch_tip(name).unwrap().is_none());
+    }
+    let config = fixture.output_in(
+        &fixture.root,
+        &["config", "--get-regexp", "^branch\\.configured\\."],
+    );
+    assert!(
+        config.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&config.stdout)
+    );
+
+    // A commit only a linked worktree's detached HEAD holds counts as merged there.
+    let detached = fixture.base.join("wt/detached");
+    fixture.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "--detach",
+        detached.to_str().unwrap(),
+        &head,
+    ]);
+    write_file(&detached, "d.txt", "d\n");
+    let tip = fixture.commit_all_in(&detached, "detached work");
+    fixture.git(&["branch", "held", &tip]);
+    repo.delete_branch("held", false).unwrap();
+    assert!(repo.branch_tip("held").unwrap().is_none());
+    fixture.assert_fsck();
+}

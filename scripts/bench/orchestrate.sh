@@ -4,25 +4,17 @@
 # agents excluded) and its peak RSS, sampled from /proc while it runs.
 set -eu
 cd "$(dirname "$0")/../.."
+. scripts/bench/lib.sh
 n=${CHANGES:-100}
 slots=${SLOTS:-16}
-cargo build --release --quiet
-bin=$PWD/target/release/git-conflux
+bin=$(bench_binary)
 agent=$PWD/scripts/demo-agent.sh
-# On /dev/shm when there is one: this VM's disk swings file creation 10x between runs.
-shm=/tmp; [ -d /dev/shm ] && [ -w /dev/shm ] && shm=/dev/shm
-work=$(mktemp -d "${TMPDIR:-$shm}/conflux-bench.XXXXXX")
+work=$(bench_workdir bench)
 trap 'rm -rf "$work"' EXIT
 repo=$work/repo
 mkdir -p "$repo" && cd "$repo"
 git init -q -b main
-i=0
-while [ $i -lt "$n" ]; do
-    mkdir -p openspec/changes/c$i
-    printf '# Change: c%s\n' $i >openspec/changes/c$i/proposal.md
-    printf -- '- [ ] the only task\n' >openspec/changes/c$i/tasks.md
-    i=$((i + 1))
-done
+bench_changes "$n"
 printf 'agent: {command: "sh %s", prompt: stdin}\njobs: %s\nstagger: 0s\nenv: {DEMO_PAUSE: "1", DEMO_TICK: all, DEMO_STATE: "%s"}\n' "$agent" "$slots" "$work" >.conflux.yaml
 git add -A && git -c user.name=b -c user.email=b@b commit -q -m bench
 

@@ -14,7 +14,8 @@
 //!   stay open, whoever holds them (from `/proc/*/fd`) is ended too.
 //!
 //! Limits: a process that escapes with `setsid`, loses its parent to exit, and closes or
-//! redirects its stdout and stderr, all within one scan interval, is not found. The
+//! redirects its stdout and stderr, all within one scan interval (plus the age of the shared
+//! snapshot the periodic scan may use), is not found. The
 //! alternative, `PR_SET_CHILD_SUBREAPER`, catches every orphan but is process-wide: it would
 //! make every orphan of every agent (and of anything else the orchestrator runs) our child,
 //! to reap and attribute to the right agent; it was not chosen for that reason. On systems
@@ -32,6 +33,9 @@ use tokio_util::sync::CancellationToken;
 
 /// How often descendants are recorded while the agent runs.
 pub(super) const SCAN_EVERY: Duration = Duration::from_millis(500);
+/// How old a `/proc` snapshot a periodic scan may use: many agents share one walk of
+/// `/proc`, and the window of the limit below grows by this much.
+const SHARED_SCAN_AGE: Duration = Duration::from_millis(100);
 /// How long to wait for processes to vanish after SIGKILL before reporting them as stuck.
 const KILL_WAIT: Duration = Duration::from_secs(5);
 /// How often to look whether the tree is gone while waiting (non-children cannot be awaited).
@@ -158,7 +162,16 @@ impl ProcessTree {
 
     /// Records the current descendants and group members; forgets processes that are gone.
     pub fn scan(&mut self) {
-        let procs = crate::proc::all();
+        self.scan_in(&crate::proc::all());
+    }
+
+    /// [`Self::scan`] on a `/proc` snapshot at most [`SHARED_SCAN_AGE`] old, shared with the
+    /// other agents' periodic scans: what runs every [`SCAN_EVERY`] while the agent works.
+    pub fn scan_periodic(&mut self) {
+        self.scan_in(&crate::proc::all_recent(SHARED_SCAN_AGE));
+    }
+
+    fn scan_in(&mut self, procs: &crate::proc::Processes) {
         if procs.is_empty() {
             return;
         }
@@ -172,7 +185,7 @@ impl ProcessTree {
         let mut grew = true;
         while grew {
             grew = false;
-            for (&pid, st) in &procs {
+            for (&pid, st) in procs {
                 if st.zombie || roots.contains(&pid) {
                     continue;
                 }

@@ -648,7 +648,7 @@ async fn supervise(
                 return (End::TimedOut(req.limits.timeout.unwrap_or_default()), None, open);
             }
             _ = cancel.graceful.cancelled() => return (End::Cancelled, None, open),
-            _ = scan.tick(), if req.wrap.is_none() => tree.scan(),
+            _ = scan.tick(), if req.wrap.is_none() => tree.scan_periodic(),
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use gix::ObjectId;
+use gix::refs::transaction::{PreviousValue, RefEdit};
 use gix::refs::{FullName, Target};
 
 use super::Repo;
@@ -111,68 +112,99 @@ pub(crate) fn is_ancestor(
     ancestor: ObjectId,
     of: ObjectId,
 ) -> Result<bool, Error> {
-    if ancestor == of {
-        return Ok(true);
+    Ok(merge_base(repo, ancestor, of)? == Some(ancestor))
+}
+
+/// The best common ancestor of `one` and `two` (`None` when their histories are unrelated).
+/// When one is an ancestor of the other, it is the only one.
+pub(crate) fn merge_base(
+    repo: &gix::Repository,
+    one: ObjectId,
+    two: ObjectId,
+) -> Result<Option<ObjectId>, Error> {
+    if one == two {
+        return Ok(Some(one));
     }
-    match repo.merge_base(ancestor, of) {
-        Ok(base) => Ok(base.is_some_and(|base| base.detach() == ancestor)),
+    match repo.merge_base(one, two) {
+        Ok(base) => Ok(base.map(|base| base.detach())),
         Err(source) => Err(Error::Ancestry {
-            ancestor,
-            of,
+            ancestor: one,
+            of: two,
             source,
         }),
     }
 }
 
-/// One worktree (main or linked) and the branch its HEAD names, if any.
+/// One worktree (main or linked) and what its HEAD file names, read without resolving a
+/// reference: the branch name or the detached commit.
 #[derive(Debug, Clone)]
 pub(crate) struct CheckedOut {
     pub branch: Option<FullName>,
-    pub head: Option<ObjectId>,
-    /// Absolute top level of the worktree (it may be missing for a stale registration).
-    pub workdir: Option<PathBuf>,
+    /// The commit of a detached HEAD.
+    pub detached: Option<ObjectId>,
+    /// Top level of a linked worktree as registered (it may be missing for a stale
+    /// registration); `None` for the main worktree, found on demand by [`CheckedOut::workdir`].
+    linked_workdir: Option<PathBuf>,
     /// `true` for the main worktree.
     pub is_main: bool,
 }
 
-/// HEAD of every worktree, main first.
+impl CheckedOut {
+    /// Absolute top level of the worktree; looked up only for the worktree a caller picked,
+    /// since opening the main repository and resolving symlinks cost more than the listing.
+    pub(crate) fn workdir(&self, repo: &gix::Repository) -> Option<PathBuf> {
+        if !self.is_main {
+            return self.linked_workdir.as_deref().map(absolute);
+        }
+        if repo.git_dir() == repo.common_dir() {
+            return repo.workdir().map(absolute);
+        }
+        repo.main_repo().ok()?.workdir().map(absolute)
+    }
+
+    /// The commit HEAD points to: the detached one, or the tip of the branch it names
+    /// (`None` for a branch without commits).
+    fn head(&self, repo: &gix::Repository) -> Result<Option<ObjectId>, Error> {
+        match &self.branch {
+            Some(name) => tip(repo, name),
+            None => Ok(self.detached),
+        }
+    }
+}
+
+/// What the HEAD file of every worktree names, main first. Reads one small file per
+/// worktree and opens no repository, so that checks repeated for each of N changes stay
+/// linear in N.
 pub(crate) fn checked_out(repo: &gix::Repository) -> Result<Vec<CheckedOut>, Error> {
     let list_error = |source| Error::ListWorktrees { source };
-    let main_workdir = repo
-        .main_repo()
-        .map_err(|e| list_error(gix::Error::from_error(e)))?
-        .workdir()
-        .map(absolute);
     let mut out = Vec::new();
-    let (branch, head) = head_in(repo, repo.common_dir(), main_workdir.as_deref())?;
+    let (branch, detached) = head_file(repo.common_dir(), None)?;
     out.push(CheckedOut {
         branch,
-        head,
-        workdir: main_workdir,
+        detached,
+        linked_workdir: None,
         is_main: true,
     });
     for proxy in repo
         .worktrees()
         .map_err(|e| list_error(gix::Error::from_error(e)))?
     {
-        let workdir = proxy.base().ok().map(|base| absolute(&base));
-        let (branch, head) = head_in(repo, proxy.git_dir(), workdir.as_deref())?;
+        let workdir = proxy.base().ok();
+        let (branch, detached) = head_file(proxy.git_dir(), workdir.as_deref())?;
         out.push(CheckedOut {
             branch,
-            head,
-            workdir,
+            detached,
+            linked_workdir: workdir,
             is_main: false,
         });
     }
     Ok(out)
 }
 
-/// The branch HEAD names (`None` when detached) and the commit it points to (`None` when the
-/// branch has no commit yet), read from the HEAD file in a worktree's private git dir (the
-/// common dir for the main worktree). Reading the file, rather than opening every worktree as
-/// a repository, keeps work over N worktrees linear in N.
-pub(crate) fn head_in(
-    repo: &gix::Repository,
+/// The HEAD file of a worktree's private git dir (the common dir for the main worktree): the
+/// branch it names, or the detached commit. Reading the file, rather than opening every
+/// worktree as a repository, keeps work over N worktrees linear in N.
+pub(crate) fn head_file(
     git_dir: &std::path::Path,
     workdir: Option<&std::path::Path>,
 ) -> Result<(Option<FullName>, Option<ObjectId>), Error> {
@@ -187,8 +219,7 @@ pub(crate) fn head_in(
         Some(target) => {
             let name = FullName::try_from(target.trim())
                 .map_err(|e| read_error(gix::Error::from_error(e)))?;
-            let head = tip(repo, &name)?;
-            Ok((Some(name), head))
+            Ok((Some(name), None))
         }
         None => {
             let id = ObjectId::from_hex(text.as_bytes())
@@ -202,62 +233,116 @@ impl Repo {
     /// Delete the local branch `branch`.
     ///
     /// Refuses when the branch is checked out in any worktree and, unless `force`, when its
-    /// tip is not reachable from any other local branch or from any worktree's HEAD (its
+    /// tip is not reachable from any worktree's HEAD or from any other local branch (its
     /// commits would only survive in the reflog). Deleting a branch that does not exist
     /// succeeds: the postcondition "no such branch" holds.
     pub fn delete_branch(&self, branch: &str, force: bool) -> Result<(), Error> {
+        self.delete_branch_unless(branch, if force { None } else { Some(None) })
+    }
+
+    /// Delete the local branch `branch` that a merge just made reachable from its base:
+    /// [`Repo::delete_branch`] without force, where a branch still at `merged` needs no
+    /// history walk to be known merged (one walk per merge would make `merge --all` grow
+    /// with the base's history).
+    pub(crate) fn delete_merged_branch(&self, branch: &str, merged: ObjectId) -> Result<(), Error> {
+        self.delete_branch_unless(branch, Some(Some(merged)))
+    }
+
+    /// `check`: `None` deletes even an unmerged branch; `Some(known)` refuses one that no
+    /// worktree HEAD or other branch contains, where a tip equal to `known` is known merged.
+    fn delete_branch_unless(
+        &self,
+        branch: &str,
+        check: Option<Option<ObjectId>>,
+    ) -> Result<(), Error> {
         let mut repo = self.local();
         let name = full_name(branch)?;
         let Some(tip_id) = tip(&repo, &name)? else {
             return Ok(());
         };
-        if let Some(worktree) = checked_out(&repo)?
-            .into_iter()
-            .find(|w| w.branch.as_ref() == Some(&name))
-        {
+        let worktrees = checked_out(&repo)?;
+        if let Some(worktree) = worktrees.iter().find(|w| w.branch.as_ref() == Some(&name)) {
             return Err(Error::CheckedOut {
                 name: branch.to_owned(),
-                worktree: worktree.workdir.unwrap_or_default(),
+                worktree: worktree.workdir(&repo).unwrap_or_default(),
             });
         }
-        if !force && !is_merged_elsewhere(&repo, &name, tip_id)? {
+        let unmerged = match check {
+            None => false,
+            Some(known) if known == Some(tip_id) => false,
+            Some(_) => !is_merged_elsewhere(&repo, &name, tip_id, &worktrees)?,
+        };
+        if unmerged {
             return Err(Error::Unmerged {
                 name: branch.to_owned(),
                 tip: tip_id,
             });
         }
-        repo.delete_local_branches_if_unchanged([(name, Target::Object(tip_id))])
-            .map_err(|source| Error::Delete {
-                name: branch.to_owned(),
-                source,
-            })
+        let delete_error = |source| Error::Delete {
+            name: branch.to_owned(),
+            source,
+        };
+        if has_branch_config(&repo, &name) {
+            // gix's deletion also removes the `branch.<name>` section; it checks every
+            // worktree's HEAD again by opening each as a repository, which only this rare
+            // case pays for.
+            return repo
+                .delete_local_branches_if_unchanged([(name, Target::Object(tip_id))])
+                .map_err(delete_error);
+        }
+        repo.edit_reference(RefEdit::delete(
+            name,
+            PreviousValue::MustExistAndMatch(Target::Object(tip_id)),
+        ))
+        .map(drop)
+        .map_err(delete_error)
     }
 }
 
-/// Whether `tip` is reachable from another local branch or from a worktree's HEAD.
+/// Whether the repository's own config file (read now: a person may have written it since
+/// the repository was opened) has a `branch.<name>` section; unreadable counts as yes.
+fn has_branch_config(repo: &gix::Repository, name: &FullName) -> bool {
+    let path = repo.common_dir().join("config");
+    match gix::config::File::from_path_no_includes(path, gix::config::Source::Local) {
+        Ok(file) => file.section("branch", Some(name.shorten())).is_ok(),
+        Err(_) => true,
+    }
+}
+
+/// Whether `tip` is reachable from a worktree's HEAD or from another local branch. The
+/// HEADs come first, the main worktree's first: a branch just merged is found in one
+/// history walk there, instead of one walk per other branch.
 fn is_merged_elsewhere(
     repo: &gix::Repository,
     name: &FullName,
     tip_id: ObjectId,
+    worktrees: &[CheckedOut],
 ) -> Result<bool, Error> {
     let read_error = |source| Error::Read {
         name: name.as_bstr().to_string(),
         source,
     };
-    let mut others = Vec::new();
+    let mut seen = Vec::new();
+    for worktree in worktrees {
+        if let Some(head) = worktree.head(repo)?
+            && !seen.contains(&head)
+        {
+            if is_ancestor(repo, tip_id, head)? {
+                return Ok(true);
+            }
+            seen.push(head);
+        }
+    }
     let references = repo.references().map_err(read_error)?;
     for reference in references.local_branches().map_err(read_error)? {
         let mut reference = reference.map_err(read_error)?;
         if reference.name() == name.as_ref() {
             continue;
         }
-        if let Ok(id) = reference.peel_to_id() {
-            others.push(id.detach());
-        }
-    }
-    others.extend(checked_out(repo)?.into_iter().filter_map(|w| w.head));
-    for other in others {
-        if is_ancestor(repo, tip_id, other)? {
+        if let Ok(id) = reference.peel_to_id()
+            && !seen.contains(&id.detach())
+            && is_ancestor(repo, tip_id, id.detach())?
+        {
             return Ok(true);
         }
     }

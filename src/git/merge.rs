@@ -173,10 +173,13 @@ impl Repo {
         let branch_tip = branch::tip(&repo, &branch_name)?.ok_or_else(|| Error::NoSuchBranch {
             branch: req.branch.clone(),
         })?;
-        if branch::is_ancestor(&repo, branch_tip, base_tip)? {
+        // One history walk answers both questions: a commit that is an ancestor of the
+        // other is their only best merge base.
+        let merge_base = branch::merge_base(&repo, branch_tip, base_tip)?;
+        if merge_base == Some(branch_tip) {
             return Ok(MergeOutcome::AlreadyMerged);
         }
-        let base_is_ancestor = branch::is_ancestor(&repo, base_tip, branch_tip)?;
+        let base_is_ancestor = merge_base == Some(base_tip);
 
         let (new_tip, outcome, reflog) = if base_is_ancestor && req.mode == MergeMode::FastForward {
             (
@@ -211,9 +214,9 @@ impl Repo {
         };
 
         let Some(worktree) = branch::checked_out(&repo)?
-            .into_iter()
+            .iter()
             .filter(|w| w.branch.as_ref() == Some(&base_name))
-            .find_map(|w| w.workdir)
+            .find_map(|w| w.workdir(&repo))
         else {
             move_branch(&repo, base_name, base_tip, new_tip, reflog)?;
             return Ok(outcome);
@@ -271,6 +274,29 @@ impl Repo {
     /// from, in memory. One commit (or commits that all lead to one of them) is returned as
     /// is; otherwise a new merge commit, parented on every non-redundant tip, is written to
     /// the object database (no ref points to it).
+    /// Delete `branch` after `outcome` merged it: the tip it merged is known to be in the
+    /// base (the fast-forward target, or a merge commit's second parent), so no history walk
+    /// is needed while the branch is still there.
+    pub fn delete_branch_after(
+        &self,
+        branch: &str,
+        outcome: &MergeOutcome,
+    ) -> Result<(), branch::Error> {
+        let merged = match outcome {
+            MergeOutcome::FastForward { to, .. } => Some(*to),
+            MergeOutcome::Merged { commit } => self
+                .local()
+                .find_commit(*commit)
+                .ok()
+                .and_then(|c| c.parent_ids().nth(1).map(|id| id.detach())),
+            MergeOutcome::AlreadyMerged | MergeOutcome::Conflicts(_) => None,
+        };
+        match merged {
+            Some(merged) => self.delete_merged_branch(branch, merged),
+            None => self.delete_branch(branch, false),
+        }
+    }
+
     pub fn merge_commits_to_commit(
         &self,
         commits: &[ObjectId],

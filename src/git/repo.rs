@@ -109,11 +109,7 @@ impl Repo {
     /// merged; the same when discovered from a linked worktree. `None` when detached.
     pub fn main_branch(&self) -> Result<Option<String>, branch::Error> {
         let repo = self.local();
-        let (head, _) = branch::head_in(
-            &repo,
-            repo.common_dir(),
-            self.main_worktree_root().as_deref(),
-        )?;
+        let (head, _) = branch::head_file(repo.common_dir(), self.main_worktree_root().as_deref())?;
         Ok(head.and_then(|name| branch::short_local_name(&name)))
     }
 

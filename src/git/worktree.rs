@@ -161,7 +161,19 @@ struct Registration {
     initializing: bool,
     prunable: bool,
     branch: Option<gix::refs::FullName>,
-    head: Option<ObjectId>,
+    /// The commit of a detached HEAD; a branch's tip is read only when asked
+    /// ([`Registration::head`]), as a creation looks at one registration of N.
+    detached: Option<ObjectId>,
+}
+
+impl Registration {
+    /// The commit HEAD points to (`None` for a branch without commits, or an unreadable one).
+    fn head(&self, repo: &gix::Repository) -> Option<ObjectId> {
+        match &self.branch {
+            Some(name) => branch::tip(repo, name).ok().flatten(),
+            None => self.detached,
+        }
+    }
 }
 
 fn registrations(repo: &gix::Repository) -> Result<Vec<Registration>, gix::Error> {
@@ -174,8 +186,8 @@ fn registrations(repo: &gix::Repository) -> Result<Vec<Registration>, gix::Error
         let initializing = std::fs::read_to_string(admin_dir.join("locked"))
             .is_ok_and(|reason| reason.trim() == "initializing");
         let prunable = proxy.is_prunable();
-        let (branch, head) =
-            branch::head_in(repo, &admin_dir, path.as_deref()).unwrap_or((None, None));
+        let (branch, detached) =
+            branch::head_file(&admin_dir, path.as_deref()).unwrap_or((None, None));
         out.push(Registration {
             admin_dir,
             id,
@@ -184,7 +196,7 @@ fn registrations(repo: &gix::Repository) -> Result<Vec<Registration>, gix::Error
             initializing,
             prunable,
             branch,
-            head,
+            detached,
         });
     }
     Ok(out)
@@ -283,7 +295,7 @@ impl Repo {
                 })?;
                 continue;
             }
-            let Some(registered_path) = registration.path else {
+            let Some(registered_path) = registration.path.clone() else {
                 continue;
             };
             if registration.locked && !registered_path.exists() {
@@ -293,7 +305,7 @@ impl Repo {
             }
             if at_our_path && holds_our_branch {
                 let head = branch::tip(&repo, &name)?
-                    .or(registration.head)
+                    .or(registration.head(&repo))
                     .unwrap_or(spec.start);
                 return Ok(Prepared {
                     path,
@@ -322,7 +334,7 @@ impl Repo {
         {
             return Err(create::Error::CheckedOutElsewhere {
                 branch: spec.branch.clone(),
-                worktree: main.workdir.unwrap_or_default(),
+                worktree: main.workdir(&repo).unwrap_or_default(),
             });
         }
         if path.exists() {
@@ -408,6 +420,7 @@ impl Repo {
         let mut out = Vec::with_capacity(registrations.len());
         for registration in registrations {
             let path = registration.path.clone().unwrap_or_default();
+            let head = registration.head(&repo);
             let dirty = if registration.prunable || !path.is_dir() {
                 None
             } else {
@@ -422,7 +435,7 @@ impl Repo {
                 id: registration.id,
                 path,
                 branch: registration.branch.as_ref().and_then(short_local_name),
-                head: registration.head,
+                head,
                 locked: registration.locked,
                 prunable: registration.prunable,
                 dirty,

@@ -284,7 +284,7 @@ pub fn merge_change(
         // The branch now contains the base: a fast-forward, or a clean merge.
         outcome = ws.repo.merge_into(&request).map_err(git_err)?;
     }
-    let merged = match outcome {
+    let merged = match &outcome {
         MergeOutcome::AlreadyMerged => Merged::Already,
         MergeOutcome::FastForward { to, .. } => Merged::FastForward {
             base: st.base.clone(),
@@ -300,7 +300,7 @@ pub fn merge_change(
                 base: st.base.clone(),
                 branch: st.branch.clone(),
                 worktree: st.worktree.clone(),
-                conflicts,
+                conflicts: conflicts.clone(),
             });
         }
     };
@@ -328,8 +328,12 @@ pub fn merge_change(
             tracing::warn!("kept the worktree {}: {e}", st.worktree.display());
             return Ok(merged);
         }
-        let squashed = options.mode == MergeMode::Squash;
-        if let Err(e) = ws.repo.delete_branch(&st.branch, squashed) {
+        let deleted = if options.mode == MergeMode::Squash {
+            ws.repo.delete_branch(&st.branch, true)
+        } else {
+            ws.repo.delete_branch_after(&st.branch, &outcome)
+        };
+        if let Err(e) = deleted {
             tracing::warn!("kept the branch {}: {e}", st.branch);
         }
     }

@@ -1,0 +1,47 @@
+#!/bin/sh
+# One change through `git conflux start` on a 50,000-file repository (worktree + branch, a
+# trivial agent, the status scan, the commit) against the same work by git: `git worktree add
+# -b`, the same two file edits, `git add -A`, `git commit`; runs alternate, medians printed.
+# (The dirty check alone against `git status --porcelain` is `scripts/bench.sh git`.)
+set -eu
+cd "$(dirname "$0")/../.."
+. scripts/bench/lib.sh
+runs=${RUNS:-5}
+bin=$(bench_binary)
+agent=$PWD/scripts/demo-agent.sh
+work=$(bench_workdir bigrepo-bench)
+trap 'rm -rf "$work"' EXIT
+bench_git_env
+repo=$work/repo
+mkdir -p "$repo" && cd "$repo"
+git init -q -b main
+# No background `gc --auto` after the first commit: it would race the explicit gc below.
+git config gc.auto 0
+bench_tree "$repo/tree"
+bench_changes 1
+printf 'agent: {command: "sh %s", prompt: stdin}\nstagger: 0s\nenv: {DEMO_TICK: all, DEMO_STATE: "%s"}\n' "$agent" "$work" >.conflux.yaml
+git add -A && git commit -q -m "50k files" && git gc -q
+
+# git's flow for one change: what `start` does, with the agent's two edits done by sh.
+git_flow() {
+    git worktree add -q -b gb "$work/git-wt" main &&
+        cd "$work/git-wt" &&
+        mkdir -p conflux-demo && echo "c0: the only task" >conflux-demo/c0.txt &&
+        sed -i 's/\[ \]/[x]/' openspec/changes/c0/tasks.md &&
+        git add -A && git commit -q -m "c0: iteration 1"
+}
+
+: >"$work/ours"; : >"$work/git"
+r=0
+while [ $r -lt "$runs" ]; do
+    (cd "$repo" && us "$bin" start --no-progress c0) >>"$work/ours"
+    [ -n "$(git -C "$repo.conflux/c0" log -1 --format=%H conflux/c0 -- conflux-demo)" ] || { echo "start committed nothing" >&2; exit 1; }
+    (us git_flow) >>"$work/git"
+    rm -rf "$repo.conflux" "$work/git-wt" "$repo/.git/conflux"
+    git -C "$repo" worktree prune
+    git -C "$repo" branch -q -D conflux/c0 gb
+    r=$((r + 1))
+done
+echo "one change on 50,000 files, median of $runs runs:"
+report "git conflux start (worktree, agent, scan, commit)" "$(median <"$work/ours")" \
+    "git worktree add -b + edits + git add -A + commit" "$(median <"$work/git")" 0.5

@@ -1,0 +1,87 @@
+#!/bin/sh
+# `git conflux merge --all` of N done changes against git merging the same branches one after
+# the other in a clone, at N=20 and N=100 (the ratio must not grow with N); and `merge` of one
+# change in a repository with 100 recorded changes against the same merge with 1 recorded.
+# Each repository is made once by `git conflux start` (a trivial agent) and restored from a
+# pristine copy before every timed run; runs alternate ours and git's; medians are printed.
+set -eu
+cd "$(dirname "$0")/../.."
+. scripts/bench/lib.sh
+runs=${RUNS:-5}
+sizes=${SIZES:-20 100}
+bin=$(bench_binary)
+agent=$PWD/scripts/demo-agent.sh
+work=$(bench_workdir merge-bench)
+trap 'rm -rf "$work"' EXIT
+bench_git_env
+
+# pristine N [ID]: $work/pristine-N[-ID]/{repo,repo.conflux}: N changes, all done on their
+# branches (or only ID), made at $work/run (worktree registrations hold absolute paths) and
+# moved aside.
+pristine() {
+    name=$1${2:+-$2}
+    [ -d "$work/pristine-$name" ] && return 0
+    rm -rf "$work/run"
+    mkdir -p "$work/run/repo"
+    (
+        cd "$work/run/repo"
+        git init -q -b main
+        bench_changes "$1"
+        printf 'agent: {command: "sh %s", prompt: stdin}\njobs: 8\nstagger: 0s\nenv: {DEMO_TICK: all, DEMO_STATE: "%s"}\n' "$agent" "$work" >.conflux.yaml
+        git add -A && git commit -q -m bench
+        "$bin" start --no-progress ${2:-} >"$work/start-$name.log" 2>&1 || { tail -20 "$work/start-$name.log"; exit 1; }
+    )
+    mv "$work/run" "$work/pristine-$name"
+}
+
+# restore N: a fresh copy of pristine N at $work/run (the same absolute paths every time).
+restore() {
+    rm -rf "$work/run"
+    cp -a "$work/pristine-$1" "$work/run"
+}
+
+# The ids are the same for ours and git's; git merges the clone's remote-tracking branches.
+git_loop() {
+    i=0
+    while [ $i -lt "$1" ]; do
+        git -C "$work/clone" merge -q --no-edit "origin/conflux/c$i" || return 1
+        i=$((i + 1))
+    done
+}
+
+# Goal: merge --all <= 0.5x the git loop, at every N.
+for n in $sizes; do
+    pristine "$n"
+    : >"$work/ours-$n"; : >"$work/git-$n"
+    r=0
+    while [ $r -lt "$runs" ]; do
+        restore "$n"
+        (cd "$work/run/repo" && us "$bin" merge --all) >>"$work/ours-$n"
+        merged=$(git -C "$work/run/repo" log --oneline --merges main | wc -l)
+        [ "$merged" -ge $((n - 1)) ] || { echo "merge --all merged only $merged of $n" >&2; exit 1; }
+        rm -rf "$work/clone"
+        git clone -q "$work/pristine-$n/repo" "$work/clone"
+        us git_loop "$n" >>"$work/git-$n"
+        r=$((r + 1))
+    done
+    echo "merge --all, $n done changes, median of $runs runs:"
+    report "git conflux merge --all" "$(median <"$work/ours-$n")" \
+        "git merge of the same $n, one by one" "$(median <"$work/git-$n")" 0.5
+done
+
+# Goal: merging one change costs the same with 100 recorded changes as with 1 (the same 100
+# changes in the repository; in one of them only c0 ran).
+pristine 100 c0
+pristine 100
+: >"$work/one-100-c0"; : >"$work/one-100"
+r=0
+while [ $r -lt "$runs" ]; do
+    for n in 100-c0 100; do
+        restore "$n"
+        (cd "$work/run/repo" && us "$bin" merge c0) >>"$work/one-$n"
+    done
+    r=$((r + 1))
+done
+echo "merge of one change (of 100 in the repository), median of $runs runs:"
+report "with 100 recorded changes" "$(median <"$work/one-100")" \
+    "with 1 recorded change" "$(median <"$work/one-100-c0")" 1.1
