@@ -268,6 +268,31 @@ impl RunRecord {
     }
 }
 
+/// One warning per agent whose CLI reports no cost while a USD budget is set: such a budget
+/// never stops it, and nobody should trust a cap that cannot act.
+pub(crate) fn usd_budgets_that_cannot_act<'a>(
+    run_budget: &Budget,
+    configs: impl IntoIterator<Item = &'a crate::config::Config>,
+) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for config in configs {
+        let Some(spec) = &config.agent else { continue };
+        if (config.budget.usd.is_none() && run_budget.usd.is_none())
+            || spec.format().is_none_or(|f| f.reports_cost())
+        {
+            continue;
+        }
+        let name = spec.preset_name().unwrap_or("the agent command").to_owned();
+        if seen.insert(name.clone()) {
+            out.push(format!(
+                "a USD budget is set, but {name} reports no cost, so that budget never stops it; add a token budget (budget: {{tokens: N}}, or start --budget-tokens N)"
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,29 +335,4 @@ mod tests {
         // A USD budget is never crossed by an agent that reports no cost.
         assert_eq!(usd.crossed(&Spend::default()), None);
     }
-}
-
-/// One warning per agent whose CLI reports no cost while a USD budget is set: such a budget
-/// never stops it, and nobody should trust a cap that cannot act.
-pub(crate) fn usd_budgets_that_cannot_act<'a>(
-    run_budget: &Budget,
-    configs: impl IntoIterator<Item = &'a crate::config::Config>,
-) -> Vec<String> {
-    let mut seen = std::collections::BTreeSet::new();
-    let mut out = Vec::new();
-    for config in configs {
-        let Some(spec) = &config.agent else { continue };
-        if (config.budget.usd.is_none() && run_budget.usd.is_none())
-            || spec.format().is_none_or(|f| f.reports_cost())
-        {
-            continue;
-        }
-        let name = spec.preset_name().unwrap_or("the agent command").to_owned();
-        if seen.insert(name.clone()) {
-            out.push(format!(
-                "a USD budget is set, but {name} reports no cost, so that budget never stops it; add a token budget (budget: {{tokens: N}}, or start --budget-tokens N)"
-            ));
-        }
-    }
-    out
 }
