@@ -153,7 +153,33 @@ const REFUSALS: &[Rule] = &[
         cause: Cause::UnknownModel,
         fix: GEMINI_MODEL,
     },
+    // OpenCode 1.18.33: the provider's own words with the status, "invalid x-api-key (HTTP
+    // 401)" from an Anthropic provider (tests/fixtures/opencode/auth-401.jsonl), "Incorrect API
+    // key provided" from an OpenAI one.
+    Rule {
+        format: StreamFormat::Opencode,
+        needle: "invalid x-api-key",
+        cause: Cause::Auth,
+        fix: OPENCODE_KEY,
+    },
+    Rule {
+        format: StreamFormat::Opencode,
+        needle: "incorrect api key provided",
+        cause: Cause::Auth,
+        fix: OPENCODE_KEY,
+    },
+    // An unknown model is only "Unexpected server error" in the stream; the words are in the
+    // error log the preset sends to stderr (tests/fixtures/opencode/unknown-model.stderr).
+    Rule {
+        format: StreamFormat::Opencode,
+        needle: "providermodelnotfounderror",
+        cause: Cause::UnknownModel,
+        fix: "pick a model OpenCode knows (`opencode models` lists them): `agent: {preset: opencode, extra_args: \"--model provider/model\"}`",
+    },
 ];
+
+const OPENCODE_KEY: &str =
+    "run `opencode auth login` for the provider, or set its API key in `env:` of .conflux.yaml";
 
 /// The words that announce a usage limit, per CLI; each must come with a reset time that
 /// [`reset_time`] can read on the same line.

@@ -783,6 +783,8 @@ struct Output<'a> {
     stderr_error: Option<String>,
     /// What this attempt's error lines say: a refusal, a usage limit.
     refusal: Option<Refusal>,
+    /// The refusal came from stderr (a log line), so a decoded one, in cleaner words, wins.
+    refusal_from_stderr: bool,
     limit: Option<UsageLimit>,
 }
 
@@ -802,6 +804,7 @@ impl<'a> Output<'a> {
             decoded_error: None,
             stderr_error: None,
             refusal: None,
+            refusal_from_stderr: false,
             limit: None,
         }
     }
@@ -812,6 +815,7 @@ impl<'a> Output<'a> {
         self.decoded_error = None;
         self.stderr_error = None;
         self.refusal = None;
+        self.refusal_from_stderr = false;
         self.limit = None;
     }
 
@@ -824,11 +828,15 @@ impl<'a> Output<'a> {
     }
 
     /// Reads an error line of the agent (decoded, or on stderr) for a refusal or a usage
-    /// limit; the first of each counts.
-    fn classify(&mut self, line: &str) {
+    /// limit; the first of each counts, except that a decoded refusal replaces one read
+    /// from stderr (where CLIs log in their own formats).
+    fn classify(&mut self, line: &str, stream: Stream) {
         let format = self.decoder.format();
-        if self.refusal.is_none() {
-            self.refusal = refusal::refusal(format, line);
+        if (self.refusal.is_none() || (self.refusal_from_stderr && stream == Stream::Stdout))
+            && let Some(found) = refusal::refusal(format, line)
+        {
+            self.refusal = Some(found);
+            self.refusal_from_stderr = stream == Stream::Stderr;
         }
         if self.limit.is_none() {
             self.limit = refusal::usage_limit(format, line, &jiff::Zoned::now());
@@ -863,14 +871,14 @@ impl<'a> Output<'a> {
                     (self.on_event)(AgentEvent::Usage(self.total.plus(self.decoder.usage())));
                 }
                 if let Some(error) = d.error {
-                    self.classify(&error);
+                    self.classify(&error, Stream::Stdout);
                     self.decoded_error = Some(error);
                 }
                 d.lines
             }
             Stream::Stderr => {
                 if !text.trim().is_empty() {
-                    self.classify(&text);
+                    self.classify(&text, Stream::Stderr);
                     self.stderr_error = Some(text.trim().to_owned());
                 }
                 vec![text.into_owned()]

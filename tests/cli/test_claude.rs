@@ -496,6 +496,12 @@ fn recorded_refusals_and_limits_are_recognised() {
             "unknown-model.jsonl",
             Cause::UnknownModel,
         ),
+        (
+            "opencode",
+            StreamFormat::Opencode,
+            "auth-401.jsonl",
+            Cause::Auth,
+        ),
     ] {
         // Codex reports its error twice (an `error` event, then `turn.failed`).
         let errors = errors(dir, format, name);
@@ -509,6 +515,17 @@ fn recorded_refusals_and_limits_are_recognised() {
         );
         assert!(found.iter().all(|r| r.cause == cause), "{dir}/{name}");
     }
+    // OpenCode names an unknown model only in its error log on stderr.
+    let stderr = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/opencode/unknown-model.stderr"),
+    )
+    .unwrap();
+    let found: Vec<_> = stderr
+        .lines()
+        .filter_map(|l| refusal::refusal(StreamFormat::Opencode, l))
+        .collect();
+    assert!(!found.is_empty(), "{stderr}");
+    assert!(found.iter().all(|r| r.cause == Cause::UnknownModel));
     // A 500, an overload and a plain rate limit are no refusals and no usage limits: they
     // are retried.
     let now = jiff::Zoned::now();

@@ -263,6 +263,36 @@ fn bad_request_is_not_retried_and_fails_the_change() {
     c.assert_no_process_left();
 }
 
+/// A rejected key is OpenCode's refusal: that change fails at once with the provider's words
+/// and the fix, and the other change on the same agent never starts (exit 5).
+#[test]
+fn a_rejected_key_is_one_refusal_and_no_other_change_starts() {
+    let rejected = Fault::Error {
+        status: 401,
+        should_retry: None,
+        times: None,
+    };
+    let c = OpencodeEnv::new(vec![Run::fault(rejected)]);
+    c.configure("jobs: 1\n");
+    c.env.add_change("first", &["1.1 Never happens"], &[], "");
+    c.env.add_change("second", &["1.1 Never happens"], &[], "");
+    c.env.commit_all("changes");
+    let out = c.conflux(&["start"]);
+    assert_eq!(out.code, 5, "{out}");
+    let st = c.env.state("first");
+    assert_eq!(st["phase"], "failed", "{st}");
+    assert_eq!(st["retries"], 0, "{st}");
+    let reason = st["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.starts_with("opencode refused: invalid x-api-key")
+            && reason.contains("opencode auth login"),
+        "{reason}"
+    );
+    assert_eq!(c.env.state("second")["phase"], "pending");
+    assert!(c.answered("second").is_empty());
+    c.assert_no_process_left();
+}
+
 #[test]
 fn recorded_opencode_transcripts_render_as_their_golden_text() {
     let names = [
