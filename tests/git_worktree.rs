@@ -619,3 +619,71 @@ fn deleting_a_branch_takes_its_reflog_and_config_and_sees_detached_heads() {
     assert!(repo.branch_tip("held").unwrap().is_none());
     fixture.assert_fsck();
 }
+
+/// Without force, a worktree is kept whatever uncommitted work it holds: a modified tracked
+/// file, a change only staged, or an initialised submodule (as `git worktree remove`).
+#[test]
+fn remove_keeps_modified_staged_and_submodule_worktrees() {
+    let fixture = Fixture::new();
+    fixture.write("a.txt", "a\n");
+    fixture.commit_all("a");
+    let repo = Repo::discover(&fixture.root).unwrap();
+    let kept = |id: &str, dirty: &dyn Fn(&Path)| {
+        let spec = spec(&fixture, id);
+        repo.prepare_worktree(&spec).unwrap();
+        dirty(&spec.path);
+        let err = repo.remove_worktree(&spec.path, false).unwrap_err();
+        assert!(spec.path.join("a.txt").exists(), "{id}: removed ({err})");
+        assert!(porcelain_worktrees(&fixture).contains(&format!("conflux/{id}")));
+    };
+    kept("modified", &|wt| write_file(wt, "a.txt", "changed\n"));
+    kept("staged", &|wt| {
+        write_file(wt, "a.txt", "staged\n");
+        fixture.git_in(wt, &["add", "a.txt"]);
+        write_file(wt, "a.txt", "a\n");
+    });
+
+    let sub = fixture.base.join("subrepo");
+    std::fs::create_dir_all(&sub).unwrap();
+    fixture.git_in(&sub, &["init", "-q", "-b", "main"]);
+    write_file(&sub, "s.txt", "sub\n");
+    fixture.git_in(&sub, &["add", "-A"]);
+    fixture.git_in(
+        &sub,
+        &[
+            "-c",
+            "user.name=S",
+            "-c",
+            "user.email=s@x",
+            "commit",
+            "-q",
+            "-m",
+            "sub",
+        ],
+    );
+    let sub_url = sub.to_str().unwrap();
+    fixture.git(&[
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        sub_url,
+        "vendor/sub",
+    ]);
+    fixture.git(&["commit", "-q", "-m", "add submodule"]);
+    kept("submodule", &|wt| {
+        fixture.git_in(
+            wt,
+            &[
+                "-c",
+                "protocol.file.allow=always",
+                "submodule",
+                "update",
+                "-q",
+                "--init",
+            ],
+        );
+        assert!(wt.join("vendor/sub/s.txt").is_file());
+    });
+}
