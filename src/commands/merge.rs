@@ -8,13 +8,13 @@ use crate::config::Resolve;
 use crate::error::{CommandError, Exit};
 use crate::git::MergeMode;
 use crate::run::merge::{self, MergeOptions, Merged};
-use crate::run::overview::overview;
+use crate::run::overview::overview_of_records;
 use crate::run::state::Phase;
 
 pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> Result<Exit, CommandError> {
     let ws = ctx.workspace()?;
     let config = ws.config()?;
-    let view = overview(&ws)?;
+    let view = overview_of_records(&ws)?;
     view.check_ids(&args.ids)?;
     let options = MergeOptions {
         mode: if args.squash {

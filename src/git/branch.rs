@@ -201,6 +201,31 @@ pub(crate) fn checked_out(repo: &gix::Repository) -> Result<Vec<CheckedOut>, Err
     Ok(out)
 }
 
+/// The top level of the first worktree (main first, as [`checked_out`]) that has `branch`
+/// checked out. The main worktree's HEAD is read alone first: a base is almost always
+/// checked out there, and then the HEAD files of the N linked worktrees are not read.
+pub(crate) fn workdir_of(
+    repo: &gix::Repository,
+    branch: &FullName,
+) -> Result<Option<PathBuf>, Error> {
+    let (main_branch, detached) = head_file(repo.common_dir(), None)?;
+    let main = CheckedOut {
+        branch: main_branch,
+        detached,
+        linked_workdir: None,
+        is_main: true,
+    };
+    if main.branch.as_ref() == Some(branch)
+        && let Some(workdir) = main.workdir(repo)
+    {
+        return Ok(Some(workdir));
+    }
+    Ok(checked_out(repo)?
+        .iter()
+        .filter(|w| w.branch.as_ref() == Some(branch))
+        .find_map(|w| w.workdir(repo)))
+}
+
 /// The HEAD file of a worktree's private git dir (the common dir for the main worktree): the
 /// branch it names, or the detached commit. Reading the file, rather than opening every
 /// worktree as a repository, keeps work over N worktrees linear in N.

@@ -213,11 +213,7 @@ impl Repo {
             (commit, MergeOutcome::Merged { commit }, reflog)
         };
 
-        let Some(worktree) = branch::checked_out(&repo)?
-            .iter()
-            .filter(|w| w.branch.as_ref() == Some(&base_name))
-            .find_map(|w| w.workdir(&repo))
-        else {
+        let Some(worktree) = branch::workdir_of(&repo, &base_name)? else {
             move_branch(&repo, base_name, base_tip, new_tip, reflog)?;
             return Ok(outcome);
         };

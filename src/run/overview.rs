@@ -111,6 +111,18 @@ impl Overview {
 
 /// Reads the changes of the main worktree and joins them with their recorded runs.
 pub fn overview(ws: &Workspace) -> Result<Overview, Error> {
+    read(ws, true)
+}
+
+/// [`overview`] for a command that needs only the records and the main worktree's tasks
+/// (`merge`): each view's `tasks` are the main worktree's, so that one merge does not read
+/// the tasks file in every recorded change's worktree.
+pub fn overview_of_records(ws: &Workspace) -> Result<Overview, Error> {
+    read(ws, false)
+}
+
+/// The overview; with `worktree_tasks`, tasks are read from each change's worktree.
+fn read(ws: &Workspace, worktree_tasks: bool) -> Result<Overview, Error> {
     let discovery = change::discover(&ws.root)?;
     let mut states = Vec::new();
     let mut damaged = Vec::new();
@@ -131,10 +143,10 @@ pub fn overview(ws: &Workspace) -> Result<Overview, Error> {
             .map(|s| s.worktree.clone())
             .filter(|p| p.is_dir());
         let tasks = match &worktree {
-            Some(wt) => {
+            Some(wt) if worktree_tasks => {
                 change::read_tasks(wt, &change.tasks_file).unwrap_or_else(|_| change.tasks.clone())
             }
-            None => change.tasks.clone(),
+            _ => change.tasks.clone(),
         };
         let interrupted = state
             .as_ref()
