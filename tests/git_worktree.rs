@@ -214,32 +214,7 @@ fn crlf_attributes_symlinks_and_executable_bits_are_checked_out_like_git() {
 #[test]
 fn submodules_are_left_uninitialised_and_reported() {
     let fixture = Fixture::new();
-    let sub = fixture.base.join("subrepo");
-    std::fs::create_dir_all(&sub).unwrap();
-    fixture.git_in(&sub, &["init", "-q", "-b", "main"]);
-    write_file(&sub, "s.txt", "sub\n");
-    fixture.git_in(&sub, &["add", "-A"]);
-    fixture.git_in(
-        &sub,
-        &[
-            "-c",
-            "user.name=S",
-            "-c",
-            "user.email=s@x",
-            "commit",
-            "-q",
-            "-m",
-            "sub",
-        ],
-    );
-    fixture.git(&[
-        "submodule",
-        "add",
-        "-q",
-        sub.to_str().unwrap(),
-        "vendor/sub",
-    ]);
-    fixture.git(&["commit", "-q", "-m", "add submodule"]);
+    add_submodule(&fixture);
     let repo = Repo::discover(&fixture.root).unwrap();
     let spec = spec(&fixture, "sub");
 
@@ -643,6 +618,25 @@ fn remove_keeps_modified_staged_and_submodule_worktrees() {
         write_file(wt, "a.txt", "a\n");
     });
 
+    add_submodule(&fixture);
+    kept("submodule", &|wt| {
+        fixture.git_in(
+            wt,
+            &[
+                "-c",
+                "protocol.file.allow=always",
+                "submodule",
+                "update",
+                "-q",
+                "--init",
+            ],
+        );
+        assert!(wt.join("vendor/sub/s.txt").is_file());
+    });
+}
+
+/// Commits a submodule at vendor/sub (a one-file repository beside the fixture).
+fn add_submodule(fixture: &Fixture) {
     let sub = fixture.base.join("subrepo");
     std::fs::create_dir_all(&sub).unwrap();
     fixture.git_in(&sub, &["init", "-q", "-b", "main"]);
@@ -661,29 +655,12 @@ fn remove_keeps_modified_staged_and_submodule_worktrees() {
             "sub",
         ],
     );
-    let sub_url = sub.to_str().unwrap();
     fixture.git(&[
-        "-c",
-        "protocol.file.allow=always",
         "submodule",
         "add",
         "-q",
-        sub_url,
+        sub.to_str().unwrap(),
         "vendor/sub",
     ]);
     fixture.git(&["commit", "-q", "-m", "add submodule"]);
-    kept("submodule", &|wt| {
-        fixture.git_in(
-            wt,
-            &[
-                "-c",
-                "protocol.file.allow=always",
-                "submodule",
-                "update",
-                "-q",
-                "--init",
-            ],
-        );
-        assert!(wt.join("vendor/sub/s.txt").is_file());
-    });
 }
