@@ -163,19 +163,29 @@ impl Repo {
         if let Some(recovered) = self.recover_interrupted_merge()? {
             tracing::warn!("{recovered}");
         }
-        let mut repo = self.local();
-        repo.object_cache_size_if_unset(64 * 1024 * 1024);
+        let repo = self.local_for_merge();
+        let merged = self.merge_with(&repo, req);
+        self.keep_merge_objects(repo);
+        merged
+    }
+
+    /// [`Repo::merge_into`] reading objects through `repo`.
+    fn merge_with(
+        &self,
+        repo: &gix::Repository,
+        req: &MergeRequest,
+    ) -> Result<MergeOutcome, Error> {
         let base_name = full_name(&req.base)?;
         let branch_name = full_name(&req.branch)?;
-        let base_tip = branch::tip(&repo, &base_name)?.ok_or_else(|| Error::NoSuchBranch {
+        let base_tip = branch::tip(repo, &base_name)?.ok_or_else(|| Error::NoSuchBranch {
             branch: req.base.clone(),
         })?;
-        let branch_tip = branch::tip(&repo, &branch_name)?.ok_or_else(|| Error::NoSuchBranch {
+        let branch_tip = branch::tip(repo, &branch_name)?.ok_or_else(|| Error::NoSuchBranch {
             branch: req.branch.clone(),
         })?;
         // One history walk answers both questions: a commit that is an ancestor of the
         // other is their only best merge base.
-        let merge_base = branch::merge_base(&repo, branch_tip, base_tip)?;
+        let merge_base = branch::merge_base(repo, branch_tip, base_tip)?;
         if merge_base == Some(branch_tip) {
             return Ok(MergeOutcome::AlreadyMerged);
         }
@@ -192,9 +202,9 @@ impl Repo {
             )
         } else {
             let tree = if base_is_ancestor {
-                commit_tree(&repo, branch_tip, "the branch tip")?
+                commit_tree(repo, branch_tip, "the branch tip")?
             } else {
-                match merge_two(&repo, base_tip, branch_tip, &req.base, &req.branch)? {
+                match merge_two(repo, base_tip, branch_tip, &req.base, &req.branch)? {
                     Ok(tree) => tree,
                     Err(conflicts) => return Ok(MergeOutcome::Conflicts(conflicts)),
                 }
@@ -203,7 +213,7 @@ impl Repo {
                 MergeMode::Squash => vec![base_tip],
                 MergeMode::FastForward | MergeMode::NoFastForward => vec![base_tip, branch_tip],
             };
-            let commit = new_commit(&repo, &req.message, tree, parents)?;
+            let commit = new_commit(repo, &req.message, tree, parents)?;
             let reflog = match req.mode {
                 MergeMode::Squash => format!("merge {}: squashed", req.branch),
                 MergeMode::FastForward | MergeMode::NoFastForward => {
@@ -213,12 +223,12 @@ impl Repo {
             (commit, MergeOutcome::Merged { commit }, reflog)
         };
 
-        let Some(worktree) = branch::workdir_of(&repo, &base_name)? else {
-            move_branch(&repo, base_name, base_tip, new_tip, reflog)?;
+        let Some(worktree) = branch::workdir_of(repo, &base_name)? else {
+            move_branch(repo, base_name, base_tip, new_tip, reflog)?;
             return Ok(outcome);
         };
-        let old_tree = commit_tree(&repo, base_tip, "the base tip")?;
-        let new_tree = commit_tree(&repo, new_tip, "the merge result")?;
+        let old_tree = commit_tree(repo, base_tip, "the base tip")?;
+        let new_tree = commit_tree(repo, new_tip, "the merge result")?;
         let update = checkout::TreeUpdate::prepare(&worktree, old_tree, new_tree).map_err(
             |err| match err {
                 checkout::Error::LocalChanges { worktree, paths } => {
@@ -231,30 +241,30 @@ impl Repo {
             },
         )?;
         if update.is_empty() {
-            move_branch(&repo, base_name, base_tip, new_tip, reflog)?;
+            move_branch(repo, base_name, base_tip, new_tip, reflog)?;
             return Ok(outcome);
         }
         // All or nothing: recorded before the first file changes, undone here when a write
         // fails, and undone by the next merge when this process dies half-way.
-        Journal::new(&worktree, &base_name, base_tip, new_tip, old_tree, new_tree).write(&repo)?;
+        Journal::new(&worktree, &base_name, base_tip, new_tip, old_tree, new_tree).write(repo)?;
         let applied = update
             .apply()
             .map_err(|source| Error::UpdateWorktree {
                 base: req.base.clone(),
                 source,
             })
-            .and_then(|()| move_branch(&repo, base_name, base_tip, new_tip, reflog));
+            .and_then(|()| move_branch(repo, base_name, base_tip, new_tip, reflog));
         match applied {
             Ok(()) => {
                 // The merge is complete; a record left behind is dropped by the next merge.
-                if let Err(e) = Journal::remove(&repo) {
+                if let Err(e) = Journal::remove(repo) {
                     tracing::warn!("{e}");
                 }
                 Ok(outcome)
             }
             Err(err) => match checkout::roll_back(&worktree, old_tree, new_tree) {
                 Ok(_) => {
-                    Journal::remove(&repo)?;
+                    Journal::remove(repo)?;
                     Err(err)
                 }
                 Err(undo) => Err(Error::Interrupted {

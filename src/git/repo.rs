@@ -1,7 +1,7 @@
 //! The repository handle and the small queries on it.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use gix::ObjectId;
 
@@ -15,6 +15,9 @@ use super::{branch, open};
 #[derive(Clone)]
 pub struct Repo {
     shared: Arc<gix::ThreadSafeRepository>,
+    /// The object database handle (with its object cache) of the last merge, lent to the
+    /// next one: merging N changes one after the other reads the same commits and trees.
+    merge_objects: Arc<Mutex<Option<gix::OdbHandle>>>,
 }
 
 impl std::fmt::Debug for Repo {
@@ -32,6 +35,7 @@ impl Repo {
         match gix::ThreadSafeRepository::discover(&start) {
             Ok(shared) => Ok(Repo {
                 shared: Arc::new(shared),
+                merge_objects: Arc::default(),
             }),
             Err(err)
                 if err
@@ -51,6 +55,7 @@ impl Repo {
         let repo = match &env.git_dir {
             Some(git_dir) => Repo {
                 shared: Arc::new(Self::open_shared(git_dir)?),
+                merge_objects: Arc::default(),
             },
             None => Self::discover(start)?,
         };
@@ -86,6 +91,29 @@ impl Repo {
     /// A thread-local view of the repository.
     pub(crate) fn local(&self) -> gix::Repository {
         self.shared.to_thread_local()
+    }
+
+    /// A thread-local view with the object cache the last merge filled (objects never
+    /// change, so cached ones stay right); give it back with [`Repo::keep_merge_objects`].
+    pub(crate) fn local_for_merge(&self) -> gix::Repository {
+        let mut repo = self.local();
+        if let Some(objects) = self
+            .merge_objects
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+        {
+            repo.objects = objects;
+        }
+        repo.object_cache_size_if_unset(64 * 1024 * 1024);
+        repo
+    }
+
+    /// Keeps `repo`'s object cache for the next merge.
+    pub(crate) fn keep_merge_objects(&self, repo: gix::Repository) {
+        if let Ok(mut slot) = self.merge_objects.lock() {
+            *slot = Some(repo.objects);
+        }
     }
 
     /// The top level of the main worktree, even when discovered from a linked worktree;
