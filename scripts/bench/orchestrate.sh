@@ -31,12 +31,17 @@ start=$(date +%s%N)
 GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@b GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@b \
     "$bin" start --no-progress >"$work/out.log" 2>&1 &
 pid=$!
-ticks=0; hwm=0
+ticks=0; hwm=0; split=
 while kill -0 $pid 2>/dev/null; do
     if stat=$(cat /proc/$pid/stat 2>/dev/null); then
         ticks=$(echo "$stat" | awk '{print $14 + $15}')
         h=$(awk '/VmHWM/ {print $2}' /proc/$pid/status 2>/dev/null || echo 0)
-        [ -n "$h" ] && [ "$h" -gt "$hwm" ] && hwm=$h
+        if [ -n "$h" ] && [ "$h" -gt "$hwm" ]; then
+            hwm=$h
+            # Where the peak sits: heap, stacks and other anonymous memory against the mapped
+            # binary and libraries (resident pages of code count too).
+            split=$(awk '/RssAnon/ {a=$2} /RssFile/ {f=$2} END {printf "%.1f MB anonymous (heap, stacks), %.1f MB mapped files (binary, libc)", a/1024, f/1024}' /proc/$pid/status 2>/dev/null || echo "")
+        fi
     fi
     sleep 0.05
 done
@@ -44,7 +49,7 @@ wait $pid || { mkdir -p target/bench-data; cp "$work/out.log" "$OLDPWD/target/be
 end=$(date +%s%N)
 hz=$(getconf CLK_TCK)
 cores=$(nproc)
-awk -v ms=$(((end - start) / 1000000)) -v n="$n" -v s="$slots" -v wt=$((wt_ns / 1000000)) -v t="$ticks" -v hz="$hz" -v rss="$hwm" -v gcpu="$git_cpu" -v cores="$cores" 'BEGIN {
+awk -v ms=$(((end - start) / 1000000)) -v n="$n" -v s="$slots" -v wt=$((wt_ns / 1000000)) -v t="$ticks" -v hz="$hz" -v rss="$hwm" -v gcpu="$git_cpu" -v cores="$cores" -v where="$split" 'BEGIN {
     waves = int((n + s - 1) / s)
     ideal = waves * 1000 + n * wt / cores
     cpu = t / hz
@@ -55,4 +60,5 @@ awk -v ms=$(((end - start) / 1000000)) -v n="$n" -v s="$slots" -v wt=$((wt_ns / 
     printf "  orchestrator CPU    %.2f s = %.1f%% of one core over the run  (target <= 2%%)\n", cpu, 100 * cpu / (ms / 1000)
     printf "    git worktree add of the same %d worktrees: %.2f s CPU; the rest, %.2f s = %.1f%%, is orchestration\n", n, gcpu, cpu - gcpu, 100 * (cpu - gcpu) / (ms / 1000)
     printf "  orchestrator RSS    %.1f MB peak  (target <= 40 MB)\n", rss / 1024
+    if (where != "") printf "    at the peak: %s\n", where
 }'
