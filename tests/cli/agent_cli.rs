@@ -81,6 +81,24 @@ impl CliEnv {
             .to_owned()
     }
 
+    /// `git conflux start` meets the CLI's refusal: exit 5, `id` fails after one run with no
+    /// retry, every id of `not_started` stays pending and unasked, and nothing is left
+    /// running. Returns `id`'s reason, for the caller to check the CLI's words and the fix.
+    pub(crate) fn start_refused(&self, id: &str, not_started: &[&str]) -> String {
+        let out = self.conflux(&["start"]);
+        assert_eq!(out.code, 5, "{out}");
+        let st = self.env.state(id);
+        assert_eq!(st["phase"], "failed", "{st}");
+        assert_eq!(st["retries"], 0, "{st}");
+        assert_eq!(self.server.runs(id), 1);
+        for other in not_started {
+            assert_eq!(self.phase(other), "pending");
+            assert_eq!(self.server.runs(other), 0);
+        }
+        self.assert_no_process_left();
+        st["reason"].as_str().unwrap_or("").to_owned()
+    }
+
     /// No process is left whose working directory is inside this test's directory.
     pub(crate) fn assert_no_process_left(&self) {
         let left = processes_under(self.env.path());

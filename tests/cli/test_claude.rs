@@ -383,20 +383,11 @@ fn a_rejected_key_is_one_refusal_and_no_other_change_starts() {
     c.add("first", &["1.1 Never happens"], &[]);
     c.add("second", &["1.1 Never happens"], &[]);
     c.env.commit_all("changes");
-    let out = c.conflux(&["start"]);
-    assert_eq!(out.code, 5, "{out}");
-    let st = c.env.state("first");
-    assert_eq!(st["phase"], "failed", "{st}");
-    assert_eq!(st["retries"], 0, "{st}");
+    let reason = c.start_refused("first", &["second"]);
     assert_eq!(
-        st["reason"],
+        reason,
         "claude refused: Invalid API key · Fix external API key — run `claude /login`, or set a valid ANTHROPIC_API_KEY in `env:` of .conflux.yaml"
     );
-    assert_eq!(c.server.runs("first"), 1);
-    let second = c.env.state("second");
-    assert_eq!(second["phase"], "pending", "{second}");
-    assert_eq!(c.server.runs("second"), 0);
-    c.assert_no_process_left();
 }
 
 #[test]
@@ -410,19 +401,12 @@ fn an_unknown_model_is_a_refusal_not_retried() {
     c.configure("", true);
     c.add("modelless", &["1.1 Never happens"], &[]);
     c.env.commit_all("change");
-    let out = c.conflux(&["start"]);
-    assert_eq!(out.code, 5, "{out}");
-    let st = c.env.state("modelless");
-    assert_eq!(st["phase"], "failed", "{st}");
-    assert_eq!(st["retries"], 0, "{st}");
-    let reason = st["reason"].as_str().unwrap_or("");
+    let reason = c.start_refused("modelless", &[]);
     assert!(
         reason.starts_with("claude refused: There's an issue with the selected model")
             && reason.contains("--model"),
         "{reason}"
     );
-    assert_eq!(c.server.runs("modelless"), 1);
-    c.assert_no_process_left();
 }
 
 #[test]

@@ -277,20 +277,12 @@ fn a_rejected_key_is_one_refusal_and_no_other_change_starts() {
     c.env.add_change("first", &["1.1 Never happens"], &[], "");
     c.env.add_change("second", &["1.1 Never happens"], &[], "");
     c.env.commit_all("changes");
-    let out = c.conflux(&["start"]);
-    assert_eq!(out.code, 5, "{out}");
-    let st = c.env.state("first");
-    assert_eq!(st["phase"], "failed", "{st}");
-    assert_eq!(st["retries"], 0, "{st}");
-    let reason = st["reason"].as_str().unwrap_or("");
+    let reason = c.start_refused("first", &["second"]);
     assert!(
         reason.starts_with("opencode refused: invalid x-api-key")
             && reason.contains("opencode auth login"),
         "{reason}"
     );
-    assert_eq!(c.env.state("second")["phase"], "pending");
-    assert!(c.answered("second").is_empty());
-    c.assert_no_process_left();
 }
 
 #[test]
