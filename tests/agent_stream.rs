@@ -344,6 +344,15 @@ fn error_events_are_reported_as_the_agents_error() {
     }
 }
 
+/// A result that reports no usage (a refused run) ends without an empty `done:` line.
+#[test]
+fn a_result_without_usage_adds_no_empty_summary() {
+    let out = Decoder::new(StreamFormat::Claude).decode(
+        r#"{"type":"result","subtype":"success","is_error":true,"result":"Invalid API key"}"#,
+    );
+    assert_eq!(out.lines, ["error: Invalid API key"]);
+}
+
 /// Cached input is kept apart from the uncached input, as each CLI reports it: Claude's
 /// cache read and creation counts, Gemini's `cached` part of its prompt tokens.
 #[test]

@@ -237,7 +237,7 @@ impl Decoder {
                     u.final_text = Some(text.to_owned());
                 }
                 out.usage_changed = true;
-                out.push(summary_line(&self.usage));
+                out.lines.extend(summary_line(&self.usage));
             }
             _ => return false,
         }
@@ -274,7 +274,7 @@ impl Decoder {
                     u.final_text = Some(self.last_text.clone());
                 }
                 out.usage_changed = true;
-                out.push(summary_line(&self.usage));
+                out.lines.extend(summary_line(&self.usage));
             }
             "turn.failed" | "error" => {
                 let msg = ev
@@ -433,7 +433,7 @@ impl Decoder {
                     u.final_text = Some(self.last_text.clone());
                 }
                 out.usage_changed = true;
-                out.push(summary_line(&self.usage));
+                out.lines.extend(summary_line(&self.usage));
             }
             _ => return false,
         }
@@ -552,8 +552,8 @@ fn add_to(total: &mut Option<u64>, more: Option<u64>) {
 }
 
 /// "done: 6 turns, 1.5s, $0.5954, 12 in / 382 out tokens, cache 117163 read / 0 written",
-/// with what is known.
-fn summary_line(u: &Usage) -> String {
+/// with what is known; nothing when nothing is (a refused run reports no usage).
+fn summary_line(u: &Usage) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(t) = u.turns {
         parts.push(format!("{t} turn{}", if t == 1 { "" } else { "s" }));
@@ -578,7 +578,7 @@ fn summary_line(u: &Usage) -> String {
             u.cache_write_tokens.unwrap_or(0)
         ));
     }
-    format!("done: {}", parts.join(", "))
+    (!parts.is_empty()).then(|| format!("done: {}", parts.join(", ")))
 }
 
 fn first_line(s: &str) -> &str {

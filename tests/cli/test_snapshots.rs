@@ -427,7 +427,6 @@ fn start_summary_after_a_refusal() {
         [TIME] a  iteration 1/10
         [TIME] a  agent started (pid [PID])
         [TIME] a  agent│ error: Invalid API key · Please run /login
-        [TIME] a  agent│ done: 
         [TIME] a  tasks 0/1
         [TIME] a  failed: claude refused: Invalid API key · Please run /login — run `claude /login`, or set a valid ANTHROPIC_API_KEY in `env:` of .conflux.yaml
         [TIME] b  pending: not started: claude refused: Invalid API key · Please run /login — run `claude /login`, or set a valid ANTHROPIC_API_KEY in `env:` of .conflux.yaml (in a); fix that, then `git conflux start` runs it
