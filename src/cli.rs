@@ -325,7 +325,9 @@ pub enum ConfigCommand {
 /// every change.
 ///
 /// Prints each file checked and every problem found (one per file: the first a file has),
-/// without running or creating anything. Exit 0 when all are valid, 2 otherwise.
+/// then what `start` would refuse of the layers together (a missing agent binary, `claude` as
+/// root without IS_SANDBOX=1, a sandbox that cannot run), without running or creating
+/// anything. Exit 0 when all are valid, 2 otherwise.
 #[derive(Debug, Args)]
 pub struct ConfigCheckArgs {}
 

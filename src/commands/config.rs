@@ -2,9 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::agent::presets;
 use crate::cli::{ConfigArgs, ConfigCommand};
 use crate::commands::{Context, display_path};
-use crate::config::{Layer, REPO_FILE, user_config_path};
+use crate::config::{Config, Layer, REPO_FILE, user_config_path};
 use crate::error::{CommandError, Exit};
 
 pub fn cmd_config(ctx: &Context, args: ConfigArgs) -> Result<Exit, CommandError> {
@@ -48,6 +49,9 @@ fn check(ctx: &Context) -> Result<Exit, CommandError> {
             }
         }
     }
+    if problems.is_empty() {
+        problems.extend(refusals_before_running(&ws.root));
+    }
     for path in &checked {
         ctx.ui
             .out(&format!("ok: {}\n", display_path(path, &ctx.cwd)));
@@ -69,4 +73,27 @@ fn check(ctx: &Context) -> Result<Exit, CommandError> {
         CommandError::usage(format!("{count} in the configuration (listed above)"))
             .hint("fix them, then run `git conflux config check` again"),
     )
+}
+
+/// What `start` would refuse of the merged configuration before any worktree exists: an agent
+/// whose binary is missing, `claude` as root without IS_SANDBOX=1, a sandbox that cannot run.
+/// Files that each read well can still add up to a run that cannot start.
+fn refusals_before_running(root: &Path) -> Vec<String> {
+    let config = match Config::load(root) {
+        Ok(config) => config,
+        Err(e) => return vec![e.to_string()],
+    };
+    let mut problems = Vec::new();
+    if let Some(agent) = &config.agent {
+        if let Err(e) = presets::check_available(agent) {
+            problems.push(e.to_string());
+        }
+        if let Err(e) = presets::preflight(agent, &config.env) {
+            problems.push(e.to_string());
+        }
+    }
+    if let Err(e) = crate::run::sandbox::preflight(&config.sandbox) {
+        problems.push(e.to_string());
+    }
+    problems
 }

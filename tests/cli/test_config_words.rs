@@ -93,3 +93,29 @@ fn logs_of_a_cleaned_merged_change_say_so_and_suggest_no_new_run() {
         ");
     });
 }
+
+/// Files that each read well can still add up to a run `start` refuses before any worktree:
+/// `config check` says so too (here `claude` as root without IS_SANDBOX=1, and a missing
+/// agent binary).
+#[test]
+fn config_check_refuses_what_start_would_refuse_before_running() {
+    let env = TestEnv::new();
+    env.add_change("a", &["t"], &[], "");
+    env.write(".conflux.yaml", "agent: {command: no-such-agent-binary}\n");
+    let out = env.conflux(&["config", "check"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("error: agent binary `no-such-agent-binary` not found on PATH"),
+        "{out}"
+    );
+    if nix::unistd::geteuid().is_root() {
+        env.write(".conflux.yaml", "agent: claude\n");
+        let out = env.conflux(&["config", "check"]);
+        assert_eq!(out.code, 2, "{out}");
+        assert!(out.stderr.contains("unless IS_SANDBOX=1"), "{out}");
+        env.write(".conflux.yaml", "agent: claude\nenv: {IS_SANDBOX: \"1\"}\n");
+        let out = env.conflux(&["config", "check"]);
+        assert!(!out.stderr.contains("IS_SANDBOX"), "{out}");
+    }
+}
