@@ -344,6 +344,35 @@ fn error_events_are_reported_as_the_agents_error() {
     }
 }
 
+/// Aider's text passes through; its `Tokens: … Cost: …` report (on one line, or two when both
+/// cache counts are there) is the run's usage, each report replacing the last.
+#[test]
+fn aider_reports_are_read_as_usage() {
+    let mut d = Decoder::new(StreamFormat::Aider);
+    let line = "Tokens: 100 sent, 20 received. Cost: $0.00060 message, $0.00060 session.";
+    let out = d.decode(line);
+    assert_eq!(
+        (out.lines, out.usage_changed),
+        (vec![line.to_owned()], true)
+    );
+    assert_eq!(d.usage().cost_usd, Some(0.0006));
+    d.decode("Applied edit to tasks.md");
+    d.decode("Tokens: 12k sent, 1.2k cache write, 3.4k cache hit, 1.5k received.");
+    d.decode("Cost: $0.05 message, $0.12 session.");
+    let u = d.usage();
+    assert_eq!(
+        (
+            u.input_tokens,
+            u.cache_write_tokens,
+            u.cache_read_tokens,
+            u.output_tokens
+        ),
+        (Some(7400), Some(1200), Some(3400), Some(1500))
+    );
+    assert_eq!(u.cost_usd, Some(0.05));
+    assert!(!d.decode("Tokens: many sent").usage_changed);
+}
+
 /// A result that reports no usage (a refused run) ends without an empty `done:` line.
 #[test]
 fn a_result_without_usage_adds_no_empty_summary() {

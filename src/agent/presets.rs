@@ -97,7 +97,7 @@ static PRESETS: [Preset; 5] = [
         binary: "aider",
         template: "aider --message-file {prompt_file} --yes-always --no-pretty --no-stream --no-auto-commits --no-check-update --no-show-model-warnings --no-show-release-notes --no-analytics --no-gitignore --chat-history-file {prompt_file}.chat.md --input-history-file {prompt_file}.input{extra_args}",
         prompt_via: PromptVia::File,
-        format: StreamFormat::Text,
+        format: StreamFormat::Aider,
     },
 ];
 

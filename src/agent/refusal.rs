@@ -205,6 +205,7 @@ fn agent_name(format: StreamFormat) -> &'static str {
         StreamFormat::Codex => "codex",
         StreamFormat::Gemini => "gemini",
         StreamFormat::Opencode => "opencode",
+        StreamFormat::Aider => "aider",
     }
 }
 

@@ -19,13 +19,19 @@ pub enum StreamFormat {
     Gemini,
     /// OpenCode `run --format json`.
     Opencode,
+    /// Aider's plain text: lines pass through, and its `Tokens: … Cost: …` reports are read
+    /// as the run's usage.
+    Aider,
 }
 
 impl StreamFormat {
     /// Whether the CLI puts a USD cost in its stream (Claude Code's `total_cost_usd`,
-    /// OpenCode's `step_finish` cost); the others give tokens at most.
+    /// OpenCode's `step_finish` cost, Aider's `Cost:` report); the others give tokens at most.
     pub fn reports_cost(self) -> bool {
-        matches!(self, StreamFormat::Claude | StreamFormat::Opencode)
+        matches!(
+            self,
+            StreamFormat::Claude | StreamFormat::Opencode | StreamFormat::Aider
+        )
     }
 }
 
@@ -108,10 +114,13 @@ impl Decoder {
     /// Decodes one line (without its newline).
     pub fn decode(&mut self, line: &str) -> Decoded {
         let mut out = Out::default();
-        let handled = self.format != StreamFormat::Text
+        if self.format == StreamFormat::Aider {
+            out.usage_changed = aider_usage(line, &mut self.usage);
+        }
+        let handled = !matches!(self.format, StreamFormat::Text | StreamFormat::Aider)
             && line.trim_start().starts_with('{')
             && match self.format {
-                StreamFormat::Text => false,
+                StreamFormat::Text | StreamFormat::Aider => false,
                 StreamFormat::Claude => self.claude(line, &mut out),
                 StreamFormat::Codex => self.codex(line, &mut out),
                 StreamFormat::Gemini => self.gemini(line, &mut out),
@@ -549,6 +558,60 @@ fn add_to(total: &mut Option<u64>, more: Option<u64>) {
     if let Some(more) = more {
         *total = Some(total.unwrap_or(0) + more);
     }
+}
+
+/// Reads Aider's usage report into `u`: "Tokens: 2.5k sent, 1.2k cache write, 3.4k cache hit,
+/// 123 received." and "Cost: $0.0043 message, $0.0120 session." (on the same line or the
+/// next). Aider's figures are for the message so far, so each report replaces the last; its
+/// "sent" includes the cached input, which is taken out to keep the three input counts apart.
+fn aider_usage(line: &str, u: &mut Usage) -> bool {
+    let mut changed = false;
+    let line = line.trim();
+    if let Some(report) = line.strip_prefix("Tokens: ") {
+        let tokens = report.split(". Cost:").next().unwrap_or(report);
+        let mut counts = (None, 0, 0, None);
+        for part in tokens.trim_end_matches('.').split(", ") {
+            let Some((count, what)) = part.split_once(' ') else {
+                continue;
+            };
+            let Some(count) = aider_count(count) else {
+                continue;
+            };
+            match what {
+                "sent" => counts.0 = Some(count),
+                "cache write" => counts.1 = count,
+                "cache hit" => counts.2 = count,
+                "received" => counts.3 = Some(count),
+                _ => {}
+            }
+        }
+        if let (Some(sent), write, hit, Some(received)) = counts {
+            u.input_tokens = Some(sent.saturating_sub(write + hit));
+            u.cache_write_tokens = (write > 0).then_some(write);
+            u.cache_read_tokens = (hit > 0).then_some(hit);
+            u.output_tokens = Some(received);
+            changed = true;
+        }
+    }
+    if let Some((_, cost)) = line.split_once("Cost: $")
+        && let Some((message, _)) = cost.split_once(" message")
+        && let Ok(usd) = message.parse::<f64>()
+    {
+        u.cost_usd = Some(usd);
+        changed = true;
+    }
+    changed
+}
+
+/// Aider's rounded token count: `123`, `1.2k`, `12k`, `1.5M`.
+fn aider_count(text: &str) -> Option<u64> {
+    let (number, scale) = match text.as_bytes().last()? {
+        b'k' => (&text[..text.len() - 1], 1e3),
+        b'M' => (&text[..text.len() - 1], 1e6),
+        _ => (text, 1.0),
+    };
+    let value = number.parse::<f64>().ok()? * scale;
+    (value.is_finite() && value >= 0.0).then(|| value.round() as u64)
 }
 
 /// "done: 6 turns, 1.5s, $0.5954, 12 in / 382 out tokens, cache 117163 read / 0 written",

@@ -46,6 +46,16 @@ fn aider_ticks_a_change_offline_and_it_merges() {
     let st = c.env.state("add-x");
     assert_eq!(st["phase"], "done", "{st}");
     assert_eq!(c.server.runs("add-x"), 1, "{:?}", c.server.requests());
+    // Every model call is 100 tokens in and 20 out, priced from the metadata above: Aider's
+    // `Tokens: … Cost: …` report is the run's usage.
+    let calls = c.server.requests().len() as u64;
+    assert_eq!(
+        (&st["tokens"]["input"], &st["tokens"]["output"]),
+        (&(100 * calls).into(), &(20 * calls).into()),
+        "{st}"
+    );
+    let cost = st["cost_usd"].as_f64().unwrap_or_default();
+    assert!((cost - 0.0006 * calls as f64).abs() < 1e-9, "{st}");
     let log = c.decoded_log("add-x");
     assert!(
         log.contains("Applied edit to openspec/changes/add-x/tasks.md"),

@@ -46,7 +46,7 @@ fn config_mistakes_are_placed_and_said_in_words_with_what_was_meant() {
         assert_snapshot!(said, @"
         error: $TEST/repo/.conflux.yaml:1:7: expected a list such as [a, b]
         error: $TEST/repo/.conflux.yaml:1:6: expected a mapping such as {KEY: value}
-        error: $TEST/repo/.conflux.yaml:1:8: agent format `jsn` is not one of: text, claude, codex, gemini, opencode
+        error: $TEST/repo/.conflux.yaml:1:8: agent format `jsn` is not one of: text, claude, codex, gemini, opencode, aider
         error: $TEST/repo/.conflux.yaml:1:8: unknown key `promt`; did you mean `prompt`?
         error: $TEST/repo/.conflux.yaml:1:8: `hooks.on_chnage_done`: unknown hook; did you mean `on_change_done`?
         error: $TEST/repo/.conflux.yaml:3:3: `hooks.on_chnage_done`: unknown hook; did you mean `on_change_done`?
