@@ -8,6 +8,7 @@
 pub mod aside;
 pub mod branch;
 mod checkout;
+mod index_file;
 
 pub mod commit;
 pub mod env;
