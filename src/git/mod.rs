@@ -11,6 +11,7 @@ mod checkout;
 mod index_file;
 
 pub mod commit;
+mod dirty;
 pub mod env;
 pub mod journal;
 pub mod layout;
