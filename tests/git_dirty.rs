@@ -52,8 +52,16 @@ fn a_fresh_worktree_and_ignored_files_are_clean() {
     write_file(&wt, "debug.log", "ignored\n");
     write_file(&wt, "build/out/a.o", "ignored folder\n");
     std::fs::create_dir_all(wt.join("empty/dir")).unwrap();
+    write_file(&wt, "src/junk/only.log", "ignored file in an untracked folder\n");
     assert_dirty(&fixture, &wt, false);
     fixture.assert_fsck();
+}
+
+#[test]
+fn a_new_file_in_a_tracked_folder_is_dirty() {
+    let (fixture, wt) = setup();
+    write_file(&wt, "src/deep/new.rs", "new\n");
+    assert_dirty(&fixture, &wt, true);
 }
 
 #[test]
@@ -130,4 +138,26 @@ fn an_index_with_the_cached_tree_git_wrote_is_read_right() {
     write_file(&wt, "debug.log", "ignored\n");
     std::fs::remove_file(wt.join("src/deep/mod.rs")).unwrap();
     assert_dirty(&fixture, &wt, true);
+}
+
+#[test]
+fn a_folder_replaced_by_a_symlink_to_a_copy_is_dirty() {
+    let (fixture, wt) = setup();
+    std::fs::rename(wt.join("src/deep"), fixture.base.join("copy")).unwrap();
+    std::os::unix::fs::symlink(fixture.base.join("copy"), wt.join("src/deep")).unwrap();
+    assert_dirty(&fixture, &wt, true);
+}
+
+#[test]
+fn a_large_index_is_scanned_whole() {
+    let fixture = Fixture::new();
+    for dir in 0..90 {
+        for file in 0..50 {
+            fixture.write(&format!("d{dir:02}/f{file:02}.txt"), "x\n");
+        }
+    }
+    fixture.commit_all("4,500 files");
+    assert_dirty(&fixture, &fixture.root, false);
+    std::fs::remove_file(fixture.root.join("d89/f49.txt")).unwrap();
+    assert_dirty(&fixture, &fixture.root, true);
 }
