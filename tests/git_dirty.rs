@@ -40,7 +40,12 @@ fn setup() -> (Fixture, PathBuf) {
 /// `is_dirty` says `expected`, and so does `git status --porcelain` (asked after us: it may
 /// refresh the index).
 fn assert_dirty(fixture: &Fixture, wt: &Path, expected: bool) {
-    assert_eq!(is_dirty(wt).unwrap(), expected, "is_dirty in {}", wt.display());
+    assert_eq!(
+        is_dirty(wt).unwrap(),
+        expected,
+        "is_dirty in {}",
+        wt.display()
+    );
     let status = fixture.status_in(wt);
     assert_eq!(!status.is_empty(), expected, "git status: {status:?}");
 }
@@ -52,16 +57,13 @@ fn a_fresh_worktree_and_ignored_files_are_clean() {
     write_file(&wt, "debug.log", "ignored\n");
     write_file(&wt, "build/out/a.o", "ignored folder\n");
     std::fs::create_dir_all(wt.join("empty/dir")).unwrap();
-    write_file(&wt, "src/junk/only.log", "ignored file in an untracked folder\n");
+    write_file(
+        &wt,
+        "src/junk/only.log",
+        "ignored file in an untracked folder\n",
+    );
     assert_dirty(&fixture, &wt, false);
     fixture.assert_fsck();
-}
-
-#[test]
-fn a_new_file_in_a_tracked_folder_is_dirty() {
-    let (fixture, wt) = setup();
-    write_file(&wt, "src/deep/new.rs", "new\n");
-    assert_dirty(&fixture, &wt, true);
 }
 
 #[test]
@@ -73,10 +75,20 @@ fn a_same_size_edit_within_the_index_timestamp_is_dirty() {
     let file = wt.join("src/lib.rs");
     let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
     std::fs::write(&file, "pub fn g() {}\n").unwrap();
-    File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
+    File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
     let git_dir = fixture.git_in(&wt, &["rev-parse", "--absolute-git-dir"]);
     let index = Path::new(git_dir.trim()).join("index");
-    File::options().write(true).open(&index).unwrap().set_modified(mtime).unwrap();
+    File::options()
+        .write(true)
+        .open(&index)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
     assert_dirty(&fixture, &wt, true);
 }
 
@@ -85,15 +97,23 @@ fn a_touched_file_with_the_same_content_is_clean() {
     let (fixture, wt) = setup();
     let file = wt.join("src/lib.rs");
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
-    File::options().write(true).open(&file).unwrap().set_modified(later).unwrap();
+    File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
     assert_dirty(&fixture, &wt, false);
 }
 
 #[test]
 fn an_executable_bit_change_is_dirty() {
     let (fixture, wt) = setup();
-    std::fs::set_permissions(wt.join("src/lib.rs"), std::fs::Permissions::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(
+        wt.join("src/lib.rs"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     assert_dirty(&fixture, &wt, true);
 }
 
@@ -113,8 +133,12 @@ fn a_file_replaced_by_a_symlink_is_dirty() {
 }
 
 #[test]
-fn a_new_file_deep_in_a_new_folder_is_dirty() {
+fn a_new_file_in_a_tracked_folder_or_deep_in_a_new_one_is_dirty() {
     let (fixture, wt) = setup();
+    write_file(&wt, "src/deep/new.rs", "new\n");
+    assert_dirty(&fixture, &wt, true);
+    std::fs::remove_file(wt.join("src/deep/new.rs")).unwrap();
+    assert_dirty(&fixture, &wt, false);
     write_file(&wt, "new/folder/deep/inside.txt", "new\n");
     assert_dirty(&fixture, &wt, true);
 }

@@ -7,7 +7,7 @@ mod git_fixture;
 
 use std::path::{Path, PathBuf};
 
-use git_conflux::git::{MergeMode, MergeRequest, Repo, WorktreeSpec, commit_all};
+use git_conflux::git::{MergeMode, MergeRequest, Repo, commit_all};
 use git_fixture::{Fixture, oid, write_file};
 
 /// A fixture with files at several depths, committed on `main`.
@@ -20,16 +20,32 @@ fn nested() -> Fixture {
     fixture
 }
 
+/// A linked worktree on a new branch `conflux/<id>`, made by git.
 fn worktree(fixture: &Fixture, id: &str) -> PathBuf {
-    let repo = Repo::discover(&fixture.root).unwrap();
-    repo.prepare_worktree(&WorktreeSpec {
-        id: id.into(),
-        branch: format!("conflux/{id}"),
-        path: fixture.base.join("wt").join(id),
-        start: oid(&fixture.rev_parse("HEAD")),
-    })
-    .unwrap()
-    .path
+    let path = fixture.base.join("wt").join(id);
+    let branch = format!("conflux/{id}");
+    fixture.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        &branch,
+        path.to_str().unwrap(),
+    ]);
+    path
+}
+
+/// `conflux/c1` merged into the checked-out `main` (always a merge commit).
+fn merge_c1(fixture: &Fixture) {
+    Repo::discover(&fixture.root)
+        .unwrap()
+        .merge_into(&MergeRequest {
+            base: "main".into(),
+            branch: "conflux/c1".into(),
+            mode: MergeMode::NoFastForward,
+            message: "merge c1".into(),
+        })
+        .unwrap();
 }
 
 /// The root of the cached tree in the index of the worktree at `dir`: its id and entry count.
@@ -65,7 +81,12 @@ fn index_listing(fixture: &Fixture, dir: &Path) -> String {
 /// clean; then `git add` of an edit and a new file (with git's own cache-tree check on) and
 /// `git commit` record exactly the index, which a wrong cached tree would not.
 fn assert_git_trusts_the_index(fixture: &Fixture, dir: &Path) {
-    assert_eq!(fixture.status_in(dir), "", "git status in {}", dir.display());
+    assert_eq!(
+        fixture.status_in(dir),
+        "",
+        "git status in {}",
+        dir.display()
+    );
     assert_eq!(
         index_listing(fixture, dir),
         fixture.git_in(dir, &["ls-tree", "-r", "HEAD"])
@@ -104,7 +125,10 @@ fn commit_all_leaves_a_cached_tree_of_the_commit() {
     write_file(&wt, "e/new/deep.txt", "added\n");
     std::fs::remove_file(wt.join("top.txt")).unwrap();
 
-    commit_all(&wt, "agent: iteration 1").unwrap().expect("a commit");
+    let commit = commit_all(&wt, "agent: iteration 1")
+        .unwrap()
+        .expect("a commit");
+    assert_eq!(commit, oid(&fixture.rev_parse_in(&wt, "HEAD")));
 
     let entries = fixture.git_in(&wt, &["ls-files"]).lines().count() as u32;
     assert_eq!(
@@ -124,14 +148,7 @@ fn merge_into_a_checked_out_base_leaves_a_cached_tree_of_the_merge() {
     fixture.write("top.txt", "main moved\n");
     fixture.commit_all("main moves");
 
-    let repo = Repo::discover(&fixture.root).unwrap();
-    repo.merge_into(&MergeRequest {
-        base: "main".into(),
-        branch: "conflux/c1".into(),
-        mode: MergeMode::NoFastForward,
-        message: "merge c1".into(),
-    })
-    .unwrap();
+    merge_c1(&fixture);
 
     let entries = fixture.git(&["ls-files"]).lines().count() as u32;
     assert_eq!(
@@ -152,14 +169,7 @@ fn a_staged_change_the_merge_keeps_gets_no_cached_tree_claiming_the_merge() {
     fixture.write("e/f/g.txt", "staged, not committed\n");
     fixture.git(&["add", "e/f/g.txt"]);
 
-    let repo = Repo::discover(&fixture.root).unwrap();
-    repo.merge_into(&MergeRequest {
-        base: "main".into(),
-        branch: "conflux/c1".into(),
-        mode: MergeMode::NoFastForward,
-        message: "merge c1".into(),
-    })
-    .unwrap();
+    merge_c1(&fixture);
 
     assert_eq!(fixture.status_in(&fixture.root), "M  e/f/g.txt\n");
     fixture.git(&["commit", "-q", "--no-verify", "-m", "the staged change"]);

@@ -44,7 +44,9 @@ pub(crate) fn write(mut index: gix::index::File, tree: Option<ObjectId>) -> Resu
     let state: &gix::index::State = &index;
     state.write_to(&mut hashing, options)?;
     if let Some(cache) = &cache {
-        cache.write_to(&mut hashing).map_err(gix::Error::from_error)?;
+        cache
+            .write_to(&mut hashing)
+            .map_err(gix::Error::from_error)?;
     }
     let checksum = hashing.hash.try_finalize()?;
     out.write_all(checksum.as_slice())
@@ -56,12 +58,15 @@ pub(crate) fn write(mut index: gix::index::File, tree: Option<ObjectId>) -> Resu
     Ok(())
 }
 
+/// Called with each tree object's id and encoded data (to write it, or not).
+pub(crate) type VisitTree<'a> = dyn FnMut(ObjectId, &[u8]) -> Result<(), gix::Error> + 'a;
+
 /// The tree `state`'s entries describe, as git's cached tree (every directory's id and entry
 /// count), handing each tree object to `visit` (id, encoded data) before its parent's.
 /// `None` when the entries make no tree: unmerged stages, intent-to-add or sparse entries.
 pub(crate) fn cache_tree(
     state: &gix::index::State,
-    visit: &mut dyn FnMut(ObjectId, &[u8]) -> Result<(), gix::Error>,
+    visit: &mut VisitTree<'_>,
 ) -> Result<Option<Tree>, gix::Error> {
     let unfit = state.entries().iter().any(|entry| {
         entry.stage_raw() != 0
@@ -81,7 +86,7 @@ fn directory(
     entries: &[gix::index::Entry],
     prefix_len: usize,
     name: &[u8],
-    visit: &mut dyn FnMut(ObjectId, &[u8]) -> Result<(), gix::Error>,
+    visit: &mut VisitTree<'_>,
 ) -> Result<Tree, gix::Error> {
     let mut data = Vec::with_capacity(entries.len().min(64) * 40);
     let mut children = Vec::new();
