@@ -8,15 +8,18 @@
 #                100 recorded runs
 #   orchestrate  `git conflux start` on 100 changes, 16 slots, a 1 s agent: makespan, CPU, RSS
 #                (CHANGES=20 SLOTS=4 for the small run)
-# BIN=path measures a prebuilt binary (merge, bigrepo, status, orchestrate).
+# BIN=path measures a prebuilt binary (merge, bigrepo, status, orchestrate); GITBENCH=path a
+# prebuilt examples/gitbench (git).
 #   agent        the runner and stream decoders (criterion: cargo bench --bench agent)
 # Each section prints medians of >= 5 runs and the ratios to its baseline.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # On /dev/shm when there is one: this VM's disk swings file creation 10x between runs.
+# BENCH_DATA=dir keeps it elsewhere (one per developer when several bench at once).
 DATA="$ROOT/target/bench-data"
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then DATA=/dev/shm/conflux-bench-data; fi
+DATA="${BENCH_DATA:-$DATA}"
 RUNS="${RUNS:-5}"
 
 now_ns() { date +%s%N; }
@@ -41,9 +44,12 @@ section_git() {
   export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
   export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
 
-  echo "building examples/gitbench (release)…" >&2
-  cargo build --quiet --release --example gitbench --manifest-path "$ROOT/Cargo.toml"
-  local bench="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/gitbench"
+  # GITBENCH=path measures a prebuilt examples/gitbench (say an older build).
+  local bench="${GITBENCH:-${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/gitbench}"
+  if [ -z "${GITBENCH:-}" ]; then
+    echo "building examples/gitbench (release)…" >&2
+    cargo build --quiet --release --example gitbench --manifest-path "$ROOT/Cargo.toml"
+  fi
 
   if [ ! -f "$repo/.generated" ]; then
     echo "generating $repo (50,000 files in 2,000 directories, once)…" >&2
@@ -120,7 +126,7 @@ section_git() {
   echo "git section: 50,000 files / 2,000 dirs, median of $RUNS runs (ms)"
   printf '%-34s %8s %8s %7s %8s\n' operation git ours ratio target
   printf '%-34s %8s %8s %7s %8s\n' "worktree creation" "$gc" "$oc" "$(ratio "$oc" "$gc")" "<=0.80"
-  printf '%-34s %8s %8s %7s %8s\n' "dirty check (clean worktree)" "$gd" "$od" "$(ratio "$od" "$gd")" "<=1.00"
+  printf '%-34s %8s %8s %7s %8s\n' "dirty check (clean worktree)" "$gd" "$od" "$(ratio "$od" "$gd")" "<=0.70"
   printf '%-34s %8s %8s %7s %8s\n' "merge --no-ff, 100 files" "$gm" "$om" "$(ratio "$om" "$gm")" "<=0.50"
   printf '%-34s %8s %8s %7s\n' "cp -a of the tree (floor)" "$fl" "-" "$(ratio "$oc" "$fl")x"
   echo "raw create git: ${git_create[*]} | ours: ${our_create[*]}"

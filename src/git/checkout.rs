@@ -10,6 +10,7 @@ use std::sync::atomic::AtomicBool;
 use gix::ObjectId;
 use gix::bstr::{BString, ByteSlice};
 
+use super::index_file;
 use super::repo::absolute;
 use super::status::{changed_paths, pathspec_literal};
 use crate::error::list_cut;
@@ -64,6 +65,8 @@ pub(crate) struct TreeUpdate {
     workdir: PathBuf,
     repo: gix::Repository,
     updates: Vec<Update>,
+    /// The tree the update goes to: the index's cached tree afterwards, if the index equals it.
+    target: ObjectId,
 }
 
 impl TreeUpdate {
@@ -113,6 +116,7 @@ impl TreeUpdate {
             workdir,
             repo,
             updates,
+            target: new_tree,
         })
     }
 
@@ -148,7 +152,7 @@ impl TreeUpdate {
 
     /// Writes and deletes the files and updates the index. The caller moves the ref after.
     pub(crate) fn apply(&self) -> Result<(), Error> {
-        apply(&self.repo, &self.workdir, &self.updates)
+        apply(&self.repo, &self.workdir, &self.updates, self.target)
     }
 }
 
@@ -176,6 +180,7 @@ pub(crate) fn roll_back(
         workdir,
         repo,
         updates,
+        ..
     } = TreeUpdate::between(workdir, old_tree, new_tree)?;
     let git = git_error(&workdir);
     let back: Vec<Update> = updates
@@ -226,7 +231,7 @@ pub(crate) fn roll_back(
         });
     }
     drop(pipeline);
-    apply(&repo, &workdir, &back)?;
+    apply(&repo, &workdir, &back, old_tree)?;
     Ok(back.len())
 }
 
@@ -340,8 +345,14 @@ fn files_below(workdir: &Path, rel: &[u8], each: &mut dyn FnMut(&[u8])) -> Resul
 }
 
 /// Deletions first (so a folder can become a file and a file a folder), then the writes,
-/// then the index: the touched entries replaced, every other entry kept as it was.
-fn apply(repo: &gix::Repository, workdir: &Path, updates: &[Update]) -> Result<(), Error> {
+/// then the index: the touched entries replaced, every other entry kept as it was (and a
+/// cached tree for `target` when the index then equals it).
+fn apply(
+    repo: &gix::Repository,
+    workdir: &Path,
+    updates: &[Update],
+    target: ObjectId,
+) -> Result<(), Error> {
     if updates.is_empty() {
         return Ok(());
     }
@@ -418,10 +429,7 @@ fn apply(repo: &gix::Repository, workdir: &Path, updates: &[Update]) -> Result<(
         );
     }
     index.sort_entries();
-    index.remove_tree();
-    index
-        .write(gix::index::write::Options::default())
-        .map_err(|err| git("write the index")(gix::Error::from_error(err)))?;
+    index_file::write(index, Some(target)).map_err(git("write the index"))?;
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use gix::ObjectId;
 use gix::bstr::{BStr, BString, ByteSlice};
 
-use super::{Repo, open};
+use super::{Repo, index_file, open};
 
 /// Why [`commit_all`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -224,11 +224,9 @@ fn commit_worktree(
     }
     if changed_index {
         index.sort_entries();
-        // The cached tree extension describes the old entries.
-        index.remove_tree();
     }
 
-    let tree = tree_of_index(&repo, head_tree, &index).map_err(git("write the tree"))?;
+    let tree = write_tree(&repo, &index, changed_index).map_err(git("write the tree"))?;
     let commit = if tree == head_tree && head_id.is_some() && merge.is_none() {
         None
     } else {
@@ -245,13 +243,7 @@ fn commit_worktree(
         Some(id.detach())
     };
     if changed_index {
-        index
-            .write(gix::index::write::Options::default())
-            .map_err(|err| Error::Git {
-                action: "write the index",
-                worktree: worktree.to_owned(),
-                source: gix::Error::from_error(err),
-            })?;
+        index_file::write(index, Some(tree)).map_err(git("write the index"))?;
     }
     Ok(commit)
 }
@@ -310,56 +302,33 @@ fn hash_file(
     Ok(Some((id, mode, stat)))
 }
 
-/// The tree the index describes: HEAD's tree with the index ↔ HEAD differences applied,
-/// so only the changed subtrees are rewritten.
-fn tree_of_index(
+/// The tree the index describes, written like `git write-tree`: every directory's tree is
+/// hashed from the entries and only the ones missing from the object database are written.
+/// An index whose entries did not change since it was read with a valid cached tree is that tree.
+fn write_tree(
     repo: &gix::Repository,
-    head_tree: ObjectId,
     index: &gix::index::State,
+    changed: bool,
 ) -> Result<ObjectId, gix::Error> {
-    let mut edits: Vec<(BString, Option<(gix::object::tree::EntryKind, ObjectId)>)> = Vec::new();
-    repo.tree_index_status(
-        &head_tree,
-        index,
-        None,
-        gix::status::tree_index::TrackRenames::Disabled,
-        |change, _, _| {
-            use gix::diff::index::ChangeRef;
-            match change {
-                ChangeRef::Deletion { location, .. } => edits.push((location.into_owned(), None)),
-                ChangeRef::Addition {
-                    location,
-                    entry_mode,
-                    id,
-                    ..
-                }
-                | ChangeRef::Modification {
-                    location,
-                    entry_mode,
-                    id,
-                    ..
-                } => {
-                    if let Some(mode) = entry_mode.to_tree_entry_mode() {
-                        edits.push((location.into_owned(), Some((mode.kind(), id.into_owned()))));
-                    }
-                }
-                ChangeRef::Rewrite { .. } => {}
-            }
-            Ok(std::ops::ControlFlow::Continue(()))
-        },
-    )?;
-    if edits.is_empty() {
-        return Ok(head_tree);
+    if !changed
+        && let Some(cached) = index.tree()
+        && cached.num_entries.map(|n| n as usize) == Some(index.entries().len())
+    {
+        return Ok(cached.id);
     }
-    let mut editor = repo.edit_tree(head_tree)?;
-    for (path, edit) in &edits {
-        let path = path.to_str().map_err(gix::Error::from_error)?;
-        match edit {
-            Some((kind, id)) => editor.upsert(path, *kind, *id)?,
-            None => editor.remove(path)?,
-        };
-    }
-    Ok(editor.write()?.detach())
+    let mut store = |id: ObjectId, data: &[u8]| -> Result<(), gix::Error> {
+        if !repo.has_object(id) {
+            gix::prelude::Write::write_buf(repo, gix::objs::Kind::Tree, data)?;
+        }
+        Ok(())
+    };
+    index_file::cache_tree(index, &mut store)?
+        .map(|tree| tree.id)
+        .ok_or_else(|| {
+            gix::Error::from_error(std::io::Error::other(
+                "the index has entries no tree can hold (unmerged, intent-to-add or sparse)",
+            ))
+        })
 }
 
 /// The committer and author for commits in `repo`.

@@ -8,8 +8,10 @@
 pub mod aside;
 pub mod branch;
 mod checkout;
+mod index_file;
 
 pub mod commit;
+mod dirty;
 pub mod env;
 pub mod journal;
 pub mod layout;

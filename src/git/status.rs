@@ -32,11 +32,19 @@ pub enum Error {
 /// deleted files, or untracked files that are not ignored. Stops at the first change.
 pub fn is_dirty(worktree: &Path) -> Result<bool, Error> {
     let repo = Repo::open_at(worktree)?;
-    let found = changed_paths(&repo, Vec::new(), true).map_err(|source| Error::Status {
+    repo_is_dirty(&repo).map_err(|source| Error::Status {
         worktree: worktree.to_owned(),
         source,
-    })?;
-    Ok(!found.is_empty())
+    })
+}
+
+/// [`is_dirty`] for an open repository: the stat-only scan of [`dirty`](super::dirty), or
+/// gix's full status where that scan cannot tell (submodules, a sparse index).
+pub(crate) fn repo_is_dirty(repo: &gix::Repository) -> Result<bool, gix::Error> {
+    match super::dirty::is_dirty(repo)? {
+        Some(dirty) => Ok(dirty),
+        None => Ok(!changed_paths(repo, Vec::new(), true)?.is_empty()),
+    }
 }
 
 impl Repo {

@@ -469,10 +469,7 @@ impl Repo {
             if has_populated_submodule(&linked).map_err(failed)? {
                 return Err(remove::Error::Submodule { path });
             }
-            if !status::changed_paths(&linked, Vec::new(), true)
-                .map_err(failed)?
-                .is_empty()
-            {
+            if status::repo_is_dirty(&linked).map_err(failed)? {
                 return Err(remove::Error::Dirty { path });
             }
         }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use gix::ObjectId;
 
 use super::merge::{self, Conflict, commit_tree, merge_outcome, unresolved};
-use super::{Repo, branch, checkout, status};
+use super::{Repo, branch, checkout, index_file, status};
 
 /// What [`Repo::merge_base_into_worktree`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,10 +181,8 @@ impl Repo {
                     how,
                     gix::merge::tree::apply_index_entries::RemovalMode::Prune,
                 ) {
-                    index.remove_tree();
-                    index
-                        .write(gix::index::write::Options::default())
-                        .map_err(|e| git("write the index")(gix::Error::from_error(e)))?;
+                    // Unmerged stages make no tree: no cached tree is written.
+                    index_file::write(index, None).map_err(git("write the index"))?;
                 }
                 Ok(())
             });
