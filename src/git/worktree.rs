@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use gix::ObjectId;
-use gix::refs::transaction::PreviousValue;
+use gix::refs::Target;
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit};
 
 use super::branch::{self, short_local_name};
 use super::repo::absolute;
@@ -332,10 +333,9 @@ impl Repo {
                 worktree: registered_path,
             });
         }
-        if let Some(main) = branch::checked_out(&repo)?
-            .into_iter()
-            .find(|w| w.is_main && w.branch.as_ref() == Some(&name))
-        {
+        // The linked worktrees were looked at above; the main one's HEAD is one file.
+        let main = branch::main_checked_out(&repo)?;
+        if main.branch.as_ref() == Some(&name) {
             return Err(create::Error::CheckedOutElsewhere {
                 branch: spec.branch.clone(),
                 worktree: main.workdir(&repo).unwrap_or_default(),
@@ -354,8 +354,8 @@ impl Repo {
             }
         }
 
-        let created_branch = match branch::tip(&repo, &name)? {
-            Some(_) => false,
+        let (tip, created_branch) = match branch::tip(&repo, &name)? {
+            Some(tip) => (tip, false),
             None => {
                 repo.reference(
                     name.clone(),
@@ -371,16 +371,10 @@ impl Repo {
                     branch: spec.branch.clone(),
                     source,
                 })?;
-                true
+                (spec.start, true)
             }
         };
-        let added = repo.add_worktree(
-            &path,
-            gix::worktree::add::Head::Attached(name.clone()),
-            gix::progress::Discard,
-            &AtomicBool::new(false),
-        );
-        let (linked, _outcome) = match added {
+        let linked = match add_on_branch(&repo, &path, &name, tip) {
             Ok(added) => added,
             Err(source) => {
                 if created_branch {
@@ -489,6 +483,38 @@ impl Repo {
             )
             .map_err(failed)
     }
+}
+
+/// `repo.add_worktree` with HEAD on branch `name` (at `tip`), minus gix's check that no
+/// other worktree has the branch checked out: that check opens every worktree as a
+/// repository, O(N) opens per creation and most of `start`'s own CPU at 100 changes, and
+/// [`Repo::prepare_worktree`] has made it already by reading the HEAD files. The worktree is
+/// registered detached at `tip`, its HEAD is pointed at the branch, then it is checked out;
+/// until the checkout finishes it is locked `initializing`, and a failure rolls it back.
+fn add_on_branch(
+    repo: &gix::Repository,
+    path: &Path,
+    name: &gix::refs::FullName,
+    tip: ObjectId,
+) -> Result<gix::Repository, gix::Error> {
+    let interrupt = AtomicBool::new(false);
+    let prepared = repo.prepare_add_worktree(
+        path,
+        gix::worktree::add::Head::Detached(tip),
+        &interrupt,
+    )?;
+    let head = gix::refs::FullName::try_from("HEAD").map_err(gix::Error::from_error)?;
+    prepared.repo().edit_reference(RefEdit {
+        change: Change::Update {
+            log: LogChange::default(),
+            expected: PreviousValue::MustExistAndMatch(Target::Object(tip)),
+            new: Target::Symbolic(name.clone()),
+        },
+        name: head,
+        deref: false,
+    })?;
+    let (linked, _outcome) = prepared.checkout(gix::progress::Discard, &interrupt)?;
+    Ok(linked)
 }
 
 /// Whether `repo` has a submodule checked out (git refuses to remove such a worktree without
