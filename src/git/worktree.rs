@@ -181,18 +181,28 @@ impl Registration {
     }
 }
 
-fn registrations(repo: &gix::Repository) -> Result<Vec<Registration>, gix::Error> {
+/// The registrations `wanted` picks, given each one's HEAD branch and registered folder as
+/// written (not yet made absolute); only those are read in full (canonical path, lock,
+/// prunable), so that a creation, which wants one or two of N, reads two small files of each.
+fn registrations(
+    repo: &gix::Repository,
+    wanted: impl Fn(Option<&gix::refs::FullName>, Option<&Path>) -> bool,
+) -> Result<Vec<Registration>, gix::Error> {
     let mut out = Vec::new();
     for proxy in repo.worktrees()? {
         let admin_dir = proxy.git_dir().to_owned();
+        let base = proxy.base().ok();
+        let (branch, detached) =
+            branch::head_file(&admin_dir, base.as_deref()).unwrap_or((None, None));
+        if !wanted(branch.as_ref(), base.as_deref()) {
+            continue;
+        }
         let id = proxy.id().map(|id| id.to_string()).unwrap_or_default();
-        let path = proxy.base().ok().map(|base| absolute(&base));
+        let path = base.map(|base| absolute(&base));
         let locked = proxy.is_locked();
         let initializing = std::fs::read_to_string(admin_dir.join("locked"))
             .is_ok_and(|reason| reason.trim() == "initializing");
         let prunable = proxy.is_prunable();
-        let (branch, detached) =
-            branch::head_file(&admin_dir, path.as_deref()).unwrap_or((None, None));
         out.push(Registration {
             admin_dir,
             id,
@@ -205,6 +215,16 @@ fn registrations(repo: &gix::Repository) -> Result<Vec<Registration>, gix::Error
         });
     }
     Ok(out)
+}
+
+/// Whether the registered folder `registered` (as written) may be `path` (absolute and
+/// canonical) once made canonical too: same last name, or a symlink (which may lead there).
+/// Cheap, so that only such candidates are canonicalised.
+fn may_be_at(registered: &Path, path: &Path) -> bool {
+    registered.file_name() == path.file_name()
+        || registered
+            .symlink_metadata()
+            .is_ok_and(|meta| meta.file_type().is_symlink())
 }
 
 fn remove_dir_if_exists(path: &Path) -> std::io::Result<()> {
@@ -275,7 +295,10 @@ impl Repo {
         let path = absolute(&spec.path);
         let inspect = |source| create::Error::Inspect { source };
 
-        for registration in registrations(&repo).map_err(inspect)? {
+        let ours = |branch: Option<&gix::refs::FullName>, registered: Option<&Path>| {
+            branch == Some(&name) || registered.is_some_and(|r| may_be_at(r, &path))
+        };
+        for registration in registrations(&repo, ours).map_err(inspect)? {
             let at_our_path = registration.path.as_deref() == Some(path.as_path());
             let holds_our_branch = registration.branch.as_ref() == Some(&name);
             if !(at_our_path || holds_our_branch) {
@@ -414,7 +437,7 @@ impl Repo {
     pub fn worktrees(&self) -> Result<Vec<WorktreeInfo>, list::Error> {
         let repo = self.local();
         let registrations =
-            registrations(&repo).map_err(|source| list::Error::Inspect { source })?;
+            registrations(&repo, |_, _| true).map_err(|source| list::Error::Inspect { source })?;
         let mut out = Vec::with_capacity(registrations.len());
         for registration in registrations {
             let path = registration.path.clone().unwrap_or_default();
