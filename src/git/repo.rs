@@ -82,14 +82,15 @@ impl Repo {
 
     fn open_shared(path: &Path) -> Result<gix::ThreadSafeRepository, open::Error> {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-        gix::ThreadSafeRepository::open_opts(&path, capped(gix::open::Options::default()))
-            .map_err(|source| {
-            if source.dominant_class() == Some(gix::error::Class::NotFound) {
-                open::Error::NotARepository { path }
-            } else {
-                open::Error::open(path, source)
-            }
-        })
+        gix::ThreadSafeRepository::open_opts(&path, capped(gix::open::Options::default())).map_err(
+            |source| {
+                if source.dominant_class() == Some(gix::error::Class::NotFound) {
+                    open::Error::NotARepository { path }
+                } else {
+                    open::Error::open(path, source)
+                }
+            },
+        )
     }
 
     /// A thread-local view of the repository.

@@ -521,11 +521,8 @@ fn add_on_branch(
     tip: ObjectId,
 ) -> Result<gix::Repository, gix::Error> {
     let interrupt = AtomicBool::new(false);
-    let prepared = repo.prepare_add_worktree(
-        path,
-        gix::worktree::add::Head::Detached(tip),
-        &interrupt,
-    )?;
+    let prepared =
+        repo.prepare_add_worktree(path, gix::worktree::add::Head::Detached(tip), &interrupt)?;
     let head = gix::refs::FullName::try_from("HEAD").map_err(gix::Error::from_error)?;
     prepared.repo().edit_reference(RefEdit {
         change: Change::Update {
