@@ -35,6 +35,15 @@ wt_ns=$(( ($(date +%s%N) - wt_start) / n ))
 git_cpu=$(awk '{print $1 + $2}' "$work/git-cpu")
 i=0; while [ $i -lt "$n" ]; do git worktree remove --force "$work/probe/$i"; git branch -q -D probe$i; i=$((i + 1)); done
 
+# The agent alone, in the same run: the demo agent on a copy of one change, three times;
+# its median wall time is what one wave costs any orchestrator (its 1 s pause plus the
+# shell and the processes it starts).
+mkdir -p "$work/alone/openspec/changes/c0"
+agent_ms=$(for i in 1 2 3; do
+    printf -- '- [ ] the only task\n' >"$work/alone/openspec/changes/c0/tasks.md"
+    (cd "$work/alone" && CONFLUX_CHANGE_ID=c0 DEMO_PAUSE=1 DEMO_TICK=all DEMO_STATE="$work/alone" us sh "$agent" </dev/null)
+done | sort -n | sed -n 2p)
+
 start=$(date +%s%N)
 GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@b GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@b \
     "$bin" start --no-progress >"$work/out.log" 2>&1 &
@@ -56,7 +65,7 @@ wait $pid || { mkdir -p target/bench-data; cp "$work/out.log" "$OLDPWD/target/be
 end=$(date +%s%N)
 hz=$(getconf CLK_TCK)
 cores=$(nproc)
-awk -v ms=$(((end - start) / 1000000)) -v n="$n" -v s="$slots" -v wt=$((wt_ns / 1000000)) -v t="$ticks" -v hz="$hz" -v rss="$hwm" -v gcpu="$git_cpu" -v cores="$cores" -v anon="$anon" -v file="$file" 'BEGIN {
+awk -v ms=$(((end - start) / 1000000)) -v n="$n" -v s="$slots" -v wt=$((wt_ns / 1000000)) -v t="$ticks" -v hz="$hz" -v rss="$hwm" -v gcpu="$git_cpu" -v cores="$cores" -v anon="$anon" -v file="$file" -v agent="$((agent_ms / 1000))" 'BEGIN {
     waves = int((n + s - 1) / s)
     ideal = waves * 1000 + n * wt / cores
     cpu = t / hz
@@ -64,6 +73,8 @@ awk -v ms=$(((end - start) / 1000000)) -v n="$n" -v s="$slots" -v wt=$((wt_ns / 
     printf "  makespan            %.2f s\n", ms / 1000
     printf "  ideal               %.2f s  (%d waves x 1 s + %d git worktree adds of %d ms spread over %d cores)\n", ideal / 1000, waves, n, wt, cores
     printf "  ratio               %.3fx  (target <= 1.05x)\n", ms / ideal
+    measured = waves * agent + n * wt / cores
+    printf "    with the agent as measured alone (%d ms, not 1 s): ideal %.2f s, ratio %.3fx\n", agent, measured / 1000, ms / measured
     printf "  orchestrator CPU    %.2f s = %.1f%% of one core over the run  (target <= 2%%)\n", cpu, 100 * cpu / (ms / 1000)
     printf "    git worktree add of the same %d worktrees: %.2f s CPU; the rest, %.2f s = %.1f%%, is orchestration\n", n, gcpu, cpu - gcpu, 100 * (cpu - gcpu) / (ms / 1000)
     printf "  CPU per change      %.1f ms, git worktree add %.1f ms: orchestration %.1f ms per change  (target <= 20 ms, flat in N)\n", 1000 * cpu / n, 1000 * gcpu / n, 1000 * (cpu - gcpu) / n
