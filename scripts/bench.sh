@@ -7,8 +7,7 @@
 #   status       `git conflux status --json` vs `openspec list --json`, 200 changes x 30 tasks,
 #                100 recorded runs
 #   orchestrate  `git conflux start` on 100 changes, 16 slots, a 1 s agent: makespan, CPU, RSS
-#                (CHANGES=20 SLOTS=4 for the small run; FROM=<repo> starts from a packed
-#                clone of a real history, e.g. tokio)
+#                (CHANGES=20 SLOTS=4 for the small run)
 # BIN=path measures a prebuilt binary (merge, bigrepo, status, orchestrate).
 #   agent        the runner and stream decoders (criterion: cargo bench --bench agent)
 # Each section prints medians of >= 5 runs and the ratios to its baseline.
