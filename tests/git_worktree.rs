@@ -664,3 +664,31 @@ fn add_submodule(fixture: &Fixture) {
     ]);
     fixture.git(&["commit", "-q", "-m", "add submodule"]);
 }
+
+/// A registration is found at the worktree's path however git recorded the folder: here
+/// through a symlink of another name that leads there.
+#[test]
+fn a_registration_recorded_through_a_symlink_is_found_at_its_path() {
+    let fixture = Fixture::new();
+    let repo = Repo::discover(&fixture.root).unwrap();
+    let spec = spec(&fixture, "theta");
+    fixture.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "other",
+        spec.path.to_str().unwrap(),
+    ]);
+    let link = fixture.base.join("link-to-theta");
+    std::os::unix::fs::symlink(&spec.path, &link).unwrap();
+    let gitdir = fixture.root.join(".git/worktrees/theta/gitdir");
+    std::fs::write(&gitdir, format!("{}\n", link.join(".git").display())).unwrap();
+
+    let err = repo.prepare_worktree(&spec).unwrap_err();
+
+    assert!(
+        matches!(&err, create::Error::OtherBranch { actual, .. } if actual.as_deref() == Some("other")),
+        "{err}"
+    );
+}

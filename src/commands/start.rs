@@ -76,8 +76,11 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> Result<Exit, CommandError> {
     let display = Display::choose(&ctx.ui, args.json, args.no_progress);
     // Blocking steps (checkouts, commits, merges) are CPU-bound gix work: more of them at once
     // than a few does not finish sooner, and each one running holds a thread stack, a malloc
-    // arena and its inflate buffers (100 changes in 16 slots peaked at 33 MB with tokio's
-    // default of up to 512 threads, 25 MB with 4). They queue for a thread instead.
+    // arena and its inflate buffers. They queue for a thread instead. Measured at 100 changes
+    // in 16 slots (scripts/bench/orchestrate.sh, same session, alternated): 4 threads peak at
+    // 19.7-20.6 MB, one per slot plus 2 at 24.1-25.5 MB, with no makespan difference beyond
+    // the noise (1.00-1.16x against 0.97-1.17x ideal). The price: checkouts hung in a
+    // smudge filter that never answers hold the threads until Ctrl-C.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(BLOCKING_THREADS)

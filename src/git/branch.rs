@@ -177,14 +177,7 @@ impl CheckedOut {
 /// linear in N.
 pub(crate) fn checked_out(repo: &gix::Repository) -> Result<Vec<CheckedOut>, Error> {
     let list_error = |source| Error::ListWorktrees { source };
-    let mut out = Vec::new();
-    let (branch, detached) = head_file(repo.common_dir(), None)?;
-    out.push(CheckedOut {
-        branch,
-        detached,
-        linked_workdir: None,
-        is_main: true,
-    });
+    let mut out = vec![main_checked_out(repo)?];
     for proxy in repo
         .worktrees()
         .map_err(|e| list_error(gix::Error::from_error(e)))?
@@ -201,6 +194,18 @@ pub(crate) fn checked_out(repo: &gix::Repository) -> Result<Vec<CheckedOut>, Err
     Ok(out)
 }
 
+/// What the main worktree's HEAD file (in the common dir) names: one file read, whatever
+/// the number of linked worktrees.
+pub(crate) fn main_checked_out(repo: &gix::Repository) -> Result<CheckedOut, Error> {
+    let (branch, detached) = head_file(repo.common_dir(), None)?;
+    Ok(CheckedOut {
+        branch,
+        detached,
+        linked_workdir: None,
+        is_main: true,
+    })
+}
+
 /// The top level of the first worktree (main first, as [`checked_out`]) that has `branch`
 /// checked out. The main worktree's HEAD is read alone first: a base is almost always
 /// checked out there, and then the HEAD files of the N linked worktrees are not read.
@@ -208,13 +213,7 @@ pub(crate) fn workdir_of(
     repo: &gix::Repository,
     branch: &FullName,
 ) -> Result<Option<PathBuf>, Error> {
-    let (main_branch, detached) = head_file(repo.common_dir(), None)?;
-    let main = CheckedOut {
-        branch: main_branch,
-        detached,
-        linked_workdir: None,
-        is_main: true,
-    };
+    let main = main_checked_out(repo)?;
     if main.branch.as_ref() == Some(branch)
         && let Some(workdir) = main.workdir(repo)
     {

@@ -32,7 +32,10 @@ impl Repo {
     /// Find the repository containing `start` (any subdirectory, or inside a linked worktree).
     pub fn discover(start: &Path) -> Result<Repo, open::Error> {
         let start = std::path::absolute(start).unwrap_or_else(|_| start.to_owned());
-        match gix::ThreadSafeRepository::discover(&start) {
+        let mut trust = gix::sec::trust::Mapping::<gix::open::Options>::default();
+        trust.full = capped(trust.full);
+        trust.reduced = capped(trust.reduced);
+        match gix::ThreadSafeRepository::discover_opts(&start, Default::default(), trust) {
             Ok(shared) => Ok(Repo {
                 shared: Arc::new(shared),
                 merge_objects: Arc::default(),
@@ -79,13 +82,15 @@ impl Repo {
 
     fn open_shared(path: &Path) -> Result<gix::ThreadSafeRepository, open::Error> {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-        gix::ThreadSafeRepository::open(&path).map_err(|source| {
-            if source.dominant_class() == Some(gix::error::Class::NotFound) {
-                open::Error::NotARepository { path }
-            } else {
-                open::Error::open(path, source)
-            }
-        })
+        gix::ThreadSafeRepository::open_opts(&path, capped(gix::open::Options::default())).map_err(
+            |source| {
+                if source.dominant_class() == Some(gix::error::Class::NotFound) {
+                    open::Error::NotARepository { path }
+                } else {
+                    open::Error::open(path, source)
+                }
+            },
+        )
     }
 
     /// A thread-local view of the repository.
@@ -155,6 +160,18 @@ impl Repo {
     pub fn is_ancestor(&self, ancestor: ObjectId, of: ObjectId) -> Result<bool, branch::Error> {
         branch::is_ancestor(&self.local(), ancestor, of)
     }
+}
+
+/// What one repository handle may keep of decoded pack objects (delta bases), unless the
+/// repository sets `core.deltaBaseCacheLimit` itself. gix's default is git's, 96 MB per
+/// handle; a run opens a handle per checkout and commit, several at once, and reads each
+/// tree once, where a small cache serves as well (measured on a packed clone of tokio in
+/// `scripts/bench/orchestrate.sh`). Worktrees created through a handle inherit the setting.
+const PACK_CACHE_LIMIT: &str = "gitoxide.core.deltaBaseCacheLimit=8m";
+
+/// `options` with the pack cache capped ([`PACK_CACHE_LIMIT`]).
+fn capped(options: gix::open::Options) -> gix::open::Options {
+    options.config_overrides([PACK_CACHE_LIMIT])
 }
 
 /// `path` made absolute and, when it exists, free of symlinks (so that paths compare equal to

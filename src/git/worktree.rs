@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use gix::ObjectId;
-use gix::refs::transaction::PreviousValue;
+use gix::refs::Target;
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit};
 
 use super::branch::{self, short_local_name};
 use super::repo::absolute;
@@ -180,18 +181,28 @@ impl Registration {
     }
 }
 
-fn registrations(repo: &gix::Repository) -> Result<Vec<Registration>, gix::Error> {
+/// The registrations `wanted` picks, given each one's HEAD branch and registered folder as
+/// written (not yet made absolute); only those are read in full (canonical path, lock,
+/// prunable), so that a creation, which wants one or two of N, reads two small files of each.
+fn registrations(
+    repo: &gix::Repository,
+    wanted: impl Fn(Option<&gix::refs::FullName>, Option<&Path>) -> bool,
+) -> Result<Vec<Registration>, gix::Error> {
     let mut out = Vec::new();
     for proxy in repo.worktrees()? {
         let admin_dir = proxy.git_dir().to_owned();
+        let base = proxy.base().ok();
+        let (branch, detached) =
+            branch::head_file(&admin_dir, base.as_deref()).unwrap_or((None, None));
+        if !wanted(branch.as_ref(), base.as_deref()) {
+            continue;
+        }
         let id = proxy.id().map(|id| id.to_string()).unwrap_or_default();
-        let path = proxy.base().ok().map(|base| absolute(&base));
+        let path = base.map(|base| absolute(&base));
         let locked = proxy.is_locked();
         let initializing = std::fs::read_to_string(admin_dir.join("locked"))
             .is_ok_and(|reason| reason.trim() == "initializing");
         let prunable = proxy.is_prunable();
-        let (branch, detached) =
-            branch::head_file(&admin_dir, path.as_deref()).unwrap_or((None, None));
         out.push(Registration {
             admin_dir,
             id,
@@ -204,6 +215,16 @@ fn registrations(repo: &gix::Repository) -> Result<Vec<Registration>, gix::Error
         });
     }
     Ok(out)
+}
+
+/// Whether the registered folder `registered` (as written) may be `path` (absolute and
+/// canonical) once made canonical too: same last name, or a symlink (which may lead there).
+/// Cheap, so that only such candidates are canonicalised.
+fn may_be_at(registered: &Path, path: &Path) -> bool {
+    registered.file_name() == path.file_name()
+        || registered
+            .symlink_metadata()
+            .is_ok_and(|meta| meta.file_type().is_symlink())
 }
 
 fn remove_dir_if_exists(path: &Path) -> std::io::Result<()> {
@@ -274,7 +295,10 @@ impl Repo {
         let path = absolute(&spec.path);
         let inspect = |source| create::Error::Inspect { source };
 
-        for registration in registrations(&repo).map_err(inspect)? {
+        let ours = |branch: Option<&gix::refs::FullName>, registered: Option<&Path>| {
+            branch == Some(&name) || registered.is_some_and(|r| may_be_at(r, &path))
+        };
+        for registration in registrations(&repo, ours).map_err(inspect)? {
             let at_our_path = registration.path.as_deref() == Some(path.as_path());
             let holds_our_branch = registration.branch.as_ref() == Some(&name);
             if !(at_our_path || holds_our_branch) {
@@ -332,10 +356,9 @@ impl Repo {
                 worktree: registered_path,
             });
         }
-        if let Some(main) = branch::checked_out(&repo)?
-            .into_iter()
-            .find(|w| w.is_main && w.branch.as_ref() == Some(&name))
-        {
+        // The linked worktrees were looked at above; the main one's HEAD is one file.
+        let main = branch::main_checked_out(&repo)?;
+        if main.branch.as_ref() == Some(&name) {
             return Err(create::Error::CheckedOutElsewhere {
                 branch: spec.branch.clone(),
                 worktree: main.workdir(&repo).unwrap_or_default(),
@@ -354,8 +377,8 @@ impl Repo {
             }
         }
 
-        let created_branch = match branch::tip(&repo, &name)? {
-            Some(_) => false,
+        let (tip, created_branch) = match branch::tip(&repo, &name)? {
+            Some(tip) => (tip, false),
             None => {
                 repo.reference(
                     name.clone(),
@@ -371,16 +394,10 @@ impl Repo {
                     branch: spec.branch.clone(),
                     source,
                 })?;
-                true
+                (spec.start, true)
             }
         };
-        let added = repo.add_worktree(
-            &path,
-            gix::worktree::add::Head::Attached(name.clone()),
-            gix::progress::Discard,
-            &AtomicBool::new(false),
-        );
-        let (linked, _outcome) = match added {
+        let linked = match add_on_branch(&repo, &path, &name, tip) {
             Ok(added) => added,
             Err(source) => {
                 if created_branch {
@@ -420,7 +437,7 @@ impl Repo {
     pub fn worktrees(&self) -> Result<Vec<WorktreeInfo>, list::Error> {
         let repo = self.local();
         let registrations =
-            registrations(&repo).map_err(|source| list::Error::Inspect { source })?;
+            registrations(&repo, |_, _| true).map_err(|source| list::Error::Inspect { source })?;
         let mut out = Vec::with_capacity(registrations.len());
         for registration in registrations {
             let path = registration.path.clone().unwrap_or_default();
@@ -486,6 +503,35 @@ impl Repo {
             )
             .map_err(failed)
     }
+}
+
+/// `repo.add_worktree` with HEAD on branch `name` (at `tip`), minus gix's check that no
+/// other worktree has the branch checked out: that check opens every worktree as a
+/// repository, O(N) opens per creation and most of `start`'s own CPU at 100 changes, and
+/// [`Repo::prepare_worktree`] has made it already by reading the HEAD files. The worktree is
+/// registered detached at `tip`, its HEAD is pointed at the branch, then it is checked out;
+/// until the checkout finishes it is locked `initializing`, and a failure rolls it back.
+fn add_on_branch(
+    repo: &gix::Repository,
+    path: &Path,
+    name: &gix::refs::FullName,
+    tip: ObjectId,
+) -> Result<gix::Repository, gix::Error> {
+    let interrupt = AtomicBool::new(false);
+    let prepared =
+        repo.prepare_add_worktree(path, gix::worktree::add::Head::Detached(tip), &interrupt)?;
+    let head = gix::refs::FullName::try_from("HEAD").map_err(gix::Error::from_error)?;
+    prepared.repo().edit_reference(RefEdit {
+        change: Change::Update {
+            log: LogChange::default(),
+            expected: PreviousValue::MustExistAndMatch(Target::Object(tip)),
+            new: Target::Symbolic(name.clone()),
+        },
+        name: head,
+        deref: false,
+    })?;
+    let (linked, _outcome) = prepared.checkout(gix::progress::Discard, &interrupt)?;
+    Ok(linked)
 }
 
 /// Whether `repo` has a submodule checked out (git refuses to remove such a worktree without

@@ -6,6 +6,7 @@ pub mod control;
 pub mod event;
 pub mod hooks;
 pub mod leftover;
+pub(crate) mod memory;
 pub mod merge;
 pub mod overview;
 pub mod pipeline;

@@ -21,6 +21,7 @@ use crate::git::{self, Repo, WorktreeSpec};
 use crate::run::budget::{RunSpend, Spend};
 use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
+use crate::run::memory;
 use crate::run::process;
 use crate::run::state::{BranchOwner, ChangeState, Phase, RunDir, branch_owner, now_secs};
 
@@ -726,7 +727,7 @@ impl Pipeline<'_> {
         what: &str,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Outcome> {
-        let task = tokio::task::spawn_blocking(work);
+        let task = memory::spawn_git_step(work);
         tokio::select! {
             joined = task => joined
                 .map_err(|e| Outcome::new(Phase::Failed, format!("{what} panicked: {e}"))),
@@ -999,7 +1000,7 @@ impl Pipeline<'_> {
     async fn commit(&self, worktree: &Path, message: &str) -> Result<(), String> {
         let wt = worktree.to_owned();
         let msg = message.to_owned();
-        let committed = tokio::task::spawn_blocking(move || git::commit_all(&wt, &msg))
+        let committed = memory::spawn_git_step(move || git::commit_all(&wt, &msg))
             .await
             .map_err(|e| format!("committing panicked: {e}"))?
             .map_err(|e| {

@@ -148,8 +148,13 @@ pub async fn run(
     };
     d.add_jobs(jobs_in_order);
 
+    // Only an end, a merge, a stop or an added change can free a slot or a dependency: the
+    // many events between them (output lines, phases) do not walk the queue again.
+    let mut may_launch = true;
     loop {
-        d.launch_ready();
+        if std::mem::take(&mut may_launch) {
+            d.launch_ready();
+        }
         d.start_merge();
         if d.running.set.is_empty() && d.merging.is_none() {
             // Drain what the finished pipelines sent before saying the run is over.
@@ -187,6 +192,7 @@ pub async fn run(
                 (d.report)(&event);
             }
         }
+        may_launch = !matches!(input, Input::Event(_));
         d.handle(input);
     }
     d.finish(started)
@@ -443,10 +449,14 @@ impl Dispatcher<'_, '_> {
         if self.interrupts > 0 || self.shared.spend.spent_reason().is_some() {
             return;
         }
-        for id in self.order.clone() {
+        for index in 0..self.order.len() {
             if self.running.set.len() >= self.parallel {
                 return;
             }
+            if !matches!(self.slots.get(&self.order[index]), Some(Slot::Waiting(_))) {
+                continue;
+            }
+            let id = self.order[index].clone();
             let ready = match self.slots.get(&id) {
                 Some(Slot::Waiting(job)) => job.waits_for.iter().all(|(d, _)| {
                     self.outcomes.get(d).is_some_and(|o| is_success(o.phase))
