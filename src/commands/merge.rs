@@ -13,6 +13,10 @@ use crate::run::state::Phase;
 
 pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> Result<Exit, CommandError> {
     let ws = ctx.workspace()?;
+    if !args.dry_run {
+        // Worktrees a killed merge moved to the trash go in the background meanwhile.
+        ws.repo.empty_trash();
+    }
     let config = ws.config()?;
     let view = overview_of_records(&ws)?;
     view.check_ids(&args.ids)?;

@@ -190,8 +190,10 @@ pub(crate) fn as_you_go(ws: &Workspace, changes: RunChanges) -> MergeFn {
 }
 
 /// Settles what a merge cut short left in the checkout (`git::journal`), under the merge
-/// lock; `say` hears what was done. A merge running now settles it itself.
+/// lock; `say` hears what was done. A merge running now settles it itself. Worktrees a
+/// killed merge had moved to the trash are deleted in the background.
 pub fn recover(ws: &Workspace, mut say: impl FnMut(&str)) -> Result<(), Error> {
+    ws.repo.empty_trash();
     let Some(_lock) = ws.run_dir.try_merge_lock()? else {
         return Ok(());
     };

@@ -525,3 +525,37 @@ fn a_merge_lock_held_elsewhere_delays_start_merge_and_never_fails_the_change() {
         "{stderr}"
     );
 }
+
+/// A merged change's worktree goes through the trash (`.git/conflux/trash`): the merge
+/// returns with the trash empty, and what a killed merge left there is deleted by the next
+/// `merge` or `clean` (read-only folders, as some tools leave them, included).
+#[test]
+fn merge_and_clean_empty_the_trash_a_killed_merge_left() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = done(&[("a", &[]), ("b", &[])]);
+    let trash = env.root.join(".git/conflux/trash");
+    let leave = |name: &str| {
+        let left = trash.join(name).join("src/deep");
+        std::fs::create_dir_all(&left).unwrap();
+        std::fs::write(left.join("file.txt"), "left by a killed merge\n").unwrap();
+        std::fs::set_permissions(&left, std::fs::Permissions::from_mode(0o555)).unwrap();
+    };
+    leave("a.4242.1.0");
+    let out = env.conflux(&["merge", "a"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(!env.worktree("a").exists());
+    assert_eq!(env.state("a")["phase"], "merged");
+    let left: Vec<_> = std::fs::read_dir(&trash).unwrap().collect();
+    assert!(left.is_empty(), "the trash still holds {left:?}");
+    assert!(
+        !env.git(&["worktree", "list", "--porcelain"]).contains("/a\n"),
+        "registration kept"
+    );
+
+    leave("b.4242.2.0");
+    let out = env.conflux(&["clean", "--all", "--force"]);
+    assert_eq!(out.code, 0, "{out}");
+    let left: Vec<_> = std::fs::read_dir(&trash).unwrap().collect();
+    assert!(left.is_empty(), "clean left {left:?} in the trash");
+    env.git(&["fsck", "--strict"]);
+}
