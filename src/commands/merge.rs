@@ -18,7 +18,7 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> Result<Exit, CommandError> {
         ws.repo.empty_trash();
     }
     let config = ws.config()?;
-    let view = overview_of_records(&ws)?;
+    let view = overview_of_records(&ws, (!args.all).then_some(args.ids.as_slice()))?;
     view.check_ids(&args.ids)?;
     let options = MergeOptions {
         mode: if args.squash {
