@@ -483,16 +483,11 @@ impl Repo {
         }
         if exists {
             if !force {
-                let linked = Repo::open_at(&path).map_err(|e| failed(gix::Error::from_error(e)))?;
-                if has_populated_submodule(&linked).map_err(failed)? {
+                if has_populated_submodule(&admin_dir, &path).map_err(failed)? {
                     return Err(remove::Error::Submodule { path });
                 }
-                // Our own check instead of gix's: it skips comparing HEAD with the index when
-                // git's tree cache says they are equal, where gix's reads every tree of HEAD.
-                if !status::changed_paths(&linked, Vec::new(), true)
-                    .map_err(failed)?
-                    .is_empty()
-                {
+                // The one dirty check (`git status` would list something), not gix's.
+                if status::is_dirty(&path).map_err(|e| failed(gix::Error::from_error(e)))? {
                     return Err(remove::Error::Dirty { path });
                 }
             }
@@ -550,15 +545,23 @@ fn linked_admin_dir(repo: &gix::Repository, path: &Path) -> Option<PathBuf> {
     (absolute(&back) == dot_git).then_some(admin_dir)
 }
 
-/// Whether `repo` has a submodule checked out (git refuses to remove such a worktree without
-/// force): a `modules` dir in its git dir, or a gitlink in the index whose folder has `.git`.
-fn has_populated_submodule(repo: &gix::Repository) -> Result<bool, gix::Error> {
-    if repo.git_dir().join("modules").is_dir() {
+/// Whether the linked worktree at `workdir`, registered at `admin_dir`, has a submodule
+/// checked out (git refuses to remove such a worktree without force): a `modules` dir in its
+/// admin dir, or a gitlink in its index whose folder has `.git`.
+fn has_populated_submodule(admin_dir: &Path, workdir: &Path) -> Result<bool, gix::Error> {
+    if admin_dir.join("modules").is_dir() {
         return Ok(true);
     }
-    let (Some(workdir), index) = (repo.workdir(), repo.index_or_empty()?) else {
+    let index_path = admin_dir.join("index");
+    if !index_path.exists() {
         return Ok(false);
+    }
+    let options = gix::index::decode::Options {
+        thread_limit: Some(1),
+        ..Default::default()
     };
+    let index = gix::index::File::at(index_path, gix::hash::Kind::Sha1, false, options)
+        .map_err(gix::Error::from_error)?;
     Ok(index
         .entries()
         .iter()
