@@ -677,7 +677,10 @@ fn remove_keeps_locked_worktrees_and_folders_that_do_not_link_back() {
     fixture.git(&["worktree", "lock", locked.path.to_str().unwrap()]);
     let err = repo.remove_worktree(&locked.path, true).unwrap_err();
     assert!(err.to_string().contains("locked"), "{err}");
-    assert!(locked.path.join(".git").is_file(), "removed a locked worktree");
+    assert!(
+        locked.path.join(".git").is_file(),
+        "removed a locked worktree"
+    );
 
     let other = spec(&fixture, "other");
     repo.prepare_worktree(&other).unwrap();
@@ -688,7 +691,10 @@ fn remove_keeps_locked_worktrees_and_folders_that_do_not_link_back() {
     std::fs::write(impostor.join(".git"), link).unwrap();
     let err = repo.remove_worktree(&impostor, true).unwrap_err();
     assert!(err.to_string().contains("not a worktree"), "{err}");
-    assert!(impostor.join("keep.txt").exists(), "removed a folder that is not a worktree");
+    assert!(
+        impostor.join("keep.txt").exists(),
+        "removed a folder that is not a worktree"
+    );
     assert!(other.path.join(".git").is_file());
     assert!(porcelain_worktrees(&fixture).contains("conflux/other"));
 

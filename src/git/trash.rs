@@ -53,7 +53,8 @@ impl Trash {
         let target = self
             .dir
             .join(format!("{name}.{}.{nanos}.{n}", std::process::id()));
-        let moved = std::fs::create_dir_all(&self.dir).and_then(|()| std::fs::rename(path, &target));
+        let moved =
+            std::fs::create_dir_all(&self.dir).and_then(|()| std::fs::rename(path, &target));
         match moved {
             Ok(()) => {
                 self.delete_later(target);

@@ -548,7 +548,8 @@ fn merge_and_clean_empty_the_trash_a_killed_merge_left() {
     let left: Vec<_> = std::fs::read_dir(&trash).unwrap().collect();
     assert!(left.is_empty(), "the trash still holds {left:?}");
     assert!(
-        !env.git(&["worktree", "list", "--porcelain"]).contains("/a\n"),
+        !env.git(&["worktree", "list", "--porcelain"])
+            .contains("/a\n"),
         "registration kept"
     );
 
@@ -593,7 +594,9 @@ fn merge_all_killed_between_two_merges_keeps_every_finished_merge() {
     let out = env.conflux(&["clean", "--all"]);
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(
-        env.git(&["worktree", "list", "--porcelain"]).matches("worktree ").count(),
+        env.git(&["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
         1,
         "{}",
         env.refs_and_worktrees()
