@@ -41,14 +41,17 @@ restore() {
 }
 
 # both WALL CPU COMMAND...: runs it once (output discarded), appending its wall time (us) to
-# WALL and its CPU time (task-clock, us, every thread and child; perf stat) to CPU. CPU time
-# is far less sensitive than wall time to the other work of a shared machine.
+# WALL and its CPU time (task-clock, us, every thread and child) to CPU, both as perf stat
+# measures the command itself (perf's own start-up not included). CPU time is far less
+# sensitive than wall time to the other work of a shared machine.
 both() {
     wall=$1 cpu=$2
     shift 2
     if command -v perf >/dev/null 2>&1; then
-        us perf stat -x, -e task-clock -o "$work/perf.out" "$@" >>"$wall"
-        awk -F, '/task-clock/ {printf "%d\n", $1 * 1000}' "$work/perf.out" >>"$cpu"
+        LC_ALL=C perf stat -e task-clock -o "$work/perf.out" "$@" >/dev/null 2>&1 ||
+            { echo "failed: $*" >&2; exit 1; }
+        awk '/seconds time elapsed/ {printf "%d\n", $1 * 1000000}' "$work/perf.out" >>"$wall"
+        awk '/msec task-clock/ {printf "%d\n", $1 * 1000}' "$work/perf.out" >>"$cpu"
     else
         us "$@" >>"$wall"
         echo 0 >>"$cpu"
