@@ -692,3 +692,44 @@ fn a_registration_recorded_through_a_symlink_is_found_at_its_path() {
         "{err}"
     );
 }
+
+/// Removal finds the registration through the folder's `.git` link: a locked worktree is kept
+/// even with force, and a folder whose `.git` file leads to another registration (or none)
+/// is not this repository's worktree and is left untouched.
+#[test]
+fn remove_keeps_locked_worktrees_and_folders_that_do_not_link_back() {
+    let fixture = Fixture::new();
+    let repo = Repo::discover(&fixture.root).unwrap();
+    let locked = spec(&fixture, "locked");
+    repo.prepare_worktree(&locked).unwrap();
+    fixture.git(&["worktree", "lock", locked.path.to_str().unwrap()]);
+    let err = repo.remove_worktree(&locked.path, true).unwrap_err();
+    assert!(err.to_string().contains("locked"), "{err}");
+    assert!(
+        locked.path.join(".git").is_file(),
+        "removed a locked worktree"
+    );
+
+    let other = spec(&fixture, "other");
+    repo.prepare_worktree(&other).unwrap();
+    let impostor = fixture.base.join("impostor");
+    std::fs::create_dir_all(&impostor).unwrap();
+    write_file(&impostor, "keep.txt", "mine\n");
+    let link = std::fs::read_to_string(other.path.join(".git")).unwrap();
+    std::fs::write(impostor.join(".git"), link).unwrap();
+    let err = repo.remove_worktree(&impostor, true).unwrap_err();
+    assert!(err.to_string().contains("not a worktree"), "{err}");
+    assert!(
+        impostor.join("keep.txt").exists(),
+        "removed a folder that is not a worktree"
+    );
+    assert!(other.path.join(".git").is_file());
+    assert!(porcelain_worktrees(&fixture).contains("conflux/other"));
+
+    repo.remove_worktree(&other.path, false).unwrap();
+    assert!(!other.path.exists());
+    assert!(!porcelain_worktrees(&fixture).contains("conflux/other"));
+    fixture.git(&["worktree", "unlock", locked.path.to_str().unwrap()]);
+    repo.remove_worktree(&locked.path, false).unwrap();
+    fixture.assert_fsck();
+}

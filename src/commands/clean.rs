@@ -11,6 +11,9 @@ use crate::run::workspace::Workspace;
 
 pub fn cmd_clean(ctx: &Context, args: CleanArgs) -> Result<Exit, CommandError> {
     let ws = ctx.workspace()?;
+    if !args.dry_run {
+        ws.repo.empty_trash();
+    }
     let mut states = Vec::new();
     for loaded in ws.run_dir.load_all() {
         match loaded {

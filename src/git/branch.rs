@@ -142,19 +142,21 @@ pub(crate) struct CheckedOut {
     pub branch: Option<FullName>,
     /// The commit of a detached HEAD.
     pub detached: Option<ObjectId>,
-    /// Top level of a linked worktree as registered (it may be missing for a stale
-    /// registration); `None` for the main worktree, found on demand by [`CheckedOut::workdir`].
-    linked_workdir: Option<PathBuf>,
-    /// `true` for the main worktree.
-    pub is_main: bool,
+    /// The admin dir of a linked worktree (`<common-dir>/worktrees/<id>`); `None` for the
+    /// main worktree. Top levels are found on demand by [`CheckedOut::workdir`].
+    linked_git_dir: Option<PathBuf>,
 }
 
 impl CheckedOut {
     /// Absolute top level of the worktree; looked up only for the worktree a caller picked,
     /// since opening the main repository and resolving symlinks cost more than the listing.
     pub(crate) fn workdir(&self, repo: &gix::Repository) -> Option<PathBuf> {
-        if !self.is_main {
-            return self.linked_workdir.as_deref().map(absolute);
+        if let Some(git_dir) = &self.linked_git_dir {
+            // The registration's `gitdir` file names the worktree's `.git` file (it may be
+            // missing for a stale registration).
+            let dot_git = std::fs::read_to_string(git_dir.join("gitdir")).ok()?;
+            let dot_git = git_dir.join(dot_git.trim_end_matches(['\n', '\r']));
+            return dot_git.parent().map(absolute);
         }
         if repo.git_dir() == repo.common_dir() {
             return repo.workdir().map(absolute);
@@ -173,8 +175,8 @@ impl CheckedOut {
 }
 
 /// What the HEAD file of every worktree names, main first. Reads one small file per
-/// worktree and opens no repository, so that checks repeated for each of N changes stay
-/// linear in N.
+/// worktree (its HEAD; where it is checked out only when asked) and opens no repository,
+/// so that checks repeated for each of N changes stay linear in N.
 pub(crate) fn checked_out(repo: &gix::Repository) -> Result<Vec<CheckedOut>, Error> {
     let list_error = |source| Error::ListWorktrees { source };
     let mut out = vec![main_checked_out(repo)?];
@@ -182,13 +184,11 @@ pub(crate) fn checked_out(repo: &gix::Repository) -> Result<Vec<CheckedOut>, Err
         .worktrees()
         .map_err(|e| list_error(gix::Error::from_error(e)))?
     {
-        let workdir = proxy.base().ok();
-        let (branch, detached) = head_file(proxy.git_dir(), workdir.as_deref())?;
+        let (branch, detached) = head_file(proxy.git_dir(), None)?;
         out.push(CheckedOut {
             branch,
             detached,
-            linked_workdir: workdir,
-            is_main: false,
+            linked_git_dir: Some(proxy.git_dir().to_owned()),
         });
     }
     Ok(out)
@@ -201,8 +201,7 @@ pub(crate) fn main_checked_out(repo: &gix::Repository) -> Result<CheckedOut, Err
     Ok(CheckedOut {
         branch,
         detached,
-        linked_workdir: None,
-        is_main: true,
+        linked_git_dir: None,
     })
 }
 

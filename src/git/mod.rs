@@ -19,6 +19,7 @@ pub mod merge;
 pub mod open;
 mod repo;
 pub mod status;
+mod trash;
 pub mod worktree;
 pub mod worktree_merge;
 

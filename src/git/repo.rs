@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use gix::ObjectId;
 
 use super::env::RepoEnv;
+use super::trash::Trash;
 use super::{branch, open};
 
 /// A git repository, cheap to clone and to share between threads.
@@ -18,6 +19,8 @@ pub struct Repo {
     /// The object database handle (with its object cache) of the last merge, lent to the
     /// next one: merging N changes one after the other reads the same commits and trees.
     merge_objects: Arc<Mutex<Option<gix::OdbHandle>>>,
+    /// Where removed worktrees are deleted in the background; the last clone waits for it.
+    pub(crate) trash: Arc<Trash>,
 }
 
 impl std::fmt::Debug for Repo {
@@ -36,10 +39,7 @@ impl Repo {
         trust.full = capped(trust.full);
         trust.reduced = capped(trust.reduced);
         match gix::ThreadSafeRepository::discover_opts(&start, Default::default(), trust) {
-            Ok(shared) => Ok(Repo {
-                shared: Arc::new(shared),
-                merge_objects: Arc::default(),
-            }),
+            Ok(shared) => Ok(Repo::new(shared)),
             Err(err)
                 if err
                     .downcast_any_ref::<gix::discover::upwards::Error>()
@@ -56,10 +56,7 @@ impl Repo {
     /// work tree is refused: changes, `.conflux.yaml` and merges live in its own.
     pub fn locate(start: &Path, env: &RepoEnv) -> Result<Repo, open::Error> {
         let repo = match &env.git_dir {
-            Some(git_dir) => Repo {
-                shared: Arc::new(Self::open_shared(git_dir)?),
-                merge_objects: Arc::default(),
-            },
+            Some(git_dir) => Repo::new(Self::open_shared(git_dir)?),
             None => Self::discover(start)?,
         };
         if let Some(work_tree) = &env.work_tree {
@@ -73,6 +70,15 @@ impl Repo {
             }
         }
         Ok(repo)
+    }
+
+    fn new(shared: gix::ThreadSafeRepository) -> Repo {
+        let trash = Trash::new(&absolute(shared.to_thread_local().common_dir()));
+        Repo {
+            shared: Arc::new(shared),
+            merge_objects: Arc::default(),
+            trash: Arc::new(trash),
+        }
     }
 
     /// Open the repository whose (main or linked) worktree or git dir is exactly `path`.

@@ -151,6 +151,16 @@ pub mod remove {
         Dirty { path: PathBuf },
         #[error("kept the worktree at {}: it contains an initialised submodule; remove it with force", path.display())]
         Submodule { path: PathBuf },
+        #[error("kept the worktree at {}: it is locked; unlock it with `git worktree unlock` first", path.display())]
+        Locked { path: PathBuf },
+        #[error("{} is not a worktree of this repository (its .git file does not link it to one); it was left as it is", path.display())]
+        NotRegistered { path: PathBuf },
+        #[error("could not remove {}", path.display())]
+        Io {
+            path: PathBuf,
+            #[source]
+            source: std::io::Error,
+        },
     }
 }
 
@@ -471,6 +481,11 @@ impl Repo {
     /// files, contains an initialised submodule, or is locked (like `git worktree remove`).
     /// With `force`, discards changes but still respects a lock. The branch stays: delete it
     /// with [`Repo::delete_branch`].
+    ///
+    /// The folder is moved into the repository's trash and deleted by a background thread
+    /// (see `git::trash`); the registration goes at once, after the folder, so that a crash
+    /// in between leaves a registration that `git worktree prune` (and the next `start`)
+    /// removes, never a folder whose link leads nowhere.
     pub fn remove_worktree(&self, path: &Path, force: bool) -> Result<(), remove::Error> {
         let repo = self.local();
         let path = absolute(path);
@@ -478,30 +493,32 @@ impl Repo {
             path: path.clone(),
             source,
         };
-        let target = repo.prepare_remove_worktree(&path).map_err(failed)?;
-        if !force && path.exists() {
-            // Our own check instead of gix's: it skips comparing HEAD with the index when
-            // git's tree cache says they are equal, where gix's reads every tree of HEAD.
-            let linked = target.repository().map_err(failed)?;
-            if has_populated_submodule(&linked).map_err(failed)? {
-                return Err(remove::Error::Submodule { path });
-            }
-            if status::repo_is_dirty(&linked).map_err(failed)? {
-                return Err(remove::Error::Dirty { path });
-            }
+        let exists = path.symlink_metadata().is_ok();
+        let admin_dir = admin_dir_of(&repo, &path, exists)?;
+        if admin_dir.join("locked").symlink_metadata().is_ok() {
+            return Err(remove::Error::Locked { path });
         }
-        // A change's worktree is small: one thread deletes it faster than starting a pool.
-        let options = gix::worktree::remove::Options {
-            thread_limit: Some(1),
-            ..Default::default()
-        };
-        target
-            .options(options)
-            .remove(
-                gix::worktree::remove::Force::DiscardChanges,
-                gix::progress::Discard,
-            )
-            .map_err(failed)
+        if exists {
+            if !force {
+                if has_populated_submodule(&admin_dir, &path).map_err(failed)? {
+                    return Err(remove::Error::Submodule { path });
+                }
+                // The one dirty check (`git status` would list something), not gix's.
+                if status::is_dirty(&path).map_err(|e| failed(gix::Error::from_error(e)))? {
+                    return Err(remove::Error::Dirty { path });
+                }
+            }
+            self.trash
+                .throw_away(&path)
+                .map_err(|source| remove::Error::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
+        remove_dir_if_exists(&admin_dir).map_err(|source| remove::Error::Io {
+            path: admin_dir.clone(),
+            source,
+        })
     }
 }
 
@@ -534,15 +551,65 @@ fn add_on_branch(
     Ok(linked)
 }
 
-/// Whether `repo` has a submodule checked out (git refuses to remove such a worktree without
-/// force): a `modules` dir in its git dir, or a gitlink in the index whose folder has `.git`.
-fn has_populated_submodule(repo: &gix::Repository) -> Result<bool, gix::Error> {
-    if repo.git_dir().join("modules").is_dir() {
+/// The admin dir (`<common-dir>/worktrees/<id>`) of the linked worktree at `path`
+/// (absolute). A folder that is there must be a worktree of this repository: its `.git`
+/// file names the admin dir, whose `gitdir` file names it back (one registration read, not
+/// one per worktree). A folder that is gone is looked up among the registrations.
+fn admin_dir_of(
+    repo: &gix::Repository,
+    path: &Path,
+    exists: bool,
+) -> Result<PathBuf, remove::Error> {
+    let not_registered = || remove::Error::NotRegistered {
+        path: path.to_owned(),
+    };
+    if exists {
+        return linked_admin_dir(repo, path).ok_or_else(not_registered);
+    }
+    registrations(repo, |_, registered| {
+        registered.is_some_and(|registered| may_be_at(registered, path))
+    })
+    .map_err(|source| remove::Error::Remove {
+        path: path.to_owned(),
+        source,
+    })?
+    .into_iter()
+    .find(|registration| registration.path.as_deref() == Some(path))
+    .map(|registration| registration.admin_dir)
+    .ok_or_else(not_registered)
+}
+
+/// The admin dir that the `.git` file of the worktree folder `path` links to, when it is a
+/// registration of `repo` that links back to `path`.
+fn linked_admin_dir(repo: &gix::Repository, path: &Path) -> Option<PathBuf> {
+    let dot_git = path.join(".git");
+    let admin_dir = absolute(&gix::discover::path::from_gitdir_file(&dot_git).ok()?);
+    let registrations = absolute(&repo.common_dir().join("worktrees"));
+    if admin_dir.parent() != Some(registrations.as_path()) {
+        return None;
+    }
+    let back = std::fs::read_to_string(admin_dir.join("gitdir")).ok()?;
+    let back = admin_dir.join(back.trim_end_matches(['\n', '\r']));
+    (absolute(&back) == dot_git).then_some(admin_dir)
+}
+
+/// Whether the linked worktree at `workdir`, registered at `admin_dir`, has a submodule
+/// checked out (git refuses to remove such a worktree without force): a `modules` dir in its
+/// admin dir, or a gitlink in its index whose folder has `.git`.
+fn has_populated_submodule(admin_dir: &Path, workdir: &Path) -> Result<bool, gix::Error> {
+    if admin_dir.join("modules").is_dir() {
         return Ok(true);
     }
-    let (Some(workdir), index) = (repo.workdir(), repo.index_or_empty()?) else {
+    let index_path = admin_dir.join("index");
+    if !index_path.exists() {
         return Ok(false);
+    }
+    let options = gix::index::decode::Options {
+        thread_limit: Some(1),
+        ..Default::default()
     };
+    let index = gix::index::File::at(index_path, gix::hash::Kind::Sha1, false, options)
+        .map_err(gix::Error::from_error)?;
     Ok(index
         .entries()
         .iter()

@@ -190,8 +190,10 @@ pub(crate) fn as_you_go(ws: &Workspace, changes: RunChanges) -> MergeFn {
 }
 
 /// Settles what a merge cut short left in the checkout (`git::journal`), under the merge
-/// lock; `say` hears what was done. A merge running now settles it itself.
+/// lock; `say` hears what was done. A merge running now settles it itself. Worktrees a
+/// killed merge had moved to the trash are deleted in the background.
 pub fn recover(ws: &Workspace, mut say: impl FnMut(&str)) -> Result<(), Error> {
+    ws.repo.empty_trash();
     let Some(_lock) = ws.run_dir.try_merge_lock()? else {
         return Ok(());
     };
@@ -214,6 +216,53 @@ pub fn merge_change(
     change: &Change,
     options: &MergeOptions,
 ) -> Result<Merged, Error> {
+    let (merged, tidy) = merge_leaving_tidy(ws, config, change, options)?;
+    if let Some(tidy) = tidy {
+        tidy.run(ws);
+    }
+    Ok(merged)
+}
+
+/// What is left to do after a merge that is complete and recorded: removing the change's
+/// worktree (unless it holds uncommitted work) and its branch. `merge` of several changes
+/// does it beside the next merges; a kill before it leaves them to `clean`.
+#[derive(Debug)]
+pub struct Tidy {
+    worktree: PathBuf,
+    branch: String,
+    squash: bool,
+    outcome: MergeOutcome,
+}
+
+impl Tidy {
+    /// Removes the worktree, then the branch; failing to tidy up is worth a warning, not a
+    /// failed merge.
+    pub fn run(self, ws: &Workspace) {
+        if self.worktree.exists()
+            && let Err(e) = ws.repo.remove_worktree(&self.worktree, false)
+        {
+            tracing::warn!("kept the worktree {}: {e}", self.worktree.display());
+            return;
+        }
+        let deleted = if self.squash {
+            ws.repo.delete_branch(&self.branch, true)
+        } else {
+            ws.repo.delete_branch_after(&self.branch, &self.outcome)
+        };
+        if let Err(e) = deleted {
+            tracing::warn!("kept the branch {}: {e}", self.branch);
+        }
+    }
+}
+
+/// [`merge_change`] up to its [`Tidy`] (none with `keep`, or when it was merged before),
+/// which the caller runs.
+pub fn merge_leaving_tidy(
+    ws: &Workspace,
+    config: &Config,
+    change: &Change,
+    options: &MergeOptions,
+) -> Result<(Merged, Option<Tidy>), Error> {
     let id = change.id.as_str();
     let Some(mut st) = ws.run_dir.load(id)? else {
         return Err(Error::NoRun { id: id.to_owned() });
@@ -224,7 +273,7 @@ pub fn merge_change(
         );
     })?;
     if st.phase == Phase::Merged {
-        return Ok(Merged::Already);
+        return Ok((Merged::Already, None));
     }
     if config.is_change_branch(&st.base) {
         return Err(Error::ChangeBranchBase {
@@ -320,24 +369,13 @@ pub fn merge_change(
     if let Some(Err(e)) = hooks::run_blocking(config, "on_merged", &vars, &ws.root) {
         tracing::warn!("{e}");
     }
-    if !options.keep {
-        // The merge is done; failing to tidy up is worth a warning, not a failed merge.
-        if st.worktree.exists()
-            && let Err(e) = ws.repo.remove_worktree(&st.worktree, false)
-        {
-            tracing::warn!("kept the worktree {}: {e}", st.worktree.display());
-            return Ok(merged);
-        }
-        let deleted = if options.mode == MergeMode::Squash {
-            ws.repo.delete_branch(&st.branch, true)
-        } else {
-            ws.repo.delete_branch_after(&st.branch, &outcome)
-        };
-        if let Err(e) = deleted {
-            tracing::warn!("kept the branch {}: {e}", st.branch);
-        }
-    }
-    Ok(merged)
+    let tidy = (!options.keep).then(|| Tidy {
+        worktree: st.worktree,
+        branch: st.branch,
+        squash: options.mode == MergeMode::Squash,
+        outcome,
+    });
+    Ok((merged, tidy))
 }
 
 /// Resolves `conflicts` inside the change's worktree: merge the base in (markers left in the

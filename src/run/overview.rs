@@ -111,22 +111,32 @@ impl Overview {
 
 /// Reads the changes of the main worktree and joins them with their recorded runs.
 pub fn overview(ws: &Workspace) -> Result<Overview, Error> {
-    read(ws, true)
+    read(ws, true, None)
 }
 
 /// [`overview`] for a command that needs only the records and the main worktree's tasks
 /// (`merge`): each view's `tasks` are the main worktree's, so that one merge does not read
-/// the tasks file in every recorded change's worktree.
-pub fn overview_of_records(ws: &Workspace) -> Result<Overview, Error> {
-    read(ws, false)
+/// the tasks file in every recorded change's worktree. With `ids`, only the records of
+/// those changes and of their dependencies (all the way down) are read, so that merging one
+/// change costs the same with 1 or 100 recorded; then no orphans are listed.
+pub fn overview_of_records(ws: &Workspace, ids: Option<&[String]>) -> Result<Overview, Error> {
+    read(ws, false, ids)
 }
 
-/// The overview; with `worktree_tasks`, tasks are read from each change's worktree.
-fn read(ws: &Workspace, worktree_tasks: bool) -> Result<Overview, Error> {
+/// The overview; with `worktree_tasks`, tasks are read from each change's worktree; with
+/// `ids`, only the records of those changes and their dependencies.
+fn read(ws: &Workspace, worktree_tasks: bool, ids: Option<&[String]>) -> Result<Overview, Error> {
     let discovery = change::discover(&ws.root)?;
     let mut states = Vec::new();
     let mut damaged = Vec::new();
-    for loaded in ws.run_dir.load_all() {
+    let loaded = match ids {
+        None => ws.run_dir.load_all(),
+        Some(ids) => with_dependencies(&discovery.changes, ids)
+            .iter()
+            .filter_map(|id| ws.run_dir.load(id).transpose())
+            .collect(),
+    };
+    for loaded in loaded {
         match loaded {
             Ok(state) => states.push(state),
             Err(e) => damaged.push(e.to_string()),
@@ -165,4 +175,21 @@ fn read(ws: &Workspace, worktree_tasks: bool) -> Result<Overview, Error> {
         orphans: states,
         damaged,
     })
+}
+
+/// `ids` and the ids of every change they depend on, directly or not.
+fn with_dependencies(changes: &[Change], ids: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = ids.to_vec();
+    let mut i = 0;
+    while i < out.len() {
+        if let Some(change) = changes.iter().find(|c| c.id == out[i]) {
+            for dep in &change.dependencies {
+                if !out.contains(dep) {
+                    out.push(dep.clone());
+                }
+            }
+        }
+        i += 1;
+    }
+    out
 }

@@ -525,3 +525,82 @@ fn a_merge_lock_held_elsewhere_delays_start_merge_and_never_fails_the_change() {
         "{stderr}"
     );
 }
+
+/// A merged change's worktree goes through the trash (`.git/conflux/trash`): the merge
+/// returns with the trash empty, and what a killed merge left there is deleted by the next
+/// `merge` or `clean` (read-only folders, as some tools leave them, included).
+#[test]
+fn merge_and_clean_empty_the_trash_a_killed_merge_left() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = done(&[("a", &[]), ("b", &[])]);
+    let trash = env.root.join(".git/conflux/trash");
+    let leave = |name: &str| {
+        let left = trash.join(name).join("src/deep");
+        std::fs::create_dir_all(&left).unwrap();
+        std::fs::write(left.join("file.txt"), "left by a killed merge\n").unwrap();
+        std::fs::set_permissions(&left, std::fs::Permissions::from_mode(0o555)).unwrap();
+    };
+    leave("a.4242.1.0");
+    let out = env.conflux(&["merge", "a"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(!env.worktree("a").exists());
+    assert_eq!(env.state("a")["phase"], "merged");
+    let left: Vec<_> = std::fs::read_dir(&trash).unwrap().collect();
+    assert!(left.is_empty(), "the trash still holds {left:?}");
+    assert!(
+        !env.git(&["worktree", "list", "--porcelain"])
+            .contains("/a\n"),
+        "registration kept"
+    );
+
+    leave("b.4242.2.0");
+    let out = env.conflux(&["clean", "--all", "--force"]);
+    assert_eq!(out.code, 0, "{out}");
+    let left: Vec<_> = std::fs::read_dir(&trash).unwrap().collect();
+    assert!(left.is_empty(), "clean left {left:?} in the trash");
+    env.git(&["fsck", "--strict"]);
+}
+
+/// `merge --all` killed (kill -9) right after one merge, while earlier worktrees may still be
+/// being removed beside it: every finished merge is committed and recorded merged, the
+/// checkout is clean, the next `merge --all` merges the rest, and `clean` removes what the
+/// killed one had not.
+#[test]
+fn merge_all_killed_between_two_merges_keeps_every_finished_merge() {
+    let env = TestEnv::new();
+    env.use_demo_agent(
+        "env: {DEMO_TICK: all}\nhooks: {on_merged: \"if [ $CONFLUX_CHANGE_ID = b ]; then kill -9 $PPID; fi\"}\n",
+    );
+    for id in ["a", "b", "c"] {
+        env.add_change(id, &["one"], &[], "");
+    }
+    env.commit_all("changes");
+    let out = env.conflux(&["start"]);
+    assert_eq!(out.code, 0, "{out}");
+
+    let out = env.conflux(&["merge", "--all"]);
+    assert_ne!(out.code, 0, "the hook did not kill merge: {out}");
+    assert_eq!(env.state("a")["phase"], "merged");
+    assert_eq!(env.state("b")["phase"], "merged");
+    assert_eq!(env.state("c")["phase"], "done");
+    env.git(&["show", "main:conflux-demo/a.txt"]);
+    env.git(&["show", "main:conflux-demo/b.txt"]);
+    assert_eq!(env.git(&["status", "--porcelain"]), "", "{out}");
+    env.git(&["fsck", "--strict"]);
+
+    let out = env.conflux(&["merge", "--all"]);
+    assert_eq!(out.code, 0, "{out}");
+    env.git(&["show", "main:conflux-demo/c.txt"]);
+    let out = env.conflux(&["clean", "--all"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(
+        env.git(&["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1,
+        "{}",
+        env.refs_and_worktrees()
+    );
+    assert_eq!(env.git(&["branch", "--list", "conflux/*"]), "");
+    env.git(&["fsck", "--strict"]);
+}
