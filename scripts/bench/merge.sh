@@ -17,7 +17,10 @@ bench_git_env
 
 # pristine N [ID]: $work/pristine-N[-ID]/{repo,repo.conflux}: N changes, all done on their
 # branches (or only ID), made at $work/run (worktree registrations hold absolute paths) and
-# moved aside.
+# moved aside. The agent pauses a second before its work, as any real agent takes longer:
+# with an instant one, every file of a worktree has the same mtime second as the index the
+# commit writes, so each dirty check must read and hash them all ("racily clean", as git
+# calls it), which no real run sees.
 pristine() {
     name=$1${2:+-$2}
     [ -d "$work/pristine-$name" ] && return 0
@@ -27,7 +30,7 @@ pristine() {
         cd "$work/run/repo"
         git init -q -b main
         bench_changes "$1"
-        printf 'agent: {command: "sh %s", prompt: stdin}\njobs: 8\nstagger: 0s\nenv: {DEMO_TICK: all, DEMO_STATE: "%s"}\n' "$agent" "$work" >.conflux.yaml
+        printf 'agent: {command: "sh %s", prompt: stdin}\njobs: 8\nstagger: 0s\nenv: {DEMO_PAUSE: "1", DEMO_TICK: all, DEMO_STATE: "%s"}\n' "$agent" "$work" >.conflux.yaml
         git add -A && git commit -q -m bench
         "$bin" start --no-progress ${2:-} >"$work/start-$name.log" 2>&1 || { tail -20 "$work/start-$name.log"; exit 1; }
     )
@@ -35,9 +38,16 @@ pristine() {
 }
 
 # restore N: a fresh copy of pristine N at $work/run (the same absolute paths every time).
+# A copy keeps mtimes but gives every file a new inode and ctime, so no index's stat data
+# matches its files any more and every dirty check would read and hash every file (git's
+# merge loop works in a fresh clone, whose index matches). `git update-index --refresh`
+# (untimed) records the new stat data, as it stands after any checkout.
 restore() {
     rm -rf "$work/run"
     cp -a "$work/pristine-$1" "$work/run"
+    for checkout in "$work/run/repo" "$work/run/repo.conflux"/*; do
+        git -C "$checkout" update-index -q --refresh >/dev/null 2>&1 || true
+    done
 }
 
 # both WALL CPU COMMAND...: runs it once (output discarded), appending its wall time (us) to
