@@ -24,7 +24,7 @@ pub(crate) fn is_dirty(repo: &gix::Repository) -> Result<Option<bool>, gix::Erro
     let Some(workdir) = repo.workdir() else {
         return Ok(None);
     };
-    let index = repo.index_or_empty()?;
+    let index = read_index(repo)?;
     let entries = index.entries();
     let caps = repo.filesystem_options()?;
     if index.is_sparse()
@@ -44,6 +44,19 @@ pub(crate) fn is_dirty(repo: &gix::Repository) -> Result<Option<bool>, gix::Erro
     }
     let dirty = !index_is_head(repo, &index)? || worktree_differs(repo, workdir, &index)?;
     Ok(Some(dirty))
+}
+
+/// The worktree's index, or an empty one when there is none. Its trailing checksum is not
+/// verified, as git verifies it only in `git fsck`: hashing the whole file was about 3% of a
+/// clean check on 50,000 files. A damaged index still fails to decode, and entries that do
+/// not match their files read as changes, never as clean ones.
+fn read_index(repo: &gix::Repository) -> Result<gix::index::State, gix::Error> {
+    let path = repo.index_path();
+    if !path.is_file() {
+        return Ok(gix::index::State::new(repo.object_hash()));
+    }
+    let file = gix::index::File::at(path, repo.object_hash(), true, Default::default())?;
+    Ok(file.into())
 }
 
 /// Whether the index holds HEAD's tree, by id: git's cached tree when it is valid, else the
