@@ -63,9 +63,12 @@ impl TestEnv {
         let home = tmp.path().join("home");
         std::fs::create_dir_all(&root).unwrap();
         std::fs::create_dir_all(home.join(".config")).unwrap();
+        // gc.auto = 0: a test that commits thousands of files would start git's background
+        // `gc --auto`, whose pruning of loose objects raced a later `git fsck` (objects
+        // missing in .git/objects/f1..f3) and which outlives the test.
         std::fs::write(
             home.join(".gitconfig"),
-            "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
+            "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n[gc]\n\tauto = 0\n",
         )
         .unwrap();
         let env = TestEnv { tmp, root, home };
