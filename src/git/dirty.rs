@@ -42,7 +42,7 @@ pub(crate) fn is_dirty(repo: &gix::Repository) -> Result<Option<bool>, gix::Erro
     {
         return Ok(Some(true));
     }
-    let dirty = !index_is_head(repo, &index)? || worktree_differs(repo, workdir, &index)?;
+    let dirty = !index_is_head(repo, &index)? || worktree_differs(repo, workdir, &index, caps)?;
     Ok(Some(dirty))
 }
 
@@ -79,12 +79,13 @@ fn worktree_differs(
     repo: &gix::Repository,
     workdir: &Path,
     index: &gix::index::State,
+    caps: gix::fs::Capabilities,
 ) -> Result<bool, gix::Error> {
     let scan = Scan {
         workdir,
         index,
         options: repo.stat_options()?,
-        caps: repo.filesystem_options()?,
+        caps,
         stop: AtomicBool::new(false),
     };
     let entries = index.entries();
@@ -109,7 +110,8 @@ fn worktree_differs(
         for at in suspects {
             let entry = &entries[at];
             let rela_path = entry.path(index);
-            if worktree_blob_id(repo, &mut pipeline, workdir, rela_path, entry.mode, index)?
+            let symlink = entry.mode == Mode::SYMLINK && caps.symlink;
+            if worktree_blob_id(repo, &mut pipeline, workdir, rela_path, symlink, index)?
                 != entry.id
             {
                 return Ok(true);
@@ -383,19 +385,19 @@ impl Folders {
 }
 
 /// The blob id `git add` would record for the file at `rela_path` (through the clean filters
-/// and eol conversion), without writing it.
+/// and eol conversion), without writing it; with `symlink`, the id of the link's target.
 fn worktree_blob_id(
     repo: &gix::Repository,
     pipeline: &mut gix::filter::Pipeline<'_>,
     workdir: &Path,
     rela_path: &BStr,
-    mode: Mode,
+    symlink: bool,
     index: &gix::index::State,
 ) -> Result<gix::ObjectId, gix::Error> {
     let relative = gix::path::from_bstr(rela_path)?;
     let path = workdir.join(&relative);
     let io = gix::Error::from_error;
-    let data = if mode == Mode::SYMLINK && repo.filesystem_options()?.symlink {
+    let data = if symlink {
         gix::path::into_bstr(std::fs::read_link(&path).map_err(io)?)?
             .into_owned()
             .into()
