@@ -2,11 +2,14 @@
 
 #[path = "common/git_fixture.rs"]
 mod git_fixture;
+#[path = "common/racy.rs"]
+mod racy;
 
 use std::path::Path;
 
 use git_conflux::git::{Repo, WorktreeSpec, commit_all, is_dirty};
 use git_fixture::{Fixture, oid, write_file};
+use racy::same_size_edit_after_the_index;
 
 fn worktree(fixture: &Fixture, id: &str) -> std::path::PathBuf {
     let repo = Repo::discover(&fixture.root).unwrap();
@@ -146,6 +149,80 @@ fn commits_in_the_main_worktree_too() {
         .expect("a commit");
     assert_eq!(fixture.rev_parse("main"), id.to_string());
     assert_eq!(fixture.status_in(&fixture.root), "");
+}
+
+/// Makes the same `edits` in two fresh worktrees, commits one with `commit_all` and stages the
+/// other with `git add -A`: the commit's tree must be the tree git would commit, and git must
+/// see nothing left to commit after it.
+fn assert_commits_like_git(fixture: &Fixture, edits: impl Fn(&Path)) {
+    let ours = worktree(fixture, "ours");
+    let theirs = worktree(fixture, "git");
+    edits(&ours);
+    edits(&theirs);
+    commit_all(&ours, "ours").unwrap().expect("a commit");
+    fixture.git_in(&theirs, &["add", "-A"]);
+    let expected = fixture.git_in(&theirs, &["write-tree"]);
+    let got = fixture.rev_parse_in(&ours, "HEAD^{tree}");
+    let diff = fixture.git_in(&ours, &["diff-tree", "-r", "--name-status", expected.trim(), &got]);
+    assert_eq!(got, expected.trim(), "ours against git's tree:\n{diff}");
+    assert_eq!(fixture.status_in(&ours), "");
+    fixture.assert_fsck();
+}
+
+#[test]
+fn commits_the_tree_git_add_all_stages() {
+    let fixture = Fixture::new();
+    fixture.write(".gitignore", "*.log\nbuild/\n");
+    fixture.write("src/lib.rs", "pub fn f() {}\n");
+    fixture.write("src/deep/mod.rs", "mod x;\n");
+    fixture.write("becomes/folder", "a file\n");
+    fixture.write("folder/becomes/file.txt", "in a folder\n");
+    fixture.write("run.sh", "#!/bin/sh\n");
+    fixture.commit_all("base");
+    assert_commits_like_git(&fixture, |wt| {
+        write_file(wt, "src/lib.rs", "pub fn g() -> u8 { 1 }\n");
+        std::fs::remove_file(wt.join("src/deep/mod.rs")).unwrap();
+        set_mode(&wt.join("run.sh"), 0o755);
+        write_file(wt, "new/folder/deep/inside.txt", "new\n");
+        write_file(wt, "src/deep/new.rs", "new\n");
+        write_file(wt, "debug.log", "ignored\n");
+        write_file(wt, "build/out.o", "ignored folder\n");
+        write_file(wt, "only/ignored.log", "a new folder of ignored files\n");
+        std::fs::create_dir_all(wt.join("empty/dir")).unwrap();
+        std::os::unix::fs::symlink("src/lib.rs", wt.join("link")).unwrap();
+        std::fs::remove_file(wt.join("becomes/folder")).unwrap();
+        write_file(wt, "becomes/folder/now.txt", "a folder where a file was\n");
+        std::fs::remove_dir_all(wt.join("folder/becomes")).unwrap();
+        write_file(wt, "folder/becomes", "a file where a folder was\n");
+    });
+}
+
+#[test]
+fn a_racy_same_size_edit_is_committed() {
+    let fixture = Fixture::new();
+    fixture.write("src/lib.rs", "pub fn f() {}\n");
+    fixture.commit_all("base");
+    let wt = worktree(&fixture, "c5");
+    same_size_edit_after_the_index(&fixture, &wt, "src/lib.rs");
+
+    commit_all(&wt, "racy").unwrap().expect("a commit");
+
+    assert_eq!(name_status(&fixture, &wt), "M\tsrc/lib.rs\n");
+    assert_eq!(fixture.git_in(&wt, &["show", "HEAD:src/lib.rs"]), "pub gn g() {}\n");
+    assert_eq!(fixture.status_in(&wt), "");
+}
+
+#[test]
+fn runtime_files_in_new_folders_and_the_aider_cache_are_never_staged() {
+    let fixture = Fixture::new();
+    let wt = worktree(&fixture, "c6");
+    write_file(&wt, "new/.conflux-prompt.md", "runtime\n");
+    write_file(&wt, "new/kept.txt", "kept\n");
+    write_file(&wt, ".aider.tags.cache.v4/cache.db", "scratch\n");
+
+    commit_all(&wt, "new folder").unwrap().expect("a commit");
+
+    assert_eq!(name_status(&fixture, &wt), "A\tnew/kept.txt\n");
 }
 
 fn set_mode(path: &Path, mode: u32) {

@@ -3,6 +3,8 @@
 
 #[path = "common/git_fixture.rs"]
 mod git_fixture;
+#[path = "common/racy.rs"]
+mod racy;
 
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
@@ -10,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use git_conflux::git::{Repo, WorktreeSpec, is_dirty};
 use git_fixture::{Fixture, oid, write_file};
+use racy::same_size_edit_after_the_index;
 
 /// A fresh worktree of a repository with nested files, an executable and an ignore rule.
 fn setup() -> (Fixture, PathBuf) {
@@ -184,4 +187,11 @@ fn a_large_index_is_scanned_whole() {
     assert_dirty(&fixture, &fixture.root, false);
     std::fs::remove_file(fixture.root.join("d89/f49.txt")).unwrap();
     assert_dirty(&fixture, &fixture.root, true);
+}
+
+#[test]
+fn a_same_size_edit_after_the_index_within_its_second_is_dirty() {
+    let (fixture, wt) = setup();
+    same_size_edit_after_the_index(&fixture, &wt, "src/lib.rs");
+    assert_dirty(&fixture, &wt, true);
 }
