@@ -1,14 +1,15 @@
 //! `git add -A && git commit`, in-process.
 //!
-//! status (index ↔ worktree, stat-based) → new blobs for what changed → index updated with
-//! fresh stat data → HEAD tree edited with the index ↔ HEAD differences → commit → HEAD
+//! status (index ↔ worktree: the stat scan of [`dirty`](super::dirty), or gix's full status
+//! where that scan declines) → new blobs for what changed → index updated with fresh stat data → HEAD tree edited with the index ↔ HEAD differences → commit → HEAD
 //! moved (with reflog) → index written atomically. Unchanged files are never read.
 
 use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
-use gix::bstr::{BStr, BString, ByteSlice};
+use gix::bstr::{BStr, ByteSlice};
 
+use super::dirty::{self, Until};
 use super::{Repo, index_file, open};
 
 /// Why [`commit_all`] failed.
@@ -122,86 +123,64 @@ fn commit_worktree(
     let (mut pipeline, _) = repo
         .filter_pipeline(None)
         .map_err(git("set up the filters"))?;
-    let iter = repo
-        .status(gix::progress::Discard)
+    let changes = match dirty::scan(&repo, &snapshot, Until::End)
         .map_err(git("compute the status"))?
-        .index(gix::worktree::IndexPersistedOrInMemory::Persisted(
-            snapshot.clone(),
-        ))
-        .untracked_files(gix::status::UntrackedFiles::Files)
-        .dirwalk_options(|options| options.empty_patterns_match_prefix(false))
-        .index_worktree_rewrites(None)
-        .index_worktree_submodules(gix::status::Submodule::AsConfigured { check_dirty: false })
-        .into_index_worktree_iter(Vec::new())
-        .map_err(git("compute the status"))?;
-
-    let mut remove = Vec::new();
-    let mut unmerged = Vec::new();
-    let mut additions = Vec::new();
-    let mut changed_index = false;
-    for item in iter {
-        use gix::status::index_worktree::Item;
-        use gix::status::plumbing::index_as_worktree::{Change, EntryStatus};
-        match item.map_err(git("compute the status"))? {
-            Item::Modification {
-                entry_index,
-                rela_path,
-                status,
-                ..
-            } => match status {
-                EntryStatus::Conflict { .. } => unmerged.push(rela_path.to_string()),
-                EntryStatus::Change(Change::Removed) => remove.push(entry_index),
-                EntryStatus::NeedsUpdate(stat) => {
-                    index.entries_mut()[entry_index].stat = stat;
-                    changed_index = true;
-                }
-                EntryStatus::Change(_) | EntryStatus::IntentToAdd => {
-                    match hash_file(&mut pipeline, &workdir, rela_path.as_ref(), &index)? {
-                        Some((id, mode, stat)) => {
-                            let entry = &mut index.entries_mut()[entry_index];
-                            entry.id = id;
-                            entry.mode = mode;
-                            entry.stat = stat;
-                            entry.flags.remove(gix::index::entry::Flags::INTENT_TO_ADD);
-                        }
-                        None => remove.push(entry_index),
-                    }
-                    changed_index = true;
-                }
-            },
-            Item::DirectoryContents { entry, .. } => {
-                if entry.status != gix::dir::entry::Status::Untracked
-                    || is_conflux_temp(entry.rela_path.as_ref())
-                {
-                    continue;
-                }
-                if let Some(found) =
-                    hash_file(&mut pipeline, &workdir, entry.rela_path.as_ref(), &index)?
-                {
-                    additions.push((entry.rela_path, found));
-                }
-            }
-            Item::Rewrite { .. } => {}
-        }
-    }
+    {
+        Some(changes) => changes,
+        None => full_status(&repo, &snapshot).map_err(git("compute the status"))?,
+    };
+    let dirty::Changes {
+        mut removed,
+        modified,
+        refreshed,
+        unmerged,
+        untracked,
+    } = changes;
+    let mut unmerged = unmerged;
+    unmerged.sort();
+    unmerged.dedup();
     if merge.is_none() && !unmerged.is_empty() {
-        unmerged.sort();
-        unmerged.dedup();
         return Err(Error::Unmerged {
             worktree: worktree.to_owned(),
-            paths: unmerged,
+            paths: unmerged.iter().map(ToString::to_string).collect(),
         });
     }
-    if !remove.is_empty() {
-        remove.sort_unstable();
-        index.remove_entries(|at, _, _| remove.binary_search(&at).is_ok());
+    let mut changed_index = !refreshed.is_empty();
+    for (at, stat) in refreshed {
+        index.entries_mut()[at].stat = stat;
+    }
+    for at in modified {
+        let rela_path = index.entries()[at].path(&index).to_owned();
+        match hash_file(&mut pipeline, &workdir, rela_path.as_ref(), &index)? {
+            Some((id, mode, stat)) => {
+                let entry = &mut index.entries_mut()[at];
+                entry.id = id;
+                entry.mode = mode;
+                entry.stat = stat;
+                entry.flags.remove(gix::index::entry::Flags::INTENT_TO_ADD);
+            }
+            None => removed.push(at),
+        }
         changed_index = true;
     }
-    if merge.is_some() && !unmerged.is_empty() {
-        // `git add` on a conflicted path: every stage goes, the file becomes stage 0.
-        unmerged.sort();
-        unmerged.dedup();
-        let resolved: Vec<BString> = unmerged.drain(..).map(BString::from).collect();
+    let mut additions = Vec::new();
+    for path in untracked {
+        if is_conflux_temp(path.as_ref()) {
+            continue;
+        }
+        if let Some(found) = hash_file(&mut pipeline, &workdir, path.as_ref(), &index)? {
+            additions.push((path, found));
+        }
+    }
+    if !removed.is_empty() {
+        removed.sort_unstable();
+        index.remove_entries(|at, _, _| removed.binary_search(&at).is_ok());
+        changed_index = true;
+    }
+    if !unmerged.is_empty() {
+        // `git add` on a conflicted path (a merge being concluded): every stage goes, the
+        // file becomes stage 0.
+        let resolved = unmerged;
         index.remove_entries(|_, path, _| {
             resolved.binary_search_by(|p| p.as_bstr().cmp(path)).is_ok()
         });
@@ -246,6 +225,51 @@ fn commit_worktree(
         index_file::write(index, Some(tree)).map_err(git("write the index"))?;
     }
     Ok(commit)
+}
+
+/// [`dirty::Changes`] from gix's full status, for what the stat scan declines (submodules, a
+/// sparse index, case folding, unmerged or intent-to-add entries).
+fn full_status(
+    repo: &gix::Repository,
+    snapshot: &gix::worktree::Index,
+) -> Result<dirty::Changes, gix::Error> {
+    let iter = repo
+        .status(gix::progress::Discard)?
+        .index(gix::worktree::IndexPersistedOrInMemory::Persisted(
+            snapshot.clone(),
+        ))
+        .untracked_files(gix::status::UntrackedFiles::Files)
+        .dirwalk_options(|options| options.empty_patterns_match_prefix(false))
+        .index_worktree_rewrites(None)
+        .index_worktree_submodules(gix::status::Submodule::AsConfigured { check_dirty: false })
+        .into_index_worktree_iter(Vec::new())?;
+    let mut changes = dirty::Changes::default();
+    for item in iter {
+        use gix::status::index_worktree::Item;
+        use gix::status::plumbing::index_as_worktree::{Change, EntryStatus};
+        match item? {
+            Item::Modification {
+                entry_index,
+                rela_path,
+                status,
+                ..
+            } => match status {
+                EntryStatus::Conflict { .. } => changes.unmerged.push(rela_path),
+                EntryStatus::Change(Change::Removed) => changes.removed.push(entry_index),
+                EntryStatus::NeedsUpdate(stat) => changes.refreshed.push((entry_index, stat)),
+                EntryStatus::Change(_) | EntryStatus::IntentToAdd => {
+                    changes.modified.push(entry_index)
+                }
+            },
+            Item::DirectoryContents { entry, .. } => {
+                if entry.status == gix::dir::entry::Status::Untracked {
+                    changes.untracked.push(entry.rela_path);
+                }
+            }
+            Item::Rewrite { .. } => {}
+        }
+    }
+    Ok(changes)
 }
 
 /// conflux's own temp files and an agent's scratch cache, never committed.

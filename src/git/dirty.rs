@@ -1,10 +1,11 @@
-//! "Is this worktree dirty?" answered the way `git status` finds out, stopping at the first
-//! difference: HEAD against the index by tree id (the cached tree when it is valid, else the
-//! index's entries hashed as trees in memory), each index entry's stat data against `lstat`
-//! of its file (hashing only files whose stat data differs or is racy), and, in the same pass
-//! over the folders, the names no entry accounts for: an untracked file that is not ignored
-//! counts. Where this scan cannot tell (submodules, a sparse index, a case-insensitive file
-//! system), the caller asks gix's full status.
+//! What differs between a worktree and its index, found the way `git status` finds out: each
+//! index entry's stat data against `lstat` of its file (hashing only files whose stat data
+//! differs or is racy), and, in the same pass over the folders, the names no entry accounts
+//! for: untracked files that are not ignored. One scan serves two callers: the dirty check
+//! ([`is_dirty`], which also compares HEAD with the index and stops at the first difference)
+//! and the commit ([`scan`] to the end: what `git add -A` would stage). Where this scan
+//! cannot tell (submodules, a sparse index, a case-insensitive file system, unmerged or
+//! intent-to-add entries), the callers ask gix's full status.
 
 use std::io::Read as _;
 use std::os::unix::ffi::OsStrExt as _;
@@ -21,29 +22,95 @@ use super::index_file;
 
 /// Whether the worktree of `repo` differs from its HEAD: `None` when only the full status can tell.
 pub(crate) fn is_dirty(repo: &gix::Repository) -> Result<Option<bool>, gix::Error> {
+    if repo.workdir().is_none() {
+        return Ok(None);
+    }
+    let index = read_index(repo)?;
+    let caps = repo.filesystem_options()?;
+    if beyond_the_scan(&index, caps) {
+        return Ok(None);
+    }
+    if unrecordable(&index) {
+        return Ok(Some(true));
+    }
+    if !index_is_head(repo, &index)? {
+        return Ok(Some(true));
+    }
+    Ok(scan(repo, &index, Until::FirstChange)?.map(|changes| !changes.is_empty()))
+}
+
+/// How far a [`scan`] goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// Stop at the first difference (the result then holds at most one).
+    FirstChange,
+    /// Find every difference.
+    End,
+}
+
+/// The differences between a worktree and its index: what `git add -A` would stage. Entries
+/// are named by their position in the index's entries.
+#[derive(Default)]
+pub(crate) struct Changes {
+    /// Entries whose file is gone, or is a folder now.
+    pub(crate) removed: Vec<usize>,
+    /// Entries whose file holds other content, or changed type or executable bit: to hash.
+    pub(crate) modified: Vec<usize>,
+    /// Entries whose file holds what they record but whose stat data changed, with the new
+    /// stat data (for the next index).
+    pub(crate) refreshed: Vec<(usize, gix::index::entry::Stat)>,
+    /// Unmerged paths (only gix's full status reports them: the scan declines such indexes).
+    pub(crate) unmerged: Vec<BString>,
+    /// Paths no entry accounts for and no ignore rule excludes, sorted: files, symlinks, and
+    /// folders holding a repository of their own.
+    pub(crate) untracked: Vec<BString>,
+}
+
+impl Changes {
+    /// Whether the worktree holds what the index records (stat data aside).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.removed.is_empty()
+            && self.modified.is_empty()
+            && self.unmerged.is_empty()
+            && self.untracked.is_empty()
+    }
+}
+
+/// What differs between the worktree of `repo` and `index` (the worktree's), up to `until`;
+/// `None` when only gix's full status can tell (see the module's doc).
+pub(crate) fn scan(
+    repo: &gix::Repository,
+    index: &gix::index::State,
+    until: Until,
+) -> Result<Option<Changes>, gix::Error> {
     let Some(workdir) = repo.workdir() else {
         return Ok(None);
     };
-    let index = read_index(repo)?;
-    let entries = index.entries();
     let caps = repo.filesystem_options()?;
-    if index.is_sparse()
-        || caps.ignore_case
-        || caps.precompose_unicode
-        || entries
-            .iter()
-            .any(|e| e.mode.is_submodule() || e.flags.contains(Flags::SKIP_WORKTREE))
-    {
+    if beyond_the_scan(index, caps) || unrecordable(index) {
         return Ok(None);
     }
-    if entries
+    worktree_changes(repo, workdir, index, caps, until).map(Some)
+}
+
+/// Whether `index` or the file system has what the stat scan does not handle: a sparse index,
+/// submodules, skip-worktree entries, case folding or Unicode precomposition.
+fn beyond_the_scan(index: &gix::index::State, caps: gix::fs::Capabilities) -> bool {
+    index.is_sparse()
+        || caps.ignore_case
+        || caps.precompose_unicode
+        || index
+            .entries()
+            .iter()
+            .any(|e| e.mode.is_submodule() || e.flags.contains(Flags::SKIP_WORKTREE))
+}
+
+/// Whether `index` has entries that no tree can record: unmerged or intent-to-add ones.
+fn unrecordable(index: &gix::index::State) -> bool {
+    index
+        .entries()
         .iter()
         .any(|e| e.stage_raw() != 0 || e.flags.contains(Flags::INTENT_TO_ADD))
-    {
-        return Ok(Some(true));
-    }
-    let dirty = !index_is_head(repo, &index)? || worktree_differs(repo, workdir, &index, caps)?;
-    Ok(Some(dirty))
 }
 
 /// The worktree's index, or an empty one when there is none. Its trailing checksum is not
@@ -71,88 +138,88 @@ fn index_is_head(repo: &gix::Repository, index: &gix::index::State) -> Result<bo
     Ok(index_file::cache_tree(index, &mut |_, _| Ok(()))?.is_some_and(|tree| tree.id == head))
 }
 
-/// Whether a tracked file was deleted, changed type or executable bit, or holds other content
-/// than its index entry, or an untracked file that is not ignored exists. Files whose stat
+/// The tracked files that were deleted, changed type or executable bit, or hold other content
+/// than their index entry, and the untracked files that are not ignored. Files whose stat
 /// data matches and is not racy are not read. Large indexes are scanned by two threads, each
-/// half from its own folder handles; the first difference found stops both.
-fn worktree_differs(
+/// half from its own folder handles; with [`Until::FirstChange`] the first difference found
+/// stops both.
+fn worktree_changes(
     repo: &gix::Repository,
     workdir: &Path,
     index: &gix::index::State,
     caps: gix::fs::Capabilities,
-) -> Result<bool, gix::Error> {
+    until: Until,
+) -> Result<Changes, gix::Error> {
     let scan = Scan {
         workdir,
         index,
         options: repo.stat_options()?,
         caps,
+        until,
         stop: AtomicBool::new(false),
     };
     let entries = index.entries();
     let (first, second) = entries.split_at(folder_boundary(index, entries.len() / 2));
+    let other_repo = repo.clone();
     let found = std::thread::scope(|threads| {
-        let other = (!second.is_empty()).then(|| threads.spawn(|| scan.entries(second, false)));
-        let found = scan.entries(first, true);
+        let scan = &scan;
+        let other = (!second.is_empty())
+            .then(|| threads.spawn(move || scan.entries(&other_repo, second, false)));
+        let found = scan.entries(repo, first, true);
         match other {
             Some(other) => {
-                let more = other.join().unwrap_or_else(|_| Ok(Found::Changed));
+                let more = other.join().unwrap_or_else(|_| {
+                    Err(gix::Error::from_error(std::io::Error::other(
+                        "the second scan thread panicked",
+                    )))
+                });
                 found.and_then(|found| Ok(found.and(more?)))
             }
             None => found,
         }
-    });
-    let (suspects, untracked) = match found? {
-        Found::Changed => return Ok(true),
-        Found::Suspects { entries, untracked } => (entries, untracked),
+    })?;
+    let mut changes = Changes {
+        removed: found.removed,
+        modified: found.modified,
+        refreshed: found.refreshed,
+        ..Changes::default()
     };
-    if !suspects.is_empty() {
-        let (mut pipeline, _) = repo.filter_pipeline(None)?;
-        for at in suspects {
-            let entry = &entries[at];
-            let rela_path = entry.path(index);
-            let symlink = entry.mode == Mode::SYMLINK && caps.symlink;
-            if worktree_blob_id(repo, &mut pipeline, workdir, rela_path, symlink, index)?
-                != entry.id
-            {
-                return Ok(true);
-            }
-        }
+    if until == Until::FirstChange && !changes.is_empty() {
+        return Ok(changes);
     }
-    untracked_counts(repo, workdir, index, untracked)
+    changes.untracked = untracked_paths(repo, workdir, index, found.untracked, until)?;
+    changes.removed.sort_unstable();
+    changes.modified.sort_unstable();
+    Ok(changes)
 }
 
-/// What a stat scan found: a sure change, or what must be looked at to know: the entries
-/// (by position) to read, and the names on disk that no entry accounts for.
-enum Found {
-    Changed,
-    Suspects {
-        entries: Vec<usize>,
-        untracked: Vec<(BString, Option<Type>)>,
-    },
+/// What a stat scan found: sure changes, entries that hold what they record under new stat
+/// data, and what must be looked at to know: the entries to read (with their stat data) and
+/// the names on disk that no entry accounts for.
+#[derive(Default)]
+struct Found {
+    removed: Vec<usize>,
+    modified: Vec<usize>,
+    refreshed: Vec<(usize, gix::index::entry::Stat)>,
+    suspects: Vec<(usize, gix::index::entry::Stat)>,
+    untracked: Vec<(BString, Option<Type>)>,
 }
 
 impl Found {
-    fn and(self, other: Found) -> Found {
-        match (self, other) {
-            (
-                Found::Suspects {
-                    mut entries,
-                    mut untracked,
-                },
-                Found::Suspects {
-                    entries: more_entries,
-                    untracked: more_untracked,
-                },
-            ) => {
-                entries.extend(more_entries);
-                untracked.extend(more_untracked);
-                // A folder both halves open is listed by both.
-                untracked.sort_by(|a, b| a.0.cmp(&b.0));
-                untracked.dedup_by(|a, b| a.0 == b.0);
-                Found::Suspects { entries, untracked }
-            }
-            _ => Found::Changed,
-        }
+    fn and(mut self, other: Found) -> Found {
+        self.removed.extend(other.removed);
+        self.modified.extend(other.modified);
+        self.refreshed.extend(other.refreshed);
+        self.suspects.extend(other.suspects);
+        self.untracked.extend(other.untracked);
+        // A folder both halves open is listed by both.
+        self.untracked.sort_by(|a, b| a.0.cmp(&b.0));
+        self.untracked.dedup_by(|a, b| a.0 == b.0);
+        self
+    }
+
+    fn has_change(&self) -> bool {
+        !self.removed.is_empty() || !self.modified.is_empty()
     }
 }
 
@@ -162,57 +229,123 @@ struct Scan<'a> {
     index: &'a gix::index::State,
     options: gix::index::entry::stat::Options,
     caps: gix::fs::Capabilities,
+    until: Until,
     stop: AtomicBool,
 }
 
 impl Scan<'_> {
-    /// Compares `entries` (a slice of the index's) with their files, stopping at the first
-    /// sure change or when another part of the check found one.
-    /// With `from_root`, the worktree's top folder is listed too.
-    fn entries(&self, entries: &[gix::index::Entry], from_root: bool) -> Result<Found, gix::Error> {
-        let found = self.compare(entries, from_root);
-        if !matches!(found, Ok(Found::Suspects { .. })) {
+    /// Compares `entries` (a slice of the index's) with their files, reading (through
+    /// `repo`'s filters) those whose stat data cannot tell; with [`Until::FirstChange`],
+    /// stops at the first sure change or when another part of the check found one. With
+    /// `from_root`, the worktree's top folder is listed too.
+    fn entries(
+        &self,
+        repo: &gix::Repository,
+        entries: &[gix::index::Entry],
+        from_root: bool,
+    ) -> Result<Found, gix::Error> {
+        let found = self
+            .compare(entries, from_root)
+            .and_then(|found| self.read_suspects(repo, found));
+        if self.until == Until::FirstChange && found.as_ref().map_or(true, Found::has_change) {
             self.stop.store(true, Ordering::Relaxed);
         }
         found
     }
 
+    /// Hashes the files of `found`'s suspects (without writing them) and sorts each into
+    /// modified or, when only its stat data changed, refreshed.
+    fn read_suspects(&self, repo: &gix::Repository, mut found: Found) -> Result<Found, gix::Error> {
+        if found.suspects.is_empty() || self.until == Until::FirstChange && found.has_change() {
+            return Ok(found);
+        }
+        let (mut pipeline, _) = repo.filter_pipeline(None)?;
+        for (at, stat) in std::mem::take(&mut found.suspects) {
+            if self.until == Until::FirstChange && self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let entry = &self.index.entries()[at];
+            let rela_path = entry.path(self.index);
+            let symlink = entry.mode == Mode::SYMLINK && self.caps.symlink;
+            match worktree_blob_id(repo, &mut pipeline, self.workdir, rela_path, symlink, self.index) {
+                Ok(id) if id == entry.id => {
+                    if stat != entry.stat {
+                        found.refreshed.push((at, stat));
+                    }
+                }
+                // Changed, or gone or unreadable since its `lstat`: the commit reads it again.
+                Ok(_) | Err(_) => {
+                    found.modified.push(at);
+                    if self.until == Until::FirstChange {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
     fn compare(&self, entries: &[gix::index::Entry], from_root: bool) -> Result<Found, gix::Error> {
         let errno = |errno: Errno| gix::Error::from_error(std::io::Error::from(errno));
+        let first_only = self.until == Until::FirstChange;
         let offset = entries
             .first()
             .map_or(0, |first| entry_position(self.index, first));
         let mut folders = Folders::open(self.workdir).map_err(errno)?;
-        let mut suspects = Vec::new();
-        let mut untracked = Vec::new();
+        let mut found = Found::default();
         if from_root {
-            self.untracked_in(&[], &mut folders.root, &mut untracked)
+            self.untracked_in(&[], &mut folders.root, &mut found.untracked)
                 .map_err(errno)?;
         }
         for (at, entry) in entries.iter().enumerate() {
-            if at % 256 == 0 && self.stop.load(Ordering::Relaxed) {
-                return Ok(Found::Changed);
+            if first_only && (found.has_change() || at % 256 == 0 && self.stop.load(Ordering::Relaxed)) {
+                return Ok(found);
             }
             let rela_path = entry.path(self.index);
             let folder = &rela_path[..rela_path.rfind_byte(b'/').unwrap_or(0)];
-            let opened = match folders.enter(folder) {
-                Ok(opened) => opened,
-                Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => return Ok(Found::Changed),
-                Err(err) => return Err(errno(err)),
-            };
+            let (opened, entered) = folders.enter(folder);
             for open in &mut folders.open[opened..] {
-                self.untracked_in(&open.0, &mut open.1, &mut untracked)
+                self.untracked_in(&open.0, &mut open.1, &mut found.untracked)
                     .map_err(errno)?;
+            }
+            match entered {
+                Ok(()) => {}
+                Err(Errno::ENOENT) => {
+                    found.removed.push(offset + at);
+                    continue;
+                }
+                Err(Errno::ENOTDIR | Errno::ELOOP) => {
+                    // A file or symlink where a folder was: untracked, unless ignored.
+                    found.removed.push(offset + at);
+                    let done = folders.open.last().map_or(0, |(open, _)| open.len() + 1);
+                    let end = folder[done..]
+                        .find_byte(b'/')
+                        .map_or(folder.len(), |slash| done + slash);
+                    found.untracked.push((folder[..end].into(), None));
+                    continue;
+                }
+                Err(err) => return Err(errno(err)),
             }
             if entry.flags.contains(Flags::ASSUME_VALID) {
                 continue;
             }
             let stat = match folders.lstat(rela_path) {
                 Ok(stat) => stat,
-                Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => return Ok(Found::Changed),
+                Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => {
+                    found.removed.push(offset + at);
+                    continue;
+                }
                 Err(err) => return Err(errno(err)),
             };
             let kind = stat.st_mode & nix::libc::S_IFMT;
+            if kind == nix::libc::S_IFDIR {
+                // A folder where a file was: what it holds is untracked, unless ignored.
+                found.removed.push(offset + at);
+                found
+                    .untracked
+                    .push((rela_path.to_owned(), Some(Type::Directory)));
+                continue;
+            }
             let executable = stat.st_mode & nix::libc::S_IXUSR != 0;
             let same_kind = match entry.mode {
                 Mode::FILE | Mode::FILE_EXECUTABLE => {
@@ -225,18 +358,19 @@ impl Scan<'_> {
                 _ => false,
             };
             if !same_kind {
-                return Ok(Found::Changed);
-            }
-            if !entry.stat.matches(&index_stat(&stat), self.options)
-                || entry.stat.is_racy(self.index.timestamp(), self.options)
-            {
-                suspects.push(offset + at);
+                found.modified.push(offset + at);
+            } else if !self.unchanged(entry, &stat) {
+                found.suspects.push((offset + at, index_stat(&stat)));
             }
         }
-        Ok(Found::Suspects {
-            entries: suspects,
-            untracked,
-        })
+        Ok(found)
+    }
+
+    /// Whether the file whose `lstat` is `stat` surely holds what `entry` records, from stat
+    /// data alone: it matches and is not racy.
+    fn unchanged(&self, entry: &gix::index::Entry, stat: &nix::sys::stat::FileStat) -> bool {
+        entry.stat.matches(&index_stat(stat), self.options)
+            && !entry.stat.is_racy(self.index.timestamp(), self.options)
     }
 
     /// Adds to `out` the names in `folder` (open as `dir`) that no index entry is at or
@@ -356,8 +490,9 @@ impl Folders {
     }
 
     /// Makes the innermost open folder `folder`, closing and opening only what differs;
-    /// returns the position in `open` of the first folder it opened.
-    fn enter(&mut self, folder: &[u8]) -> nix::Result<usize> {
+    /// returns the position in `open` of the first folder it opened (they are open even
+    /// when a deeper one could not be), and whether all of `folder` could be entered.
+    fn enter(&mut self, folder: &[u8]) -> (usize, nix::Result<()>) {
         while let Some((open, _)) = self.open.last() {
             if folder.starts_with(open) && matches!(folder.get(open.len()), None | Some(b'/')) {
                 break;
@@ -371,16 +506,19 @@ impl Folders {
                 .find_byte(b'/')
                 .map_or(folder.len(), |slash| at + slash);
             let parent = self.open.last().map_or(&self.root, |(_, dir)| dir);
-            let dir = Dir::openat(
+            let dir = match Dir::openat(
                 parent,
                 std::ffi::OsStr::from_bytes(&folder[at..end]),
                 Self::FLAGS,
                 nix::sys::stat::Mode::empty(),
-            )?;
+            ) {
+                Ok(dir) => dir,
+                Err(err) => return (opened, Err(err)),
+            };
             self.open.push((folder[..end].to_vec(), dir));
             at = end + 1;
         }
-        Ok(opened)
+        (opened, Ok(()))
     }
 }
 
@@ -419,24 +557,29 @@ fn worktree_blob_id(
     gix::objs::compute_hash(repo.object_hash(), gix::objs::Kind::Blob, &data)
 }
 
-/// Whether one of the `untracked` names (files, symlinks, folders no entry is below) is not
-/// ignored, or is a folder holding such a file or a nested repository, as `git status` would
-/// list it. Other kinds of files (FIFOs, sockets) are not listed by git either.
-fn untracked_counts(
+/// The `untracked` names (files, symlinks, folders no entry is below) that are not ignored,
+/// with the files and symlinks inside such folders and the folders holding a repository of
+/// their own, sorted, as `git status --untracked-files=all` lists them; with
+/// [`Until::FirstChange`], at most the first one found. Other kinds of files (FIFOs,
+/// sockets) are not listed by git either.
+fn untracked_paths(
     repo: &gix::Repository,
     workdir: &Path,
     index: &gix::index::State,
-    untracked: Vec<(BString, Option<Type>)>,
-) -> Result<bool, gix::Error> {
-    if untracked.is_empty() {
-        return Ok(false);
+    mut pending: Vec<(BString, Option<Type>)>,
+    until: Until,
+) -> Result<Vec<BString>, gix::Error> {
+    let mut out = Vec::new();
+    if pending.is_empty() {
+        return Ok(out);
     }
+    pending.sort_by(|a, b| b.0.cmp(&a.0));
+    pending.dedup_by(|a, b| a.0 == b.0);
     let mut excludes = repo.excludes(
         index,
         None,
         gix::worktree::stack::state::ignore::Source::WorktreeThenIdMappingIfNotSkipped,
     )?;
-    let mut pending: Vec<(BString, Option<Type>)> = untracked;
     while let Some((path, kind)) = pending.pop() {
         let full = workdir.join(gix::path::from_bstr(path.as_bstr())?);
         let kind = match kind {
@@ -457,7 +600,11 @@ fn untracked_counts(
             continue;
         }
         if kind != Type::Directory || full.join(".git").exists() {
-            return Ok(true);
+            out.push(path);
+            if until == Until::FirstChange {
+                break;
+            }
+            continue;
         }
         let listing = match std::fs::read_dir(&full) {
             Ok(listing) => listing,
@@ -483,5 +630,6 @@ fn untracked_counts(
             pending.push((inner, kind));
         }
     }
-    Ok(false)
+    out.sort();
+    Ok(out)
 }
