@@ -6,6 +6,12 @@
 //! and the commit ([`scan`] to the end: what `git add -A` would stage). Where this scan
 //! cannot tell (submodules, a sparse index, a case-insensitive file system, unmerged or
 //! intent-to-add entries), the callers ask gix's full status.
+//!
+//! Racy entries: an entry whose file's mtime is not older than the index file's could have
+//! been changed after the index recorded it without its stat data changing, and is read.
+//! git compares whole seconds; within one second this scan compares nanoseconds when the
+//! file and the index live on the same file system, so that the files a checkout wrote in
+//! the second it wrote the index are not all read again (see [`Scan::unchanged`]).
 
 use std::io::Read as _;
 use std::os::unix::ffi::OsStrExt as _;
@@ -154,6 +160,9 @@ fn worktree_changes(
         workdir,
         index,
         options: repo.stat_options()?,
+        index_device: std::fs::metadata(repo.index_path())
+            .ok()
+            .map(|meta| std::os::unix::fs::MetadataExt::dev(&meta)),
         caps,
         until,
         stop: AtomicBool::new(false),
@@ -228,6 +237,8 @@ struct Scan<'a> {
     workdir: &'a Path,
     index: &'a gix::index::State,
     options: gix::index::entry::stat::Options,
+    /// The device of the index file, when it could be read.
+    index_device: Option<u64>,
     caps: gix::fs::Capabilities,
     until: Until,
     stop: AtomicBool,
@@ -367,10 +378,30 @@ impl Scan<'_> {
     }
 
     /// Whether the file whose `lstat` is `stat` surely holds what `entry` records, from stat
-    /// data alone: it matches and is not racy.
+    /// data alone: it matches and is not racy, in whole seconds as git compares them, or in
+    /// nanoseconds when the file and the index are on the same file system (and
+    /// `core.checkStat` is not `minimal`).
+    ///
+    /// Why nanoseconds are sound there: a file changed after the index was written gets an
+    /// mtime not older than the index file's (both come from the same clock, truncated alike
+    /// by the one file system), so an entry recorded with an older mtime than the index's
+    /// cannot match a later change to the nanosecond. A change made while the index was being
+    /// written, within the clock tick of the file's previous write, is the window git leaves
+    /// open too (there, within the second).
     fn unchanged(&self, entry: &gix::index::Entry, stat: &nix::sys::stat::FileStat) -> bool {
-        entry.stat.matches(&index_stat(stat), self.options)
-            && !entry.stat.is_racy(self.index.timestamp(), self.options)
+        let now = index_stat(stat);
+        let timestamp = self.index.timestamp();
+        if entry.stat.matches(&now, self.options) && !entry.stat.is_racy(timestamp, self.options) {
+            return true;
+        }
+        let nanos = gix::index::entry::stat::Options {
+            use_nsec: true,
+            ..self.options
+        };
+        self.options.check_stat
+            && self.index_device == Some(stat.st_dev)
+            && entry.stat.matches(&now, nanos)
+            && !entry.stat.is_racy(timestamp, nanos)
     }
 
     /// Adds to `out` the names in `folder` (open as `dir`) that no index entry is at or
