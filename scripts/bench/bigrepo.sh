@@ -3,6 +3,8 @@
 # trivial agent, the status scan, the commit) against the same work by git: `git worktree add
 # -b`, the same two file edits, `git add -A`, `git commit`; runs alternate, medians printed.
 # (The dirty check alone against `git status --porcelain` is `scripts/bench.sh git`.)
+# BASE=<an older git-conflux> runs it too in every round, for a before/after pair measured
+# alternately in one session. Every figure is printed with its spread (min-max).
 set -eu
 cd "$(dirname "$0")/../.."
 . scripts/bench/lib.sh
@@ -31,17 +33,36 @@ git_flow() {
         git add -A && git commit -q -m "c0: iteration 1"
 }
 
-: >"$work/ours"; : >"$work/git"
+: >"$work/ours"; : >"$work/base"; : >"$work/git"
+
+# conflux BINARY >>FILE: one `start` of c0 timed, checked, and undone.
+conflux() {
+    (cd "$repo" && us "$1" start --no-progress c0)
+    [ -n "$(git -C "$repo.conflux/c0" log -1 --format=%H conflux/c0 -- conflux-demo)" ] || { echo "start committed nothing" >&2; exit 1; }
+    rm -rf "$repo.conflux" "$repo/.git/conflux"
+    git -C "$repo" worktree prune
+    git -C "$repo" branch -q -D conflux/c0
+}
+
+# spread < FILE of microseconds: "min-max" in milliseconds.
+spread() { sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.0f-%.0f", lo / 1000, hi / 1000}'; }
+
 r=0
 while [ $r -lt "$runs" ]; do
-    (cd "$repo" && us "$bin" start --no-progress c0) >>"$work/ours"
-    [ -n "$(git -C "$repo.conflux/c0" log -1 --format=%H conflux/c0 -- conflux-demo)" ] || { echo "start committed nothing" >&2; exit 1; }
+    conflux "$bin" >>"$work/ours"
+    if [ -n "${BASE:-}" ]; then conflux "$BASE" >>"$work/base"; fi
     (us git_flow) >>"$work/git"
-    rm -rf "$repo.conflux" "$work/git-wt" "$repo/.git/conflux"
+    rm -rf "$work/git-wt"
     git -C "$repo" worktree prune
-    git -C "$repo" branch -q -D conflux/c0 gb
+    git -C "$repo" branch -q -D gb
     r=$((r + 1))
 done
-echo "one change on 50,000 files, median of $runs runs:"
+echo "one change on 50,000 files, median of $runs runs (load: $(cut -d' ' -f1-3 /proc/loadavg)):"
 report "git conflux start (worktree, agent, scan, commit)" "$(median <"$work/ours")" \
     "git worktree add -b + edits + git add -A + commit" "$(median <"$work/git")" 0.5
+echo "  spreads (ms): ours $(spread <"$work/ours"), git $(spread <"$work/git")"
+if [ -n "${BASE:-}" ]; then
+    report "BASE: $BASE" "$(median <"$work/base")" \
+        "git worktree add -b + edits + git add -A + commit" "$(median <"$work/git")" 0.5
+    echo "  spread (ms): BASE $(spread <"$work/base")"
+fi
