@@ -282,13 +282,30 @@ fn is_conflux_temp(rela_path: &BStr) -> bool {
 }
 
 /// Write the worktree file at `rela_path` as a blob (through the clean filters) and return
-/// what its index entry needs; `None` when it vanished or cannot be tracked.
+/// what its index entry needs; `None` when it vanished or cannot be tracked. The stat data is
+/// taken before the file is read, as git takes it: a change made while it is read then shows
+/// as a stat mismatch later, never as a match for the id of what was read.
 fn hash_file(
     pipeline: &mut gix::filter::Pipeline<'_>,
     workdir: &Path,
     rela_path: &BStr,
     index: &gix::index::State,
 ) -> Result<Option<(ObjectId, gix::index::entry::Mode, gix::index::entry::Stat)>, Error> {
+    let relative = gix::path::from_bstr(rela_path).map_err(|source| Error::Git {
+        action: "name a changed file",
+        worktree: workdir.to_owned(),
+        source,
+    })?;
+    let path = workdir.join(relative);
+    let metadata = match gix::index::fs::Metadata::from_path_no_follow(&path) {
+        Ok(metadata) => metadata,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(Error::Read { path, source }),
+    };
+    let stat = gix::index::entry::Stat::from_fs(&metadata).map_err(|err| Error::Read {
+        path: path.clone(),
+        source: std::io::Error::other(err),
+    })?;
     let Some((id, kind, _)) =
         pipeline
             .worktree_file_to_object(rela_path, index)
@@ -300,21 +317,6 @@ fn hash_file(
     else {
         return Ok(None);
     };
-    let relative = gix::path::from_bstr(rela_path).map_err(|source| Error::Git {
-        action: "name a changed file",
-        worktree: workdir.to_owned(),
-        source,
-    })?;
-    let path = workdir.join(relative);
-    let metadata =
-        gix::index::fs::Metadata::from_path_no_follow(&path).map_err(|source| Error::Read {
-            path: path.clone(),
-            source,
-        })?;
-    let stat = gix::index::entry::Stat::from_fs(&metadata).map_err(|err| Error::Read {
-        path: path.clone(),
-        source: std::io::Error::other(err),
-    })?;
     let mode = match kind {
         gix::object::tree::EntryKind::BlobExecutable => gix::index::entry::Mode::FILE_EXECUTABLE,
         gix::object::tree::EntryKind::Link => gix::index::entry::Mode::SYMLINK,
