@@ -163,7 +163,10 @@ fn assert_commits_like_git(fixture: &Fixture, edits: impl Fn(&Path)) {
     fixture.git_in(&theirs, &["add", "-A"]);
     let expected = fixture.git_in(&theirs, &["write-tree"]);
     let got = fixture.rev_parse_in(&ours, "HEAD^{tree}");
-    let diff = fixture.git_in(&ours, &["diff-tree", "-r", "--name-status", expected.trim(), &got]);
+    let diff = fixture.git_in(
+        &ours,
+        &["diff-tree", "-r", "--name-status", expected.trim(), &got],
+    );
     assert_eq!(got, expected.trim(), "ours against git's tree:\n{diff}");
     assert_eq!(fixture.status_in(&ours), "");
     fixture.assert_fsck();
@@ -208,7 +211,10 @@ fn a_racy_same_size_edit_is_committed() {
     commit_all(&wt, "racy").unwrap().expect("a commit");
 
     assert_eq!(name_status(&fixture, &wt), "M\tsrc/lib.rs\n");
-    assert_eq!(fixture.git_in(&wt, &["show", "HEAD:src/lib.rs"]), "pub gn g() {}\n");
+    assert_eq!(
+        fixture.git_in(&wt, &["show", "HEAD:src/lib.rs"]),
+        "pub gn g() {}\n"
+    );
     assert_eq!(fixture.status_in(&wt), "");
 }
 

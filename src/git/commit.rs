@@ -123,12 +123,11 @@ fn commit_worktree(
     let (mut pipeline, _) = repo
         .filter_pipeline(None)
         .map_err(git("set up the filters"))?;
-    let changes = match dirty::scan(&repo, &snapshot, Until::End)
-        .map_err(git("compute the status"))?
-    {
-        Some(changes) => changes,
-        None => full_status(&repo, &snapshot).map_err(git("compute the status"))?,
-    };
+    let changes =
+        match dirty::scan(&repo, &snapshot, Until::End).map_err(git("compute the status"))? {
+            Some(changes) => changes,
+            None => full_status(&repo, &snapshot).map_err(git("compute the status"))?,
+        };
     let dirty::Changes {
         mut removed,
         modified,

@@ -278,7 +278,14 @@ impl Scan<'_> {
             let entry = &self.index.entries()[at];
             let rela_path = entry.path(self.index);
             let symlink = entry.mode == Mode::SYMLINK && self.caps.symlink;
-            match worktree_blob_id(repo, &mut pipeline, self.workdir, rela_path, symlink, self.index) {
+            match worktree_blob_id(
+                repo,
+                &mut pipeline,
+                self.workdir,
+                rela_path,
+                symlink,
+                self.index,
+            ) {
                 Ok(id) if id == entry.id => {
                     if stat != entry.stat {
                         found.refreshed.push((at, stat));
@@ -309,7 +316,9 @@ impl Scan<'_> {
                 .map_err(errno)?;
         }
         for (at, entry) in entries.iter().enumerate() {
-            if first_only && (found.has_change() || at % 256 == 0 && self.stop.load(Ordering::Relaxed)) {
+            if first_only
+                && (found.has_change() || at % 256 == 0 && self.stop.load(Ordering::Relaxed))
+            {
                 return Ok(found);
             }
             let rela_path = entry.path(self.index);

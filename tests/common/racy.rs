@@ -40,11 +40,13 @@ pub fn same_size_edit_after_the_index(fixture: &Fixture, wt: &Path, rel: &str) {
     assert_eq!(secs(recorded), secs(edit_time), "pick another file time");
     let file = wt.join(rel);
     let old = std::fs::read(&file).unwrap();
-    let new: Vec<u8> = old.iter().map(|b| if *b == b'f' { b'g' } else { *b }).collect();
+    let new: Vec<u8> = old
+        .iter()
+        .map(|b| if *b == b'f' { b'g' } else { *b })
+        .collect();
     assert_ne!(old, new, "the edit changes {rel}");
     std::fs::write(&file, new).unwrap();
     set_mtime(&file, edit_time);
     let git_dir = fixture.git_in(wt, &["rev-parse", "--absolute-git-dir"]);
     set_mtime(&Path::new(git_dir.trim()).join("index"), index_time);
 }
-
