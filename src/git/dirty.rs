@@ -28,9 +28,9 @@ use super::index_file;
 
 /// Whether the worktree of `repo` differs from its HEAD: `None` when only the full status can tell.
 pub(crate) fn is_dirty(repo: &gix::Repository) -> Result<Option<bool>, gix::Error> {
-    if repo.workdir().is_none() {
+    let Some(workdir) = repo.workdir() else {
         return Ok(None);
-    }
+    };
     let index = read_index(repo)?;
     let caps = repo.filesystem_options()?;
     if beyond_the_scan(&index, caps) {
@@ -42,7 +42,8 @@ pub(crate) fn is_dirty(repo: &gix::Repository) -> Result<Option<bool>, gix::Erro
     if !index_is_head(repo, &index)? {
         return Ok(Some(true));
     }
-    Ok(scan(repo, &index, Until::FirstChange)?.map(|changes| !changes.is_empty()))
+    let changes = worktree_changes(repo, workdir, &index, caps, Until::FirstChange)?;
+    Ok(Some(!changes.is_empty()))
 }
 
 /// How far a [`scan`] goes.
