@@ -23,6 +23,7 @@ use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
 use crate::run::memory;
 use crate::run::process;
+use crate::run::slots::Ticket;
 use crate::run::state::{BranchOwner, ChangeState, Phase, RunDir, branch_owner, now_secs};
 
 /// What every pipeline of one run shares.
@@ -175,6 +176,8 @@ struct Pipeline<'a> {
     shared: &'a Shared,
     plan: &'a Plan,
     steer: &'a Steer,
+    /// The change's agent slot, given back once no agent of it will run again.
+    ticket: &'a Ticket,
     id: &'a str,
     /// The iteration running now, for hooks.
     iteration: AtomicU32,
@@ -183,11 +186,18 @@ struct Pipeline<'a> {
 }
 
 /// Runs one change from its start commit to done (or a failure), resuming what exists.
-pub async fn run(shared: Arc<Shared>, plan: Plan, start: gix::ObjectId, steer: Steer) -> Outcome {
+pub async fn run(
+    shared: Arc<Shared>,
+    plan: Plan,
+    start: gix::ObjectId,
+    steer: Steer,
+    ticket: Ticket,
+) -> Outcome {
     let p = Pipeline {
         shared: &shared,
         plan: &plan,
         steer: &steer,
+        ticket: &ticket,
         id: &plan.change.id,
         iteration: AtomicU32::new(0),
         spent: Mutex::new(plan.prior.as_ref().map(|s| s.spend()).unwrap_or_default()),
@@ -351,7 +361,9 @@ impl Pipeline<'_> {
             let result = self
                 .run_agent(&worktree, &tasks, iteration, feedback.as_ref())
                 .await;
-            let committed = self.commit_iteration(&worktree, iteration).await;
+            let committed = self
+                .commit_iteration(&worktree, iteration, result.is_ok())
+                .await;
             self.hook("post_iteration", Phase::Applying.as_str())
                 .await
                 .ok();
@@ -984,10 +996,25 @@ impl Pipeline<'_> {
         .await
     }
 
-    /// Commits what the worktree holds after an iteration and re-reads the tasks.
-    async fn commit_iteration(&self, worktree: &Path, iteration: u32) -> Result<Vec<Task>, String> {
+    /// Commits what the worktree holds after an iteration and re-reads the tasks. When no
+    /// agent of the change will run again (its agent failed, or it ticked the last task and
+    /// nothing is verified or reviewed), the slot goes to the next change before the commit.
+    async fn commit_iteration(
+        &self,
+        worktree: &Path,
+        iteration: u32,
+        agent_ok: bool,
+    ) -> Result<Vec<Task>, String> {
         let tasks = self.read_tasks(worktree)?;
         let done = tasks.iter().filter(|t| t.done).count();
+        let config = &self.plan.config;
+        let finished = !tasks.is_empty()
+            && done == tasks.len()
+            && config.verify.is_none()
+            && config.review.is_none();
+        if !agent_ok || finished {
+            self.ticket.release();
+        }
         let message = format!(
             "conflux({}): iteration {iteration} — {done}/{} tasks",
             self.id,

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinSet;
 
 use crate::error::{list_cut, with_causes};
@@ -15,6 +15,7 @@ use crate::run::control::{Incoming, Reply, Request};
 use crate::run::event::{ChangeEvent, Event};
 use crate::run::pipeline::{self, Outcome, Plan, Shared, Steer};
 use crate::run::signals::{Stop, StopSignals};
+use crate::run::slots::Ticket;
 use crate::run::state::Phase;
 
 /// A planned change and what it waits for.
@@ -81,6 +82,8 @@ enum Input {
     Signal(Stop),
     Control(Incoming),
     Merged(String, MergeVerdict),
+    /// A change gave its agent slot back before its pipeline ended.
+    SlotFreed(String),
 }
 
 /// The one owner of a run's progress: which change runs when, what ended how, the merge
@@ -93,6 +96,10 @@ struct Dispatcher<'r, 'p> {
     outcomes: BTreeMap<String, Outcome>,
     running: Running,
     parallel: usize,
+    /// Changes holding an agent slot: at most `parallel`.
+    holding: BTreeSet<String>,
+    /// Where pipelines give their slot back ([`Ticket::release`]).
+    freed: UnboundedSender<String>,
     interrupts: u32,
     internal_errors: Vec<String>,
     report: &'r mut dyn FnMut(&Event),
@@ -130,6 +137,7 @@ pub async fn run(
     };
     // A stop that came before the run (during the on_start hook) starts nothing.
     let stopped_early = signals.is_none() || shared.cancel.is_cancelled();
+    let (freed, mut slots_freed) = tokio::sync::mpsc::unbounded_channel();
     let mut d = Dispatcher {
         shared,
         order: Vec::new(),
@@ -137,6 +145,8 @@ pub async fn run(
         outcomes: BTreeMap::new(),
         running: Running::default(),
         parallel,
+        holding: BTreeSet::new(),
+        freed,
         interrupts: u32::from(stopped_early),
         internal_errors: Vec::new(),
         report,
@@ -185,6 +195,7 @@ pub async fn run(
             Some(request) = async { requests.as_mut()?.recv().await }, if requests.is_some() => {
                 Input::Control(request)
             }
+            Some(id) = slots_freed.recv() => Input::SlotFreed(id),
         };
         if let Input::Finished(_) = input {
             // A pipeline's own last events come before its end.
@@ -211,6 +222,9 @@ impl Dispatcher<'_, '_> {
                 self.end(&id, Phase::Failed, Some(reason));
             }
             Input::Merged(id, verdict) => self.merged(id, verdict),
+            Input::SlotFreed(id) => {
+                self.holding.remove(&id);
+            }
             Input::Signal(stop) => {
                 if stop == Stop::Now {
                     self.interrupts = self.interrupts.max(1);
@@ -254,6 +268,7 @@ impl Dispatcher<'_, '_> {
 
     fn finished(&mut self, id: String, outcome: Outcome) {
         self.running.steer.remove(&id);
+        self.holding.remove(&id);
         if outcome.phase == Phase::Done && self.interrupts == 0 && self.merge.is_some() {
             // Merged by the worker; the change is finished once its merge is.
             self.outcomes.insert(id.clone(), outcome);
@@ -309,6 +324,7 @@ impl Dispatcher<'_, '_> {
             },
         ));
         self.running.steer.remove(id);
+        self.holding.remove(id);
         self.slots.insert(id.to_owned(), Slot::Finished);
         self.outcomes
             .insert(id.to_owned(), Outcome { phase, reason });
@@ -450,7 +466,7 @@ impl Dispatcher<'_, '_> {
             return;
         }
         for index in 0..self.order.len() {
-            if self.running.set.len() >= self.parallel {
+            if self.holding.len() >= self.parallel {
                 return;
             }
             if !matches!(self.slots.get(&self.order[index]), Some(Slot::Waiting(_))) {
@@ -495,10 +511,12 @@ impl Dispatcher<'_, '_> {
                         inbox.extend(messages);
                     }
                     self.running.steer.insert(id.clone(), steer.clone());
+                    self.holding.insert(id.clone());
+                    let ticket = Ticket::new(&id, self.freed.clone());
                     let shared = Arc::clone(&self.shared);
                     let task_id = id.clone();
                     let handle = self.running.set.spawn(async move {
-                        let outcome = pipeline::run(shared, job.plan, start, steer).await;
+                        let outcome = pipeline::run(shared, job.plan, start, steer, ticket).await;
                         (task_id, outcome)
                     });
                     self.running.ids.insert(handle.id(), id);
