@@ -2,7 +2,7 @@
 //! verify, and report each step as an [`Event`]. It owns no terminal and no state file.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
 use crate::run::memory;
 use crate::run::process;
-use crate::run::slots::Ticket;
+use crate::run::slots::{Go, Ticket};
 use crate::run::state::{BranchOwner, ChangeState, Phase, RunDir, branch_owner, now_secs};
 
 /// What every pipeline of one run shares.
@@ -183,6 +183,8 @@ struct Pipeline<'a> {
     iteration: AtomicU32,
     /// What the change's agent runs spent, earlier runs' included.
     spent: Mutex<Spend>,
+    /// Prepared ahead, it never got a slot: no hook hears of its end.
+    never_started: AtomicBool,
 }
 
 /// Runs one change from its start commit to done (or a failure), resuming what exists.
@@ -201,6 +203,7 @@ pub async fn run(
         id: &plan.change.id,
         iteration: AtomicU32::new(0),
         spent: Mutex::new(plan.prior.as_ref().map(|s| s.spend()).unwrap_or_default()),
+        never_started: AtomicBool::new(false),
     };
     let outcome = p.drive(start).await;
     p.phase(outcome.phase, outcome.reason.clone());
@@ -209,7 +212,7 @@ pub async fn run(
     } else {
         "on_change_failed"
     };
-    if outcome.phase != Phase::Cancelled {
+    if outcome.phase != Phase::Cancelled && !p.never_started.load(Ordering::Relaxed) {
         p.hook(hook, outcome.phase.as_str()).await.ok();
     }
     outcome
@@ -235,6 +238,9 @@ impl Pipeline<'_> {
             Ok(wt) => wt,
             Err(outcome) => return outcome,
         };
+        if let Err(outcome) = self.slot_taken().await {
+            return outcome;
+        }
         self.hook("on_change_start", Phase::Preparing.as_str())
             .await
             .ok();
@@ -669,6 +675,25 @@ impl Pipeline<'_> {
             return Err(outcome);
         }
         Ok(prepared.path)
+    }
+
+    /// Waits until the change holds an agent slot: at once, unless it was prepared ahead.
+    async fn slot_taken(&self) -> Result<(), Outcome> {
+        let go = tokio::select! {
+            biased;
+            go = self.ticket.taken() => go,
+            _ = self.steer.cancel.cancelled() => {
+                self.never_started.store(true, Ordering::Relaxed);
+                return Err(self.interrupted(" before its agent started"));
+            }
+        };
+        match go {
+            Go::Run => Ok(()),
+            Go::NotStarted(phase, reason) => {
+                self.never_started.store(true, Ordering::Relaxed);
+                Err(Outcome::new(phase, reason))
+            }
+        }
     }
 
     /// A new worktree's `copy` files and `setup` command.
