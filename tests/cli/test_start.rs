@@ -257,6 +257,24 @@ fn many_uncommitted_files_are_cut_to_ten_and_a_count() {
     assert!(out.stderr.contains("and 15 more"), "{out}");
 }
 
+/// With many changes, the preflight's one status names the change whose folder holds the
+/// uncommitted file, and only its paths (a sibling folder whose name it starts with is not it).
+#[test]
+fn an_uncommitted_file_is_blamed_on_its_own_change_only() {
+    let env = TestEnv::new();
+    env.use_demo_agent("");
+    for id in ["a", "ab", "b"] {
+        add(&env, id, 1, &[], "");
+    }
+    env.commit_all("changes");
+    env.write("openspec/changes/ab/notes.md", "x\n");
+    let out = env.conflux(&["start"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("change ab has uncommitted files"), "{out}");
+    assert!(out.stderr.contains("openspec/changes/ab/notes.md"), "{out}");
+    assert!(!env.worktree("a").exists(), "{out}");
+}
+
 #[test]
 fn missing_agent_binary_is_a_preflight_error() {
     let env = TestEnv::new();
