@@ -12,10 +12,10 @@ use tokio::task::JoinSet;
 use crate::error::{list_cut, with_causes};
 use crate::git::MergedCommit;
 use crate::run::control::{Incoming, Reply, Request};
+use crate::run::event::Role;
 use crate::run::event::{ChangeEvent, Event};
 use crate::run::pipeline::{self, Outcome, Plan, Shared, Steer};
 use crate::run::signals::{Stop, StopSignals};
-use crate::run::event::Role;
 use crate::run::slots::{Go, Ticket};
 use crate::run::state::Phase;
 
@@ -234,7 +234,10 @@ impl Dispatcher<'_, '_> {
             Input::Event(event) => {
                 if let Event::Change {
                     id,
-                    kind: ChangeEvent::ProcessStarted { role: Role::Agent, .. },
+                    kind:
+                        ChangeEvent::ProcessStarted {
+                            role: Role::Agent, ..
+                        },
                 } = &event
                     && self.holding.contains(id)
                 {

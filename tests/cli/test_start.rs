@@ -270,7 +270,10 @@ fn an_uncommitted_file_is_blamed_on_its_own_change_only() {
     env.write("openspec/changes/ab/notes.md", "x\n");
     let out = env.conflux(&["start"]);
     assert_eq!(out.code, 2, "{out}");
-    assert!(out.stderr.contains("change ab has uncommitted files"), "{out}");
+    assert!(
+        out.stderr.contains("change ab has uncommitted files"),
+        "{out}"
+    );
     assert!(out.stderr.contains("openspec/changes/ab/notes.md"), "{out}");
     assert!(!env.worktree("a").exists(), "{out}");
 }
@@ -1046,7 +1049,11 @@ fn notify_tells_the_desktop_when_a_change_needs_a_person() {
 
 /// Polls (bounded) until `cond` holds while the run is held up; when it never does, creates
 /// `release` so that the held-up run can end, and says what was not seen.
-fn seen_while_held(what: &str, release: &std::path::Path, mut cond: impl FnMut() -> bool) -> Result<(), String> {
+fn seen_while_held(
+    what: &str,
+    release: &std::path::Path,
+    mut cond: impl FnMut() -> bool,
+) -> Result<(), String> {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !cond() {
         if std::time::Instant::now() > deadline {
@@ -1077,6 +1084,39 @@ fn json_events(out: &crate::support::Output) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
         .collect()
+}
+
+/// `a`, whose agent waits for the file `go`, and `others` queued behind it, one task each,
+/// committed; `agent_env` adds to each change's agent environment (`DEMO_MODE: json, `).
+fn a_waiting_for(env: &TestEnv, go: &std::path::Path, agent_env: &str, others: &[&str]) {
+    let wait = format!(
+        "conflux: {{env: {{DEMO_TICK: all, {agent_env}DEMO_WAIT_FOR: {}}}}}",
+        go.display()
+    );
+    add(env, "a", 1, &[], &wait);
+    for id in others {
+        add(env, id, 1, &[], "");
+    }
+    env.commit_all("changes");
+}
+
+/// Whether change `id` has been prepared: its worktree checked out, its branch recorded.
+fn prepared(env: &TestEnv, id: &str) -> bool {
+    env.worktree(id)
+        .join(format!("openspec/changes/{id}/tasks.md"))
+        .is_file()
+        && env
+            .try_state(id)
+            .is_some_and(|st| st["created_branch"] == true)
+}
+
+/// `start` again (a budget given in `args`): every change of `ids` ends done.
+fn start_again_all_done(env: &TestEnv, args: &[&str], ids: &[&str]) {
+    let out = env.conflux_bounded(&[&["start"], args].concat(), Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out}");
+    for id in ids {
+        assert_eq!(env.state(id)["phase"], "done", "{id}: {out}");
+    }
 }
 
 /// With one slot, a change whose agent has finished gives the slot to the next change at
@@ -1121,18 +1161,11 @@ fn the_next_change_is_prepared_while_the_slots_are_busy() {
     let env = TestEnv::new();
     let go = env.path().join("a-may-work");
     env.use_demo_agent("jobs: 1\nenv: {DEMO_TICK: all}\n");
-    let wait = format!(
-        "conflux: {{env: {{DEMO_TICK: all, DEMO_WAIT_FOR: {}}}}}",
-        go.display()
-    );
-    add(&env, "a", 1, &[], &wait);
-    add(&env, "b", 1, &[], "");
-    env.commit_all("changes");
+    a_waiting_for(&env, &go, "", &["b"]);
     let run = env.background(env.conflux_cmd(&["start", "--json"]));
     let mut b_then = serde_json::Value::Null;
     let seen = seen_while_held("b's worktree made while a's agent runs", &go, || {
-        let ready = env.worktree("b").join("openspec/changes/b/tasks.md").is_file()
-            && env.try_state("a").is_some_and(|a| a["pid"].is_u64());
+        let ready = prepared(&env, "b") && agent_pid(&env, "a").is_some();
         if ready {
             b_then = env.state("b");
         }
@@ -1153,7 +1186,10 @@ fn the_next_change_is_prepared_while_the_slots_are_busy() {
         .rposition(|e| e["id"] == "a" && e["kind"] == "tasks")
         .unwrap();
     let b_agent = first_event(&events, "b", "process_started", |e| e["role"] == "agent");
-    assert!(b_ready < a_tasks_after_agent && a_tasks_after_agent < b_agent, "{out}");
+    assert!(
+        b_ready < a_tasks_after_agent && a_tasks_after_agent < b_agent,
+        "{out}"
+    );
     for id in ["a", "b"] {
         assert_eq!(env.state(id)["phase"], "done", "{out}");
     }
@@ -1165,19 +1201,10 @@ fn the_next_change_is_prepared_while_the_slots_are_busy() {
 /// Returns once `b` has been prepared ahead (its worktree checked out, recorded in its state).
 fn b_prepared_ahead(env: &TestEnv, marker: &str) -> std::process::Child {
     env.use_demo_agent("jobs: 1\nkill_grace: 1s\nenv: {DEMO_TICK: all}\n");
-    let wait = format!(
-        "conflux: {{env: {{DEMO_TICK: all, DEMO_WAIT_FOR: {}}}}}",
-        env.path().join(marker).display()
-    );
-    add(env, "a", 1, &[], &wait);
-    add(env, "b", 1, &[], "");
-    add(env, "c", 1, &[], "");
-    env.commit_all("changes");
+    a_waiting_for(env, &env.path().join(marker), "", &["b", "c"]);
     let child = spawn_start(env, &[]);
     wait_for("b prepared ahead", Duration::from_secs(30), || {
-        env.worktree("b").join("openspec/changes/b/tasks.md").is_file()
-            && env.try_state("b").is_some_and(|b| b["created_branch"] == true)
-            && agent_pid(env, "a").is_some()
+        prepared(env, "b") && agent_pid(env, "a").is_some()
     });
     child
 }
@@ -1198,12 +1225,12 @@ fn kill_9_while_a_change_waits_prepared_ahead_loses_nothing() {
     }
     assert_eq!(env.state("b")["phase"], "preparing");
     std::fs::write(env.path().join("go"), "").unwrap();
-    let out = env.conflux_bounded(&["start"], Duration::from_secs(60));
-    assert_eq!(out.code, 0, "{out}");
-    for id in ["a", "b", "c"] {
-        assert_eq!(env.state(id)["phase"], "done", "{id}: {out}");
-    }
-    assert!(env.log("b").contains("reusing worktree"), "{}", env.log("b"));
+    start_again_all_done(&env, &[], &["a", "b", "c"]);
+    assert!(
+        env.log("b").contains("reusing worktree"),
+        "{}",
+        env.log("b")
+    );
     let listed = env.git(&["worktree", "list", "--porcelain"]);
     assert_eq!(listed.matches("worktree ").count(), 4, "{listed}");
     env.git(&["fsck", "--strict"]);
@@ -1217,25 +1244,30 @@ fn a_change_prepared_ahead_then_stopped_is_cancelled_and_cleaned() {
     let mut child = b_prepared_ahead(&env, "never");
     let stop = env.conflux_bounded(&["stop", "b"], Duration::from_secs(30));
     assert_eq!(stop.code, 0, "{stop}");
-    assert!(stop.to_string().contains("stopped b before it started"), "{stop}");
+    assert!(
+        stop.to_string().contains("stopped b before it started"),
+        "{stop}"
+    );
     assert_eq!(interrupt_and_wait(&mut child), Ok(Some(130)));
     let b = env.state("b");
     assert_eq!(b["phase"], "cancelled", "{b}");
     assert!(
-        b["reason"].as_str().unwrap_or_default().contains("before it started"),
+        b["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("before it started"),
         "{b}"
     );
     assert_eq!(env.state("c")["phase"], "cancelled");
     let clean = env.conflux_bounded(&["clean", "b"], Duration::from_secs(30));
     assert_eq!(clean.code, 0, "{clean}");
     assert!(!env.worktree("b").exists(), "{clean}");
-    assert!(env.try_git(&["rev-parse", "--verify", "-q", "conflux/b"]).is_none());
+    assert!(
+        env.try_git(&["rev-parse", "--verify", "-q", "conflux/b"])
+            .is_none()
+    );
     std::fs::write(env.path().join("never"), "").unwrap();
-    let out = env.conflux_bounded(&["start"], Duration::from_secs(60));
-    assert_eq!(out.code, 0, "{out}");
-    for id in ["a", "b", "c"] {
-        assert_eq!(env.state(id)["phase"], "done", "{id}: {out}");
-    }
+    start_again_all_done(&env, &[], &["a", "b", "c"]);
     env.git(&["fsck", "--strict"]);
 }
 
@@ -1253,18 +1285,9 @@ fn a_change_prepared_ahead_when_the_budget_is_spent_ends_over_budget_unstarted()
             crate::support::demo_agent().display()
         ),
     );
-    let wait = format!(
-        "conflux: {{env: {{DEMO_TICK: all, DEMO_MODE: json, DEMO_WAIT_FOR: {}}}}}",
-        go.display()
-    );
-    add(&env, "a", 1, &[], &wait);
-    add(&env, "b", 1, &[], "");
-    env.commit_all("changes");
+    a_waiting_for(&env, &go, "DEMO_MODE: json, ", &["b"]);
     let run = env.background(env.conflux_cmd(&["start", "--no-progress"]));
-    let seen = seen_while_held("b prepared ahead", &go, || {
-        env.worktree("b").join("openspec/changes/b/tasks.md").is_file()
-            && env.try_state("b").is_some_and(|b| b["created_branch"] == true)
-    });
+    let seen = seen_while_held("b prepared ahead", &go, || prepared(&env, "b"));
     let out = env.finish(run);
     seen.unwrap();
     assert_eq!(out.code, 4, "{out}");
@@ -1272,12 +1295,17 @@ fn a_change_prepared_ahead_when_the_budget_is_spent_ends_over_budget_unstarted()
     let b = env.state("b");
     assert_eq!(b["phase"], "over-budget", "{b}");
     assert!(
-        b["reason"].as_str().unwrap_or_default().starts_with("not started: the run's budget is spent"),
+        b["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("not started: the run's budget is spent"),
         "{b}"
     );
     assert!(b["pid"].is_null(), "{b}");
-    let out = env.conflux_bounded(&["start", "--budget", "1"], Duration::from_secs(60));
-    assert_eq!(out.code, 0, "{out}");
-    assert_eq!(env.state("b")["phase"], "done", "{out}");
-    assert!(env.log("b").contains("reusing worktree"), "{}", env.log("b"));
+    start_again_all_done(&env, &["--budget", "1"], &["b"]);
+    assert!(
+        env.log("b").contains("reusing worktree"),
+        "{}",
+        env.log("b")
+    );
 }
