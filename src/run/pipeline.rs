@@ -687,9 +687,15 @@ impl Pipeline<'_> {
                 return Err(self.interrupted(" before its agent started"));
             }
         };
-        match go {
-            Go::Run => Ok(()),
-            Go::NotStarted(phase, reason) => {
+        // Its agent may have refused in another change while it waited at its gate.
+        let refused = || self.shared.refusal_of(&self.plan.config);
+        let not_started = match go {
+            Go::Run => refused().map(|reason| (Phase::Pending, reason)),
+            Go::NotStarted(phase, reason) => Some((phase, reason)),
+        };
+        match not_started {
+            None => Ok(()),
+            Some((phase, reason)) => {
                 self.never_started.store(true, Ordering::Relaxed);
                 Err(Outcome::new(phase, reason))
             }
@@ -1022,8 +1028,9 @@ impl Pipeline<'_> {
     }
 
     /// Commits what the worktree holds after an iteration and re-reads the tasks. When no
-    /// agent of the change will run again (its agent failed, or it ticked the last task and
-    /// nothing is verified or reviewed), the slot goes to the next change before the commit.
+    /// agent of the change will run again (its agent ticked the last task and nothing is
+    /// verified or reviewed), the slot goes to the next change before the commit. A failed
+    /// agent keeps it to the end: its news (the failure) comes before the next change's.
     async fn commit_iteration(
         &self,
         worktree: &Path,
@@ -1037,7 +1044,7 @@ impl Pipeline<'_> {
             && done == tasks.len()
             && config.verify.is_none()
             && config.review.is_none();
-        if !agent_ok || finished {
+        if agent_ok && finished {
             self.ticket.release();
         }
         let message = format!(

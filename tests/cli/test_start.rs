@@ -1309,3 +1309,45 @@ fn a_change_prepared_ahead_when_the_budget_is_spent_ends_over_budget_unstarted()
         env.log("b")
     );
 }
+
+/// A change prepared ahead whose agent refused meanwhile (in the change before it) is not
+/// started when its slot comes: `pending`, no iteration spent.
+#[test]
+fn a_change_prepared_ahead_is_not_started_after_its_agent_refused() {
+    let env = TestEnv::new();
+    let go = env.path().join("go");
+    env.write(
+        "refuse.sh",
+        &format!(
+            "cat >/dev/null\nwhile [ ! -e {} ]; do sleep 0.05; done\necho '{{\"type\":\"result\",\"is_error\":true,\"result\":\"Invalid API key · Please run /login\"}}'\nexit 1\n",
+            go.display()
+        ),
+    );
+    env.write(
+        ".conflux.yaml",
+        &format!(
+            "agent: {{command: \"sh {}\", format: claude, prompt: stdin}}\njobs: 1\nstagger: 0s\n",
+            env.root.join("refuse.sh").display()
+        ),
+    );
+    add(&env, "a", 1, &[], "");
+    add(&env, "b", 1, &[], "");
+    env.commit_all("changes");
+    let run = env.background(env.conflux_cmd(&["start", "--no-progress"]));
+    let seen = seen_while_held("b prepared ahead", &go, || prepared(&env, "b"));
+    let out = env.finish(run);
+    seen.unwrap();
+    let b = env.state("b");
+    assert_eq!(
+        (&b["phase"], &b["iteration"]),
+        (&"pending".into(), &0.into()),
+        "{out}"
+    );
+    assert!(
+        b["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("not started: claude refused"),
+        "{b}"
+    );
+}
