@@ -733,3 +733,55 @@ fn remove_keeps_locked_worktrees_and_folders_that_do_not_link_back() {
     repo.remove_worktree(&locked.path, false).unwrap();
     fixture.assert_fsck();
 }
+
+/// Configuration under `[includeIf "onbranch:conflux/**"]` (a smudge filter, `core.autocrlf`)
+/// is in effect for a new worktree's first checkout, as for `git worktree add -b` of the
+/// same branch: the files' bytes match git's, and `git status` is clean.
+#[test]
+fn onbranch_configuration_applies_to_the_first_checkout() {
+    let fixture = Fixture::new();
+    fixture.write(".gitattributes", "*.dat filter=up\n*.txt text\n");
+    fixture.write("blob.dat", "payload\n");
+    fixture.write("notes.txt", "one\ntwo\n");
+    fixture.commit_all("filtered and text files");
+    let included = fixture.base.join("onbranch.gitconfig");
+    std::fs::write(
+        &included,
+        "[filter \"up\"]\n\tsmudge = tr a-z A-Z\n\tclean = tr A-Z a-z\n[core]\n\tautocrlf = true\n",
+    )
+    .unwrap();
+    fixture.git(&[
+        "config",
+        "includeIf.onbranch:conflux/**.path",
+        included.to_str().unwrap(),
+    ]);
+    let reference = fixture.base.join("by-git");
+    fixture.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "conflux/by-git",
+        reference.to_str().unwrap(),
+    ]);
+    let repo = Repo::discover(&fixture.root).unwrap();
+    let spec = spec(&fixture, "ours");
+
+    repo.prepare_worktree(&spec).unwrap();
+
+    // What git wrote there: the smudge filter ran, and line ends are CRLF.
+    for (file, mark) in [("blob.dat", "PAYLOAD"), ("notes.txt", "\r\n")] {
+        let by_git = std::fs::read(reference.join(file)).unwrap();
+        assert!(
+            String::from_utf8_lossy(&by_git).contains(mark),
+            "git applied the onbranch configuration to {file}: {by_git:?}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&std::fs::read(spec.path.join(file)).unwrap()),
+            String::from_utf8_lossy(&by_git),
+            "{file}"
+        );
+    }
+    assert_eq!(fixture.status_in(&spec.path), "");
+    fixture.assert_fsck();
+}

@@ -5,7 +5,9 @@
 # CHANGES, SLOTS: the size (CHANGES=20 SLOTS=4 for the small run). FROM=<repository>: the
 # bench repository starts as a clone of it (a real history, e.g. a local clone of tokio)
 # instead of an empty one; PACK=1 (implied by FROM) packs it with `git gc` first, where
-# gix's pack caches come into play.
+# gix's pack caches come into play. RUNS=N: N runs of `start` on the same repository (its
+# worktrees, branches and states removed between them), each reported, then the median and
+# spread of the makespan and ratios; the references are measured once.
 set -eu
 cd "$(dirname "$0")/../.."
 . scripts/bench/lib.sh
@@ -44,6 +46,8 @@ agent_ms=$(for i in 1 2 3; do
     (cd "$work/alone" && CONFLUX_CHANGE_ID=c0 DEMO_PAUSE=1 DEMO_TICK=all DEMO_STATE="$work/alone" us sh "$agent" </dev/null)
 done | sort -n | sed -n 2p)
 
+# One run of `start`, reported; its makespan (ms) is appended to $work/makespans.
+one_run() {
 start=$(date +%s%N)
 GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@b GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@b \
     "$bin" start --no-progress >"$work/out.log" 2>&1 &
@@ -81,3 +85,32 @@ awk -v ms=$(((end - start) / 1000000)) -v n="$n" -v s="$slots" -v wt=$((wt_ns / 
     printf "  orchestrator RSS    %.1f MB peak  (target <= 20 MB at 100 / 16)\n", rss / 1024
     printf "    largest seen: %.1f MB anonymous (heap, stacks), %.1f MB mapped files (binary, libc, packs)\n", anon / 1024, file / 1024
 }'
+echo $(((end - start) / 1000000)) >>"$work/makespans"
+}
+
+# What a run made, removed so that the next run starts the same changes afresh.
+reset_run() {
+    rm -rf "$repo.conflux" .git/conflux "$work"/demo-agent-*
+    git worktree prune
+    git for-each-ref --format='%(refname:short)' refs/heads/conflux | while read -r b; do git branch -q -D "$b"; done
+}
+
+runs=${RUNS:-1}
+run=1
+while [ $run -le "$runs" ]; do
+    [ "$runs" -gt 1 ] && echo "run $run of $runs"
+    one_run
+    [ $run -lt "$runs" ] && reset_run
+    run=$((run + 1))
+done
+if [ "$runs" -gt 1 ]; then
+    waves=$(((n + slots - 1) / slots))
+    sort -n "$work/makespans" | awk -v waves="$waves" -v n="$n" -v wt=$((wt_ns / 1000000)) -v cores="$(nproc)" -v agent="$((agent_ms / 1000))" '
+        {m[NR] = $1}
+        END {
+            med = (NR % 2) ? m[(NR + 1) / 2] : (m[NR / 2] + m[NR / 2 + 1]) / 2
+            ideal = waves * 1000 + n * wt / cores
+            measured = waves * agent + n * wt / cores
+            printf "over %d runs: makespan median %.2f s (%.2f-%.2f), ratio median %.3fx (%.3f-%.3f), with the agent as measured alone %.3fx (%.3f-%.3f)\n", NR, med / 1000, m[1] / 1000, m[NR] / 1000, med / ideal, m[1] / ideal, m[NR] / ideal, med / measured, m[1] / measured, m[NR] / measured
+        }'
+fi

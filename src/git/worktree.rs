@@ -528,6 +528,11 @@ impl Repo {
 /// [`Repo::prepare_worktree`] has made it already by reading the HEAD files. The worktree is
 /// registered detached at `tip`, its HEAD is pointed at the branch, then it is checked out;
 /// until the checkout finishes it is locked `initializing`, and a failure rolls it back.
+///
+/// The checkout goes through the new worktree opened again once its HEAD names the branch:
+/// the registration's own handle was opened detached, without the configuration that
+/// `[includeIf "onbranch:…"]` adds (filters, `core.autocrlf`), which `git worktree add -b`
+/// applies. One open of the one new worktree, not of every worktree.
 fn add_on_branch(
     repo: &gix::Repository,
     path: &Path,
@@ -547,9 +552,21 @@ fn add_on_branch(
         name: head,
         deref: false,
     })?;
-    let (linked, _outcome) = prepared.checkout(gix::progress::Discard, &interrupt)?;
+    let mut linked = prepared.repo().clone();
+    linked.reload()?;
+    let worktree = linked
+        .worktree()
+        .ok_or_else(|| gix::Error::from_error(NotLinked(path.to_owned())))?;
+    // A failure drops `prepared`, which rolls the registration and the folder back.
+    worktree.checkout(gix::progress::Discard, &interrupt)?;
+    prepared.persist()?;
     Ok(linked)
 }
+
+/// The worktree just registered opened as a repository without a worktree (never expected).
+#[derive(Debug, thiserror::Error)]
+#[error("the new worktree {} opened without a working tree", .0.display())]
+struct NotLinked(PathBuf);
 
 /// The admin dir (`<common-dir>/worktrees/<id>`) of the linked worktree at `path`
 /// (absolute). A folder that is there must be a worktree of this repository: its `.git`

@@ -16,5 +16,6 @@ pub mod record;
 pub mod sandbox;
 pub mod scheduler;
 pub mod signals;
+pub mod slots;
 pub mod state;
 pub mod workspace;

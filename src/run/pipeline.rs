@@ -2,7 +2,7 @@
 //! verify, and report each step as an [`Event`]. It owns no terminal and no state file.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use crate::run::event::{ChangeEvent, Event, Role};
 use crate::run::hooks::{self, HookVars};
 use crate::run::memory;
 use crate::run::process;
+use crate::run::slots::{Go, Ticket};
 use crate::run::state::{BranchOwner, ChangeState, Phase, RunDir, branch_owner, now_secs};
 
 /// What every pipeline of one run shares.
@@ -175,22 +176,34 @@ struct Pipeline<'a> {
     shared: &'a Shared,
     plan: &'a Plan,
     steer: &'a Steer,
+    /// The change's agent slot, given back once no agent of it will run again.
+    ticket: &'a Ticket,
     id: &'a str,
     /// The iteration running now, for hooks.
     iteration: AtomicU32,
     /// What the change's agent runs spent, earlier runs' included.
     spent: Mutex<Spend>,
+    /// Prepared ahead, it never got a slot: no hook hears of its end.
+    never_started: AtomicBool,
 }
 
 /// Runs one change from its start commit to done (or a failure), resuming what exists.
-pub async fn run(shared: Arc<Shared>, plan: Plan, start: gix::ObjectId, steer: Steer) -> Outcome {
+pub async fn run(
+    shared: Arc<Shared>,
+    plan: Plan,
+    start: gix::ObjectId,
+    steer: Steer,
+    ticket: Ticket,
+) -> Outcome {
     let p = Pipeline {
         shared: &shared,
         plan: &plan,
         steer: &steer,
+        ticket: &ticket,
         id: &plan.change.id,
         iteration: AtomicU32::new(0),
         spent: Mutex::new(plan.prior.as_ref().map(|s| s.spend()).unwrap_or_default()),
+        never_started: AtomicBool::new(false),
     };
     let outcome = p.drive(start).await;
     p.phase(outcome.phase, outcome.reason.clone());
@@ -199,7 +212,7 @@ pub async fn run(shared: Arc<Shared>, plan: Plan, start: gix::ObjectId, steer: S
     } else {
         "on_change_failed"
     };
-    if outcome.phase != Phase::Cancelled {
+    if outcome.phase != Phase::Cancelled && !p.never_started.load(Ordering::Relaxed) {
         p.hook(hook, outcome.phase.as_str()).await.ok();
     }
     outcome
@@ -225,6 +238,9 @@ impl Pipeline<'_> {
             Ok(wt) => wt,
             Err(outcome) => return outcome,
         };
+        if let Err(outcome) = self.slot_taken().await {
+            return outcome;
+        }
         self.hook("on_change_start", Phase::Preparing.as_str())
             .await
             .ok();
@@ -351,7 +367,9 @@ impl Pipeline<'_> {
             let result = self
                 .run_agent(&worktree, &tasks, iteration, feedback.as_ref())
                 .await;
-            let committed = self.commit_iteration(&worktree, iteration).await;
+            let committed = self
+                .commit_iteration(&worktree, iteration, result.is_ok())
+                .await;
             self.hook("post_iteration", Phase::Applying.as_str())
                 .await
                 .ok();
@@ -657,6 +675,31 @@ impl Pipeline<'_> {
             return Err(outcome);
         }
         Ok(prepared.path)
+    }
+
+    /// Waits until the change holds an agent slot: at once, unless it was prepared ahead.
+    async fn slot_taken(&self) -> Result<(), Outcome> {
+        let go = tokio::select! {
+            biased;
+            go = self.ticket.taken() => go,
+            _ = self.steer.cancel.cancelled() => {
+                self.never_started.store(true, Ordering::Relaxed);
+                return Err(self.interrupted(" before its agent started"));
+            }
+        };
+        // Its agent may have refused in another change while it waited at its gate.
+        let refused = || self.shared.refusal_of(&self.plan.config);
+        let not_started = match go {
+            Go::Run => refused().map(|reason| (Phase::Pending, reason)),
+            Go::NotStarted(phase, reason) => Some((phase, reason)),
+        };
+        match not_started {
+            None => Ok(()),
+            Some((phase, reason)) => {
+                self.never_started.store(true, Ordering::Relaxed);
+                Err(Outcome::new(phase, reason))
+            }
+        }
     }
 
     /// A new worktree's `copy` files and `setup` command.
@@ -984,10 +1027,26 @@ impl Pipeline<'_> {
         .await
     }
 
-    /// Commits what the worktree holds after an iteration and re-reads the tasks.
-    async fn commit_iteration(&self, worktree: &Path, iteration: u32) -> Result<Vec<Task>, String> {
+    /// Commits what the worktree holds after an iteration and re-reads the tasks. When no
+    /// agent of the change will run again (its agent ticked the last task and nothing is
+    /// verified or reviewed), the slot goes to the next change before the commit. A failed
+    /// agent keeps it to the end: its news (the failure) comes before the next change's.
+    async fn commit_iteration(
+        &self,
+        worktree: &Path,
+        iteration: u32,
+        agent_ok: bool,
+    ) -> Result<Vec<Task>, String> {
         let tasks = self.read_tasks(worktree)?;
         let done = tasks.iter().filter(|t| t.done).count();
+        let config = &self.plan.config;
+        let finished = !tasks.is_empty()
+            && done == tasks.len()
+            && config.verify.is_none()
+            && config.review.is_none();
+        if agent_ok && finished {
+            self.ticket.release();
+        }
         let message = format!(
             "conflux({}): iteration {iteration} — {done}/{} tasks",
             self.id,

@@ -196,9 +196,7 @@ pub(crate) fn plan(
     presets::check_available(&agent).map_err(Error::AgentMissing)?;
     presets::preflight(&agent, &config.env).map_err(Error::AgentPreflight)?;
     crate::run::sandbox::preflight(&config.sandbox)?;
-    for v in &selection.changes {
-        refuse_uncommitted(ws, v)?;
-    }
+    refuse_uncommitted(ws, &selection.changes)?;
     let run_ids: BTreeSet<&str> = selection
         .changes
         .iter()
@@ -256,17 +254,34 @@ fn job(
 }
 
 /// A change's worktree is made from commits: files of its folder that are not committed
-/// would be missing there.
-fn refuse_uncommitted(ws: &Workspace, v: &ChangeView) -> Result<(), Error> {
-    let dirty = ws.repo.uncommitted_paths(&v.change.dir)?;
-    if dirty.is_empty() {
-        return Ok(());
+/// would be missing there. One status per folder that holds changes (`openspec/changes`),
+/// not one per change: each status reads the whole index.
+fn refuse_uncommitted(ws: &Workspace, changes: &[&ChangeView]) -> Result<(), Error> {
+    let parents: BTreeSet<&Path> = changes
+        .iter()
+        .map(|v| v.change.dir.parent().unwrap_or(Path::new("")))
+        .collect();
+    let mut dirty = Vec::new();
+    for parent in parents {
+        dirty.extend(ws.repo.uncommitted_paths(parent)?);
     }
-    Err(Error::Uncommitted {
-        id: v.change.id.clone(),
-        dir: v.change.dir.clone(),
-        paths: dirty.iter().map(|p| p.display().to_string()).collect(),
-    })
+    for v in changes {
+        let dir = &v.change.dir;
+        // A folder reported whole (untracked) may hold the change's folder.
+        let paths: Vec<String> = dirty
+            .iter()
+            .filter(|p| p.starts_with(dir) || dir.starts_with(p))
+            .map(|p| p.display().to_string())
+            .collect();
+        if !paths.is_empty() {
+            return Err(Error::Uncommitted {
+                id: v.change.id.clone(),
+                dir: dir.clone(),
+                paths,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// (id, branch) pairs of the dependencies `v` waits for (selected, or in the run already)

@@ -6,15 +6,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinSet;
 
 use crate::error::{list_cut, with_causes};
 use crate::git::MergedCommit;
 use crate::run::control::{Incoming, Reply, Request};
+use crate::run::event::Role;
 use crate::run::event::{ChangeEvent, Event};
 use crate::run::pipeline::{self, Outcome, Plan, Shared, Steer};
 use crate::run::signals::{Stop, StopSignals};
+use crate::run::slots::{Go, Ticket};
 use crate::run::state::Phase;
 
 /// A planned change and what it waits for.
@@ -81,6 +83,8 @@ enum Input {
     Signal(Stop),
     Control(Incoming),
     Merged(String, MergeVerdict),
+    /// A change gave its agent slot back before its pipeline ended.
+    SlotFreed(String),
 }
 
 /// The one owner of a run's progress: which change runs when, what ended how, the merge
@@ -93,6 +97,20 @@ struct Dispatcher<'r, 'p> {
     outcomes: BTreeMap<String, Outcome>,
     running: Running,
     parallel: usize,
+    /// Changes holding an agent slot: at most `parallel`.
+    holding: BTreeSet<String>,
+    /// Where pipelines give their slot back ([`Ticket::release`]).
+    freed: UnboundedSender<String>,
+    /// Slot holders whose agent has started: each may have one change prepared ahead.
+    agents_running: BTreeSet<String>,
+    /// Changes that gave their slot back and still work (their last commit): while any
+    /// does, and while a slot holder's agent has not started, nothing is prepared ahead, so
+    /// that those steps have the CPU to themselves.
+    finishing: BTreeSet<String>,
+    /// Changes prepared ahead, in order, waiting at their gate for a slot.
+    gated: Vec<(String, tokio::sync::oneshot::Sender<Go>)>,
+    /// An agent started: the next change may be prepared ahead of its slot.
+    prepare_due: bool,
     interrupts: u32,
     internal_errors: Vec<String>,
     report: &'r mut dyn FnMut(&Event),
@@ -130,6 +148,7 @@ pub async fn run(
     };
     // A stop that came before the run (during the on_start hook) starts nothing.
     let stopped_early = signals.is_none() || shared.cancel.is_cancelled();
+    let (freed, mut slots_freed) = tokio::sync::mpsc::unbounded_channel();
     let mut d = Dispatcher {
         shared,
         order: Vec::new(),
@@ -137,6 +156,12 @@ pub async fn run(
         outcomes: BTreeMap::new(),
         running: Running::default(),
         parallel,
+        holding: BTreeSet::new(),
+        freed,
+        agents_running: BTreeSet::new(),
+        finishing: BTreeSet::new(),
+        gated: Vec::new(),
+        prepare_due: false,
         interrupts: u32::from(stopped_early),
         internal_errors: Vec::new(),
         report,
@@ -154,6 +179,10 @@ pub async fn run(
     loop {
         if std::mem::take(&mut may_launch) {
             d.launch_ready();
+            d.prepare_due = true;
+        }
+        if std::mem::take(&mut d.prepare_due) {
+            d.prepare_ahead();
         }
         d.start_merge();
         if d.running.set.is_empty() && d.merging.is_none() {
@@ -185,6 +214,7 @@ pub async fn run(
             Some(request) = async { requests.as_mut()?.recv().await }, if requests.is_some() => {
                 Input::Control(request)
             }
+            Some(id) = slots_freed.recv() => Input::SlotFreed(id),
         };
         if let Input::Finished(_) = input {
             // A pipeline's own last events come before its end.
@@ -201,7 +231,20 @@ pub async fn run(
 impl Dispatcher<'_, '_> {
     fn handle(&mut self, input: Input) {
         match input {
-            Input::Event(event) => (self.report)(&event),
+            Input::Event(event) => {
+                if let Event::Change {
+                    id,
+                    kind:
+                        ChangeEvent::ProcessStarted {
+                            role: Role::Agent, ..
+                        },
+                } = &event
+                    && self.holding.contains(id)
+                {
+                    self.prepare_due |= self.agents_running.insert(id.clone());
+                }
+                (self.report)(&event)
+            }
             Input::Finished(Ok((id, outcome))) => self.finished(id, outcome),
             Input::Finished(Err(e)) => {
                 // A pipeline panicked: its runner's guard has already killed its agent.
@@ -211,6 +254,12 @@ impl Dispatcher<'_, '_> {
                 self.end(&id, Phase::Failed, Some(reason));
             }
             Input::Merged(id, verdict) => self.merged(id, verdict),
+            Input::SlotFreed(id) => {
+                if self.holding.contains(&id) {
+                    self.finishing.insert(id.clone());
+                }
+                self.let_go(&id);
+            }
             Input::Signal(stop) => {
                 if stop == Stop::Now {
                     self.interrupts = self.interrupts.max(1);
@@ -254,6 +303,8 @@ impl Dispatcher<'_, '_> {
 
     fn finished(&mut self, id: String, outcome: Outcome) {
         self.running.steer.remove(&id);
+        self.let_go(&id);
+        self.finishing.remove(&id);
         if outcome.phase == Phase::Done && self.interrupts == 0 && self.merge.is_some() {
             // Merged by the worker; the change is finished once its merge is.
             self.outcomes.insert(id.clone(), outcome);
@@ -309,6 +360,8 @@ impl Dispatcher<'_, '_> {
             },
         ));
         self.running.steer.remove(id);
+        self.let_go(id);
+        self.finishing.remove(id);
         self.slots.insert(id.to_owned(), Slot::Finished);
         self.outcomes
             .insert(id.to_owned(), Outcome { phase, reason });
@@ -349,6 +402,16 @@ impl Dispatcher<'_, '_> {
         match self.slots.get(id) {
             None => format!("{id} is not part of this run"),
             Some(Slot::Finished) => format!("{id} has already ended"),
+            Some(Slot::Running) if self.gated.iter().any(|(gated, _)| gated == id) => {
+                let at = self.gated.iter().position(|(gated, _)| gated == id);
+                if let Some((_, gate)) = at.map(|at| self.gated.remove(at)) {
+                    let _ = gate.send(Go::NotStarted(
+                        Phase::Cancelled,
+                        "stopped by `git conflux stop` before it started".into(),
+                    ));
+                }
+                format!("stopped {id} before it started")
+            }
             Some(Slot::Running) => match self.running.steer.get(id) {
                 Some(steer) => {
                     steer.cancel.cancel();
@@ -443,14 +506,64 @@ impl Dispatcher<'_, '_> {
         }
     }
 
-    /// Starts every waiting job whose dependencies are done, while slots are free. A job that
-    /// cannot start (its dependencies' branches conflict) is finished at once.
+    /// Hands free slots out: first to changes prepared ahead (in order), then to waiting
+    /// jobs whose dependencies are done. A job that cannot start (its dependencies'
+    /// branches conflict) is finished at once. Once the budget is spent, changes prepared
+    /// ahead end without starting, like the waiting ones at the end of the run.
     fn launch_ready(&mut self) {
-        if self.interrupts > 0 || self.shared.spend.spent_reason().is_some() {
+        if self.interrupts > 0 {
             return;
         }
+        if let Some(reason) = self.shared.spend.spent_reason() {
+            for (_, gate) in std::mem::take(&mut self.gated) {
+                let _ = gate.send(Go::NotStarted(
+                    Phase::OverBudget,
+                    format!("not started: {reason}"),
+                ));
+            }
+            return;
+        }
+        while self.holding.len() < self.parallel && !self.gated.is_empty() {
+            let (id, gate) = self.gated.remove(0);
+            if gate.send(Go::Run).is_ok() {
+                self.holding.insert(id);
+            }
+        }
+        self.start_waiting(false);
+    }
+
+    /// Prepares ahead (worktree and branch, the agent held at its gate) the next waiting
+    /// jobs that could start, one per slot whose agent runs: when a slot frees, its next
+    /// change's agent starts without waiting for a checkout. Done while the agents run and
+    /// no change is between agents, so that it takes no CPU from a change's way to its agent.
+    fn prepare_ahead(&mut self) {
+        if self.interrupts > 0
+            || self.shared.spend.spent_reason().is_some()
+            || !self.finishing.is_empty()
+            || self.agents_running.len() < self.holding.len()
+        {
+            return;
+        }
+        self.start_waiting(true);
+    }
+
+    /// Whether there is room for one more change: a free slot, or (`ahead`) a slot whose
+    /// agent runs and has no change prepared after it yet.
+    fn has_room(&self, ahead: bool) -> bool {
+        if ahead {
+            self.gated.len() < self.agents_running.len().min(self.parallel)
+        } else {
+            self.holding.len() < self.parallel
+        }
+    }
+
+    /// Starts the pipelines of waiting jobs whose dependencies are done while there is room
+    /// ([`Dispatcher::has_room`]); `ahead`, held at their gate, and only jobs with nothing
+    /// to copy or set up in a new worktree (a kill before their slot comes must leave a
+    /// worktree that a resume can simply reuse).
+    fn start_waiting(&mut self, ahead: bool) {
         for index in 0..self.order.len() {
-            if self.running.set.len() >= self.parallel {
+            if !self.has_room(ahead) {
                 return;
             }
             if !matches!(self.slots.get(&self.order[index]), Some(Slot::Waiting(_))) {
@@ -458,11 +571,14 @@ impl Dispatcher<'_, '_> {
             }
             let id = self.order[index].clone();
             let ready = match self.slots.get(&id) {
-                Some(Slot::Waiting(job)) => job.waits_for.iter().all(|(d, _)| {
-                    self.outcomes.get(d).is_some_and(|o| is_success(o.phase))
-                        && !self.to_merge.contains(d)
-                        && self.merging.as_ref().is_none_or(|(m, _)| m != d)
-                }),
+                Some(Slot::Waiting(job)) => {
+                    (!ahead || can_prepare_ahead(&job.plan.config))
+                        && job.waits_for.iter().all(|(d, _)| {
+                            self.outcomes.get(d).is_some_and(|o| is_success(o.phase))
+                                && !self.to_merge.contains(d)
+                                && self.merging.as_ref().is_none_or(|(m, _)| m != d)
+                        })
+                }
                 _ => false,
             };
             if !ready {
@@ -487,25 +603,43 @@ impl Dispatcher<'_, '_> {
                     .cloned(),
             );
             match start_point(&self.shared, &dependencies, &id) {
-                Ok(start) => {
-                    let steer = Steer::new(&self.shared.cancel);
-                    if let Some(messages) = self.inbox.remove(&id)
-                        && let Ok(mut inbox) = steer.inbox.lock()
-                    {
-                        inbox.extend(messages);
-                    }
-                    self.running.steer.insert(id.clone(), steer.clone());
-                    let shared = Arc::clone(&self.shared);
-                    let task_id = id.clone();
-                    let handle = self.running.set.spawn(async move {
-                        let outcome = pipeline::run(shared, job.plan, start, steer).await;
-                        (task_id, outcome)
-                    });
-                    self.running.ids.insert(handle.id(), id);
-                }
+                Ok(start) => self.spawn(id, *job, start, ahead),
                 Err((phase, reason)) => self.end(&id, phase, Some(reason)),
             }
         }
+    }
+
+    /// Runs the pipeline of `job` from `start`: in a slot, or (`ahead`) held at its gate.
+    fn spawn(&mut self, id: String, job: Job, start: gix::ObjectId, ahead: bool) {
+        let steer = Steer::new(&self.shared.cancel);
+        if let Some(messages) = self.inbox.remove(&id)
+            && let Ok(mut inbox) = steer.inbox.lock()
+        {
+            inbox.extend(messages);
+        }
+        self.running.steer.insert(id.clone(), steer.clone());
+        let ticket = if ahead {
+            let (ticket, gate) = Ticket::gated(&id, self.freed.clone());
+            self.gated.push((id.clone(), gate));
+            ticket
+        } else {
+            self.holding.insert(id.clone());
+            Ticket::new(&id, self.freed.clone())
+        };
+        let shared = Arc::clone(&self.shared);
+        let task_id = id.clone();
+        let handle = self.running.set.spawn(async move {
+            let outcome = pipeline::run(shared, job.plan, start, steer, ticket).await;
+            (task_id, outcome)
+        });
+        self.running.ids.insert(handle.id(), id);
+    }
+
+    /// Forgets `id`'s slot, gate and agent: its pipeline ended or gave the slot back.
+    fn let_go(&mut self, id: &str) {
+        self.holding.remove(id);
+        self.agents_running.remove(id);
+        self.gated.retain(|(gated, _)| gated != id);
     }
 
     /// Changes never started: skipped (a dependency failed) or left queued by an interrupt.
@@ -561,6 +695,12 @@ impl Dispatcher<'_, '_> {
             refused: self.shared.any_refused(),
         }
     }
+}
+
+/// Whether a job may be prepared ahead of its slot: a new worktree of it needs nothing
+/// copied or set up, so a worktree left by a kill before its slot came is ready as it is.
+fn can_prepare_ahead(config: &crate::config::Config) -> bool {
+    config.copy.is_empty() && config.setup.is_none()
 }
 
 fn is_success(phase: Phase) -> bool {

@@ -400,7 +400,7 @@ fn start_summary_after_a_refusal() {
     env.write(
         ".conflux.yaml",
         &format!(
-            "agent: {{command: \"sh {}\", format: claude, prompt: stdin}}\njobs: 1\nstagger: 0s\n",
+            "agent: {{command: \"sh {}\", format: claude, prompt: stdin}}\njobs: 1\nstagger: 0s\n{NOT_AHEAD}",
             env.root.join("refuse.sh").display()
         ),
     );
@@ -435,12 +435,17 @@ fn start_summary_after_a_refusal() {
         ");
 }
 
+/// A `copy:` entry, so that no change is prepared ahead of its slot: the lines of the next
+/// change's worktree would interleave with the running agent's at random.
+const NOT_AHEAD: &str = "copy: [README.md]\n";
+
 #[test]
 fn start_summary_and_next_steps() {
     let env = TestEnv::new();
     env.use_demo_agent("jobs: 1\nenv: {DEMO_TICK: all}\n");
     env.add_change("a", &["one", "two"], &[], "");
-    env.add_change("b", &["one"], &[], "conflux: {env: {DEMO_MODE: crash}}");
+    // After a, so that its lines do not interleave with a's last ones at random.
+    env.add_change("b", &["one"], &["a"], "conflux: {env: {DEMO_MODE: crash}}");
     env.add_change("c", &["one"], &["b"], "");
     env.commit_all("changes");
     snap!(env.conflux(&["start"]), @"

@@ -257,6 +257,27 @@ fn many_uncommitted_files_are_cut_to_ten_and_a_count() {
     assert!(out.stderr.contains("and 15 more"), "{out}");
 }
 
+/// With many changes, the preflight's one status names the change whose folder holds the
+/// uncommitted file, and only its paths (a sibling folder whose name it starts with is not it).
+#[test]
+fn an_uncommitted_file_is_blamed_on_its_own_change_only() {
+    let env = TestEnv::new();
+    env.use_demo_agent("");
+    for id in ["a", "ab", "b"] {
+        add(&env, id, 1, &[], "");
+    }
+    env.commit_all("changes");
+    env.write("openspec/changes/ab/notes.md", "x\n");
+    let out = env.conflux(&["start"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("change ab has uncommitted files"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("openspec/changes/ab/notes.md"), "{out}");
+    assert!(!env.worktree("a").exists(), "{out}");
+}
+
 #[test]
 fn missing_agent_binary_is_a_preflight_error() {
     let env = TestEnv::new();
@@ -1023,5 +1044,310 @@ fn notify_tells_the_desktop_when_a_change_needs_a_person() {
     assert!(
         !shown.contains("git conflux: b"),
         "a change that is done needs nobody: {shown}"
+    );
+}
+
+/// Polls (bounded) until `cond` holds while the run is held up; when it never does, creates
+/// `release` so that the held-up run can end, and says what was not seen.
+fn seen_while_held(
+    what: &str,
+    release: &std::path::Path,
+    mut cond: impl FnMut() -> bool,
+) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        if std::time::Instant::now() > deadline {
+            std::fs::write(release, "").unwrap();
+            return Err(format!("never saw {what}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(release, "").unwrap();
+    Ok(())
+}
+
+/// The index of the first event of change `id` of `kind` that `also` accepts.
+fn first_event(
+    events: &[serde_json::Value],
+    id: &str,
+    kind: &str,
+    also: impl Fn(&serde_json::Value) -> bool,
+) -> usize {
+    events
+        .iter()
+        .position(|e| e["id"] == id && e["kind"] == kind && also(e))
+        .unwrap_or_else(|| panic!("no {kind} event of {id}"))
+}
+
+fn json_events(out: &crate::support::Output) -> Vec<serde_json::Value> {
+    out.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+/// `a`, whose agent waits for the file `go`, and `others` queued behind it, one task each,
+/// committed; `agent_env` adds to each change's agent environment (`DEMO_MODE: json, `).
+fn a_waiting_for(env: &TestEnv, go: &std::path::Path, agent_env: &str, others: &[&str]) {
+    let wait = format!(
+        "conflux: {{env: {{DEMO_TICK: all, {agent_env}DEMO_WAIT_FOR: {}}}}}",
+        go.display()
+    );
+    add(env, "a", 1, &[], &wait);
+    for id in others {
+        add(env, id, 1, &[], "");
+    }
+    env.commit_all("changes");
+}
+
+/// Whether change `id` has been prepared: its worktree checked out, its branch recorded.
+fn prepared(env: &TestEnv, id: &str) -> bool {
+    env.worktree(id)
+        .join(format!("openspec/changes/{id}/tasks.md"))
+        .is_file()
+        && env
+            .try_state(id)
+            .is_some_and(|st| st["created_branch"] == true)
+}
+
+/// `start` again (a budget given in `args`): every change of `ids` ends done.
+fn start_again_all_done(env: &TestEnv, args: &[&str], ids: &[&str]) {
+    let out = env.conflux_bounded(&[&["start"], args].concat(), Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out}");
+    for id in ids {
+        assert_eq!(env.state(id)["phase"], "done", "{id}: {out}");
+    }
+}
+
+/// With one slot, a change whose agent has finished gives the slot to the next change at
+/// once: b's agent starts while a's last commit still runs (held up in a clean filter).
+#[test]
+fn a_finished_agent_frees_its_slot_before_its_commit() {
+    let env = TestEnv::new();
+    let go = env.path().join("commit-may-end");
+    env.git(&[
+        "config",
+        "filter.held.clean",
+        &format!(
+            "sh -c 'i=0; while [ ! -e {} ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; cat'",
+            go.display()
+        ),
+    ]);
+    env.write(".gitattributes", "conflux-demo/a.txt filter=held\n");
+    env.use_demo_agent("jobs: 1\nenv: {DEMO_TICK: all}\n");
+    add(&env, "a", 1, &[], "");
+    add(&env, "b", 1, &[], "");
+    env.commit_all("changes");
+    let run = env.background(env.conflux_cmd(&["start", "--json"]));
+    let seen = seen_while_held("b's agent start while a's commit is held up", &go, || {
+        env.try_state("b").is_some_and(|b| b["pid"].is_u64())
+    });
+    let out = env.finish(run);
+    assert_eq!(out.code, 0, "{out}");
+    seen.unwrap();
+    let events = json_events(&out);
+    let b_agent = first_event(&events, "b", "process_started", |e| e["role"] == "agent");
+    let a_committed = first_event(&events, "a", "committed", |_| true);
+    assert!(b_agent < a_committed, "{out}");
+    for id in ["a", "b"] {
+        assert_eq!(env.state(id)["phase"], "done", "{out}");
+    }
+}
+
+/// With every slot busy, the next queued change's worktree and branch are made meanwhile
+/// (its state says so), and its agent starts only once the slot frees.
+#[test]
+fn the_next_change_is_prepared_while_the_slots_are_busy() {
+    let env = TestEnv::new();
+    let go = env.path().join("a-may-work");
+    env.use_demo_agent("jobs: 1\nenv: {DEMO_TICK: all}\n");
+    a_waiting_for(&env, &go, "", &["b"]);
+    let run = env.background(env.conflux_cmd(&["start", "--json"]));
+    let mut b_then = serde_json::Value::Null;
+    let seen = seen_while_held("b's worktree made while a's agent runs", &go, || {
+        let ready = prepared(&env, "b") && agent_pid(&env, "a").is_some();
+        if ready {
+            b_then = env.state("b");
+        }
+        ready
+    });
+    let out = env.finish(run);
+    assert_eq!(out.code, 0, "{out}");
+    seen.unwrap();
+    // What exists is recorded before the agent starts: a resume or `clean` finds it.
+    assert_eq!(b_then["phase"], "preparing", "{b_then}");
+    assert_eq!(b_then["created_branch"], true, "{b_then}");
+    assert!(b_then["start_commit"].is_string(), "{b_then}");
+    assert!(b_then["pid"].is_null(), "{b_then}");
+    let events = json_events(&out);
+    let b_ready = first_event(&events, "b", "worktree_ready", |_| true);
+    let a_tasks_after_agent = events
+        .iter()
+        .rposition(|e| e["id"] == "a" && e["kind"] == "tasks")
+        .unwrap();
+    let b_agent = first_event(&events, "b", "process_started", |e| e["role"] == "agent");
+    assert!(
+        b_ready < a_tasks_after_agent && a_tasks_after_agent < b_agent,
+        "{out}"
+    );
+    for id in ["a", "b"] {
+        assert_eq!(env.state(id)["phase"], "done", "{out}");
+    }
+    let listed = env.git(&["worktree", "list", "--porcelain"]);
+    assert_eq!(listed.matches("worktree ").count(), 3, "{listed}");
+}
+
+/// One slot; `a`'s agent waits for the file `wait_for`, and `b` and `c` queue behind it.
+/// Returns once `b` has been prepared ahead (its worktree checked out, recorded in its state).
+fn b_prepared_ahead(env: &TestEnv, marker: &str) -> std::process::Child {
+    env.use_demo_agent("jobs: 1\nkill_grace: 1s\nenv: {DEMO_TICK: all}\n");
+    a_waiting_for(env, &env.path().join(marker), "", &["b", "c"]);
+    let child = spawn_start(env, &[]);
+    wait_for("b prepared ahead", Duration::from_secs(30), || {
+        prepared(env, "b") && agent_pid(env, "a").is_some()
+    });
+    child
+}
+
+/// `kill -9` while a change waits prepared ahead of its slot: the next `start` reuses its
+/// worktree and branch, and every change finishes.
+#[test]
+fn kill_9_while_a_change_waits_prepared_ahead_loses_nothing() {
+    let env = TestEnv::new();
+    let mut child = b_prepared_ahead(&env, "go");
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Some(pgid) = agent_pid(&env, "a") {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pgid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert_eq!(env.state("b")["phase"], "preparing");
+    std::fs::write(env.path().join("go"), "").unwrap();
+    start_again_all_done(&env, &[], &["a", "b", "c"]);
+    assert!(
+        env.log("b").contains("reusing worktree"),
+        "{}",
+        env.log("b")
+    );
+    let listed = env.git(&["worktree", "list", "--porcelain"]);
+    assert_eq!(listed.matches("worktree ").count(), 4, "{listed}");
+    env.git(&["fsck", "--strict"]);
+}
+
+/// A change prepared ahead and then not run (`stop` of it, then Ctrl-C of the run) ends
+/// `cancelled` with its worktree recorded; `clean` removes it, and a new start runs the rest.
+#[test]
+fn a_change_prepared_ahead_then_stopped_is_cancelled_and_cleaned() {
+    let env = TestEnv::new();
+    let mut child = b_prepared_ahead(&env, "never");
+    let stop = env.conflux_bounded(&["stop", "b"], Duration::from_secs(30));
+    assert_eq!(stop.code, 0, "{stop}");
+    assert!(
+        stop.to_string().contains("stopped b before it started"),
+        "{stop}"
+    );
+    assert_eq!(interrupt_and_wait(&mut child), Ok(Some(130)));
+    let b = env.state("b");
+    assert_eq!(b["phase"], "cancelled", "{b}");
+    assert!(
+        b["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("before it started"),
+        "{b}"
+    );
+    assert_eq!(env.state("c")["phase"], "cancelled");
+    let clean = env.conflux_bounded(&["clean", "b"], Duration::from_secs(30));
+    assert_eq!(clean.code, 0, "{clean}");
+    assert!(!env.worktree("b").exists(), "{clean}");
+    assert!(
+        env.try_git(&["rev-parse", "--verify", "-q", "conflux/b"])
+            .is_none()
+    );
+    std::fs::write(env.path().join("never"), "").unwrap();
+    start_again_all_done(&env, &[], &["a", "b", "c"]);
+    env.git(&["fsck", "--strict"]);
+}
+
+/// The run's budget spent while a change waits prepared ahead: it ends `over-budget`
+/// without starting, the run ends, and a higher budget runs it from its worktree.
+#[test]
+fn a_change_prepared_ahead_when_the_budget_is_spent_ends_over_budget_unstarted() {
+    let env = TestEnv::new();
+    let go = env.path().join("go");
+    // The demo agent in json mode reports $0.0125 per run: one run spends $0.01.
+    env.write(
+        ".conflux.yaml",
+        &format!(
+            "agent: {{command: \"sh {}\", format: claude, prompt: stdin}}\nstagger: 0s\njobs: 1\nrun_budget: {{usd: 0.01}}\nenv: {{DEMO_TICK: all, DEMO_MODE: json}}\n",
+            crate::support::demo_agent().display()
+        ),
+    );
+    a_waiting_for(&env, &go, "DEMO_MODE: json, ", &["b"]);
+    let run = env.background(env.conflux_cmd(&["start", "--no-progress"]));
+    let seen = seen_while_held("b prepared ahead", &go, || prepared(&env, "b"));
+    let out = env.finish(run);
+    seen.unwrap();
+    assert_eq!(out.code, 4, "{out}");
+    assert_eq!(env.state("a")["phase"], "done", "{out}");
+    let b = env.state("b");
+    assert_eq!(b["phase"], "over-budget", "{b}");
+    assert!(
+        b["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("not started: the run's budget is spent"),
+        "{b}"
+    );
+    assert!(b["pid"].is_null(), "{b}");
+    start_again_all_done(&env, &["--budget", "1"], &["b"]);
+    assert!(
+        env.log("b").contains("reusing worktree"),
+        "{}",
+        env.log("b")
+    );
+}
+
+/// A change prepared ahead whose agent refused meanwhile (in the change before it) is not
+/// started when its slot comes: `pending`, no iteration spent.
+#[test]
+fn a_change_prepared_ahead_is_not_started_after_its_agent_refused() {
+    let env = TestEnv::new();
+    let go = env.path().join("go");
+    env.write(
+        "refuse.sh",
+        &format!(
+            "cat >/dev/null\nwhile [ ! -e {} ]; do sleep 0.05; done\necho '{{\"type\":\"result\",\"is_error\":true,\"result\":\"Invalid API key · Please run /login\"}}'\nexit 1\n",
+            go.display()
+        ),
+    );
+    env.write(
+        ".conflux.yaml",
+        &format!(
+            "agent: {{command: \"sh {}\", format: claude, prompt: stdin}}\njobs: 1\nstagger: 0s\n",
+            env.root.join("refuse.sh").display()
+        ),
+    );
+    add(&env, "a", 1, &[], "");
+    add(&env, "b", 1, &[], "");
+    env.commit_all("changes");
+    let run = env.background(env.conflux_cmd(&["start", "--no-progress"]));
+    let seen = seen_while_held("b prepared ahead", &go, || prepared(&env, "b"));
+    let out = env.finish(run);
+    seen.unwrap();
+    let b = env.state("b");
+    assert_eq!(
+        (&b["phase"], &b["iteration"]),
+        (&"pending".into(), &0.into()),
+        "{out}"
+    );
+    assert!(
+        b["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("not started: claude refused"),
+        "{b}"
     );
 }
