@@ -679,6 +679,15 @@ impl Pipeline<'_> {
 
     /// Waits until the change holds an agent slot: at once, unless it was prepared ahead.
     async fn slot_taken(&self) -> Result<(), Outcome> {
+        // Prepared ahead, it is queued again until its slot comes: it runs no agent, and
+        // the progress view and `status` count it among the queued, not the running.
+        let gated = self.ticket.is_gated();
+        if gated {
+            self.phase(
+                Phase::Queued,
+                Some("worktree ready; waits for a free agent slot".into()),
+            );
+        }
         let go = tokio::select! {
             biased;
             go = self.ticket.taken() => go,
@@ -694,7 +703,12 @@ impl Pipeline<'_> {
             Go::NotStarted(phase, reason) => Some((phase, reason)),
         };
         match not_started {
-            None => Ok(()),
+            None => {
+                if gated {
+                    self.phase(Phase::Preparing, None);
+                }
+                Ok(())
+            }
             Some((phase, reason)) => {
                 self.never_started.store(true, Ordering::Relaxed);
                 Err(Outcome::new(phase, reason))

@@ -68,6 +68,14 @@ impl Ticket {
         }
     }
 
+    /// Whether the change waits at its gate (prepared ahead, no slot handed to it yet).
+    pub(crate) fn is_gated(&self) -> bool {
+        self.gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     /// Gives the slot back (once; later calls do nothing). The change goes on with what
     /// needs no agent (its last commit, hooks) while the next change's agent starts.
     pub(crate) fn release(&self) {

@@ -125,11 +125,15 @@ impl Progress {
                     bar.enable_steady_tick(Duration::from_millis(120));
                     row.bar = Some(bar);
                 }
+                // An ended change has no bar, nor one queued again (prepared ahead, it waits
+                // for a slot).
+                if (!phase.is_active() || *phase == Phase::Queued)
+                    && let Some(bar) = row.bar.take()
+                {
+                    bar.finish_and_clear();
+                    self.multi.remove(&bar);
+                }
                 if !phase.is_active() {
-                    if let Some(bar) = row.bar.take() {
-                        bar.finish_and_clear();
-                        self.multi.remove(&bar);
-                    }
                     let mark = match phase {
                         Phase::Done | Phase::Merged => style.green("✓"),
                         Phase::Cancelled => style.yellow("■"),

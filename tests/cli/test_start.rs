@@ -1107,7 +1107,7 @@ fn prepared(env: &TestEnv, id: &str) -> bool {
         .is_file()
         && env
             .try_state(id)
-            .is_some_and(|st| st["created_branch"] == true)
+            .is_some_and(|st| st["created_branch"] == true && st["phase"] == "queued")
 }
 
 /// `start` again (a budget given in `args`): every change of `ids` ends done.
@@ -1175,7 +1175,12 @@ fn the_next_change_is_prepared_while_the_slots_are_busy() {
     assert_eq!(out.code, 0, "{out}");
     seen.unwrap();
     // What exists is recorded before the agent starts: a resume or `clean` finds it.
-    assert_eq!(b_then["phase"], "preparing", "{b_then}");
+    // Queued again until its slot comes: it runs no agent yet.
+    assert_eq!(b_then["phase"], "queued", "{b_then}");
+    assert_eq!(
+        b_then["reason"], "worktree ready; waits for a free agent slot",
+        "{b_then}"
+    );
     assert_eq!(b_then["created_branch"], true, "{b_then}");
     assert!(b_then["start_commit"].is_string(), "{b_then}");
     assert!(b_then["pid"].is_null(), "{b_then}");
@@ -1188,6 +1193,17 @@ fn the_next_change_is_prepared_while_the_slots_are_busy() {
     let b_agent = first_event(&events, "b", "process_started", |e| e["role"] == "agent");
     assert!(
         b_ready < a_tasks_after_agent && a_tasks_after_agent < b_agent,
+        "{out}"
+    );
+    let b_queued = first_event(&events, "b", "phase", |e| {
+        e["phase"] == "queued" && e["reason"] == "worktree ready; waits for a free agent slot"
+    });
+    let b_preparing_again = events
+        .iter()
+        .rposition(|e| e["id"] == "b" && e["kind"] == "phase" && e["phase"] == "preparing")
+        .unwrap();
+    assert!(
+        b_ready < b_queued && b_queued < b_preparing_again && b_preparing_again < b_agent,
         "{out}"
     );
     for id in ["a", "b"] {
@@ -1223,7 +1239,7 @@ fn kill_9_while_a_change_waits_prepared_ahead_loses_nothing() {
             nix::sys::signal::Signal::SIGKILL,
         );
     }
-    assert_eq!(env.state("b")["phase"], "preparing");
+    assert_eq!(env.state("b")["phase"], "queued");
     std::fs::write(env.path().join("go"), "").unwrap();
     start_again_all_done(&env, &[], &["a", "b", "c"]);
     assert!(
