@@ -1,8 +1,9 @@
 //! `git add -A && git commit`, in-process.
 //!
 //! status (index ↔ worktree: the stat scan of [`dirty`](super::dirty), or gix's full status
-//! where that scan declines) → new blobs for what changed → index updated with fresh stat data → HEAD tree edited with the index ↔ HEAD differences → commit → HEAD
-//! moved (with reflog) → index written atomically. Unchanged files are never read.
+//! where that scan declines) → new blobs for what changed → index updated with fresh stat
+//! data → HEAD tree edited with the index ↔ HEAD differences → commit → HEAD moved (with
+//! reflog) → index written atomically. Unchanged files are never read.
 
 use std::path::{Path, PathBuf};
 
@@ -132,10 +133,9 @@ fn commit_worktree(
         mut removed,
         modified,
         refreshed,
-        unmerged,
+        mut unmerged,
         untracked,
     } = changes;
-    let mut unmerged = unmerged;
     unmerged.sort();
     unmerged.dedup();
     if merge.is_none() && !unmerged.is_empty() {
