@@ -467,6 +467,89 @@ fn merge_into_checked_out_base_refuses_overlapping_local_changes_and_changes_not
 }
 
 #[test]
+fn merge_into_checked_out_base_refuses_staged_deleted_and_retyped_paths() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (fixture, repo) = checked_out_base();
+    let before = fixture.rev_parse("main");
+    let chmod_x = |rel: &str| {
+        let path = fixture.root.join(rel);
+        let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+        permissions.set_mode(0o755);
+        std::fs::set_permissions(&path, permissions).unwrap();
+    };
+    // Each local state, and the path the merge must refuse for: the merge writes shared.txt
+    // and added/new.txt, and deletes gone.txt.
+    type Case<'a> = (&'static str, Box<dyn Fn() + 'a>, &'static str);
+    let cases: Vec<Case> = vec![
+        (
+            "a staged edit, the file as in HEAD",
+            Box::new(|| {
+                fixture.write("shared.txt", "staged\n");
+                fixture.git(&["add", "shared.txt"]);
+                fixture.write("shared.txt", "base\n");
+            }),
+            "shared.txt",
+        ),
+        (
+            "a staged deletion of a file the merge deletes",
+            Box::new(|| {
+                fixture.git(&["rm", "-q", "--cached", "gone.txt"]);
+            }),
+            "gone.txt",
+        ),
+        (
+            "a file deleted from the worktree",
+            Box::new(|| std::fs::remove_file(fixture.root.join("shared.txt")).unwrap()),
+            "shared.txt",
+        ),
+        (
+            "the executable bit set",
+            Box::new(|| chmod_x("shared.txt")),
+            "shared.txt",
+        ),
+        (
+            "the same size of other content",
+            Box::new(|| fixture.write("shared.txt", "BASE\n")),
+            "shared.txt",
+        ),
+        (
+            "a file staged where the merge needs a folder",
+            Box::new(|| {
+                fixture.write("added", "a file\n");
+                fixture.git(&["add", "added"]);
+                std::fs::remove_file(fixture.root.join("added")).unwrap();
+            }),
+            "added",
+        ),
+    ];
+    for (what, make, path) in cases {
+        make();
+        let status = fixture.status_in(&fixture.root);
+        let err = repo
+            .merge_into(&request("main", "topic", MergeMode::FastForward))
+            .unwrap_err();
+        assert!(
+            matches!(&err, merge::Error::LocalChanges { paths, .. } if paths.contains(&PathBuf::from(path))),
+            "{what}: {err}"
+        );
+        assert_eq!(fixture.rev_parse("main"), before, "{what}");
+        assert_eq!(
+            fixture.status_in(&fixture.root),
+            status,
+            "{what}: nothing changed"
+        );
+        fixture.git(&["reset", "-q", "--hard"]);
+        fixture.git(&["clean", "-q", "-fd"]);
+    }
+    // Back as it was, the merge goes through.
+    assert!(matches!(
+        repo.merge_into(&request("main", "topic", MergeMode::FastForward)),
+        Ok(MergeOutcome::Merged { .. })
+    ));
+    fixture.assert_fsck();
+}
+
+#[test]
 fn fast_forward_of_a_checked_out_base_updates_files_and_index() {
     let fixture = Fixture::new();
     fixture.git(&["checkout", "-q", "-b", "topic"]);

@@ -10,10 +10,11 @@ use std::sync::atomic::AtomicBool;
 use gix::ObjectId;
 use gix::bstr::{BString, ByteSlice};
 
-use super::index_file;
 use super::repo::absolute;
 use super::status::{changed_paths, pathspec_literal};
+use super::{dirty, index_file};
 use crate::error::list_cut;
+use gix::index::entry::Stage;
 
 /// Why the worktree could not be brought up to date.
 #[derive(Debug, thiserror::Error)]
@@ -61,15 +62,34 @@ struct Update {
 type Blob = (gix::index::entry::Mode, ObjectId);
 
 /// Going from one tree to another in a worktree, checked and ready to apply.
-pub(crate) struct TreeUpdate {
+pub(crate) struct TreeUpdate<'r> {
     workdir: PathBuf,
-    repo: gix::Repository,
+    repo: Handle<'r>,
     updates: Vec<Update>,
     /// The tree the update goes to: the index's cached tree afterwards, if the index equals it.
     target: ObjectId,
 }
 
-impl TreeUpdate {
+/// The repository an update reads and writes through: the caller's, when it has the
+/// worktree open already (its object cache then holds the trees just merged), else one
+/// opened for the update. The index is read from its file either way ([`index_file::read`]).
+enum Handle<'r> {
+    Borrowed(&'r gix::Repository),
+    Opened(Box<gix::Repository>),
+}
+
+impl std::ops::Deref for Handle<'_> {
+    type Target = gix::Repository;
+
+    fn deref(&self) -> &gix::Repository {
+        match self {
+            Handle::Borrowed(repo) => repo,
+            Handle::Opened(repo) => repo,
+        }
+    }
+}
+
+impl<'r> TreeUpdate<'r> {
     /// Plans going from `old_tree` to `new_tree` in the worktree at `workdir` and checks that
     /// nothing local stands in the way: a staged, modified or untracked file (ignored ones
     /// included) at a path the update writes or deletes, a file or symlink where it needs a
@@ -78,28 +98,18 @@ impl TreeUpdate {
         workdir: &Path,
         old_tree: ObjectId,
         new_tree: ObjectId,
-    ) -> Result<TreeUpdate, Error> {
-        let update = TreeUpdate::between(workdir, old_tree, new_tree)?;
-        if update.updates.is_empty() {
-            return Ok(update);
-        }
-        let mut in_the_way = update.local_changes()?;
-        // Whatever the old tree has at a path is the merge's to replace; its local
-        // modifications were found above.
-        let tracked: BTreeSet<&[u8]> = update
-            .updates
-            .iter()
-            .filter(|u| u.old.is_some())
-            .map(|u| u.path.as_slice())
-            .collect();
-        in_the_way.extend(obstructions(&update.workdir, &update.updates, &tracked)?);
-        if !in_the_way.is_empty() {
-            return Err(Error::LocalChanges {
-                worktree: update.workdir,
-                paths: in_the_way.into_iter().collect(),
-            });
-        }
-        Ok(update)
+    ) -> Result<TreeUpdate<'static>, Error> {
+        TreeUpdate::between(workdir, old_tree, new_tree)?.checked()
+    }
+
+    /// [`TreeUpdate::prepare`] in the worktree of `repo`, through `repo`.
+    pub(crate) fn prepare_in(
+        repo: &'r gix::Repository,
+        old_tree: ObjectId,
+        new_tree: ObjectId,
+    ) -> Result<TreeUpdate<'r>, Error> {
+        let workdir = repo.workdir().map(absolute).unwrap_or_default();
+        TreeUpdate::planned(workdir, Handle::Borrowed(repo), old_tree, new_tree)?.checked()
     }
 
     /// The update from `old_tree` to `new_tree` in the worktree at `workdir`, unchecked.
@@ -107,11 +117,20 @@ impl TreeUpdate {
         workdir: &Path,
         old_tree: ObjectId,
         new_tree: ObjectId,
-    ) -> Result<TreeUpdate, Error> {
+    ) -> Result<TreeUpdate<'static>, Error> {
         let workdir = absolute(workdir);
-        let git = git_error(&workdir);
-        let repo = gix::open(&workdir).map_err(git("open the repository"))?;
-        let updates = tree_updates(&repo, old_tree, new_tree).map_err(git("compare the trees"))?;
+        let repo = gix::open(&workdir).map_err(git_error(&workdir)("open the repository"))?;
+        TreeUpdate::planned(workdir, Handle::Opened(Box::new(repo)), old_tree, new_tree)
+    }
+
+    fn planned(
+        workdir: PathBuf,
+        repo: Handle<'r>,
+        old_tree: ObjectId,
+        new_tree: ObjectId,
+    ) -> Result<TreeUpdate<'r>, Error> {
+        let updates = tree_updates(&repo, old_tree, new_tree)
+            .map_err(git_error(&workdir)("compare the trees"))?;
         Ok(TreeUpdate {
             workdir,
             repo,
@@ -120,13 +139,95 @@ impl TreeUpdate {
         })
     }
 
+    /// This update, unless something local is in the way (see [`TreeUpdate::prepare`]).
+    fn checked(self) -> Result<TreeUpdate<'r>, Error> {
+        if self.updates.is_empty() {
+            return Ok(self);
+        }
+        let mut in_the_way = self.local_changes()?;
+        // Whatever the old tree has at a path is the merge's to replace; its local
+        // modifications were found above.
+        let tracked: BTreeSet<&[u8]> = self
+            .updates
+            .iter()
+            .filter(|u| u.old.is_some())
+            .map(|u| u.path.as_slice())
+            .collect();
+        in_the_way.extend(obstructions(&self.workdir, &self.updates, &tracked)?);
+        if !in_the_way.is_empty() {
+            return Err(Error::LocalChanges {
+                worktree: self.workdir,
+                paths: in_the_way.into_iter().collect(),
+            });
+        }
+        Ok(self)
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.updates.is_empty()
     }
 
-    /// Staged, modified or untracked (not ignored) paths that the update writes or deletes,
-    /// or that stand where it needs a folder.
+    /// Staged or modified paths that the update writes or deletes, and files staged where it
+    /// needs a folder; untracked ones are [`obstructions`]. Each touched path is looked up
+    /// in the index and its file compared with its entry, as git's merge checks them,
+    /// without a status of the worktree; where that comparison cannot tell (submodules, an
+    /// unmerged index: see [`dirty`]), gix's status of the touched paths answers.
     fn local_changes(&self) -> Result<BTreeSet<PathBuf>, Error> {
+        let git = git_error(&self.workdir);
+        let index = index_file::read(&self.repo).map_err(git("read the index"))?;
+        let name = |path: &[u8]| PathBuf::from(path.to_str_lossy().into_owned());
+        let tracked: HashSet<&[u8]> = self
+            .updates
+            .iter()
+            .filter(|u| u.old.is_some())
+            .map(|u| u.path.as_slice())
+            .collect();
+        let mut found = BTreeSet::new();
+        let mut to_compare = Vec::new();
+        for update in &self.updates {
+            let at =
+                index.entry_index_by_path_and_stage(update.path.as_bstr(), Stage::Unconflicted);
+            match (update.old, at) {
+                (Some((mode, id)), Some(at))
+                    if index.entries()[at].id == id && index.entries()[at].mode == mode =>
+                {
+                    to_compare.push(at);
+                }
+                (None, None) => {}
+                // Staged: another blob, a deletion or an addition.
+                _ => {
+                    found.insert(name(&update.path));
+                }
+            }
+            for (end, _) in update.path.iter().enumerate().filter(|(_, b)| **b == b'/') {
+                let ancestor = &update.path[..end];
+                if !tracked.contains(ancestor)
+                    && index.entry_index_by_path(ancestor.as_bstr()).is_ok()
+                {
+                    found.insert(name(ancestor));
+                }
+            }
+        }
+        to_compare.sort_unstable();
+        to_compare.dedup();
+        let index: gix::index::State = index.into();
+        match dirty::changed_entries(&self.repo, &index, &to_compare)
+            .map_err(git("compare the files"))?
+        {
+            Some(changed) => {
+                found.extend(
+                    changed
+                        .iter()
+                        .map(|&at| name(index.entries()[at].path(&index))),
+                );
+                Ok(found)
+            }
+            None => self.local_changes_by_status(),
+        }
+    }
+
+    /// [`TreeUpdate::local_changes`] by gix's status of the touched paths.
+    fn local_changes_by_status(&self) -> Result<BTreeSet<PathBuf>, Error> {
         let git = git_error(&self.workdir);
         let patterns = self
             .updates
@@ -416,8 +517,7 @@ fn apply(
     }
 
     let touched: BTreeSet<&[u8]> = updates.iter().map(|u| u.path.as_slice()).collect();
-    let snapshot = repo.index_or_empty().map_err(git("read the index"))?;
-    let mut index: gix::index::File = gix::index::File::clone(&snapshot);
+    let mut index = index_file::read(repo).map_err(git("read the index"))?;
     index.remove_entries(|_, path, _| touched.contains(path.as_bytes()));
     for entry in written.entries() {
         index.dangerously_push_entry(
@@ -439,17 +539,29 @@ fn tree_updates(
     old_tree: ObjectId,
     new_tree: ObjectId,
 ) -> Result<Vec<Update>, gix::Error> {
+    // The plain tree diff: without rename tracking, `diff_tree_to_tree` would only add the
+    // set-up of a blob-diff cache (attributes and all) to each merge.
     let old = repo.find_tree(old_tree)?;
     let new = repo.find_tree(new_tree)?;
-    let mut options = gix::diff::Options::default().with_rewrites(None);
-    options.track_path();
-    let changes = repo.diff_tree_to_tree(&old, &new, options)?;
+    let mut recorder = gix::diff::tree::Recorder::default();
+    gix::diff::tree(
+        gix::objs::TreeRefIter::from_bytes(&old.data, repo.object_hash()),
+        gix::objs::TreeRefIter::from_bytes(&new.data, repo.object_hash()),
+        gix::diff::tree::State::default(),
+        &repo.objects,
+        &mut recorder,
+    )
+    .map_err(gix::Error::from_error)?;
     let mut updates = Vec::new();
-    for change in changes {
-        use gix::object::tree::diff::ChangeDetached as Change;
-        let path = change.location().to_owned();
+    for change in recorder.records {
+        use gix::diff::tree::recorder::Change;
         match change {
-            Change::Deletion { entry_mode, id, .. } => {
+            Change::Deletion {
+                entry_mode,
+                oid: id,
+                path,
+                ..
+            } => {
                 if !entry_mode.is_tree() {
                     updates.push(Update {
                         path,
@@ -458,7 +570,12 @@ fn tree_updates(
                     });
                 }
             }
-            Change::Addition { entry_mode, id, .. } => {
+            Change::Addition {
+                entry_mode,
+                oid: id,
+                path,
+                ..
+            } => {
                 if !entry_mode.is_tree() {
                     updates.push(Update {
                         path,
@@ -469,10 +586,10 @@ fn tree_updates(
             }
             Change::Modification {
                 previous_entry_mode,
-                previous_id,
+                previous_oid: previous_id,
                 entry_mode,
-                id,
-                ..
+                oid: id,
+                path,
             } => {
                 let blob = |mode: gix::object::tree::EntryMode, id| {
                     (!mode.is_tree()).then(|| (index_mode(mode), id))
@@ -482,7 +599,6 @@ fn tree_updates(
                     updates.push(Update { path, old, new });
                 }
             }
-            Change::Rewrite { .. } => {}
         }
     }
     Ok(updates)

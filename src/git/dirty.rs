@@ -31,7 +31,7 @@ pub(crate) fn is_dirty(repo: &gix::Repository) -> Result<Option<bool>, gix::Erro
     let Some(workdir) = repo.workdir() else {
         return Ok(None);
     };
-    let index = read_index(repo)?;
+    let index: gix::index::State = index_file::read(repo)?.into();
     let caps = repo.filesystem_options()?;
     if beyond_the_scan(&index, caps) {
         return Ok(None);
@@ -100,6 +100,60 @@ pub(crate) fn scan(
     worktree_changes(repo, workdir, index, caps, until).map(Some)
 }
 
+/// Which of the entries of `index` (the worktree's) at `positions` (sorted) hold something
+/// else in the worktree of `repo` than they record: gone, a folder or another kind of file,
+/// or other content, read only where the stat data cannot tell, as the scan reads. Asks
+/// about a few paths (those a merge writes) without listing any folder. `None` when only
+/// gix's full status can tell (see the module's doc).
+pub(crate) fn changed_entries(
+    repo: &gix::Repository,
+    index: &gix::index::State,
+    positions: &[usize],
+) -> Result<Option<Vec<usize>>, gix::Error> {
+    let Some(workdir) = repo.workdir() else {
+        return Ok(None);
+    };
+    let caps = repo.filesystem_options()?;
+    if beyond_the_scan(index, caps) || unrecordable(index) {
+        return Ok(None);
+    }
+    let errno = |errno: Errno| gix::Error::from_error(std::io::Error::from(errno));
+    let scan = Scan::new(repo, workdir, index, caps, Until::End)?;
+    let mut folders = Folders::open(workdir).map_err(errno)?;
+    let mut found = Found::default();
+    for &at in positions {
+        let entry = &index.entries()[at];
+        if entry.flags.contains(Flags::ASSUME_VALID) {
+            continue;
+        }
+        let rela_path = entry.path(index);
+        let folder = &rela_path[..rela_path.rfind_byte(b'/').unwrap_or(0)];
+        let stat = match folders
+            .enter(folder)
+            .1
+            .and_then(|()| folders.lstat(rela_path))
+        {
+            Ok(stat) => stat,
+            Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => {
+                found.removed.push(at);
+                continue;
+            }
+            Err(err) => return Err(errno(err)),
+        };
+        match scan.judge(entry, &stat) {
+            Verdict::Folder => found.removed.push(at),
+            Verdict::Modified => found.modified.push(at),
+            Verdict::Suspect => found.suspects.push((at, index_stat(&stat))),
+            Verdict::Unchanged => {}
+        }
+    }
+    let found = scan.read_suspects(repo, found)?;
+    let mut changed = found.removed;
+    changed.extend(found.modified);
+    changed.sort_unstable();
+    Ok(Some(changed))
+}
+
 /// Whether `index` or the file system has what the stat scan does not handle: a sparse index,
 /// submodules, skip-worktree entries, case folding or Unicode precomposition.
 fn beyond_the_scan(index: &gix::index::State, caps: gix::fs::Capabilities) -> bool {
@@ -118,19 +172,6 @@ fn unrecordable(index: &gix::index::State) -> bool {
         .entries()
         .iter()
         .any(|e| e.stage_raw() != 0 || e.flags.contains(Flags::INTENT_TO_ADD))
-}
-
-/// The worktree's index, or an empty one when there is none. Its trailing checksum is not
-/// verified, as git verifies it only in `git fsck`: hashing the whole file was about 3% of a
-/// clean check on 50,000 files. A damaged index still fails to decode, and entries that do
-/// not match their files read as changes, never as clean ones.
-fn read_index(repo: &gix::Repository) -> Result<gix::index::State, gix::Error> {
-    let path = repo.index_path();
-    if !path.is_file() {
-        return Ok(gix::index::State::new(repo.object_hash()));
-    }
-    let file = gix::index::File::at(path, repo.object_hash(), true, Default::default())?;
-    Ok(file.into())
 }
 
 /// Whether the index holds HEAD's tree, by id: git's cached tree when it is valid, else the
@@ -157,17 +198,7 @@ fn worktree_changes(
     caps: gix::fs::Capabilities,
     until: Until,
 ) -> Result<Changes, gix::Error> {
-    let scan = Scan {
-        workdir,
-        index,
-        options: repo.stat_options()?,
-        index_device: std::fs::metadata(repo.index_path())
-            .ok()
-            .map(|meta| std::os::unix::fs::MetadataExt::dev(&meta)),
-        caps,
-        until,
-        stop: AtomicBool::new(false),
-    };
+    let scan = Scan::new(repo, workdir, index, caps, until)?;
     let entries = index.entries();
     let (first, second) = entries.split_at(folder_boundary(index, entries.len() / 2));
     let other_repo = repo.clone();
@@ -233,6 +264,18 @@ impl Found {
     }
 }
 
+/// What the stat data of a tracked file tells.
+enum Verdict {
+    /// A folder is where the file was.
+    Folder,
+    /// Another kind of file, or the executable bit changed.
+    Modified,
+    /// The stat data matches and is not racy.
+    Unchanged,
+    /// Only reading the file can tell.
+    Suspect,
+}
+
 /// The settings one stat scan compares with, shared by its threads.
 struct Scan<'a> {
     workdir: &'a Path,
@@ -245,7 +288,27 @@ struct Scan<'a> {
     stop: AtomicBool,
 }
 
-impl Scan<'_> {
+impl<'a> Scan<'a> {
+    fn new(
+        repo: &gix::Repository,
+        workdir: &'a Path,
+        index: &'a gix::index::State,
+        caps: gix::fs::Capabilities,
+        until: Until,
+    ) -> Result<Scan<'a>, gix::Error> {
+        Ok(Scan {
+            workdir,
+            index,
+            options: repo.stat_options()?,
+            index_device: std::fs::metadata(repo.index_path())
+                .ok()
+                .map(|meta| std::os::unix::fs::MetadataExt::dev(&meta)),
+            caps,
+            until,
+            stop: AtomicBool::new(false),
+        })
+    }
+
     /// Compares `entries` (a slice of the index's) with their files, reading (through
     /// `repo`'s filters) those whose stat data cannot tell; with [`Until::FirstChange`],
     /// stops at the first sure change or when another part of the check found one. With
@@ -358,33 +421,46 @@ impl Scan<'_> {
                 }
                 Err(err) => return Err(errno(err)),
             };
-            let kind = stat.st_mode & nix::libc::S_IFMT;
-            if kind == nix::libc::S_IFDIR {
-                // A folder where a file was: what it holds is untracked, unless ignored.
-                found.removed.push(offset + at);
-                found
-                    .untracked
-                    .push((rela_path.to_owned(), Some(Type::Directory)));
-                continue;
-            }
-            let executable = stat.st_mode & nix::libc::S_IXUSR != 0;
-            let same_kind = match entry.mode {
-                Mode::FILE | Mode::FILE_EXECUTABLE => {
-                    kind == nix::libc::S_IFREG
-                        && (!self.caps.executable_bit
-                            || executable == (entry.mode == Mode::FILE_EXECUTABLE))
+            match self.judge(entry, &stat) {
+                Verdict::Folder => {
+                    // A folder where a file was: what it holds is untracked, unless ignored.
+                    found.removed.push(offset + at);
+                    found
+                        .untracked
+                        .push((rela_path.to_owned(), Some(Type::Directory)));
                 }
-                Mode::SYMLINK if self.caps.symlink => kind == nix::libc::S_IFLNK,
-                Mode::SYMLINK => kind == nix::libc::S_IFREG,
-                _ => false,
-            };
-            if !same_kind {
-                found.modified.push(offset + at);
-            } else if !self.unchanged(entry, &stat) {
-                found.suspects.push((offset + at, index_stat(&stat)));
+                Verdict::Modified => found.modified.push(offset + at),
+                Verdict::Suspect => found.suspects.push((offset + at, index_stat(&stat))),
+                Verdict::Unchanged => {}
             }
         }
         Ok(found)
+    }
+
+    /// What the `lstat` of its file, `stat`, says of `entry`.
+    fn judge(&self, entry: &gix::index::Entry, stat: &nix::sys::stat::FileStat) -> Verdict {
+        let kind = stat.st_mode & nix::libc::S_IFMT;
+        if kind == nix::libc::S_IFDIR {
+            return Verdict::Folder;
+        }
+        let executable = stat.st_mode & nix::libc::S_IXUSR != 0;
+        let same_kind = match entry.mode {
+            Mode::FILE | Mode::FILE_EXECUTABLE => {
+                kind == nix::libc::S_IFREG
+                    && (!self.caps.executable_bit
+                        || executable == (entry.mode == Mode::FILE_EXECUTABLE))
+            }
+            Mode::SYMLINK if self.caps.symlink => kind == nix::libc::S_IFLNK,
+            Mode::SYMLINK => kind == nix::libc::S_IFREG,
+            _ => false,
+        };
+        if !same_kind {
+            Verdict::Modified
+        } else if self.unchanged(entry, stat) {
+            Verdict::Unchanged
+        } else {
+            Verdict::Suspect
+        }
     }
 
     /// Whether the file whose `lstat` is `stat` surely holds what `entry` records, from stat

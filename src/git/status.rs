@@ -107,7 +107,7 @@ pub(crate) fn changed_paths(
     patterns: Vec<BString>,
     first_only: bool,
 ) -> Result<Vec<BString>, gix::Error> {
-    let index = repo.index_or_empty()?;
+    let index = super::index_file::read(repo)?;
     let head_tree = repo.head_tree_id_or_empty()?.detach();
     // git keeps a cache of the index's trees; when it is valid and its root is HEAD's tree,
     // the index equals HEAD and comparing them (reading every tree) can be skipped.
@@ -116,7 +116,7 @@ pub(crate) fn changed_paths(
     });
     let platform = repo
         .status(gix::progress::Discard)?
-        .index(gix::worktree::IndexPersistedOrInMemory::Persisted(index))
+        .index(gix::worktree::IndexPersistedOrInMemory::InMemory(index))
         .untracked_files(if first_only {
             gix::status::UntrackedFiles::Collapsed
         } else {
