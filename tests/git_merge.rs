@@ -549,6 +549,37 @@ fn merge_into_checked_out_base_refuses_staged_deleted_and_retyped_paths() {
     fixture.assert_fsck();
 }
 
+/// Where the stat comparison declines (here a case-insensitive setting), gix's status of the
+/// touched paths finds the same local changes.
+#[test]
+fn local_changes_are_found_where_only_a_status_can_tell() {
+    let (fixture, repo) = checked_out_base();
+    fixture.git(&["config", "core.ignoreCase", "true"]);
+    let repo_again = Repo::discover(&fixture.root).unwrap();
+    drop(repo);
+    fixture.write("shared.txt", "local edit\n");
+    fixture.write("unrelated.txt", "local edit\n");
+    let before = fixture.rev_parse("main");
+    let err = repo_again
+        .merge_into(&request("main", "topic", MergeMode::FastForward))
+        .unwrap_err();
+    assert!(
+        matches!(&err, merge::Error::LocalChanges { paths, .. } if paths == &vec![PathBuf::from("shared.txt")]),
+        "{err}"
+    );
+    assert_eq!(fixture.rev_parse("main"), before);
+    fixture.git(&["checkout", "--", "shared.txt"]);
+    assert!(matches!(
+        repo_again.merge_into(&request("main", "topic", MergeMode::FastForward)),
+        Ok(MergeOutcome::Merged { .. })
+    ));
+    assert_eq!(
+        std::fs::read_to_string(fixture.root.join("unrelated.txt")).unwrap(),
+        "local edit\n"
+    );
+    fixture.assert_fsck();
+}
+
 #[test]
 fn fast_forward_of_a_checked_out_base_updates_files_and_index() {
     let fixture = Fixture::new();

@@ -102,14 +102,20 @@ impl<'r> TreeUpdate<'r> {
         TreeUpdate::between(workdir, old_tree, new_tree)?.checked()
     }
 
-    /// [`TreeUpdate::prepare`] in the worktree of `repo`, through `repo`.
+    /// [`TreeUpdate::prepare`] through `repo`, whose worktree `workdir` (absolute) is.
     pub(crate) fn prepare_in(
         repo: &'r gix::Repository,
+        workdir: &Path,
         old_tree: ObjectId,
         new_tree: ObjectId,
     ) -> Result<TreeUpdate<'r>, Error> {
-        let workdir = repo.workdir().map(absolute).unwrap_or_default();
-        TreeUpdate::planned(workdir, Handle::Borrowed(repo), old_tree, new_tree)?.checked()
+        TreeUpdate::planned(
+            workdir.to_owned(),
+            Handle::Borrowed(repo),
+            old_tree,
+            new_tree,
+        )?
+        .checked()
     }
 
     /// The update from `old_tree` to `new_tree` in the worktree at `workdir`, unchecked.
@@ -144,15 +150,15 @@ impl<'r> TreeUpdate<'r> {
         if self.updates.is_empty() {
             return Ok(self);
         }
-        let mut in_the_way = self.local_changes()?;
-        // Whatever the old tree has at a path is the merge's to replace; its local
-        // modifications were found above.
+        // Whatever the old tree has at a path is the merge's to replace, unless it was
+        // changed locally (found first).
         let tracked: BTreeSet<&[u8]> = self
             .updates
             .iter()
             .filter(|u| u.old.is_some())
             .map(|u| u.path.as_slice())
             .collect();
+        let mut in_the_way = self.local_changes(&tracked)?;
         in_the_way.extend(obstructions(&self.workdir, &self.updates, &tracked)?);
         if !in_the_way.is_empty() {
             return Err(Error::LocalChanges {
@@ -172,16 +178,11 @@ impl<'r> TreeUpdate<'r> {
     /// in the index and its file compared with its entry, as git's merge checks them,
     /// without a status of the worktree; where that comparison cannot tell (submodules, an
     /// unmerged index: see [`dirty`]), gix's status of the touched paths answers.
-    fn local_changes(&self) -> Result<BTreeSet<PathBuf>, Error> {
+    /// `tracked`: the paths the old tree has a blob at.
+    fn local_changes(&self, tracked: &BTreeSet<&[u8]>) -> Result<BTreeSet<PathBuf>, Error> {
         let git = git_error(&self.workdir);
         let index = index_file::read(&self.repo).map_err(git("read the index"))?;
         let name = |path: &[u8]| PathBuf::from(path.to_str_lossy().into_owned());
-        let tracked: HashSet<&[u8]> = self
-            .updates
-            .iter()
-            .filter(|u| u.old.is_some())
-            .map(|u| u.path.as_slice())
-            .collect();
         let mut found = BTreeSet::new();
         let mut to_compare = Vec::new();
         for update in &self.updates {

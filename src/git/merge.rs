@@ -233,7 +233,7 @@ impl Repo {
         // The base is nearly always checked out where the merge runs: then the update goes
         // through the merge's own repository, whose object cache holds the trees just merged.
         let update = if repo.workdir().map(absolute).as_ref() == Some(&worktree) {
-            checkout::TreeUpdate::prepare_in(repo, old_tree, new_tree)
+            checkout::TreeUpdate::prepare_in(repo, &worktree, old_tree, new_tree)
         } else {
             checkout::TreeUpdate::prepare(&worktree, old_tree, new_tree)
         };

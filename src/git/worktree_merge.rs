@@ -171,10 +171,7 @@ impl Repo {
                 }
                 // The merged tree's entries are in the index now; conflicting paths get
                 // their stages instead, as `git merge` leaves them.
-                let snapshot = repo
-                    .index_or_empty()
-                    .map_err(|e| git("read the index")(gix::Error::from_error(e)))?;
-                let mut index = gix::index::File::clone(&snapshot);
+                let mut index = index_file::read(&repo).map_err(git("read the index"))?;
                 let how = gix::merge::tree::TreatAsUnresolved::git();
                 if outcome.tree_merge.index_changed_after_applying_conflicts(
                     &mut index,
