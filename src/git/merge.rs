@@ -385,7 +385,7 @@ fn merge_two(
 /// with 100 changes in `openspec/changes/` that was a fifth of each merge. Every entry of a
 /// merge result is taken from the merged trees or was written by the merge, so only the
 /// names are checked, as gix checks them (`core.protectNTFS`, `core.protectHFS`).
-pub(crate) fn write_merged_tree(
+fn write_merged_tree(
     repo: &gix::Repository,
     editor: gix::object::tree::Editor<'_>,
 ) -> Result<ObjectId, gix::Error> {
